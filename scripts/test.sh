@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The test command: installs what the tests need (apt, pip, npm) and runs every test.
+# Works on a fresh Debian machine as root, without a Docker engine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DEBIAN_FRONTEND=noninteractive
+
+need_apt=()
+for tool in promtool:prometheus prometheus-alertmanager:prometheus-alertmanager \
+            prometheus-node-exporter:prometheus-node-exporter openssl:openssl curl:curl; do
+  command -v "${tool%%:*}" >/dev/null 2>&1 || need_apt+=("${tool##*:}")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "== apt-get install ${need_apt[*]}"
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+echo "== pip install -r tests/python/requirements.txt"
+python3 -m pip install -q --disable-pip-version-check -r tests/python/requirements.txt
+
+echo "== cargo build (release: the tests drive the real binaries)"
+cargo build --release --workspace --bins --locked
+
+echo "== cargo test"
+cargo test --release --workspace --locked
+
+echo "== pytest"
+export STORAGE_NODE_BIN="$PWD/target/release/storage-node"
+python3 -m pytest -q -p no:cacheprovider tests/python

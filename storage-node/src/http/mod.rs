@@ -1,0 +1,11 @@
+//! The HTTP side of the node: the S3 API (`s3`, `checksums`, `error`, wrapped by `metered`), its
+//! optional TLS (`tls`), the admin routes (`admin`), and the accept loops (`server`).
+//! Nothing here touches the file system except through `crate::store`.
+
+pub mod admin;
+mod checksums;
+pub mod error;
+pub mod metered;
+pub mod s3;
+pub mod server;
+pub mod tls;

@@ -1,0 +1,283 @@
+//! The object store behind the S3 API: the [`ObjectStore`] trait, its data types, and the disk
+//! implementation ([`disk::DiskStore`]) with its scrubber.
+//!
+//! The store knows buckets, keys, bytes and digests; it knows nothing of HTTP or S3 XML.
+
+pub mod disk;
+mod error;
+pub mod scrub;
+
+use std::collections::BTreeMap;
+use std::io;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::Stream;
+use serde::{Deserialize, Serialize};
+
+pub use error::{StoreError, is_no_space};
+
+/// The longest key S3 accepts, in bytes.
+pub const MAX_KEY_LEN: usize = 1024;
+/// The smallest size of every multipart part but the last (S3's rule).
+pub const MIN_PART_SIZE: u64 = 5 << 20;
+/// The largest single object accepted (S3's 5 TiB limit for multipart; PUT allows 5 GiB).
+pub const MAX_OBJECT_SIZE: u64 = 5 << 40;
+
+/// A request body, or an object's bytes on the way out.
+pub type ByteStream = std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, io::Error>> + Send + Sync + 'static>>;
+
+/// Called once the whole body has been read and before the object becomes visible. It checks the
+/// client's digests (Content-MD5, flexible checksums, trailers) against what was received and returns
+/// the checksums to store with the object. An error aborts the write and nothing becomes visible.
+pub type FinishHook = Box<dyn FnOnce(&BodyDigest) -> Result<BTreeMap<String, String>, StoreError> + Send>;
+
+/// Digests the store computes over every body it writes.
+#[derive(Debug, Clone)]
+pub struct BodyDigest {
+    /// MD5 of the body: the ETag of a single PUT and of a part.
+    pub md5: [u8; 16],
+    pub size: u64,
+}
+
+/// What a client sets on an object besides its bytes.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ObjectAttrs {
+    pub content_type: Option<String>,
+    /// `x-amz-meta-*`, without the prefix.
+    pub user_metadata: BTreeMap<String, String>,
+}
+
+/// Everything known about a stored object except its bytes. This is the on-disk footer's payload.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ObjectMeta {
+    pub key: String,
+    pub size: u64,
+    /// The S3 ETag without quotes: hex MD5, or `hex-N` for a multipart object.
+    pub etag: String,
+    /// Milliseconds since the Unix epoch.
+    pub last_modified_ms: u64,
+    pub attrs: ObjectAttrs,
+    /// Flexible checksums the client asked for, by lower-case algorithm name (`crc32`, `sha256`...),
+    /// base64 as S3 returns them.
+    pub checksums: BTreeMap<String, String>,
+    /// Number of parts for a multipart object, 0 for a single PUT.
+    pub parts: u32,
+}
+
+/// A byte range as the client asked for it; the store resolves it against the object size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ByteRange {
+    /// `bytes=first-last`, both inclusive.
+    Int { first: u64, last: Option<u64> },
+    /// `bytes=-n`: the last n bytes.
+    Suffix { length: u64 },
+}
+
+impl ByteRange {
+    /// The half-open `[start, end)` range within an object of `size` bytes.
+    pub fn resolve(self, size: u64) -> Result<(u64, u64), StoreError> {
+        match self {
+            ByteRange::Int { first, last } => {
+                if first >= size {
+                    return Err(StoreError::InvalidRange { size });
+                }
+                let end = match last {
+                    Some(last) if last < first => return Err(StoreError::InvalidRange { size }),
+                    Some(last) => last.saturating_add(1).min(size),
+                    None => size,
+                };
+                Ok((first, end))
+            }
+            ByteRange::Suffix { length } => {
+                if length == 0 {
+                    return Err(StoreError::InvalidRange { size });
+                }
+                Ok((size.saturating_sub(length), size))
+            }
+        }
+    }
+}
+
+/// An object being read: its metadata, the resolved range, and a stream of verified bytes.
+pub struct ObjectBody {
+    pub meta: ObjectMeta,
+    /// `[start, end)` served; `(0, size)` without a Range.
+    pub range: (u64, u64),
+    pub stream: ByteStream,
+}
+
+impl std::fmt::Debug for ObjectBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectBody").field("meta", &self.meta).field("range", &self.range).finish_non_exhaustive()
+    }
+}
+
+/// A bucket in a listing.
+#[derive(Debug, Clone)]
+pub struct BucketInfo {
+    pub name: String,
+    pub created_ms: u64,
+}
+
+/// An object in a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListEntry {
+    pub key: String,
+    pub size: u64,
+    pub etag: String,
+    pub last_modified_ms: u64,
+}
+
+/// A ListObjectsV2 query.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub prefix: String,
+    pub delimiter: Option<String>,
+    /// Start strictly after this key (`start-after`), when no continuation token is given.
+    pub start_after: Option<String>,
+    /// The opaque token from a previous page.
+    pub continuation: Option<String>,
+    /// At most this many keys plus common prefixes (capped at 1000).
+    pub max_keys: usize,
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, Default)]
+pub struct ListPage {
+    pub objects: Vec<ListEntry>,
+    pub common_prefixes: Vec<String>,
+    /// Set when more entries follow; pass it back as `continuation`.
+    pub next_continuation: Option<String>,
+}
+
+/// A multipart upload in progress.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UploadInfo {
+    pub upload_id: String,
+    pub bucket: String,
+    pub key: String,
+    pub initiated_ms: u64,
+    pub attrs: ObjectAttrs,
+    /// The checksum algorithm named at creation, if any (lower case).
+    pub checksum_algorithm: Option<String>,
+}
+
+/// An uploaded part.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PartInfo {
+    pub part_number: i32,
+    pub size: u64,
+    pub etag: String,
+    pub last_modified_ms: u64,
+    pub checksums: BTreeMap<String, String>,
+}
+
+/// Object count and bytes held, for metrics and `/admin/status`.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct StoreStats {
+    pub buckets: u64,
+    pub objects: u64,
+    pub stored_bytes: u64,
+}
+
+/// The operations the S3 layer needs. Every write is durable when its future resolves.
+#[async_trait]
+pub trait ObjectStore: Send + Sync + 'static {
+    async fn create_bucket(&self, bucket: &str) -> Result<(), StoreError>;
+    async fn delete_bucket(&self, bucket: &str) -> Result<(), StoreError>;
+    async fn head_bucket(&self, bucket: &str) -> Result<(), StoreError>;
+    async fn list_buckets(&self) -> Result<Vec<BucketInfo>, StoreError>;
+
+    async fn put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        attrs: ObjectAttrs,
+        body: ByteStream,
+        finish: FinishHook,
+    ) -> Result<ObjectMeta, StoreError>;
+    async fn get_object(&self, bucket: &str, key: &str, range: Option<ByteRange>) -> Result<ObjectBody, StoreError>;
+    async fn head_object(&self, bucket: &str, key: &str) -> Result<ObjectMeta, StoreError>;
+    /// Deleting a missing key succeeds, as in S3.
+    async fn delete_object(&self, bucket: &str, key: &str) -> Result<(), StoreError>;
+    /// Copies bytes and checksums; `attrs` replaces the attributes when given (REPLACE directive).
+    async fn copy_object(
+        &self,
+        src_bucket: &str,
+        src_key: &str,
+        dst_bucket: &str,
+        dst_key: &str,
+        attrs: Option<ObjectAttrs>,
+    ) -> Result<ObjectMeta, StoreError>;
+    async fn list_objects(&self, bucket: &str, query: ListQuery) -> Result<ListPage, StoreError>;
+
+    async fn create_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        attrs: ObjectAttrs,
+        checksum_algorithm: Option<String>,
+    ) -> Result<UploadInfo, StoreError>;
+    async fn upload_part(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        part_number: i32,
+        body: ByteStream,
+        finish: FinishHook,
+    ) -> Result<PartInfo, StoreError>;
+    /// `parts` are (part number, ETag without quotes) in the order the client sent them.
+    async fn complete_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        parts: Vec<(i32, String)>,
+    ) -> Result<ObjectMeta, StoreError>;
+    async fn abort_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<(), StoreError>;
+    async fn list_parts(&self, bucket: &str, key: &str, upload_id: &str) -> Result<(UploadInfo, Vec<PartInfo>), StoreError>;
+    async fn list_uploads(&self, bucket: &str, prefix: &str) -> Result<Vec<UploadInfo>, StoreError>;
+
+    fn stats(&self) -> StoreStats;
+}
+
+/// Checks a key the way S3 does, before anything touches the disk.
+pub fn validate_key(key: &str) -> Result<(), StoreError> {
+    if key.is_empty() {
+        return Err(StoreError::InvalidKey("empty key"));
+    }
+    if key.len() > MAX_KEY_LEN {
+        return Err(StoreError::KeyTooLong { len: key.len() });
+    }
+    if key.contains('\0') {
+        return Err(StoreError::InvalidKey("key contains a NUL byte"));
+    }
+    Ok(())
+}
+
+/// S3 bucket naming rules (the subset that matters for safety and compatibility).
+pub fn validate_bucket(bucket: &str) -> Result<(), StoreError> {
+    let bad = || StoreError::InvalidBucketName(bucket.chars().take(80).collect());
+    let b = bucket.as_bytes();
+    if !(3..=63).contains(&b.len()) {
+        return Err(bad());
+    }
+    if !b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'.' || *c == b'-') {
+        return Err(bad());
+    }
+    let alnum = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    if !alnum(&b[0]) || !alnum(&b[b.len() - 1]) || bucket.contains("..") {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests;
