@@ -11,7 +11,7 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 echo "== building (release)"
 cargo build --release --workspace --bins --locked
-bin="$PWD/target/release"
+bin="${CARGO_TARGET_DIR:-$PWD/target}/release"
 
 mkdir -p "$state"
 secret="$state/s3-secret-key"

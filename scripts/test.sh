@@ -26,5 +26,5 @@ echo "== cargo test"
 cargo test --release --workspace --locked
 
 echo "== pytest"
-export STORAGE_NODE_BIN="$PWD/target/release/storage-node"
+export STORAGE_NODE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/storage-node"
 python3 -m pytest -q -p no:cacheprovider tests/python

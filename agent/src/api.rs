@@ -1,0 +1,154 @@
+//! The HTTP listener: `/metrics` (the prometheus_exporter sink) and `/healthz`.
+//!
+//! Connections are bounded by a semaphore (`api.max_connections`), request headers must arrive
+//! within `api.header_read_timeout_ms`, and rendering runs on a blocking thread so that a large
+//! exposition never stalls the async workers the sources use.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tracing::Instrument as _;
+
+use crate::metrics::AgentMetrics;
+use crate::sinks::prometheus_exporter::{PrometheusExporterConfig, respond};
+use crate::store::Store;
+
+/// What the handlers share.
+#[derive(Debug)]
+pub struct ApiState {
+    /// The store `/metrics` renders.
+    pub store: Arc<Store>,
+    /// The agent's own telemetry.
+    pub metrics: Arc<AgentMetrics>,
+    /// The `/metrics` settings.
+    pub exporter: PrometheusExporterConfig,
+    /// The most connections served at once.
+    pub max_connections: usize,
+    /// How long a client may take to send its headers.
+    pub header_read_timeout: Duration,
+}
+
+/// Accepts connections until `shutdown` turns true.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<ApiState>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let permits = Arc::new(Semaphore::new(state.max_connections.max(1)));
+    loop {
+        let permit = tokio::select! {
+            p = Arc::clone(&permits).acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = shutdown.changed() => break,
+        };
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => break,
+        };
+        let state = Arc::clone(&state);
+        let span = tracing::debug_span!("http_conn", %peer);
+        tokio::spawn(
+            async move {
+                let _permit = permit;
+                let header_timeout = state.header_read_timeout;
+                let svc = service_fn(move |req| {
+                    let state = Arc::clone(&state);
+                    async move { Ok::<_, Infallible>(handle(req, state).await) }
+                });
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(header_timeout)
+                    .serve_connection(TokioIo::new(stream), svc);
+                if let Err(e) = conn.await {
+                    tracing::debug!(error = %e, "serve connection");
+                }
+            }
+            .instrument(span),
+        );
+    }
+}
+
+fn text_response(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+async fn handle(req: Request<Incoming>, state: Arc<ApiState>) -> Response<Full<Bytes>> {
+    let path = req.uri().path();
+    if path == "/healthz" {
+        return text_response(StatusCode::OK, "ok\n");
+    }
+    if path != state.exporter.path {
+        return text_response(StatusCode::NOT_FOUND, "not found\n");
+    }
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return text_response(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+    }
+    let header_str = |name: header::HeaderName| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let accept = header_str(header::ACCEPT);
+    let accept_encoding = header_str(header::ACCEPT_ENCODING);
+    let head = req.method() == Method::HEAD;
+    let st = Arc::clone(&state);
+    let rendered = tokio::task::spawn_blocking(move || {
+        respond(
+            &st.store,
+            &st.metrics,
+            accept.as_deref(),
+            accept_encoding.as_deref(),
+            st.exporter.gzip,
+        )
+    })
+    .await;
+    let out = match rendered {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "render /metrics");
+            return text_response(StatusCode::INTERNAL_SERVER_ERROR, "render failed\n");
+        }
+    };
+    let body = if head { Vec::new() } else { out.body };
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(out.content_type),
+    );
+    r.headers_mut().insert(
+        header::VARY,
+        header::HeaderValue::from_static("Accept, Accept-Encoding"),
+    );
+    if let Some(enc) = out.content_encoding {
+        r.headers_mut().insert(
+            header::CONTENT_ENCODING,
+            header::HeaderValue::from_static(enc),
+        );
+    }
+    r
+}

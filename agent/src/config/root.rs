@@ -1,0 +1,149 @@
+//! The top-level configuration structs.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::sinks::prometheus_exporter::PrometheusExporterConfig;
+use crate::sources::host::HostConfig;
+use crate::sources::smartctl::SmartctlConfig;
+use crate::sources::storage_node::StorageNodeConfig;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the agent keeps its state (WAL, positions).
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// The log filter: a level (`info`) or an `EnvFilter` directive (`agent=debug,info`).
+    #[serde(default = "default_log_level")]
+    pub log_level: String,
+    /// The HTTP listener for `/metrics` and the agent's API.
+    #[serde(default)]
+    pub api: ApiConfig,
+    /// The metrics sources.
+    #[serde(default)]
+    pub sources: SourcesConfig,
+    /// The sinks.
+    #[serde(default)]
+    pub sinks: SinksConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: default_data_dir(),
+            log_level: default_log_level(),
+            api: ApiConfig::default(),
+            sources: SourcesConfig::default(),
+            sinks: SinksConfig::default(),
+        }
+    }
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("/var/lib/node-agent")
+}
+
+fn default_log_level() -> String {
+    "info".to_string()
+}
+
+/// `[api]`: the HTTP listener.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// The address `/metrics`, `/healthz` and the API listen on.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// The most connections served at once; more wait in the accept queue.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// How long a client may take to send its request headers.
+    #[serde(default = "default_header_read_timeout_ms")]
+    pub header_read_timeout_ms: u64,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            listen: default_listen(),
+            max_connections: default_max_connections(),
+            header_read_timeout_ms: default_header_read_timeout_ms(),
+        }
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9464))
+}
+
+fn default_max_connections() -> usize {
+    64
+}
+
+fn default_header_read_timeout_ms() -> u64 {
+    5_000
+}
+
+/// `[sources]`: one table per source.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SourcesConfig {
+    /// node_exporter's core host collectors.
+    #[serde(default)]
+    pub host: HostConfig,
+    /// SMART through smartctl.
+    #[serde(default)]
+    pub smartctl: SmartctlConfig,
+    /// The local storage nodes' admin endpoints.
+    #[serde(default)]
+    pub storage_node: StorageNodeConfig,
+}
+
+/// `[sinks]`: one table per sink.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SinksConfig {
+    /// The `/metrics` exporter.
+    #[serde(default)]
+    pub prometheus_exporter: PrometheusExporterConfig,
+}
+
+/// Values given on the command line; each one that is set replaces the file's value.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Overrides {
+    /// `--listen`.
+    pub listen: Option<SocketAddr>,
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--storage-node`, repeatable; when given, replaces the file's list.
+    pub storage_nodes: Vec<String>,
+    /// `--smartctl-path`.
+    pub smartctl_path: Option<PathBuf>,
+    /// `--log-level`.
+    pub log_level: Option<String>,
+}
+
+impl Config {
+    /// Applies command-line overrides.
+    pub fn apply(&mut self, o: &Overrides) {
+        if let Some(l) = o.listen {
+            self.api.listen = l;
+        }
+        if let Some(d) = &o.data_dir {
+            self.data_dir = d.clone();
+        }
+        if !o.storage_nodes.is_empty() {
+            self.sources.storage_node.urls = o.storage_nodes.clone();
+        }
+        if let Some(p) = &o.smartctl_path {
+            self.sources.smartctl.smartctl_path = p.clone();
+        }
+        if let Some(l) = &o.log_level {
+            self.log_level = l.clone();
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! `node-agent`: the per-node agent of Nodewatch.
+//!
+//! Data flow: each source ([`sources`]) runs on its own task ([`topology`]) and hands a batch of
+//! metric families ([`event`]) to the [`store`], which keeps the latest batch per source and
+//! enforces the cardinality guard. The HTTP listener ([`api`]) renders the store through the
+//! Prometheus exporter sink ([`sinks::prometheus_exporter`]). The agent's own telemetry lives in
+//! [`metrics`].
+
+pub mod api;
+pub mod config;
+pub mod event;
+pub mod exposition;
+pub mod metrics;
+pub mod sinks;
+pub mod sources;
+pub mod store;
+pub mod topology;

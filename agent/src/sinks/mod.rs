@@ -1,0 +1,3 @@
+//! Sinks: where the store's data goes. Only the Prometheus `/metrics` exporter exists so far.
+
+pub mod prometheus_exporter;

@@ -1,0 +1,299 @@
+//! Wires the configured sources to the store and the store to the HTTP listener; runs each source
+//! on its own task with its own interval and timeout; starts and stops the whole agent.
+//!
+//! The runner never starts a second collection of a source while one is still running (a tick
+//! that finds one is counted as an overrun), and abandons a collection at its timeout, so a hung
+//! source never piles up tasks and never delays another source or a scrape.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::Instrument as _;
+
+use crate::api::{self, ApiState};
+use crate::config::Config;
+use crate::metrics::AgentMetrics;
+use crate::sources::Source;
+use crate::sources::host::HostSource;
+use crate::sources::smartctl::{self, SmartctlSource};
+use crate::sources::storage_node::StorageNodeSource;
+use crate::store::Store;
+
+/// The series limit of a source the config does not name.
+const DEFAULT_MAX_SERIES: usize = 10_000;
+
+/// What failed while starting the agent.
+#[derive(Debug, thiserror::Error)]
+pub enum TopologyError {
+    /// The host source's config does not build.
+    #[error("build host source: {0}")]
+    Host(#[from] crate::sources::host::HostError),
+    /// The smartctl source's config does not build.
+    #[error("build smartctl source: {0}")]
+    Smartctl(#[from] crate::sources::smartctl::SmartctlError),
+    /// The storage_node source's config does not build.
+    #[error("build storage_node source: {0}")]
+    StorageNode(#[from] crate::sources::storage_node::StorageNodeError),
+    /// The listener could not bind.
+    #[error("bind {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// When and for how long a source runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedule {
+    /// Time between the starts of two collections.
+    pub interval: Duration,
+    /// How long one collection may run.
+    pub timeout: Duration,
+    /// How long a batch is served without being refreshed.
+    pub ttl: Duration,
+}
+
+impl Schedule {
+    /// A schedule whose batches live for two intervals plus one timeout.
+    pub fn new(interval: Duration, timeout: Duration) -> Self {
+        Schedule {
+            interval,
+            timeout,
+            ttl: interval * 2 + timeout,
+        }
+    }
+
+    fn from_config(interval_secs: u64, timeout_ms: u64) -> Self {
+        Schedule::new(
+            Duration::from_secs(interval_secs),
+            Duration::from_millis(timeout_ms),
+        )
+    }
+}
+
+/// Runs one source until `shutdown` turns true.
+pub fn spawn_source(
+    source: Arc<dyn Source>,
+    schedule: Schedule,
+    store: Arc<Store>,
+    metrics: Arc<AgentMetrics>,
+    mut shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    let span = tracing::info_span!("source", source = source.name());
+    tokio::spawn(
+        async move {
+            let name = source.name().to_string();
+            let mut ticker = tokio::time::interval(schedule.interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            let mut inflight: Option<JoinHandle<()>> = None;
+            loop {
+                tokio::select! {
+                    _ = ticker.tick() => {}
+                    _ = shutdown.changed() => break,
+                }
+                if *shutdown.borrow() {
+                    break;
+                }
+                if inflight.as_ref().is_some_and(|h| !h.is_finished()) {
+                    tracing::warn!("previous collection still running; skip this tick");
+                    metrics.observe_overrun(&name);
+                    continue;
+                }
+                let src = Arc::clone(&source);
+                let st = Arc::clone(&store);
+                let m = Arc::clone(&metrics);
+                let n = name.clone();
+                let timeout = schedule.timeout;
+                let ttl = schedule.ttl;
+                inflight = Some(tokio::spawn(
+                    async move {
+                        let start = Instant::now();
+                        match tokio::time::timeout(timeout, src.collect()).await {
+                            Ok(Ok(families)) => {
+                                m.observe_collect(&n, true, start.elapsed());
+                                st.put(&n, families, ttl);
+                            }
+                            Ok(Err(e)) => {
+                                tracing::warn!(error = %e, "collection failed");
+                                m.observe_collect(&n, false, start.elapsed());
+                            }
+                            Err(_) => {
+                                tracing::warn!(
+                                    timeout_ms = timeout.as_millis() as u64,
+                                    "collection timed out; abandon it"
+                                );
+                                m.observe_timeout(&n, start.elapsed());
+                            }
+                        }
+                    }
+                    .in_current_span(),
+                ));
+            }
+            if let Some(h) = inflight {
+                h.abort();
+            }
+        }
+        .instrument(span),
+    )
+}
+
+/// The built pieces, before anything runs.
+#[derive(Debug)]
+pub struct Built {
+    /// The shared store.
+    pub store: Arc<Store>,
+    /// The agent's own telemetry.
+    pub metrics: Arc<AgentMetrics>,
+    /// Each enabled source with its schedule.
+    pub sources: Vec<(Arc<dyn Source>, Schedule)>,
+}
+
+/// Builds the sources, the store and the telemetry from a (validated) config.
+pub fn build(config: &Config) -> Result<Built, TopologyError> {
+    let metrics = Arc::new(AgentMetrics::new());
+    let mut sources: Vec<(Arc<dyn Source>, Schedule)> = Vec::new();
+    let mut limits = HashMap::new();
+
+    let h = &config.sources.host;
+    if h.enabled {
+        sources.push((
+            Arc::new(HostSource::new(h)?),
+            Schedule::from_config(h.interval_secs, h.timeout_ms),
+        ));
+        limits.insert("host".to_string(), h.max_series);
+    }
+
+    let s = &config.sources.smartctl;
+    let smart_binary = smartctl::resolve_binary(&s.smartctl_path);
+    match (s.enabled, smart_binary) {
+        (Some(false), _) => {}
+        (None, None) => {
+            tracing::info!(path = %s.smartctl_path.display(), "smartctl not found; SMART source off");
+        }
+        (_, binary) => {
+            let binary = binary.unwrap_or_else(|| s.smartctl_path.clone());
+            sources.push((
+                Arc::new(SmartctlSource::new(s, binary, Arc::clone(&metrics))?),
+                Schedule::from_config(s.interval_secs, s.timeout_ms),
+            ));
+            limits.insert("smartctl".to_string(), s.max_series);
+        }
+    }
+
+    let n = &config.sources.storage_node;
+    if n.enabled && !n.urls.is_empty() {
+        sources.push((
+            Arc::new(StorageNodeSource::new(n, Arc::clone(&metrics))?),
+            Schedule::from_config(n.interval_secs, n.timeout_ms),
+        ));
+        limits.insert("storage_node".to_string(), n.max_series);
+    }
+
+    for (src, _) in &sources {
+        metrics.register(src.name());
+    }
+    let store = Arc::new(Store::new(limits, DEFAULT_MAX_SERIES, Arc::clone(&metrics)));
+    Ok(Built {
+        store,
+        metrics,
+        sources,
+    })
+}
+
+/// A running agent.
+#[derive(Debug)]
+pub struct Running {
+    /// The address the listener is bound to.
+    pub addr: SocketAddr,
+    /// The shared store.
+    pub store: Arc<Store>,
+    /// The agent's own telemetry.
+    pub metrics: Arc<AgentMetrics>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops every task and waits (bounded) for them to end.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            if tokio::time::timeout(Duration::from_secs(5), t)
+                .await
+                .is_err()
+            {
+                tracing::warn!("a task did not stop within 5s");
+            }
+        }
+    }
+}
+
+/// Builds everything, binds the listener and starts the sources.
+pub async fn start(config: &Config) -> Result<Running, TopologyError> {
+    let built = build(config)?;
+    let listener = tokio::net::TcpListener::bind(config.api.listen)
+        .await
+        .map_err(|source| TopologyError::Bind {
+            addr: config.api.listen,
+            source,
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| TopologyError::Bind {
+            addr: config.api.listen,
+            source,
+        })?;
+    let (tx, rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+    for (src, schedule) in built.sources {
+        tracing::info!(
+            source = src.name(),
+            interval_secs = schedule.interval.as_secs(),
+            "start source"
+        );
+        tasks.push(spawn_source(
+            src,
+            schedule,
+            Arc::clone(&built.store),
+            Arc::clone(&built.metrics),
+            rx.clone(),
+        ));
+    }
+    let state = Arc::new(ApiState {
+        store: Arc::clone(&built.store),
+        metrics: Arc::clone(&built.metrics),
+        exporter: config.sinks.prometheus_exporter.clone(),
+        max_connections: config.api.max_connections,
+        header_read_timeout: Duration::from_millis(config.api.header_read_timeout_ms),
+    });
+    tasks.push(tokio::spawn(api::serve(listener, state, rx)));
+    tracing::info!(%addr, "node-agent listening");
+    Ok(Running {
+        addr,
+        store: built.store,
+        metrics: built.metrics,
+        shutdown: tx,
+        tasks,
+    })
+}
+
+/// Runs the agent until `shutdown` resolves.
+pub async fn run(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), TopologyError> {
+    let running = start(&config).await?;
+    shutdown.await;
+    tracing::info!("shutting down");
+    running.stop().await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
