@@ -63,7 +63,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
 
     let s3_service = {
         let mut b = s3s::service::S3ServiceBuilder::new(S3Frontend::new(store.clone()));
-        b.set_auth(s3s::auth::SimpleAuth::from_single(config.access_key.clone(), config.secret_key.clone()));
+        b.set_auth(http::auth::SingleKeyAuth::new(config.access_key.clone(), config.secret_key.clone()));
         Metered::new(b.build(), metrics.clone(), tracker.clone())
     };
     let tls = match &config.tls {

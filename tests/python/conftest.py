@@ -11,6 +11,7 @@ every node that was running is attached to the report.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import secrets
@@ -34,11 +35,18 @@ READY_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 10.0
 KILL_TIMEOUT_S = 5.0
 START_ATTEMPTS = 3  # only retried when the port we picked was taken meanwhile
-LOG_TAIL_BYTES = 64 * 1024
+LOG_TAIL_BYTES = 16 * 1024
 REGION = "us-east-1"
 
 # Nodes currently running, so that a failing test can show their logs.
 _LIVE_NODES: list["StorageNode"] = []
+
+
+@atexit.register
+def _stop_leftover_nodes() -> None:
+    """Last resort when pytest exits without running fixture teardown."""
+    for n in list(_LIVE_NODES):
+        n.stop()
 
 
 def node_binary() -> Path:
@@ -170,7 +178,8 @@ class StorageNode:
                 )
             finally:
                 log.close()
-            _LIVE_NODES.append(self)
+            if self not in _LIVE_NODES:
+                _LIVE_NODES.append(self)
             outcome = self._wait_ready()
             if outcome == "ready":
                 return

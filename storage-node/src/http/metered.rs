@@ -218,6 +218,11 @@ impl hyper::service::Service<Request<Incoming>> for Metered {
             if let Ok(v) = http::HeaderValue::from_str(&request_id) {
                 parts.headers.insert("x-amz-request-id", v);
             }
+            // A refused upload may leave its body unread, and hyper then closes the connection:
+            // say so, so that clients do not reuse it and fail their next request.
+            if status >= 400 && matches!(method, Method::PUT | Method::POST) {
+                parts.headers.insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+            }
             let (body, error_code) = if status >= 400 && body.size_hint().upper().is_some_and(|n| n as usize <= MAX_ERROR_BODY) {
                 match http_body_util::BodyExt::collect(body).await {
                     Ok(collected) => {
@@ -232,13 +237,18 @@ impl hyper::service::Service<Request<Incoming>> for Metered {
             } else {
                 (body, None)
             };
+            let is_head = method == Method::HEAD;
             let completion = Completion { guard, metrics, op, method, bucket, status, bytes_in, request_id, error_code };
-            let expected = parts
+            let expected = if is_head {
+                None
+            } else {
+                parts
                 .headers
                 .get(http::header::CONTENT_LENGTH)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<u64>().ok())
-                .or_else(|| body.size_hint().exact());
+                .or_else(|| body.size_hint().exact())
+            };
             let mut body = MeteredBody { inner: body, sent: 0, expected, done: Some(completion) };
             if body.inner.is_end_stream() {
                 body.complete(false);

@@ -3,6 +3,7 @@
 //! Nothing here touches the file system except through `crate::store`.
 
 pub mod admin;
+pub mod auth;
 mod checksums;
 pub mod error;
 pub mod metered;

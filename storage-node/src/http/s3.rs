@@ -61,6 +61,20 @@ fn checksum_of_part(input: &UploadPartInput) -> Checksum {
     }
 }
 
+/// Percent-encodes a key for `encoding-type=url` listings: everything but unreserved characters
+/// and `/`, as S3 does (boto3 always asks for this and decodes the answer).
+fn url_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// The unquoted value of an ETag the client sent.
 fn etag_value(e: &ETag) -> String {
     match e {
@@ -267,12 +281,14 @@ impl<S: ObjectStore + std::fmt::Debug> S3 for S3Frontend<S> {
             max_keys: max_keys as usize,
         };
         let page = self.store.list_objects(&input.bucket, query).await.map_err(to_s3)?;
+        let url = input.encoding_type.as_ref().is_some_and(|e| e.as_str() == EncodingType::URL);
+        let enc = |s: String| if url { url_encode(&s) } else { s };
         let key_count = (page.objects.len() + page.common_prefixes.len()) as i32;
         let contents: Vec<Object> = page
             .objects
             .into_iter()
             .map(|o| Object {
-                key: Some(o.key),
+                key: Some(enc(o.key)),
                 size: Some(o.size as i64),
                 e_tag: Some(etag(&o.etag)),
                 last_modified: Some(ts(o.last_modified_ms)),
@@ -281,15 +297,15 @@ impl<S: ObjectStore + std::fmt::Debug> S3 for S3Frontend<S> {
             })
             .collect();
         let common_prefixes: Vec<CommonPrefix> =
-            page.common_prefixes.into_iter().map(|p| CommonPrefix { prefix: Some(p) }).collect();
+            page.common_prefixes.into_iter().map(|p| CommonPrefix { prefix: Some(enc(p)) }).collect();
         Ok(S3Response::new(ListObjectsV2Output {
             name: Some(input.bucket),
-            prefix: input.prefix,
-            delimiter: input.delimiter,
+            prefix: input.prefix.map(enc),
+            delimiter: input.delimiter.map(enc),
             max_keys: Some(max_keys.min(1000)),
             key_count: Some(key_count),
             continuation_token: input.continuation_token,
-            start_after: input.start_after,
+            start_after: input.start_after.map(enc),
             is_truncated: Some(page.next_continuation.is_some()),
             next_continuation_token: page.next_continuation,
             contents: Some(contents),
