@@ -39,24 +39,20 @@ fn metadata(m: &BTreeMap<String, String>) -> Option<Metadata> {
     if m.is_empty() { None } else { Some(m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()) }
 }
 
-fn checksum_of_put(input: &PutObjectInput) -> Checksum {
+/// The flexible-checksum values a request declared in its headers.
+fn declared_checksum(
+    crc32: &Option<String>,
+    crc32c: &Option<String>,
+    sha1: &Option<String>,
+    sha256: &Option<String>,
+    crc64nvme: &Option<String>,
+) -> Checksum {
     Checksum {
-        checksum_crc32: input.checksum_crc32.clone(),
-        checksum_crc32c: input.checksum_crc32c.clone(),
-        checksum_sha1: input.checksum_sha1.clone(),
-        checksum_sha256: input.checksum_sha256.clone(),
-        checksum_crc64nvme: input.checksum_crc64nvme.clone(),
-        ..Default::default()
-    }
-}
-
-fn checksum_of_part(input: &UploadPartInput) -> Checksum {
-    Checksum {
-        checksum_crc32: input.checksum_crc32.clone(),
-        checksum_crc32c: input.checksum_crc32c.clone(),
-        checksum_sha1: input.checksum_sha1.clone(),
-        checksum_sha256: input.checksum_sha256.clone(),
-        checksum_crc64nvme: input.checksum_crc64nvme.clone(),
+        checksum_crc32: crc32.clone(),
+        checksum_crc32c: crc32c.clone(),
+        checksum_sha1: sha1.clone(),
+        checksum_sha256: sha256.clone(),
+        checksum_crc64nvme: crc64nvme.clone(),
         ..Default::default()
     }
 }
@@ -118,7 +114,7 @@ impl<S: ObjectStore + std::fmt::Debug> S3 for S3Frontend<S> {
     async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
         let trailers = req.trailing_headers;
         let mut input = req.input;
-        let declared = Declared::new(input.content_md5.take(), checksum_of_put(&input), input.checksum_algorithm.as_ref())
+        let declared = Declared::new(input.content_md5.take(), declared_checksum(&input.checksum_crc32, &input.checksum_crc32c, &input.checksum_sha1, &input.checksum_sha256, &input.checksum_crc64nvme), input.checksum_algorithm.as_ref())
             .map_err(to_s3)?;
         let body = input.body.take().ok_or_else(|| s3_error!(IncompleteBody))?;
         let (stream, finish) = verify_body(declared, body, trailers);
@@ -338,7 +334,7 @@ impl<S: ObjectStore + std::fmt::Debug> S3 for S3Frontend<S> {
     async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
         let trailers = req.trailing_headers;
         let mut input = req.input;
-        let declared = Declared::new(input.content_md5.take(), checksum_of_part(&input), input.checksum_algorithm.as_ref())
+        let declared = Declared::new(input.content_md5.take(), declared_checksum(&input.checksum_crc32, &input.checksum_crc32c, &input.checksum_sha1, &input.checksum_sha256, &input.checksum_crc64nvme), input.checksum_algorithm.as_ref())
             .map_err(to_s3)?;
         let body = input.body.take().ok_or_else(|| s3_error!(IncompleteBody))?;
         let (stream, finish) = verify_body(declared, body, trailers);

@@ -398,31 +398,9 @@ fn full_host_exposition_passes_promtool() {
         crate::sinks::prometheus_exporter::Format::Text,
         &mut text,
     );
-    let mut child = std::process::Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("promtool is installed (CI installs it)");
-    {
-        use std::io::Write as _;
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(text.as_bytes())
-            .expect("write");
-    }
-    let out = child.wait_with_output().expect("promtool runs");
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (code, report) = crate::test_support::promtool_check(&text);
     // Exit 1 is a parse error. Exit 3 is lint findings; the only ones allowed are node_exporter's
     // own camelCase meminfo names, which we reproduce on purpose so dashboards keep working.
-    let code = out.status.code();
     assert!(
         code == Some(0) || code == Some(3),
         "promtool exit {code:?}:\n{report}"

@@ -10,7 +10,7 @@ use md5::{Digest, Md5};
 use super::format::ObjectWriter;
 use super::fsutil::sync_dir;
 use super::layout::is_upload_id;
-use super::store::{DiskStore, Staged, blocking};
+use super::store::{DiskStore, Staged, blocking, io_err};
 use crate::store::{
     ByteStream, FinishHook, MIN_PART_SIZE, ObjectAttrs, ObjectMeta, PartInfo, StoreError, UploadInfo, now_ms,
     validate_key,
@@ -18,10 +18,6 @@ use crate::store::{
 
 /// S3 numbers parts from 1 to 10,000.
 const MAX_PART_NUMBER: i32 = 10_000;
-
-fn io_err(context: &'static str) -> impl FnOnce(std::io::Error) -> StoreError {
-    move |e| StoreError::io(context, e)
-}
 
 impl DiskStore {
     /// Reads `upload.json` and checks that the upload belongs to `bucket`/`key`.

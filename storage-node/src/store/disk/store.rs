@@ -81,7 +81,7 @@ pub(super) async fn blocking<T: Send + 'static>(
         .map_err(|e| StoreError::Io { context: "blocking task".to_owned(), source: std::io::Error::other(e) })?
 }
 
-fn io_err(context: &'static str) -> impl FnOnce(std::io::Error) -> StoreError {
+pub(super) fn io_err(context: &'static str) -> impl FnOnce(std::io::Error) -> StoreError {
     move |e| StoreError::io(context, e)
 }
 
