@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::metrics::AgentMetrics;
 use crate::sources::Source;
 use crate::sources::host::HostSource;
+use crate::sources::nvml::{self, NvmlSource};
 use crate::sources::smartctl::{self, SmartctlSource};
 use crate::sources::storage_node::StorageNodeSource;
 use crate::store::Store;
@@ -193,6 +194,18 @@ pub fn build(config: &Config) -> Result<Built, TopologyError> {
             Schedule::from_config(n.interval_secs, n.timeout_ms),
         ));
         limits.insert("storage_node".to_string(), n.max_series);
+    }
+
+    let g = &config.sources.nvml;
+    if g.enabled != nvml::Enabled::Off {
+        let src = NvmlSource::new(g);
+        // Load now, so "not present" is logged once at start-up; collections retry later.
+        let _ = src.try_load();
+        sources.push((
+            Arc::new(src),
+            Schedule::from_config(g.interval_secs, g.timeout_ms),
+        ));
+        limits.insert("nvml".to_string(), g.max_series);
     }
 
     for (src, _) in &sources {

@@ -308,5 +308,24 @@ fn validate(c: &Config, text: &str) -> Result<(), ConfigError> {
             "must be at least 1024",
         ));
     }
+
+    let g = &c.sources.nvml;
+    check_schedule(
+        text,
+        "sources.nvml",
+        g.interval_secs,
+        g.timeout_ms,
+        g.max_series,
+    )?;
+    if g.max_processes == 0 || g.max_processes > 100_000 {
+        return Err(invalid(
+            text,
+            "sources.nvml.max_processes",
+            "must be between 1 and 100000",
+        ));
+    }
+    if g.hostname.as_deref().is_some_and(str::is_empty) {
+        return Err(invalid(text, "sources.nvml.hostname", "must not be empty"));
+    }
     Ok(())
 }

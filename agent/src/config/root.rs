@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use crate::sinks::prometheus_exporter::PrometheusExporterConfig;
 use crate::sources::host::HostConfig;
+use crate::sources::nvml::NvmlConfig;
 use crate::sources::smartctl::SmartctlConfig;
 use crate::sources::storage_node::StorageNodeConfig;
 
@@ -101,6 +102,9 @@ pub struct SourcesConfig {
     /// The local storage nodes' admin endpoints.
     #[serde(default)]
     pub storage_node: StorageNodeConfig,
+    /// GPUs through NVML (`enabled = "auto"`: on when NVML loads).
+    #[serde(default)]
+    pub nvml: NvmlConfig,
 }
 
 /// `[sinks]`: one table per sink.

@@ -2,6 +2,7 @@
 //! each on its own task with its own interval and timeout.
 
 pub mod host;
+pub mod nvml;
 pub mod smartctl;
 mod source;
 pub mod storage_node;
