@@ -111,10 +111,7 @@ impl NvmlReader {
             used_bytes: m.used,
             free_bytes: m.free,
         });
-        s.gpu_temp_c = dev
-            .temperature(TemperatureSensor::Gpu)
-            .ok()
-            .map(f64::from);
+        s.gpu_temp_c = dev.temperature(TemperatureSensor::Gpu).ok().map(f64::from);
         s.power_watts = dev.power_usage().ok().map(|mw| f64::from(mw) / 1000.0);
         s.sm_clock_mhz = dev.clock_info(Clock::SM).ok().map(f64::from);
         s.mem_clock_mhz = dev.clock_info(Clock::Memory).ok().map(f64::from);
@@ -188,7 +185,10 @@ impl NvmlReader {
     /// Adds each process' SM utilisation since the last read (0 for a process with no sample),
     /// when the driver supports per-process samples.
     fn add_utilisation(&self, index: u32, dev: &Device<'_>, procs: &mut [GpuProcess]) {
-        let mut last = self.last_sample_us.lock().unwrap_or_else(|e| e.into_inner());
+        let mut last = self
+            .last_sample_us
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let since = last.get(&index).copied().unwrap_or(0);
         let samples = match dev.process_utilization_stats(since) {
             Ok(s) => s,
@@ -199,7 +199,9 @@ impl NvmlReader {
         let mut max_ts = since;
         for smp in samples {
             max_ts = max_ts.max(smp.timestamp);
-            let e = newest.entry(smp.pid).or_insert((smp.timestamp, smp.sm_util));
+            let e = newest
+                .entry(smp.pid)
+                .or_insert((smp.timestamp, smp.sm_util));
             if smp.timestamp >= e.0 {
                 *e = (smp.timestamp, smp.sm_util);
             }

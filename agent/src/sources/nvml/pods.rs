@@ -137,8 +137,10 @@ impl PodIndex {
                     })
                     .unwrap_or_default();
                 containers.sort();
-                idx.pods
-                    .insert(uid.to_string(), (ns.to_string(), pod.to_string(), containers));
+                idx.pods.insert(
+                    uid.to_string(),
+                    (ns.to_string(), pod.to_string(), containers),
+                );
             }
         }
         if let Ok(rd) = std::fs::read_dir(container_logs_root) {

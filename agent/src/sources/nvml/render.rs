@@ -187,10 +187,7 @@ pub fn families(
         "DCGM_FI_DEV_XID_ERRORS",
         "Value of the last XID error encountered.",
     );
-    let mut present = Family::gauge(
-        "nodewatch_gpu_present",
-        "1 for each GPU NVML sees.",
-    );
+    let mut present = Family::gauge("nodewatch_gpu_present", "1 for each GPU NVML sees.");
     let mut mig_used = Family::gauge(
         "nodewatch_gpu_mig_memory_used_bytes",
         "Framebuffer memory used by a MIG GPU instance.",

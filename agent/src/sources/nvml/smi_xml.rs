@@ -138,7 +138,9 @@ fn gpu(index: u32, g: Node<'_, '_>) -> GpuSnapshot {
     }
     if let Some(p) = child(g, "processes") {
         for pi in p.children().filter(|c| c.has_tag_name("process_info")) {
-            let Some(pid) = num(pi, &["pid"]) else { continue };
+            let Some(pid) = num(pi, &["pid"]) else {
+                continue;
+            };
             let kind = match text(pi, &["type"]) {
                 Some("G") => ProcessKind::Graphics,
                 Some("C+G") => ProcessKind::ComputeAndGraphics,
