@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use crate::sinks::prometheus_exporter::PrometheusExporterConfig;
+use crate::sources::ceph::CephConfig;
 use crate::sources::host::HostConfig;
 use crate::sources::nvml::NvmlConfig;
 use crate::sources::smartctl::SmartctlConfig;
@@ -105,6 +106,9 @@ pub struct SourcesConfig {
     /// GPUs through NVML (`enabled = "auto"`: on when NVML loads).
     #[serde(default)]
     pub nvml: NvmlConfig,
+    /// Ceph daemons' admin sockets (off by default).
+    #[serde(default)]
+    pub ceph: CephConfig,
 }
 
 /// `[sinks]`: one table per sink.

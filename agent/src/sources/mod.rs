@@ -1,6 +1,7 @@
 //! Metrics sources. Each one lives in its own folder and implements [`Source`]; the topology runs
 //! each on its own task with its own interval and timeout.
 
+pub mod ceph;
 pub mod host;
 pub mod nvml;
 pub mod smartctl;
