@@ -37,11 +37,15 @@ async fn exchange(path: &Path, prefix: &str, max_bytes: usize) -> Result<Vec<u8>
             path: path.to_path_buf(),
             source,
         })?;
-    let mut cmd = serde_json::json!({ "prefix": prefix }).to_string().into_bytes();
+    let mut cmd = serde_json::json!({ "prefix": prefix })
+        .to_string()
+        .into_bytes();
     cmd.push(0);
     s.write_all(&cmd).await.map_err(io)?;
     let mut len = [0u8; 4];
-    s.read_exact(&mut len).await.map_err(|e| truncated_or(path, e, 0, 4))?;
+    s.read_exact(&mut len)
+        .await
+        .map_err(|e| truncated_or(path, e, 0, 4))?;
     let want = u32::from_be_bytes(len) as usize;
     if want > max_bytes {
         return Err(CephError::TooLarge {
@@ -127,12 +131,20 @@ pub fn find_sockets(glob: &str, max: usize) -> Result<Vec<PathBuf>, CephError> {
     let mut out: Vec<PathBuf> = rd
         .take(100_000)
         .flatten()
-        .filter(|e| e.file_name().to_str().is_some_and(|n| wildcard_match(&pat, n)))
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| wildcard_match(&pat, n))
+        })
         .map(|e| e.path())
         .collect();
     out.sort();
     if out.len() > max {
-        tracing::warn!(found = out.len(), max, "more Ceph admin sockets than max_sockets; cut");
+        tracing::warn!(
+            found = out.len(),
+            max,
+            "more Ceph admin sockets than max_sockets; cut"
+        );
         out.truncate(max);
     }
     Ok(out)
@@ -141,7 +153,10 @@ pub fn find_sockets(glob: &str, max: usize) -> Result<Vec<PathBuf>, CephError> {
 /// The `ceph_daemon` label from a socket name: `ceph-osd.0.asok` -> `osd.0` (the part before
 /// the first `-` is the cluster name).
 pub fn daemon_name(path: &Path) -> String {
-    let file = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let file = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
     let stem = file.strip_suffix(".asok").unwrap_or(file);
     stem.split_once('-').map_or(stem, |(_, d)| d).to_string()
 }

@@ -24,7 +24,13 @@ pub fn promethize(path: &str) -> String {
     let mut r = path.replace("::", "_");
     r = r
         .chars()
-        .map(|c| if c == '.' || c == '/' || c.is_whitespace() { '_' } else { c })
+        .map(|c| {
+            if c == '.' || c == '/' || c.is_whitespace() {
+                '_'
+            } else {
+                c
+            }
+        })
         .collect();
     r = r.replace('+', "_plus");
     if let Some(head) = r.strip_suffix('-') {
@@ -35,7 +41,13 @@ pub fn promethize(path: &str) -> String {
     // Anything else Prometheus does not allow becomes `_` too.
     let r: String = r
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == ':' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == ':' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     format!("ceph_{r}")
 }
@@ -43,7 +55,13 @@ pub fn promethize(path: &str) -> String {
 fn label_name(raw: &str) -> String {
     let mut s: String = raw
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if s.is_empty() || s.starts_with(|c: char| c.is_ascii_digit()) || s.starts_with("__") {
         s.insert_str(0, "l_");

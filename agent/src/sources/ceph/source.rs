@@ -181,7 +181,9 @@ impl Source for CephSource {
                     tracing::warn!(socket = %path.display(), error = %e, "read Ceph admin socket");
                     if matches!(
                         e,
-                        CephError::Truncated { .. } | CephError::TooLarge { .. } | CephError::Reply { .. }
+                        CephError::Truncated { .. }
+                            | CephError::TooLarge { .. }
+                            | CephError::Reply { .. }
                     ) {
                         self.metrics.inc_parse_errors("ceph");
                     }
@@ -207,12 +209,15 @@ impl Source for CephSource {
             m.retain(|(d, _), _| present.contains(d));
             for ((d, r), n) in m.iter() {
                 errors.push(
-                    Labels::new().with("ceph_daemon", d.clone()).with("reason", *r),
+                    Labels::new()
+                        .with("ceph_daemon", d.clone())
+                        .with("reason", *r),
                     *n as f64,
                 );
             }
         }
-        self.lock_protocols().retain(|p, _| present.contains(&daemon_name(p)));
+        self.lock_protocols()
+            .retain(|p, _| present.contains(&daemon_name(p)));
         out.push(up);
         if !errors.metrics.is_empty() {
             out.push(errors);
