@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use crate::sinks::prometheus_exporter::PrometheusExporterConfig;
+use crate::sources::ceph::CephConfig;
 use crate::sources::host::HostConfig;
+use crate::sources::nvml::NvmlConfig;
 use crate::sources::smartctl::SmartctlConfig;
 use crate::sources::storage_node::StorageNodeConfig;
 
@@ -101,6 +103,12 @@ pub struct SourcesConfig {
     /// The local storage nodes' admin endpoints.
     #[serde(default)]
     pub storage_node: StorageNodeConfig,
+    /// GPUs through NVML (`enabled = "auto"`: on when NVML loads).
+    #[serde(default)]
+    pub nvml: NvmlConfig,
+    /// Ceph daemons' admin sockets (off by default).
+    #[serde(default)]
+    pub ceph: CephConfig,
 }
 
 /// `[sinks]`: one table per sink.

@@ -1,7 +1,9 @@
 //! Metrics sources. Each one lives in its own folder and implements [`Source`]; the topology runs
 //! each on its own task with its own interval and timeout.
 
+pub mod ceph;
 pub mod host;
+pub mod nvml;
 pub mod smartctl;
 mod source;
 pub mod storage_node;
