@@ -192,10 +192,10 @@ def rules_for(s: dict) -> dict:
             "annotations": {
                 "summary": f"SLO {name} is burning its error budget {fmt_num(burn)}x too fast",
                 "description": (
-                    f"The error ratio of SLO {name} ({s['description'].rstrip('.')}) is "
-                    "{{ $value | humanizePercentage }} over the last " + long_w + " and still above "
+                    "The error ratio of SLO {{ $labels.slo }} (" + s["description"].rstrip(".") + ") is "
+                    "{{ $value | humanizePercentage }} over the last {{ $labels.long_window }} and still above "
                     f"{fmt_num(burn)} times the budget ({fmt_num(round((1 - obj) * 100, 8))}% of "
-                    f"{s['window']}) over the last {short_w}. At this rate the {s['window']} budget "
+                    f"{s['window']}) over the last {{{{ $labels.short_window }}}}. At this rate the {s['window']} budget "
                     f"lasts {fmt_num(round(_days(s['window']) / burn, 2))} days."
                 ),
                 "runbook_url": f"{RUNBOOK_BASE_URL}{s['alert']}.md",
@@ -227,7 +227,7 @@ _Dumper.add_representer(str, _str)
 
 
 def render(s: dict) -> str:
-    body = yaml.dump(rules_for(s), Dumper=_Dumper, sort_keys=False, width=100, allow_unicode=True)
+    body = yaml.dump(rules_for(s), Dumper=_Dumper, sort_keys=False, width=10000, allow_unicode=True)
     return HEADER + f"# SLO {s['name']}: {s['description']}\n" + body
 
 
