@@ -187,7 +187,7 @@ def fleet() -> dict:
     return dashboard(
         "nodewatch-fleet", "Nodewatch / Fleet overview",
         "Every node's health at a glance, the firing alerts, SLO status and error budget.",
-        [ds_var(), CLUSTER],
+        [ds_var(), CLUSTER, NODE],
         [
             stat("Storage nodes up", [target('sum(nodewatch_agent_storage_node_up{cluster=~"$cluster"})', instant=True)], "none",
                  "Storage nodes the agents can scrape.", thresholds((None, "red"), (1, "green"))),
