@@ -301,6 +301,11 @@ def storage_node() -> dict:
             ], "Bps", overrides=[{"matcher": {"id": "byName", "options": "errors"}, "properties": [{"id": "unit", "value": "none"}]}]),
             stat("Last full scrub", [target(f"time() - max(storage_node_scrub_last_completed_timestamp_seconds{{{SN}}} > 0)", instant=True)],
                  "s", "Time since the last completed scrub pass.", thresholds((None, "green"), (7 * 86400, "orange"))),
+            row("Ceph OSDs (ceph-exporter, where the agent's ceph source runs)"),
+            ts("Ceph OSD op latency", [
+                target('sum by (ceph_daemon) (rate(ceph_osd_op_r_latency_sum{cluster=~"$cluster"}[$__rate_interval])) / sum by (ceph_daemon) (rate(ceph_osd_op_r_latency_count{cluster=~"$cluster"}[$__rate_interval]))', "read {{ceph_daemon}}"),
+                target('sum by (ceph_daemon) (rate(ceph_osd_op_w_latency_sum{cluster=~"$cluster"}[$__rate_interval])) / sum by (ceph_daemon) (rate(ceph_osd_op_w_latency_count{cluster=~"$cluster"}[$__rate_interval]))', "write {{ceph_daemon}}"),
+            ], "s", "The same op latency from real Ceph OSDs, to compare with the storage node's.", thresholds((None, "green"), (1, "red")), w=24),
         ],
     )
 

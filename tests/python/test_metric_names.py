@@ -27,7 +27,7 @@ PROMETHEUS_OWN = {"up", "ALERTS"}
 
 # ---------------------------------------------------------------------------------------------
 # PENDING_FROM_OTHER_BRANCHES: names from the metric-name contract that other helpers' branches
-# emit (replication, logs, remote_write, pipeline, GPU, anomaly). They are not in this branch's
+# emit (replication, logs, remote_write, pipeline, GPU, Ceph, anomaly). They are not in this branch's
 # code yet. The lead empties this set after merging those branches; the test below fails for any
 # entry the code already produces, so the set can only shrink.
 # ---------------------------------------------------------------------------------------------
@@ -101,6 +101,11 @@ PENDING_FROM_OTHER_BRANCHES = {
     "nodewatch_gpu_pod_memory_used_bytes",
     "nodewatch_gpu_pod_utilization_ratio",
     "nodewatch_gpu_count",
+    # Ceph (agent, optional ceph-exporter names)
+    "ceph_osd_op_r_latency_sum",
+    "ceph_osd_op_r_latency_count",
+    "ceph_osd_op_w_latency_sum",
+    "ceph_osd_op_w_latency_count",
     # anomaly (agent)
     "nodewatch_anomaly_score",
     "nodewatch_anomaly",

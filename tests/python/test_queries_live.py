@@ -65,6 +65,7 @@ NO_DATA_YET = {
     "nodewatch_pipeline_": "pipeline push endpoint (another branch)",
     "nodewatch_agent_otlp_": "OTLP endpoint (another branch)",
     "nodewatch_agent_pipeline_": "pipeline push endpoint (another branch)",
+    "ceph_osd_": "Ceph source (another branch); no Ceph cluster here",
     "nodewatch_anomaly": "anomaly detectors (another branch)",
     "nodewatch_agent_alerts_": "anomaly alerts (another branch)",
 }
