@@ -15,6 +15,8 @@ from harness.procs import REPO_ROOT, free_ports, target_dir
 
 def port_is_free(port: int) -> bool:
     with socket.socket() as s:
+        # SO_REUSEADDR: a closed server's connections in TIME_WAIT do not count, a listener does.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
             return True
