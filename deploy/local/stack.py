@@ -161,8 +161,13 @@ class Stack:
             "scrape_configs:\n"
             "  - job_name: nodewatch-agent\n    static_configs:\n"
             f"      - targets: [\"127.0.0.1:{self.a.agent_port}\"]\n        labels: {{node_name: local}}\n"
+            # As the PodMonitor in deploy/kubernetes: the agent re-exposes storage_node_* with
+            # node_id/node_name, so the direct scrape keeps only `up`, build info and process_*,
+            # and nothing is counted twice by the rules.
             "  - job_name: storage-node\n    static_configs:\n"
             f"      - targets: [{nodes}]\n"
+            "    metric_relabel_configs:\n"
+            "      - {source_labels: [__name__], regex: 'storage_node_build_info|process_.+', action: keep}\n"
             "  - job_name: prometheus\n    static_configs:\n"
             f"      - targets: [\"127.0.0.1:{self.a.prometheus_port}\"]\n"
             f"{am_job}"
