@@ -93,7 +93,9 @@ fn main() -> ExitCode {
             output,
             node_label,
             step_secs,
-        } => match sla_report(prometheus, slo, from, to, &format, output, node_label, step_secs) {
+        } => match sla_report(
+            prometheus, slo, from, to, &format, output, node_label, step_secs,
+        ) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("node-agent sla-report: {e}");
@@ -170,13 +172,17 @@ fn sla_report(
         node_label,
         step_secs,
     };
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let text = rt.block_on(agent::report::run(&opts))?;
     match output {
-        Some(p) => std::fs::write(&p, text).map_err(|source| agent::report::ReportError::Write {
-            path: p.display().to_string(),
-            source,
-        })?,
+        Some(p) => {
+            std::fs::write(&p, text).map_err(|source| agent::report::ReportError::Write {
+                path: p.display().to_string(),
+                source,
+            })?
+        }
         None => print!("{text}"),
     }
     Ok(())

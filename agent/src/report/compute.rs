@@ -14,10 +14,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use super::ReportError;
 use super::prom::PromClient;
 use super::spec::{Sli, SloFile};
 use super::time::{DAY, format_day, format_ts};
-use super::ReportError;
 
 /// The most days one report covers.
 pub const MAX_DAYS: i64 = 400;
@@ -188,7 +188,11 @@ fn node_of(labels: &BTreeMap<String, String>, node_label: &str) -> String {
 }
 
 fn with_matchers(name: &str, matchers: &[&str]) -> String {
-    let ms: Vec<&str> = matchers.iter().copied().filter(|m| !m.trim().is_empty()).collect();
+    let ms: Vec<&str> = matchers
+        .iter()
+        .copied()
+        .filter(|m| !m.trim().is_empty())
+        .collect();
     if ms.is_empty() {
         name.to_string()
     } else {
@@ -198,9 +202,15 @@ fn with_matchers(name: &str, matchers: &[&str]) -> String {
 
 impl Ctx<'_> {
     /// `sum by (NODE) (increase(SEL[1d]))` at each day's end: node -> day -> value.
-    async fn daily_increase(&self, sel: &str) -> Result<BTreeMap<String, BTreeMap<i64, f64>>, ReportError> {
+    async fn daily_increase(
+        &self,
+        sel: &str,
+    ) -> Result<BTreeMap<String, BTreeMap<i64, f64>>, ReportError> {
         let q = format!("sum by ({}) (increase({sel}[1d]))", self.node_label);
-        let series = self.client.query_range(&q, self.from + DAY, self.to, DAY).await?;
+        let series = self
+            .client
+            .query_range(&q, self.from + DAY, self.to, DAY)
+            .await?;
         let mut out: BTreeMap<String, BTreeMap<i64, f64>> = BTreeMap::new();
         for s in series {
             let node = node_of(&s.labels, self.node_label);
@@ -221,7 +231,11 @@ impl Ctx<'_> {
                 (None, Some(b)) => (total.clone(), b.clone(), false),
                 (None, None) => return Ok(Grid::new()),
             },
-            Sli::Latency { histogram, matchers, threshold_seconds } => {
+            Sli::Latency {
+                histogram,
+                matchers,
+                threshold_seconds,
+            } => {
                 let m = matchers.as_deref().unwrap_or("");
                 let le = format!("le=\"{threshold_seconds}\"");
                 (
@@ -237,24 +251,41 @@ impl Ctx<'_> {
         let mut grid = Grid::new();
         for (node, days) in &totals {
             for (day, total) in days {
-                let other = others.get(node).and_then(|d| d.get(day)).copied().unwrap_or(0.0);
+                let other = others
+                    .get(node)
+                    .and_then(|d| d.get(day))
+                    .copied()
+                    .unwrap_or(0.0);
                 let good = if other_is_good { other } else { total - other };
-                grid.entry(node.clone()).or_default().insert(*day, (good, *total));
+                grid.entry(node.clone())
+                    .or_default()
+                    .insert(*day, (good, *total));
             }
         }
         Ok(grid)
     }
 
     /// Threshold SLIs: the grid and each node's largest value.
-    async fn time_grid(&self, metric: &str, below: f64) -> Result<(Grid, BTreeMap<String, f64>), ReportError> {
+    async fn time_grid(
+        &self,
+        metric: &str,
+        below: f64,
+    ) -> Result<(Grid, BTreeMap<String, f64>), ReportError> {
         let mut grid = Grid::new();
         let mut max: BTreeMap<String, f64> = BTreeMap::new();
         for day in 0..self.days {
             let start = self.from + day * DAY;
-            let series = self.client.query_range(metric, start, start + DAY - self.step, self.step).await?;
+            let series = self
+                .client
+                .query_range(metric, start, start + DAY - self.step, self.step)
+                .await?;
             for s in series {
                 let node = node_of(&s.labels, self.node_label);
-                let cell = grid.entry(node.clone()).or_default().entry(day).or_default();
+                let cell = grid
+                    .entry(node.clone())
+                    .or_default()
+                    .entry(day)
+                    .or_default();
                 for (t, v) in &s.points {
                     if *t < start || *t >= start + DAY || v.is_nan() {
                         continue;
@@ -278,7 +309,11 @@ impl Ctx<'_> {
         let mut by_severity: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
         for day in 0..self.days {
             let start = self.from + day * DAY;
-            for s in self.client.query_range(&q, start, start + DAY - self.step, self.step).await? {
+            for s in self
+                .client
+                .query_range(&q, start, start + DAY - self.step, self.step)
+                .await?
+            {
                 let sev = s.labels.get("severity").cloned().unwrap_or_default();
                 let set = by_severity.entry(sev).or_default();
                 set.extend(s.points.iter().filter(|(_, v)| *v > 0.0).map(|(t, _)| *t));
@@ -305,15 +340,27 @@ impl Ctx<'_> {
         Ok(out)
     }
 
-    async fn latency(&self, histogram: &str, matchers: Option<&str>) -> Result<Vec<NodeLatency>, ReportError> {
+    async fn latency(
+        &self,
+        histogram: &str,
+        matchers: Option<&str>,
+    ) -> Result<Vec<NodeLatency>, ReportError> {
         let sel = with_matchers(&format!("{histogram}_bucket"), &[matchers.unwrap_or("")]);
         let range = self.to - self.from;
         let mut rows: BTreeMap<String, [Option<f64>; 3]> = BTreeMap::new();
         for (i, q) in PERCENTILES.iter().enumerate() {
-            for (by, all) in [(format!("le, {}", self.node_label), false), ("le".to_string(), true)] {
-                let expr = format!("histogram_quantile({q}, sum by ({by}) (increase({sel}[{range}s])))");
+            for (by, all) in [
+                (format!("le, {}", self.node_label), false),
+                ("le".to_string(), true),
+            ] {
+                let expr =
+                    format!("histogram_quantile({q}, sum by ({by}) (increase({sel}[{range}s])))");
                 for s in self.client.query(&expr, self.to).await? {
-                    let node = if all { "all".to_string() } else { node_of(&s.labels, self.node_label) };
+                    let node = if all {
+                        "all".to_string()
+                    } else {
+                        node_of(&s.labels, self.node_label)
+                    };
                     if s.value.is_finite() {
                         rows.entry(node).or_default()[i] = Some(s.value);
                     }
@@ -322,7 +369,12 @@ impl Ctx<'_> {
         }
         let mut out: Vec<NodeLatency> = rows
             .into_iter()
-            .map(|(node, p)| NodeLatency { node, p50: p[0], p90: p[1], p99: p[2] })
+            .map(|(node, p)| NodeLatency {
+                node,
+                p50: p[0],
+                p90: p[1],
+                p99: p[2],
+            })
             .collect();
         out.sort_by_key(|r| (r.node != "all", r.node.clone()));
         Ok(out)
@@ -340,7 +392,12 @@ fn incident(start: i64, end: i64, severity: &str) -> Incident {
     }
 }
 
-fn summarize(grid: &Grid, days: i64, from: i64, objective: f64) -> (Attainment, Vec<NodeAttainment>, Vec<DayPoint>) {
+fn summarize(
+    grid: &Grid,
+    days: i64,
+    from: i64,
+    objective: f64,
+) -> (Attainment, Vec<NodeAttainment>, Vec<DayPoint>) {
     let mut nodes = Vec::new();
     let mut per_day = vec![(0.0, 0.0); days as usize];
     let (mut good, mut total) = (0.0, 0.0);
@@ -356,23 +413,37 @@ fn summarize(grid: &Grid, days: i64, from: i64, objective: f64) -> (Attainment, 
         }
         good += g;
         total += t;
-        nodes.push(NodeAttainment { node: node.clone(), attainment: Attainment::new(g, t, objective) });
+        nodes.push(NodeAttainment {
+            node: node.clone(),
+            attainment: Attainment::new(g, t, objective),
+        });
     }
     let daily = per_day
         .iter()
         .enumerate()
         .map(|(i, (g, t))| {
             let start = from + i as i64 * DAY;
-            DayPoint { day: format_day(start), start, attainment: Attainment::new(*g, *t, objective) }
+            DayPoint {
+                day: format_day(start),
+                start,
+                attainment: Attainment::new(*g, *t, objective),
+            }
         })
         .collect();
     (Attainment::new(good, total, objective), nodes, daily)
 }
 
 fn worst(daily: &[DayPoint]) -> Vec<DayPoint> {
-    let mut ds: Vec<DayPoint> = daily.iter().filter(|d| d.attainment.sli.is_some()).cloned().collect();
+    let mut ds: Vec<DayPoint> = daily
+        .iter()
+        .filter(|d| d.attainment.sli.is_some())
+        .cloned()
+        .collect();
     ds.sort_by(|a, b| {
-        let (x, y) = (a.attainment.sli.unwrap_or(1.0), b.attainment.sli.unwrap_or(1.0));
+        let (x, y) = (
+            a.attainment.sli.unwrap_or(1.0),
+            b.attainment.sli.unwrap_or(1.0),
+        );
         x.total_cmp(&y).then(a.start.cmp(&b.start))
     });
     ds.truncate(WORST_DAYS);
@@ -385,14 +456,20 @@ pub fn check_period(from: i64, to: i64, step: i64) -> Result<i64, ReportError> {
         return Err(ReportError::Period("--to must be after --from".to_string()));
     }
     if (to - from) % DAY != 0 {
-        return Err(ReportError::Period("the period must be whole days (--from and --to at the same time of day)".to_string()));
+        return Err(ReportError::Period(
+            "the period must be whole days (--from and --to at the same time of day)".to_string(),
+        ));
     }
     let days = (to - from) / DAY;
     if days > MAX_DAYS {
-        return Err(ReportError::Period(format!("{days} days: at most {MAX_DAYS}")));
+        return Err(ReportError::Period(format!(
+            "{days} days: at most {MAX_DAYS}"
+        )));
     }
     if step <= 0 || DAY % step != 0 || DAY / step > 11_000 {
-        return Err(ReportError::Period(format!("--step-secs {step}: must divide a day, at least 8")));
+        return Err(ReportError::Period(format!(
+            "--step-secs {step}: must divide a day, at least 8"
+        )));
     }
     Ok(days)
 }
@@ -408,7 +485,14 @@ pub async fn compute(
     step: i64,
 ) -> Result<Report, ReportError> {
     let days = check_period(from, to, step)?;
-    let ctx = Ctx { client, from, to, days, node_label, step };
+    let ctx = Ctx {
+        client,
+        from,
+        to,
+        days,
+        node_label,
+        step,
+    };
     let mut slos = Vec::new();
     for slo in &spec.slos {
         let (grid, lag) = match &slo.sli {
@@ -431,7 +515,11 @@ pub async fn compute(
             other => (ctx.event_grid(other).await?, Vec::new()),
         };
         let latency = match &slo.sli {
-            Sli::Latency { histogram, matchers, .. } => ctx.latency(histogram, matchers.as_deref()).await?,
+            Sli::Latency {
+                histogram,
+                matchers,
+                ..
+            } => ctx.latency(histogram, matchers.as_deref()).await?,
             _ => Vec::new(),
         };
         let (overall, nodes, daily) = summarize(&grid, days, from, slo.objective);

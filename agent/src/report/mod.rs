@@ -22,7 +22,9 @@ mod time;
 #[cfg(test)]
 mod tests;
 
-pub use compute::{Attainment, DayPoint, Incident, NodeLag, NodeLatency, Report, SloReport, compute};
+pub use compute::{
+    Attainment, DayPoint, Incident, NodeLag, NodeLatency, Report, SloReport, compute,
+};
 pub use error::ReportError;
 pub use prom::{InstantSample, PromClient, RangeSeries};
 pub use render::{Format, render};

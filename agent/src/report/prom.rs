@@ -48,7 +48,9 @@ pub(crate) fn form_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len() * 3);
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }
@@ -88,7 +90,8 @@ impl PromClient {
         if uri.scheme_str() != Some("http") || uri.host().is_none() {
             return Err(ReportError::Url {
                 url: base.to_string(),
-                reason: "must be http://host[:port][/prefix] (put TLS in front of a proxy)".to_string(),
+                reason: "must be http://host[:port][/prefix] (put TLS in front of a proxy)"
+                    .to_string(),
             });
         }
         let mut connector = HttpConnector::new();
@@ -102,7 +105,12 @@ impl PromClient {
         })
     }
 
-    async fn get(&self, path: &str, params: &[(&str, String)], query: &str) -> Result<Value, ReportError> {
+    async fn get(
+        &self,
+        path: &str,
+        params: &[(&str, String)],
+        query: &str,
+    ) -> Result<Value, ReportError> {
         let err = |reason: String| ReportError::Query {
             query: query.to_string(),
             reason,
@@ -118,7 +126,11 @@ impl PromClient {
             .body(Empty::<Bytes>::new())
             .map_err(|e| err(e.to_string()))?;
         let fut = async {
-            let resp = self.client.request(req).await.map_err(|e| err(e.to_string()))?;
+            let resp = self
+                .client
+                .request(req)
+                .await
+                .map_err(|e| err(e.to_string()))?;
             let status = resp.status();
             let body = Limited::new(resp.into_body(), MAX_BODY_BYTES)
                 .collect()
@@ -133,7 +145,10 @@ impl PromClient {
         let doc: Value = serde_json::from_slice(&body)
             .map_err(|e| err(format!("HTTP {status}: answer is not JSON: {e}")))?;
         if doc.get("status").and_then(Value::as_str) != Some("success") {
-            let msg = doc.get("error").and_then(Value::as_str).unwrap_or("no error message");
+            let msg = doc
+                .get("error")
+                .and_then(Value::as_str)
+                .unwrap_or("no error message");
             return Err(err(format!("HTTP {status}: {msg}")));
         }
         doc.get("data")
@@ -144,7 +159,11 @@ impl PromClient {
     /// An instant query at `time` (Unix seconds); the result must be a vector.
     pub async fn query(&self, expr: &str, time: i64) -> Result<Vec<InstantSample>, ReportError> {
         let data = self
-            .get("/api/v1/query", &[("query", expr.to_string()), ("time", time.to_string())], expr)
+            .get(
+                "/api/v1/query",
+                &[("query", expr.to_string()), ("time", time.to_string())],
+                expr,
+            )
             .await?;
         let result = vector_result(&data, "vector", expr)?;
         Ok(result
@@ -160,7 +179,13 @@ impl PromClient {
     }
 
     /// A range query over [start, end] every `step` seconds; the result must be a matrix.
-    pub async fn query_range(&self, expr: &str, start: i64, end: i64, step: i64) -> Result<Vec<RangeSeries>, ReportError> {
+    pub async fn query_range(
+        &self,
+        expr: &str,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> Result<Vec<RangeSeries>, ReportError> {
         let data = self
             .get(
                 "/api/v1/query_range",
@@ -188,7 +213,11 @@ impl PromClient {
     }
 }
 
-fn vector_result<'a>(data: &'a Value, want: &str, expr: &str) -> Result<&'a Vec<Value>, ReportError> {
+fn vector_result<'a>(
+    data: &'a Value,
+    want: &str,
+    expr: &str,
+) -> Result<&'a Vec<Value>, ReportError> {
     let kind = data.get("resultType").and_then(Value::as_str).unwrap_or("");
     if kind != want {
         return Err(ReportError::Query {
@@ -196,8 +225,10 @@ fn vector_result<'a>(data: &'a Value, want: &str, expr: &str) -> Result<&'a Vec<
             reason: format!("result type {kind:?}, expected {want}"),
         });
     }
-    data.get("result").and_then(Value::as_array).ok_or_else(|| ReportError::Query {
-        query: expr.to_string(),
-        reason: "no result array".to_string(),
-    })
+    data.get("result")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ReportError::Query {
+            query: expr.to_string(),
+            reason: "no result array".to_string(),
+        })
 }

@@ -3,9 +3,9 @@
 use std::fmt::Write as _;
 use std::str::FromStr;
 
+use super::ReportError;
 use super::compute::{Attainment, Report, SloReport};
 use super::svg::{budget_bar, esc, sli_chart, timeline};
-use super::ReportError;
 
 /// An output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +36,11 @@ impl FromStr for Format {
 /// Renders the report.
 pub fn render(report: &Report, format: Format) -> String {
     match format {
-        Format::Json => serde_json::to_string_pretty(report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}")) + "\n",
+        Format::Json => {
+            serde_json::to_string_pretty(report)
+                .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+                + "\n"
+        }
         Format::Csv => csv(report),
         Format::Md => md(report),
         Format::Html => html(report),
@@ -86,7 +90,11 @@ fn num(v: Option<f64>) -> String {
 fn csv(r: &Report) -> String {
     let mut s = String::from("slo,node,objective,sli,budget_consumed,good,total,met,incidents\n");
     for slo in &r.slos {
-        let rows = std::iter::once(("all", &slo.overall)).chain(slo.nodes.iter().map(|n| (node_name(&n.node), &n.attainment)));
+        let rows = std::iter::once(("all", &slo.overall)).chain(
+            slo.nodes
+                .iter()
+                .map(|n| (node_name(&n.node), &n.attainment)),
+        );
         for (node, a) in rows {
             let _ = writeln!(
                 s,
@@ -99,7 +107,11 @@ fn csv(r: &Report) -> String {
                 a.good,
                 a.total,
                 a.met.map_or(String::new(), |m| m.to_string()),
-                if node == "all" { slo.incidents.len().to_string() } else { String::new() }
+                if node == "all" {
+                    slo.incidents.len().to_string()
+                } else {
+                    String::new()
+                }
             );
         }
     }
@@ -108,35 +120,96 @@ fn csv(r: &Report) -> String {
 
 fn md_slo(s: &mut String, slo: &SloReport) {
     let _ = writeln!(s, "## {}\n\n{}\n", slo.name, slo.description);
-    let _ = writeln!(s, "Objective {} ({} SLI; burn-rate alert `{}`).\n", pct(Some(slo.objective)), slo.sli_type, slo.alert);
-    let _ = writeln!(s, "| node | SLI | objective met | error budget consumed | good | total |");
+    let _ = writeln!(
+        s,
+        "Objective {} ({} SLI; burn-rate alert `{}`).\n",
+        pct(Some(slo.objective)),
+        slo.sli_type,
+        slo.alert
+    );
+    let _ = writeln!(
+        s,
+        "| node | SLI | objective met | error budget consumed | good | total |"
+    );
     let _ = writeln!(s, "|---|---:|:---:|---:|---:|---:|");
-    let rows = std::iter::once(("**all**", &slo.overall)).chain(slo.nodes.iter().map(|n| (node_name(&n.node), &n.attainment)));
+    let rows = std::iter::once(("**all**", &slo.overall)).chain(
+        slo.nodes
+            .iter()
+            .map(|n| (node_name(&n.node), &n.attainment)),
+    );
     for (node, a) in rows {
-        let _ = writeln!(s, "| {node} | {} | {} | {} | {} | {} |", pct(a.sli), met(a), pct(a.budget_consumed), a.good, a.total);
+        let _ = writeln!(
+            s,
+            "| {node} | {} | {} | {} | {} | {} |",
+            pct(a.sli),
+            met(a),
+            pct(a.budget_consumed),
+            a.good,
+            a.total
+        );
     }
-    let _ = writeln!(s, "\n**Worst days**\n\n| day | SLI | error budget consumed |\n|---|---:|---:|");
+    let _ = writeln!(
+        s,
+        "\n**Worst days**\n\n| day | SLI | error budget consumed |\n|---|---:|---:|"
+    );
     for d in &slo.worst_days {
-        let _ = writeln!(s, "| {} | {} | {} |", d.day, pct(d.attainment.sli), pct(d.attainment.budget_consumed));
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} |",
+            d.day,
+            pct(d.attainment.sli),
+            pct(d.attainment.budget_consumed)
+        );
     }
     if slo.incidents.is_empty() {
         let _ = writeln!(s, "\n**Incidents**: none (`{}` never fired).", slo.alert);
     } else {
-        let _ = writeln!(s, "\n**Incidents** (`{}` firing)\n\n| from | to | duration | severity |\n|---|---|---:|---|", slo.alert);
+        let _ = writeln!(
+            s,
+            "\n**Incidents** (`{}` firing)\n\n| from | to | duration | severity |\n|---|---|---:|---|",
+            slo.alert
+        );
         for i in &slo.incidents {
-            let _ = writeln!(s, "| {} | {} | {} | {} |", i.start_text, i.end_text, duration(i.duration_seconds), i.severity);
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} |",
+                i.start_text,
+                i.end_text,
+                duration(i.duration_seconds),
+                i.severity
+            );
         }
     }
     if !slo.latency.is_empty() {
-        let _ = writeln!(s, "\n**Latency percentiles**\n\n| node | p50 | p90 | p99 |\n|---|---:|---:|---:|");
+        let _ = writeln!(
+            s,
+            "\n**Latency percentiles**\n\n| node | p50 | p90 | p99 |\n|---|---:|---:|---:|"
+        );
         for l in &slo.latency {
-            let _ = writeln!(s, "| {} | {} | {} | {} |", node_name(&l.node), secs(l.p50), secs(l.p90), secs(l.p99));
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} |",
+                node_name(&l.node),
+                secs(l.p50),
+                secs(l.p90),
+                secs(l.p99)
+            );
         }
     }
     if !slo.lag.is_empty() {
-        let _ = writeln!(s, "\n**Replication-lag compliance**\n\n| node | time below threshold | max | threshold |\n|---|---:|---:|---:|");
+        let _ = writeln!(
+            s,
+            "\n**Replication-lag compliance**\n\n| node | time below threshold | max | threshold |\n|---|---:|---:|---:|"
+        );
         for l in &slo.lag {
-            let _ = writeln!(s, "| {} | {} | {} | {} s |", node_name(&l.node), pct(l.compliance), secs(l.max_seconds), l.threshold_seconds);
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} s |",
+                node_name(&l.node),
+                pct(l.compliance),
+                secs(l.max_seconds),
+                l.threshold_seconds
+            );
         }
     }
     s.push('\n');
@@ -147,7 +220,10 @@ fn md(r: &Report) -> String {
         "# SLA report: {} to {}\n\nFrom Prometheus {}; nodes by the `{}` label. Days are UTC.\n\n",
         r.from_text, r.to_text, r.prometheus, r.node_label
     );
-    let _ = writeln!(s, "| SLO | SLI | objective | met | error budget consumed | incidents |\n|---|---:|---:|:---:|---:|---:|");
+    let _ = writeln!(
+        s,
+        "| SLO | SLI | objective | met | error budget consumed | incidents |\n|---|---:|---:|:---:|---:|---:|"
+    );
     for slo in &r.slos {
         let _ = writeln!(
             s,
@@ -223,34 +299,122 @@ fn html(r: &Report) -> String {
             ]
         })
         .collect();
-    s.push_str(&html_table(&["SLO", "SLI", "objective", "met", "error budget consumed", "incidents"], &rows));
+    s.push_str(&html_table(
+        &[
+            "SLO",
+            "SLI",
+            "objective",
+            "met",
+            "error budget consumed",
+            "incidents",
+        ],
+        &rows,
+    ));
     for slo in &r.slos {
-        let _ = write!(s, "<section id=\"{n}\"><h2>{n}</h2><p>{}</p>", esc(&slo.description), n = esc(&slo.name));
+        let _ = write!(
+            s,
+            "<section id=\"{n}\"><h2>{n}</h2><p>{}</p>",
+            esc(&slo.description),
+            n = esc(&slo.name)
+        );
         s.push_str(&budget_bar(slo.overall.budget_consumed));
-        s.push_str(&sli_chart(&format!("{}: daily SLI", slo.name), &slo.daily, slo.objective));
+        s.push_str(&sli_chart(
+            &format!("{}: daily SLI", slo.name),
+            &slo.daily,
+            slo.objective,
+        ));
         let rows: Vec<Vec<String>> = std::iter::once(("all", &slo.overall))
-            .chain(slo.nodes.iter().map(|n| (node_name(&n.node), &n.attainment)))
-            .map(|(n, a)| vec![esc(n), pct(a.sli), met_html(a), pct(a.budget_consumed), a.good.to_string(), a.total.to_string()])
+            .chain(
+                slo.nodes
+                    .iter()
+                    .map(|n| (node_name(&n.node), &n.attainment)),
+            )
+            .map(|(n, a)| {
+                vec![
+                    esc(n),
+                    pct(a.sli),
+                    met_html(a),
+                    pct(a.budget_consumed),
+                    a.good.to_string(),
+                    a.total.to_string(),
+                ]
+            })
             .collect();
-        s.push_str(&html_table(&["node", "SLI", "met", "error budget consumed", "good", "total"], &rows));
+        s.push_str(&html_table(
+            &[
+                "node",
+                "SLI",
+                "met",
+                "error budget consumed",
+                "good",
+                "total",
+            ],
+            &rows,
+        ));
         s.push_str("<h3>Worst days</h3>");
-        let rows: Vec<Vec<String>> = slo.worst_days.iter().map(|d| vec![esc(&d.day), pct(d.attainment.sli), pct(d.attainment.budget_consumed)]).collect();
+        let rows: Vec<Vec<String>> = slo
+            .worst_days
+            .iter()
+            .map(|d| {
+                vec![
+                    esc(&d.day),
+                    pct(d.attainment.sli),
+                    pct(d.attainment.budget_consumed),
+                ]
+            })
+            .collect();
         s.push_str(&html_table(&["day", "SLI", "error budget consumed"], &rows));
         let _ = write!(s, "<h3>Incidents ({} firing)</h3>", esc(&slo.alert));
         s.push_str(&timeline(r.from, r.to, &slo.incidents));
         if !slo.incidents.is_empty() {
-            let rows: Vec<Vec<String>> = slo.incidents.iter().map(|i| vec![esc(&i.start_text), esc(&i.end_text), duration(i.duration_seconds), esc(&i.severity)]).collect();
+            let rows: Vec<Vec<String>> = slo
+                .incidents
+                .iter()
+                .map(|i| {
+                    vec![
+                        esc(&i.start_text),
+                        esc(&i.end_text),
+                        duration(i.duration_seconds),
+                        esc(&i.severity),
+                    ]
+                })
+                .collect();
             s.push_str(&html_table(&["from", "to", "duration", "severity"], &rows));
         }
         if !slo.latency.is_empty() {
             s.push_str("<h3>Latency percentiles</h3>");
-            let rows: Vec<Vec<String>> = slo.latency.iter().map(|l| vec![esc(node_name(&l.node)), secs(l.p50), secs(l.p90), secs(l.p99)]).collect();
+            let rows: Vec<Vec<String>> = slo
+                .latency
+                .iter()
+                .map(|l| {
+                    vec![
+                        esc(node_name(&l.node)),
+                        secs(l.p50),
+                        secs(l.p90),
+                        secs(l.p99),
+                    ]
+                })
+                .collect();
             s.push_str(&html_table(&["node", "p50", "p90", "p99"], &rows));
         }
         if !slo.lag.is_empty() {
             s.push_str("<h3>Replication-lag compliance</h3>");
-            let rows: Vec<Vec<String>> = slo.lag.iter().map(|l| vec![esc(node_name(&l.node)), pct(l.compliance), secs(l.max_seconds), format!("{} s", l.threshold_seconds)]).collect();
-            s.push_str(&html_table(&["node", "time below threshold", "max", "threshold"], &rows));
+            let rows: Vec<Vec<String>> = slo
+                .lag
+                .iter()
+                .map(|l| {
+                    vec![
+                        esc(node_name(&l.node)),
+                        pct(l.compliance),
+                        secs(l.max_seconds),
+                        format!("{} s", l.threshold_seconds),
+                    ]
+                })
+                .collect();
+            s.push_str(&html_table(
+                &["node", "time below threshold", "max", "threshold"],
+                &rows,
+            ));
         }
         s.push_str("</section>");
     }

@@ -2,12 +2,12 @@
 
 use std::path::PathBuf;
 
+use super::ReportError;
 use super::compute::compute;
 use super::prom::PromClient;
 use super::render::{Format, render};
 use super::spec::{is_metric_name, load_spec};
 use super::time::parse_time;
-use super::ReportError;
 
 /// The command's options.
 #[derive(Debug, Clone)]
@@ -34,9 +34,21 @@ pub async fn run(o: &Options) -> Result<String, ReportError> {
     let from = parse_time(&o.from)?;
     let to = parse_time(&o.to)?;
     if !is_metric_name(&o.node_label) || o.node_label.contains(':') {
-        return Err(ReportError::Period(format!("--node-label {:?} is not a label name", o.node_label)));
+        return Err(ReportError::Period(format!(
+            "--node-label {:?} is not a label name",
+            o.node_label
+        )));
     }
     let client = PromClient::new(&o.prometheus)?;
-    let report = compute(&client, &o.prometheus, &spec, from, to, &o.node_label, o.step_secs).await?;
+    let report = compute(
+        &client,
+        &o.prometheus,
+        &spec,
+        from,
+        to,
+        &o.node_label,
+        o.step_secs,
+    )
+    .await?;
     Ok(render(&report, o.format))
 }

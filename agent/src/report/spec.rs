@@ -92,7 +92,10 @@ fn bad(path: &str, reason: String) -> ReportError {
 pub fn parse_spec(text: &str, path: &str) -> Result<SloFile, ReportError> {
     let file: SloFile = serde_norway::from_str(text).map_err(|e| bad(path, e.to_string()))?;
     if file.version != 1 {
-        return Err(bad(path, format!("version {} (this agent reads 1)", file.version)));
+        return Err(bad(
+            path,
+            format!("version {} (this agent reads 1)", file.version),
+        ));
     }
     if file.slos.is_empty() {
         return Err(bad(path, "no slos".to_string()));
@@ -100,27 +103,52 @@ pub fn parse_spec(text: &str, path: &str) -> Result<SloFile, ReportError> {
     let mut names = HashSet::new();
     for s in &file.slos {
         let ok_name = !s.name.is_empty()
-            && s.name
-                .split('-')
-                .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+            && s.name.split('-').all(|w| {
+                !w.is_empty()
+                    && w.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            });
         if !ok_name {
-            return Err(bad(path, format!("slo name {:?}: lower-case words joined by '-'", s.name)));
+            return Err(bad(
+                path,
+                format!("slo name {:?}: lower-case words joined by '-'", s.name),
+            ));
         }
         if !names.insert(s.name.clone()) {
             return Err(bad(path, format!("slo {:?} twice", s.name)));
         }
         if !is_metric_name(&s.alert) {
-            return Err(bad(path, format!("slo {}: alert {:?} is not a valid alert name", s.name, s.alert)));
+            return Err(bad(
+                path,
+                format!(
+                    "slo {}: alert {:?} is not a valid alert name",
+                    s.name, s.alert
+                ),
+            ));
         }
         if !(s.objective > 0.0 && s.objective < 1.0) {
-            return Err(bad(path, format!("slo {}: objective {} not in (0, 1)", s.name, s.objective)));
+            return Err(bad(
+                path,
+                format!("slo {}: objective {} not in (0, 1)", s.name, s.objective),
+            ));
         }
         match &s.sli {
             Sli::Ratio { good, bad: b, .. } if good.is_some() == b.is_some() => {
-                return Err(bad(path, format!("slo {}: give exactly one of good or bad", s.name)));
+                return Err(bad(
+                    path,
+                    format!("slo {}: give exactly one of good or bad", s.name),
+                ));
             }
-            Sli::Latency { threshold_seconds, .. } if threshold_seconds.parse::<f64>().is_err() => {
-                return Err(bad(path, format!("slo {}: threshold_seconds {threshold_seconds:?} is not a number", s.name)));
+            Sli::Latency {
+                threshold_seconds, ..
+            } if threshold_seconds.parse::<f64>().is_err() => {
+                return Err(bad(
+                    path,
+                    format!(
+                        "slo {}: threshold_seconds {threshold_seconds:?} is not a number",
+                        s.name
+                    ),
+                ));
             }
             _ => {}
         }

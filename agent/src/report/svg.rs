@@ -38,7 +38,12 @@ pub fn sli_chart(title: &str, days: &[DayPoint], objective: f64) -> String {
         r#"<svg class="chart sli" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" aria-label="{t}"><title>{t}</title>"#,
         t = esc(title)
     );
-    let _ = write!(s, r##"<rect x="{PAD_L}" y="{PAD_T}" width="{}" height="{}" fill="#fafafa" stroke="#ccc"/>"##, W - PAD_L - PAD_R, H - PAD_T - PAD_B);
+    let _ = write!(
+        s,
+        r##"<rect x="{PAD_L}" y="{PAD_T}" width="{}" height="{}" fill="#fafafa" stroke="#ccc"/>"##,
+        W - PAD_L - PAD_R,
+        H - PAD_T - PAD_B
+    );
     for k in 0..=4 {
         let v = y_min + (y_max - y_min) * k as f64 / 4.0;
         let _ = write!(
@@ -66,7 +71,11 @@ pub fn sli_chart(title: &str, days: &[DayPoint], objective: f64) -> String {
         .filter_map(|(i, d)| d.attainment.sli.map(|v| format!("{:.1},{:.1}", x(i), y(v))))
         .collect();
     if !pts.is_empty() {
-        let _ = write!(s, r##"<polyline class="sli-line" fill="none" stroke="#2c7be5" stroke-width="2" points="{}"/>"##, pts.join(" "));
+        let _ = write!(
+            s,
+            r##"<polyline class="sli-line" fill="none" stroke="#2c7be5" stroke-width="2" points="{}"/>"##,
+            pts.join(" ")
+        );
     }
     for (i, d) in days.iter().enumerate() {
         if let Some(v) = d.attainment.sli {
@@ -109,7 +118,9 @@ pub fn budget_bar(consumed: Option<f64>) -> String {
     } else {
         "#c0392b"
     };
-    let label = consumed.map_or("no data".to_string(), |c| format!("{:.2}% of the error budget consumed", c * 100.0));
+    let label = consumed.map_or("no data".to_string(), |c| {
+        format!("{:.2}% of the error budget consumed", c * 100.0)
+    });
     format!(
         r##"<svg class="chart budget" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} 28" width="{W}" height="28" role="img" aria-label="{l}"><title>{l}</title><rect x="0" y="4" width="{w}" height="16" fill="#eee" stroke="#ccc"/><rect class="budget-used" x="0" y="4" width="{filled:.1}" height="16" fill="{color}"/><text x="{tx}" y="16" font-size="11" fill="#333">{l}</text></svg>"##,
         l = esc(&label),
@@ -128,7 +139,11 @@ pub fn timeline(from: i64, to: i64, incidents: &[Incident]) -> String {
     );
     for i in incidents {
         let (x0, x1) = (x(i.start), x(i.end));
-        let color = if i.severity == "page" { "#c0392b" } else { "#f39c12" };
+        let color = if i.severity == "page" {
+            "#c0392b"
+        } else {
+            "#f39c12"
+        };
         let _ = write!(
             s,
             r#"<rect class="incident" x="{x0:.1}" y="8" width="{:.1}" height="14" fill="{color}"><title>{} to {} ({})</title></rect>"#,

@@ -40,26 +40,55 @@ fn parses_the_shared_spec_schema() {
     let f = parse_spec(SPEC, "slos.yaml").expect("valid spec");
     assert_eq!(f.slos.len(), 3);
     assert_eq!(f.slos[0].sli.kind(), "ratio");
-    assert!(matches!(&f.slos[1].sli, Sli::Latency { threshold_seconds, .. } if threshold_seconds == "0.25"));
+    assert!(
+        matches!(&f.slos[1].sli, Sli::Latency { threshold_seconds, .. } if threshold_seconds == "0.25")
+    );
     assert!(matches!(&f.slos[2].sli, Sli::Threshold { below, .. } if *below == 60.0));
 }
 
 #[test]
 fn refuses_bad_specs_with_a_reason() {
     let cases = [
-        (SPEC.replace("window: 30d\n    sli:\n      type: ratio", "window: 30d\n    extra: 1\n    sli:\n      type: ratio"), "unknown field"),
-        (SPEC.replace("objective: 0.999", "objective: 1.5"), "objective"),
-        (SPEC.replace("      bad: storage", "      good: x\n      bad: storage"), "exactly one"),
-        (SPEC.replace("name: storage-latency", "name: Storage Latency"), "lower-case"),
-        (SPEC.replace("name: storage-latency", "name: storage-availability"), "twice"),
+        (
+            SPEC.replace(
+                "window: 30d\n    sli:\n      type: ratio",
+                "window: 30d\n    extra: 1\n    sli:\n      type: ratio",
+            ),
+            "unknown field",
+        ),
+        (
+            SPEC.replace("objective: 0.999", "objective: 1.5"),
+            "objective",
+        ),
+        (
+            SPEC.replace("      bad: storage", "      good: x\n      bad: storage"),
+            "exactly one",
+        ),
+        (
+            SPEC.replace("name: storage-latency", "name: Storage Latency"),
+            "lower-case",
+        ),
+        (
+            SPEC.replace("name: storage-latency", "name: storage-availability"),
+            "twice",
+        ),
         (SPEC.replace("version: 1", "version: 2"), "version"),
-        (SPEC.replace("type: threshold", "type: ratioo"), "unknown variant"),
-        (SPEC.replace("alert: StorageLatencyBudgetBurn", "alert: \"a\\\"b\""), "alert"),
+        (
+            SPEC.replace("type: threshold", "type: ratioo"),
+            "unknown variant",
+        ),
+        (
+            SPEC.replace("alert: StorageLatencyBudgetBurn", "alert: \"a\\\"b\""),
+            "alert",
+        ),
         ("slos: [".to_string(), ""),
     ];
     for (text, want) in cases {
         let e = parse_spec(&text, "f.yaml").expect_err(want).to_string();
-        assert!(e.starts_with("slo spec f.yaml: ") && e.contains(want), "{e} (want {want})");
+        assert!(
+            e.starts_with("slo spec f.yaml: ") && e.contains(want),
+            "{e} (want {want})"
+        );
     }
 }
 
@@ -70,7 +99,15 @@ fn dates_round_trip_and_bad_dates_are_refused() {
     assert_eq!(parse_time("2024-02-29T23:59:59Z").ok(), Some(1_709_251_199));
     assert_eq!(format_ts(1_709_251_199), "2024-02-29 23:59:59Z");
     assert_eq!(format_day(1_790_812_800 + 86_399), "2026-10-01");
-    for bad in ["2023-02-29", "2026-13-01", "2026-1-01", "2026-10-01T10:00:00", "2026-10-01T25:00:00Z", "yesterday", ""] {
+    for bad in [
+        "2023-02-29",
+        "2026-13-01",
+        "2026-1-01",
+        "2026-10-01T10:00:00",
+        "2026-10-01T25:00:00Z",
+        "yesterday",
+        "",
+    ] {
         assert!(parse_time(bad).is_err(), "{bad}");
     }
 }
@@ -87,7 +124,10 @@ fn period_must_be_whole_days_and_step_must_divide_a_day() {
 
 #[test]
 fn form_encoding_escapes_promql() {
-    assert_eq!(form_encode(r#"sum by (a) (x{b="c d"}[1d])"#), "sum%20by%20%28a%29%20%28x%7Bb%3D%22c%20d%22%7D%5B1d%5D%29");
+    assert_eq!(
+        form_encode(r#"sum by (a) (x{b="c d"}[1d])"#),
+        "sum%20by%20%28a%29%20%28x%7Bb%3D%22c%20d%22%7D%5B1d%5D%29"
+    );
     assert_eq!(form_encode("a+b&c=é"), "a%2Bb%26c%3D%C3%A9");
 }
 
