@@ -37,6 +37,33 @@ enum Command {
         #[arg(long)]
         log_level: Option<String>,
     },
+    /// Report SLO attainment over a period from Prometheus (md, html, json or csv).
+    SlaReport {
+        /// Prometheus base URL (http://host:port).
+        #[arg(long)]
+        prometheus: String,
+        /// The SLO spec (rules/slo/slos.yaml).
+        #[arg(long)]
+        slo: PathBuf,
+        /// Period start: YYYY-MM-DD (UTC midnight) or YYYY-MM-DDTHH:MM:SSZ.
+        #[arg(long)]
+        from: String,
+        /// Period end (exclusive), same forms; the period is whole days.
+        #[arg(long)]
+        to: String,
+        /// md, html, json or csv.
+        #[arg(long, default_value = "md")]
+        format: String,
+        /// Write here instead of stdout.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// The label that names a node.
+        #[arg(long, default_value = "node_id")]
+        node_label: String,
+        /// Seconds between points for time SLIs and incidents (divides a day).
+        #[arg(long, default_value_t = 60)]
+        step_secs: i64,
+    },
     /// Validate a config file and exit.
     CheckConfig {
         /// The file.
@@ -54,6 +81,24 @@ fn main() -> ExitCode {
             }
             Err(e) => {
                 eprintln!("{}: {e}", file.display());
+                ExitCode::FAILURE
+            }
+        },
+        Command::SlaReport {
+            prometheus,
+            slo,
+            from,
+            to,
+            format,
+            output,
+            node_label,
+            step_secs,
+        } => match sla_report(
+            prometheus, slo, from, to, &format, output, node_label, step_secs,
+        ) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("node-agent sla-report: {e}");
                 ExitCode::FAILURE
             }
         },
@@ -104,6 +149,42 @@ fn run(path: Option<PathBuf>, overrides: Overrides) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(agent::topology::run(cfg, shutdown_signal()))?;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn sla_report(
+    prometheus: String,
+    slo: PathBuf,
+    from: String,
+    to: String,
+    format: &str,
+    output: Option<PathBuf>,
+    node_label: String,
+    step_secs: i64,
+) -> anyhow::Result<()> {
+    let opts = agent::report::Options {
+        prometheus,
+        slo,
+        from,
+        to,
+        format: format.parse()?,
+        node_label,
+        step_secs,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let text = rt.block_on(agent::report::run(&opts))?;
+    match output {
+        Some(p) => {
+            std::fs::write(&p, text).map_err(|source| agent::report::ReportError::Write {
+                path: p.display().to_string(),
+                source,
+            })?
+        }
+        None => print!("{text}"),
+    }
     Ok(())
 }
 
