@@ -11,6 +11,7 @@ pub mod config;
 pub mod event;
 pub mod exposition;
 pub mod metrics;
+pub mod pipeline;
 pub mod sinks;
 pub mod sources;
 pub mod store;

@@ -5,8 +5,11 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use crate::pipeline::PipelineConfig;
 use crate::sinks::prometheus_exporter::PrometheusExporterConfig;
 use crate::sources::host::HostConfig;
+use crate::sources::otlp::OtlpConfig;
+use crate::sources::pushgateway::PushgatewayConfig;
 use crate::sources::smartctl::SmartctlConfig;
 use crate::sources::storage_node::StorageNodeConfig;
 
@@ -29,6 +32,9 @@ pub struct Config {
     /// The sinks.
     #[serde(default)]
     pub sinks: SinksConfig,
+    /// The push listener (OTLP and Pushgateway) and the bounds of pushed series.
+    #[serde(default)]
+    pub pipeline: PipelineConfig,
 }
 
 impl Default for Config {
@@ -39,6 +45,7 @@ impl Default for Config {
             api: ApiConfig::default(),
             sources: SourcesConfig::default(),
             sinks: SinksConfig::default(),
+            pipeline: PipelineConfig::default(),
         }
     }
 }
@@ -101,6 +108,12 @@ pub struct SourcesConfig {
     /// The local storage nodes' admin endpoints.
     #[serde(default)]
     pub storage_node: StorageNodeConfig,
+    /// OTLP/HTTP metrics pushed to the pipeline listener.
+    #[serde(default)]
+    pub otlp: OtlpConfig,
+    /// Pushgateway-style pushes to the pipeline listener.
+    #[serde(default)]
+    pub pushgateway: PushgatewayConfig,
 }
 
 /// `[sinks]`: one table per sink.
@@ -125,6 +138,8 @@ pub struct Overrides {
     pub smartctl_path: Option<PathBuf>,
     /// `--log-level`.
     pub log_level: Option<String>,
+    /// `--otlp-listen`: the pipeline listener (OTLP and Pushgateway pushes).
+    pub otlp_listen: Option<SocketAddr>,
 }
 
 impl Config {
@@ -144,6 +159,9 @@ impl Config {
         }
         if let Some(l) = &o.log_level {
             self.log_level = l.clone();
+        }
+        if let Some(l) = o.otlp_listen {
+            self.pipeline.listen = l;
         }
     }
 }

@@ -2,6 +2,8 @@
 //! each on its own task with its own interval and timeout.
 
 pub mod host;
+pub mod otlp;
+pub mod pushgateway;
 pub mod smartctl;
 mod source;
 pub mod storage_node;
