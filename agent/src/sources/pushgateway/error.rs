@@ -33,6 +33,9 @@ pub enum PushError {
         /// The pushed value.
         value: String,
     },
+    /// Two pushed series of one family have the same labels (after the grouping key is added).
+    #[error("pushed metric {0} has two series with the same labels")]
+    Duplicate(String),
     /// The store refused the push (a bound).
     #[error("push refused: {}", .0.as_str())]
     Refused(DropReason),
@@ -64,7 +67,10 @@ impl PushError {
             PushError::Parse(ParseError::Line { reason, .. }) if reason.contains("length limit") => {
                 Some(DropReason::LabelValueTooLong)
             }
-            PushError::Parse(_) | PushError::NotUtf8 | PushError::Contradicts { .. } => {
+            PushError::Parse(_)
+            | PushError::NotUtf8
+            | PushError::Contradicts { .. }
+            | PushError::Duplicate(_) => {
                 Some(DropReason::InvalidPoint)
             }
             PushError::Body(crate::pipeline::BodyError::TooLarge(_)) => Some(DropReason::PushLimit),

@@ -123,6 +123,7 @@ impl PushgatewayReceiver {
         };
         let mut families = parse(text, &limits)?;
         for f in &mut families {
+            let mut seen = std::collections::HashSet::with_capacity(f.metrics.len());
             for m in &mut f.metrics {
                 for (k, v) in key.labels.iter() {
                     match m.labels.get(k) {
@@ -136,6 +137,9 @@ impl PushgatewayReceiver {
                         Some(_) => {}
                         None => m.labels.insert(k, v),
                     }
+                }
+                if !seen.insert(m.labels.clone()) {
+                    return Err(PushError::Duplicate(f.name.clone()));
                 }
             }
         }
