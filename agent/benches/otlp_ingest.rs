@@ -172,8 +172,14 @@ fn main() {
     let recv = receiver();
     let json_recv = receiver();
     // Warm up: the first ingest creates every series.
-    recv.ingest(&decode(&proto, Encoding::Protobuf).expect("decode"), Instant::now());
-    json_recv.ingest(&decode(&json, Encoding::Json).expect("decode"), Instant::now());
+    recv.ingest(
+        &decode(&proto, Encoding::Protobuf).expect("decode"),
+        Instant::now(),
+    );
+    json_recv.ingest(
+        &decode(&json, Encoding::Json).expect("decode"),
+        Instant::now(),
+    );
     let rounds = 7;
     let iters = 20;
     let (mut base, mut full, mut full_json) = (Vec::new(), Vec::new(), Vec::new());
@@ -194,8 +200,20 @@ fn main() {
         }));
     }
     let (b, f, j) = (median(base), median(full), median(full_json));
-    println!("otlp_ingest: {POINTS} data points per request, protobuf {} bytes, JSON {} bytes, {rounds} rounds x {iters} requests, one core", proto.len(), json.len());
+    println!(
+        "otlp_ingest: {POINTS} data points per request, protobuf {} bytes, JSON {} bytes, {rounds} rounds x {iters} requests, one core",
+        proto.len(),
+        json.len()
+    );
     println!("  baseline protobuf decode only       {:>12.0} points/s", b);
-    println!("  ingest protobuf (decode+convert+store) {:>9.0} points/s  ratio to baseline {:.3}", f, f / b);
-    println!("  ingest JSON (decode+convert+store)  {:>12.0} points/s  ratio to baseline {:.3}", j, j / b);
+    println!(
+        "  ingest protobuf (decode+convert+store) {:>9.0} points/s  ratio to baseline {:.3}",
+        f,
+        f / b
+    );
+    println!(
+        "  ingest JSON (decode+convert+store)  {:>12.0} points/s  ratio to baseline {:.3}",
+        j,
+        j / b
+    );
 }

@@ -153,7 +153,8 @@ pub async fn serve(
 
 fn into_response(reply: Reply) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(reply.body)));
-    *r.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    *r.status_mut() =
+        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         header::HeaderValue::from_static(reply.content_type),
@@ -230,7 +231,9 @@ pub async fn read_body(
         .await
         .map_err(|_| BodyError::Timeout)?
         .map_err(|e| {
-            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
                 BodyError::TooLarge(max)
             } else {
                 BodyError::Read(e.to_string())
@@ -255,6 +258,8 @@ pub fn decode_body(raw: Bytes, encoding: Option<&str>, max: usize) -> Result<Byt
             }
             Ok(Bytes::from(out))
         }
-        Some(other) => Err(BodyError::UnsupportedEncoding(other.chars().take(64).collect())),
+        Some(other) => Err(BodyError::UnsupportedEncoding(
+            other.chars().take(64).collect(),
+        )),
     }
 }

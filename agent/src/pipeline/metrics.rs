@@ -127,7 +127,11 @@ impl PipelineMetrics {
 
     /// Counts one OTLP request by its response status.
     pub fn inc_otlp_request(&self, status: u16) {
-        *self.lock().otlp_requests.entry(code_label(status)).or_default() += 1;
+        *self
+            .lock()
+            .otlp_requests
+            .entry(code_label(status))
+            .or_default() += 1;
     }
 
     /// Counts one Pushgateway request by method and response status.

@@ -69,7 +69,11 @@ impl Pipeline {
     }
 
     /// Removes expired series (and delta state) every `interval` until `shutdown` turns true.
-    pub fn spawn_reaper(&self, interval: Duration, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+    pub fn spawn_reaper(
+        &self,
+        interval: Duration,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> JoinHandle<()> {
         let me = self.clone();
         tokio::spawn(async move {
             let mut ticker = tokio::time::interval(interval);

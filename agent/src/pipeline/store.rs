@@ -312,11 +312,14 @@ impl PipelineStore {
             cache: None,
         });
         for f in families {
-            let st = grp.families.entry(f.name.clone()).or_insert_with(|| FamState {
-                help: f.help.clone(),
-                kind: f.kind,
-                series: BTreeMap::new(),
-            });
+            let st = grp
+                .families
+                .entry(f.name.clone())
+                .or_insert_with(|| FamState {
+                    help: f.help.clone(),
+                    kind: f.kind,
+                    series: BTreeMap::new(),
+                });
             if st.kind != f.kind {
                 out.drop(DropReason::TypeConflict, f.metrics.len());
                 continue;
@@ -330,7 +333,10 @@ impl PipelineStore {
                     continue;
                 }
                 let new_n = m.value.series_count();
-                let old_n = st.series.get(&m.labels).map_or(0, |(v, _)| v.series_count());
+                let old_n = st
+                    .series
+                    .get(&m.labels)
+                    .map_or(0, |(v, _)| v.series_count());
                 if inner.lines - old_n + new_n > self.limits.max_series {
                     out.drop(DropReason::SeriesLimit, 1);
                     continue;

@@ -38,19 +38,40 @@ fn otlp_series_expire_one_by_one_and_pushgateway_groups_whole() {
     let s = PipelineStore::new(limits(100), Arc::new(PipelineMetrics::new()));
     let t0 = Instant::now();
     let ttl = Some(Duration::from_secs(10));
-    s.push(otlp_key("a"), "a", vec![gauge("x", 3)], Mode::Upsert, ttl, t0)
-        .expect("upsert");
+    s.push(
+        otlp_key("a"),
+        "a",
+        vec![gauge("x", 3)],
+        Mode::Upsert,
+        ttl,
+        t0,
+    )
+    .expect("upsert");
     // Five seconds later only series i=0 is refreshed.
     let mut one = Family::gauge("x", "help");
     one.push(Labels::new().with("i", "0"), 7.0);
-    s.push(otlp_key("a"), "a", vec![one], Mode::Upsert, ttl, t0 + Duration::from_secs(5))
-        .expect("upsert");
+    s.push(
+        otlp_key("a"),
+        "a",
+        vec![one],
+        Mode::Upsert,
+        ttl,
+        t0 + Duration::from_secs(5),
+    )
+    .expect("upsert");
     let pg = GroupKey {
         origin: Origin::Pushgateway,
         labels: Labels::new().with("job", "batch"),
     };
-    s.push(pg.clone(), "batch", vec![gauge("y", 2)], Mode::Replace, ttl, t0)
-        .expect("replace");
+    s.push(
+        pg.clone(),
+        "batch",
+        vec![gauge("y", 2)],
+        Mode::Replace,
+        ttl,
+        t0,
+    )
+    .expect("replace");
     assert_eq!(s.series(), 5);
     assert_eq!(s.reap(t0 + Duration::from_secs(9)), 0);
     assert_eq!(s.reap(t0 + Duration::from_secs(11)), 4);
@@ -60,8 +81,15 @@ fn otlp_series_expire_one_by_one_and_pushgateway_groups_whole() {
     assert_eq!(s.reap(t0 + Duration::from_secs(16)), 1);
     assert_eq!(s.groups(), 0);
     // A group with no expiry stays.
-    s.push(pg.clone(), "batch", vec![gauge("y", 1)], Mode::Replace, None, t0)
-        .expect("replace");
+    s.push(
+        pg.clone(),
+        "batch",
+        vec![gauge("y", 1)],
+        Mode::Replace,
+        None,
+        t0,
+    )
+    .expect("replace");
     assert_eq!(s.reap(t0 + Duration::from_secs(1_000_000)), 0);
     assert!(s.has_group(&pg));
 }
@@ -71,19 +99,39 @@ fn the_cardinality_guard_drops_and_counts() {
     let s = PipelineStore::new(limits(10), Arc::new(PipelineMetrics::new()));
     let now = Instant::now();
     let out = s
-        .push(otlp_key("a"), "a", vec![gauge("x", 25)], Mode::Upsert, None, now)
+        .push(
+            otlp_key("a"),
+            "a",
+            vec![gauge("x", 25)],
+            Mode::Upsert,
+            None,
+            now,
+        )
         .expect("upsert");
     assert_eq!(out.kept, 10);
     assert_eq!(out.dropped.get(&DropReason::SeriesLimit), Some(&15));
-    assert_eq!(s.metrics().dropped(Origin::Otlp, DropReason::SeriesLimit), 15);
+    assert_eq!(
+        s.metrics().dropped(Origin::Otlp, DropReason::SeriesLimit),
+        15
+    );
     // Updating a kept series still works at the limit.
     let out = s
-        .push(otlp_key("a"), "a", vec![gauge("x", 1)], Mode::Upsert, None, now)
+        .push(
+            otlp_key("a"),
+            "a",
+            vec![gauge("x", 1)],
+            Mode::Upsert,
+            None,
+            now,
+        )
         .expect("upsert");
     assert_eq!(out.kept, 1);
     // Per-series bounds: too many labels, a long value, a bad name.
     let mut bad = Family::gauge("y", "");
-    bad.push(Labels::from_pairs((0..9).map(|i| (format!("l{i}"), "v"))), 1.0);
+    bad.push(
+        Labels::from_pairs((0..9).map(|i| (format!("l{i}"), "v"))),
+        1.0,
+    );
     bad.push(Labels::new().with("v", "x".repeat(65)), 1.0);
     let out = s
         .push(otlp_key("b"), "b", vec![bad], Mode::Upsert, None, now)
@@ -101,7 +149,11 @@ fn the_cardinality_guard_drops_and_counts() {
         .expect_err("over the limit");
     assert_eq!(err, (DropReason::SeriesLimit, 2));
     // Freshness keeps at most max_jobs jobs.
-    let fams: Vec<Family> = s.snapshot().iter().flat_map(|b| b.iter().cloned()).collect();
+    let fams: Vec<Family> = s
+        .snapshot()
+        .iter()
+        .flat_map(|b| b.iter().cloned())
+        .collect();
     let fresh = fams
         .iter()
         .find(|f| f.name == "nodewatch_pipeline_last_push_timestamp_seconds")
@@ -125,7 +177,8 @@ fn pushed_series_and_self_metrics_render_and_pass_promtool() {
             .with("status", "success"),
         3.0,
     );
-    s.push(pg, "etl", vec![runs], Mode::Replace, None, now).expect("push");
+    s.push(pg, "etl", vec![runs], Mode::Replace, None, now)
+        .expect("push");
     let body = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/data/otlp/opentelemetry-proto-examples-metrics.json"
@@ -143,16 +196,33 @@ fn pushed_series_and_self_metrics_render_and_pass_promtool() {
     for (m, name) in req.resource_metrics[0].scope_metrics[0]
         .metrics
         .iter_mut()
-        .zip(["etl.records", "etl.queue.depth", "etl.batch.size", "etl.latency"])
+        .zip([
+            "etl.records",
+            "etl.queue.depth",
+            "etl.batch.size",
+            "etl.latency",
+        ])
     {
         m.name = name.to_string();
     }
     use prost::Message as _;
-    let reply = recv.handle(Some("application/x-protobuf"), Ok(req.encode_to_vec().into()));
-    assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+    let reply = recv.handle(
+        Some("application/x-protobuf"),
+        Ok(req.encode_to_vec().into()),
+    );
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
     let batches = store.snapshot();
     let mut text = String::new();
-    render(batches.iter().flat_map(|b| b.iter()), Format::Text, &mut text);
+    render(
+        batches.iter().flat_map(|b| b.iter()),
+        Format::Text,
+        &mut text,
+    );
     for want in [
         "pipeline_runs_total{instance=\"a\",job=\"etl\",status=\"success\"} 3",
         "push_time_seconds{instance=\"a\",job=\"etl\"} ",
@@ -240,22 +310,46 @@ async fn the_listener_answers_otlp_and_pushgateway_and_survives_hostile_input() 
         "/tests/data/otlp/opentelemetry-proto-examples-metrics.json"
     ))
     .expect("fixture");
-    let req = crate::sources::otlp::decode(&body, crate::sources::otlp::Encoding::Json).expect("decode");
+    let req =
+        crate::sources::otlp::decode(&body, crate::sources::otlp::Encoding::Json).expect("decode");
     let proto = req.encode_to_vec();
-    let (code, resp) = http(p, "POST /v1/metrics HTTP/1.1\r\nContent-Type: application/x-protobuf", &proto).await;
+    let (code, resp) = http(
+        p,
+        "POST /v1/metrics HTTP/1.1\r\nContent-Type: application/x-protobuf",
+        &proto,
+    )
+    .await;
     assert_eq!(code, 200);
-    let decoded = opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse::decode(&resp[..])
+    let decoded =
+        opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse::decode(
+            &resp[..],
+        )
         .expect("a protobuf ExportMetricsServiceResponse");
     assert_eq!(decoded.partial_success, None);
 
     // Hostile: truncated protobuf, wrong content type, oversize, gzip bomb, bad gzip.
-    let (code, resp) = http(p, "POST /v1/metrics HTTP/1.1\r\nContent-Type: application/x-protobuf", &proto[..proto.len() / 2]).await;
+    let (code, resp) = http(
+        p,
+        "POST /v1/metrics HTTP/1.1\r\nContent-Type: application/x-protobuf",
+        &proto[..proto.len() / 2],
+    )
+    .await;
     assert_eq!(code, 400);
     let status = crate::sources::otlp::RpcStatus::decode(&resp[..]).expect("a google.rpc.Status");
     assert!(status.message.contains("decode"), "{}", status.message);
-    let (code, _) = http(p, "POST /v1/metrics HTTP/1.1\r\nContent-Type: text/plain", b"x").await;
+    let (code, _) = http(
+        p,
+        "POST /v1/metrics HTTP/1.1\r\nContent-Type: text/plain",
+        b"x",
+    )
+    .await;
     assert_eq!(code, 415);
-    let (code, _) = http(p, "POST /v1/metrics HTTP/1.1\r\nContent-Type: application/json", &vec![b' '; 100 * 1024]).await;
+    let (code, _) = http(
+        p,
+        "POST /v1/metrics HTTP/1.1\r\nContent-Type: application/json",
+        &vec![b' '; 100 * 1024],
+    )
+    .await;
     assert_eq!(code, 413);
     let bomb = {
         use std::io::Write as _;
@@ -263,15 +357,30 @@ async fn the_listener_answers_otlp_and_pushgateway_and_survives_hostile_input() 
         enc.write_all(&vec![b' '; 10 * 1024 * 1024]).expect("gzip");
         enc.finish().expect("gzip")
     };
-    let (code, _) = http(p, "POST /v1/metrics HTTP/1.1\r\nContent-Type: application/json\r\nContent-Encoding: gzip", &bomb).await;
+    let (code, _) = http(
+        p,
+        "POST /v1/metrics HTTP/1.1\r\nContent-Type: application/json\r\nContent-Encoding: gzip",
+        &bomb,
+    )
+    .await;
     assert_eq!(code, 413);
-    let (code, _) = http(p, "POST /v1/metrics HTTP/1.1\r\nContent-Type: application/json\r\nContent-Encoding: gzip", b"nope").await;
+    let (code, _) = http(
+        p,
+        "POST /v1/metrics HTTP/1.1\r\nContent-Type: application/json\r\nContent-Encoding: gzip",
+        b"nope",
+    )
+    .await;
     assert_eq!(code, 400);
     let (code, _) = http(p, "GET /v1/metrics HTTP/1.1", b"").await;
     assert_eq!(code, 405);
 
     // Pushgateway.
-    let (code, _) = http(p, "PUT /metrics/job/etl/instance/a HTTP/1.1", b"# TYPE pipeline_records_processed_total counter\npipeline_records_processed_total 42\n").await;
+    let (code, _) = http(
+        p,
+        "PUT /metrics/job/etl/instance/a HTTP/1.1",
+        b"# TYPE pipeline_records_processed_total counter\npipeline_records_processed_total 42\n",
+    )
+    .await;
     assert_eq!(code, 200);
     let (code, _) = http(p, "PUT /metrics/job/etl HTTP/1.1", b"bad{ 1\n").await;
     assert_eq!(code, 400);

@@ -40,7 +40,10 @@ impl OtlpConfig {
             return Err(("sources.otlp.expire_secs", "must be between 1 and 2592000"));
         }
         if self.max_datapoints_per_request == 0 {
-            return Err(("sources.otlp.max_datapoints_per_request", "must be at least 1"));
+            return Err((
+                "sources.otlp.max_datapoints_per_request",
+                "must be at least 1",
+            ));
         }
         if self.max_delta_series == 0 {
             return Err(("sources.otlp.max_delta_series", "must be at least 1"));

@@ -146,7 +146,9 @@ fn attributes_to_labels(attrs: &[KeyValue], skip: &[&str]) -> Labels {
     sorted.sort_by(|a, b| a.key.cmp(&b.key));
     let mut merged: BTreeMap<String, String> = BTreeMap::new();
     for kv in sorted {
-        let Some(name) = label_name(&kv.key) else { continue };
+        let Some(name) = label_name(&kv.key) else {
+            continue;
+        };
         if skip.contains(&name.as_str()) {
             continue;
         }
@@ -291,11 +293,7 @@ pub fn convert(
             for (k, v) in key.iter() {
                 labels.insert(k, v);
             }
-            if let Some(f) = acc.family(
-                "target_info",
-                "Target metadata",
-                MetricKind::Gauge,
-            ) {
+            if let Some(f) = acc.family("target_info", "Target metadata", MetricKind::Gauge) {
                 f.push(labels, 1.0);
             }
         }
@@ -319,7 +317,11 @@ pub fn convert(
         .map(|(key, acc)| ResourceBatch {
             key,
             job: acc.job,
-            families: acc.families.into_values().filter(|f| !f.metrics.is_empty()).collect(),
+            families: acc
+                .families
+                .into_values()
+                .filter(|f| !f.metrics.is_empty())
+                .collect(),
         })
         .filter(|b| !b.families.is_empty())
         .collect();
@@ -347,22 +349,42 @@ fn convert_metric(
 ) {
     let Some(data) = &m.data else { return };
     let (n_points, kind, name_kind, temporality) = match data {
-        Data::Gauge(g) => (g.data_points.len(), MetricKind::Gauge, NameKind::Gauge, TEMPORALITY_CUMULATIVE),
+        Data::Gauge(g) => (
+            g.data_points.len(),
+            MetricKind::Gauge,
+            NameKind::Gauge,
+            TEMPORALITY_CUMULATIVE,
+        ),
         Data::Sum(s) if s.is_monotonic => (
             s.data_points.len(),
             MetricKind::Counter,
             NameKind::Counter,
             s.aggregation_temporality,
         ),
-        Data::Sum(s) => (s.data_points.len(), MetricKind::Gauge, NameKind::Gauge, s.aggregation_temporality),
-        Data::Histogram(h) => (h.data_points.len(), MetricKind::Histogram, NameKind::Other, h.aggregation_temporality),
+        Data::Sum(s) => (
+            s.data_points.len(),
+            MetricKind::Gauge,
+            NameKind::Gauge,
+            s.aggregation_temporality,
+        ),
+        Data::Histogram(h) => (
+            h.data_points.len(),
+            MetricKind::Histogram,
+            NameKind::Other,
+            h.aggregation_temporality,
+        ),
         Data::ExponentialHistogram(h) => (
             h.data_points.len(),
             MetricKind::Histogram,
             NameKind::Other,
             h.aggregation_temporality,
         ),
-        Data::Summary(s) => (s.data_points.len(), MetricKind::Summary, NameKind::Other, TEMPORALITY_CUMULATIVE),
+        Data::Summary(s) => (
+            s.data_points.len(),
+            MetricKind::Summary,
+            NameKind::Other,
+            TEMPORALITY_CUMULATIVE,
+        ),
     };
     let first = out.points;
     out.points += n_points;
@@ -435,7 +457,8 @@ fn convert_metric(
                     continue;
                 }
                 let labels = point_labels(&p.attributes, base, &["le"]);
-                let Some(_) = explicit_histogram(&p.explicit_bounds, &p.bucket_counts, 0.0, p.count)
+                let Some(_) =
+                    explicit_histogram(&p.explicit_bounds, &p.bucket_counts, 0.0, p.count)
                 else {
                     push(family, labels, None);
                     continue;

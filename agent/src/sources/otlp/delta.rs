@@ -60,7 +60,13 @@ impl DeltaState {
 
     /// Adds `delta` to the series' running state and returns the new state; `None` when the
     /// series is new and the state is full.
-    pub fn add(&mut self, name: &str, labels: &Labels, delta: Accum, now: Instant) -> Option<Accum> {
+    pub fn add(
+        &mut self,
+        name: &str,
+        labels: &Labels,
+        delta: Accum,
+        now: Instant,
+    ) -> Option<Accum> {
         let key = (name.to_string(), labels.clone());
         if let Some((acc, t)) = self.entries.get_mut(&key) {
             *t = now;

@@ -159,8 +159,10 @@ impl ExpHist {
                 _ => buckets.push((le, cum as f64)),
             }
         };
-        if let (Some(lo), Some(hi)) = (self.negative.keys().next(), self.negative.keys().next_back())
-        {
+        if let (Some(lo), Some(hi)) = (
+            self.negative.keys().next(),
+            self.negative.keys().next_back(),
+        ) {
             for i in (i64::from(*lo)..=i64::from(*hi)).rev() {
                 let c = i32::try_from(i)
                     .ok()
@@ -173,8 +175,10 @@ impl ExpHist {
         }
         cum = cum.saturating_add(self.zero_count);
         push(self.zero_threshold, cum, &mut buckets);
-        if let (Some(lo), Some(hi)) = (self.positive.keys().next(), self.positive.keys().next_back())
-        {
+        if let (Some(lo), Some(hi)) = (
+            self.positive.keys().next(),
+            self.positive.keys().next_back(),
+        ) {
             for i in i64::from(*lo)..=i64::from(*hi) {
                 let c = i32::try_from(i)
                     .ok()

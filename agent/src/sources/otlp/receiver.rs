@@ -110,7 +110,11 @@ impl OtlpReceiver {
     }
 
     /// Converts and stores a decoded request; returns how many points were rejected and why.
-    pub fn ingest(&self, req: &ExportMetricsServiceRequest, now: Instant) -> (usize, usize, String) {
+    pub fn ingest(
+        &self,
+        req: &ExportMetricsServiceRequest,
+        now: Instant,
+    ) -> (usize, usize, String) {
         let converted: Converted = {
             let mut d = self.delta.lock().unwrap_or_else(|e| e.into_inner());
             convert(req, &mut d, self.config.max_datapoints_per_request, now)
@@ -130,7 +134,10 @@ impl OtlpReceiver {
                 origin: Origin::Otlp,
                 labels: b.key,
             };
-            match self.store.push(key, &b.job, b.families, Mode::Upsert, ttl, now) {
+            match self
+                .store
+                .push(key, &b.job, b.families, Mode::Upsert, ttl, now)
+            {
                 Ok(o) => {
                     for r in o.dropped.keys() {
                         if !reasons.contains(&r.as_str()) {

@@ -2,8 +2,8 @@ use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
-use opentelemetry_proto::tonic::metrics::v1::exponential_histogram_data_point::Buckets;
 use opentelemetry_proto::tonic::metrics::v1::ExponentialHistogramDataPoint;
+use opentelemetry_proto::tonic::metrics::v1::exponential_histogram_data_point::Buckets;
 use prost::Message as _;
 
 use super::convert::convert;
@@ -24,9 +24,12 @@ fn fixture() -> ExportMetricsServiceRequest {
 }
 
 fn family<'a>(fams: &'a [Family], name: &str) -> &'a Family {
-    fams.iter()
-        .find(|f| f.name == name)
-        .unwrap_or_else(|| panic!("no family {name} in {:?}", fams.iter().map(|f| &f.name).collect::<Vec<_>>()))
+    fams.iter().find(|f| f.name == name).unwrap_or_else(|| {
+        panic!(
+            "no family {name} in {:?}",
+            fams.iter().map(|f| &f.name).collect::<Vec<_>>()
+        )
+    })
 }
 
 fn kv(k: &str, v: &str) -> KeyValue {
@@ -42,23 +45,72 @@ fn kv(k: &str, v: &str) -> KeyValue {
 #[test]
 fn metric_names_follow_the_compatibility_rules() {
     let cases = [
-        ("http.server.duration", "s", NameKind::Other, "http_server_duration_seconds"),
-        ("system.filesystem.usage", "By", NameKind::Gauge, "system_filesystem_usage_bytes"),
-        ("requests", "{requests}", NameKind::Counter, "requests_total"),
+        (
+            "http.server.duration",
+            "s",
+            NameKind::Other,
+            "http_server_duration_seconds",
+        ),
+        (
+            "system.filesystem.usage",
+            "By",
+            NameKind::Gauge,
+            "system_filesystem_usage_bytes",
+        ),
+        (
+            "requests",
+            "{requests}",
+            NameKind::Counter,
+            "requests_total",
+        ),
         ("requests.total", "1", NameKind::Counter, "requests_total"),
-        ("cpu.utilization", "1", NameKind::Gauge, "cpu_utilization_ratio"),
+        (
+            "cpu.utilization",
+            "1",
+            NameKind::Gauge,
+            "cpu_utilization_ratio",
+        ),
         ("net.io", "By/s", NameKind::Gauge, "net_io_bytes_per_second"),
-        ("(lambda).function.executions(#)", "", NameKind::Gauge, "lambda_function_executions"),
+        (
+            "(lambda).function.executions(#)",
+            "",
+            NameKind::Gauge,
+            "lambda_function_executions",
+        ),
         ("latency_seconds", "s", NameKind::Other, "latency_seconds"),
-        ("queue.wait", "ms", NameKind::Other, "queue_wait_milliseconds"),
-        ("dropped", "packets", NameKind::Counter, "dropped_packets_total"),
-        ("total.bytes.sent", "By", NameKind::Counter, "bytes_sent_total"),
-        ("2xx.responses", "", NameKind::Counter, "_2xx_responses_total"),
+        (
+            "queue.wait",
+            "ms",
+            NameKind::Other,
+            "queue_wait_milliseconds",
+        ),
+        (
+            "dropped",
+            "packets",
+            NameKind::Counter,
+            "dropped_packets_total",
+        ),
+        (
+            "total.bytes.sent",
+            "By",
+            NameKind::Counter,
+            "bytes_sent_total",
+        ),
+        (
+            "2xx.responses",
+            "",
+            NameKind::Counter,
+            "_2xx_responses_total",
+        ),
         ("temp", "Cel", NameKind::Gauge, "temp_celsius"),
         ("a::b", "", NameKind::Gauge, "a::b"),
     ];
     for (name, unit, kind, want) in cases {
-        assert_eq!(metric_name(name, unit, kind).as_deref(), Some(want), "{name} [{unit}]");
+        assert_eq!(
+            metric_name(name, unit, kind).as_deref(),
+            Some(want),
+            "{name} [{unit}]"
+        );
     }
     assert_eq!(metric_name("...", "s", NameKind::Gauge), None);
 }
@@ -120,7 +172,10 @@ fn upstream_example_converts_to_the_expected_families() {
     // index 2, i.e. (4, 8].
     let e = family(&b.families, "my_exponential_histogram");
     assert_eq!(e.kind, MetricKind::Histogram);
-    assert_eq!(e.metrics[0].labels, scope("my_exponential_histogram_attr", "some value"));
+    assert_eq!(
+        e.metrics[0].labels,
+        scope("my_exponential_histogram_attr", "some value")
+    );
     assert_eq!(
         e.metrics[0].value,
         Value::Histogram(Histogram {
@@ -140,9 +195,15 @@ fn delta_temporality_accumulates_into_cumulative() {
     convert(&req, &mut delta, 1000, now);
     let out = convert(&req, &mut delta, 1000, now);
     let f = &out.batches[0].families;
-    assert_eq!(family(f, "my_counter_total").metrics[0].value, Value::Scalar(10.0));
+    assert_eq!(
+        family(f, "my_counter_total").metrics[0].value,
+        Value::Scalar(10.0)
+    );
     // Gauges have no temporality: the last value stands.
-    assert_eq!(family(f, "my_gauge_ratio").metrics[0].value, Value::Scalar(10.0));
+    assert_eq!(
+        family(f, "my_gauge_ratio").metrics[0].value,
+        Value::Scalar(10.0)
+    );
     assert_eq!(
         family(f, "my_histogram").metrics[0].value,
         Value::Histogram(Histogram {
@@ -162,7 +223,11 @@ fn delta_temporality_accumulates_into_cumulative() {
     // The state is bounded: a full state rejects new delta series and says so.
     let mut tiny = DeltaState::new(1);
     let out = convert(&req, &mut tiny, 1000, now);
-    assert_eq!(out.rejected.get(&crate::pipeline::DropReason::DeltaStateFull), Some(&2));
+    assert_eq!(
+        out.rejected
+            .get(&crate::pipeline::DropReason::DeltaStateFull),
+        Some(&2)
+    );
     // And it forgets series that stopped arriving.
     delta.expire(Duration::from_secs(1), now + Duration::from_secs(5));
     assert!(delta.is_empty());
@@ -212,7 +277,12 @@ fn colliding_attribute_names_are_merged_in_key_order() {
     assert_eq!(gf.metrics[0].labels.get("job"), Some("my.service"));
 }
 
-fn exp_point(scale: i32, offset: i32, counts: Vec<u64>, zero: u64) -> ExponentialHistogramDataPoint {
+fn exp_point(
+    scale: i32,
+    offset: i32,
+    counts: Vec<u64>,
+    zero: u64,
+) -> ExponentialHistogramDataPoint {
     let count = counts.iter().sum::<u64>() + zero;
     ExponentialHistogramDataPoint {
         scale,
@@ -250,7 +320,11 @@ fn exponential_histograms_convert_exactly_and_merge_across_scales() {
     // A wide histogram is downscaled to at most MAX_BUCKETS buckets, keeping every count.
     let wide = ExpHist::from_point(&exp_point(8, -5000, vec![1; 4000], 0)).expect("valid");
     let h = wide.to_explicit();
-    assert!(h.buckets.len() <= exphist::MAX_BUCKETS + 1, "{}", h.buckets.len());
+    assert!(
+        h.buckets.len() <= exphist::MAX_BUCKETS + 1,
+        "{}",
+        h.buckets.len()
+    );
     assert_eq!(h.buckets.last().map(|b| b.1), Some(4000.0));
     assert!(h.buckets.windows(2).all(|w| w[0].0 < w[1].0));
 
@@ -262,15 +336,27 @@ fn exponential_histograms_convert_exactly_and_merge_across_scales() {
 fn hostile_bodies_are_refused_with_an_error() {
     let good = fixture().encode_to_vec();
     let truncated = &good[..good.len() / 2];
-    assert!(matches!(decode(truncated, Encoding::Protobuf), Err(OtlpError::Protobuf(_))));
-    assert!(matches!(decode(b"\xff\xff\xff\xff", Encoding::Protobuf), Err(OtlpError::Protobuf(_))));
+    assert!(matches!(
+        decode(truncated, Encoding::Protobuf),
+        Err(OtlpError::Protobuf(_))
+    ));
+    assert!(matches!(
+        decode(b"\xff\xff\xff\xff", Encoding::Protobuf),
+        Err(OtlpError::Protobuf(_))
+    ));
     let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
     let deep_obj = format!(
         "{{\"resourceMetrics\":[{{\"resource\":{{\"attributes\":[{{\"key\":\"k\",\"value\":{}}}]}}}}]}}",
         "{\"kvlistValue\":{\"values\":[{\"key\":\"k\",\"value\":".repeat(5000)
     );
-    assert!(matches!(decode(deep.as_bytes(), Encoding::Json), Err(OtlpError::Json(_))));
-    assert!(matches!(decode(deep_obj.as_bytes(), Encoding::Json), Err(OtlpError::Json(_))));
+    assert!(matches!(
+        decode(deep.as_bytes(), Encoding::Json),
+        Err(OtlpError::Json(_))
+    ));
+    assert!(matches!(
+        decode(deep_obj.as_bytes(), Encoding::Json),
+        Err(OtlpError::Json(_))
+    ));
     assert!(matches!(
         Encoding::from_content_type(Some("text/plain")),
         Err(OtlpError::UnsupportedContentType(_))
@@ -292,7 +378,11 @@ fn a_gzip_bomb_stops_at_the_body_bound() {
     let bomb = enc.finish().expect("compress");
     assert!(bomb.len() < 256 * 1024);
     let r = crate::pipeline::decode_body(bomb.into(), Some("gzip"), 8 * 1024 * 1024);
-    assert_eq!(r, Err(crate::pipeline::BodyError::TooLarge(8 * 1024 * 1024)));
-    let r = crate::pipeline::decode_body(bytes::Bytes::from_static(b"not gzip"), Some("gzip"), 1024);
+    assert_eq!(
+        r,
+        Err(crate::pipeline::BodyError::TooLarge(8 * 1024 * 1024))
+    );
+    let r =
+        crate::pipeline::decode_body(bytes::Bytes::from_static(b"not gzip"), Some("gzip"), 1024);
     assert!(matches!(r, Err(crate::pipeline::BodyError::BadGzip(_))));
 }

@@ -35,10 +35,16 @@ impl PushgatewayConfig {
     /// Checks the values the types alone cannot; returns the offending key and why.
     pub fn check(&self) -> Result<(), (&'static str, &'static str)> {
         if self.expire_secs > 365 * 86_400 {
-            return Err(("sources.pushgateway.expire_secs", "must be at most 31536000"));
+            return Err((
+                "sources.pushgateway.expire_secs",
+                "must be at most 31536000",
+            ));
         }
         if self.max_series_per_push == 0 {
-            return Err(("sources.pushgateway.max_series_per_push", "must be at least 1"));
+            return Err((
+                "sources.pushgateway.max_series_per_push",
+                "must be at least 1",
+            ));
         }
         Ok(())
     }

@@ -24,7 +24,9 @@ pub enum PushError {
     #[error("pushed metrics are not UTF-8")]
     NotUtf8,
     /// A pushed series has a grouping label with another value.
-    #[error("pushed metric {metric} has label {label}={value:?}, which contradicts the grouping key")]
+    #[error(
+        "pushed metric {metric} has label {label}={value:?}, which contradicts the grouping key"
+    )]
     Contradicts {
         /// The metric.
         metric: String,
@@ -64,15 +66,15 @@ impl PushError {
             PushError::Parse(ParseError::Line { reason, .. }) if reason.contains("labels") => {
                 Some(DropReason::TooManyLabels)
             }
-            PushError::Parse(ParseError::Line { reason, .. }) if reason.contains("length limit") => {
+            PushError::Parse(ParseError::Line { reason, .. })
+                if reason.contains("length limit") =>
+            {
                 Some(DropReason::LabelValueTooLong)
             }
             PushError::Parse(_)
             | PushError::NotUtf8
             | PushError::Contradicts { .. }
-            | PushError::Duplicate(_) => {
-                Some(DropReason::InvalidPoint)
-            }
+            | PushError::Duplicate(_) => Some(DropReason::InvalidPoint),
             PushError::Body(crate::pipeline::BodyError::TooLarge(_)) => Some(DropReason::PushLimit),
             PushError::Refused(r) => Some(*r),
             _ => None,

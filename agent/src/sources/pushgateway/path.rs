@@ -36,7 +36,8 @@ fn decode_base64(v: &str) -> Result<String, PushError> {
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(trimmed)
         .map_err(|e| PushError::Path(format!("bad base64 label value: {e}")))?;
-    String::from_utf8(raw).map_err(|_| PushError::Path("base64 label value is not UTF-8".to_string()))
+    String::from_utf8(raw)
+        .map_err(|_| PushError::Path("base64 label value is not UTF-8".to_string()))
 }
 
 /// Parses the grouping key; `job` must be present first and not empty.
@@ -54,7 +55,9 @@ pub fn parse_grouping(
         return Err(PushError::Path("a label name without a value".to_string()));
     }
     if segments.len() / 2 > max_labels {
-        return Err(PushError::Path(format!("more than {max_labels} grouping labels")));
+        return Err(PushError::Path(format!(
+            "more than {max_labels} grouping labels"
+        )));
     }
     let mut labels = Labels::new();
     for (i, pair) in segments.chunks(2).enumerate() {

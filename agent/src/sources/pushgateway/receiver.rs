@@ -145,7 +145,14 @@ impl PushgatewayReceiver {
         }
         let job = key.labels.get("job").unwrap_or_default().to_string();
         self.store
-            .push(key.clone(), &job, families, mode, self.ttl(), Instant::now())
+            .push(
+                key.clone(),
+                &job,
+                families,
+                mode,
+                self.ttl(),
+                Instant::now(),
+            )
             .map(|_| ())
             .map_err(|(r, _)| PushError::Refused(r))
     }

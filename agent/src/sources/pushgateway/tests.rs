@@ -62,8 +62,13 @@ fn value(store: &PipelineStore, name: &str, labels: &Labels) -> Option<f64> {
 }
 
 fn push(r: &PushgatewayReceiver, m: Method, path: &str, body: &str) -> u16 {
-    r.handle(&m, path, Some("text/plain"), Ok(Bytes::from(body.to_string())))
-        .status
+    r.handle(
+        &m,
+        path,
+        Some("text/plain"),
+        Ok(Bytes::from(body.to_string())),
+    )
+    .status
 }
 
 #[test]
@@ -71,8 +76,12 @@ fn grouping_keys_parse_with_base64_and_percent_encoding() {
     let l = parse_grouping("/metrics/job/etl/instance/a%20b", 8, 64).expect("valid");
     assert_eq!(l, Labels::new().with("job", "etl").with("instance", "a b"));
     // "L3Zhci90bXA" is URL-safe base64 of "/var/tmp"; "=" is the empty value.
-    let l = parse_grouping("/metrics/job@base64/ZXRs/path@base64/L3Zhci90bXA/empty@base64/=", 8, 64)
-        .expect("valid");
+    let l = parse_grouping(
+        "/metrics/job@base64/ZXRs/path@base64/L3Zhci90bXA/empty@base64/=",
+        8,
+        64,
+    )
+    .expect("valid");
     assert_eq!(
         l,
         Labels::new()
@@ -102,7 +111,15 @@ fn put_replaces_post_merges_delete_removes() {
     let r = receiver(&s);
     let g = Labels::new().with("job", "etl").with("instance", "i1");
     let path = "/metrics/job/etl/instance/i1";
-    assert_eq!(push(&r, Method::PUT, path, "# TYPE a counter\na 1\n# TYPE b gauge\nb 2\n"), 200);
+    assert_eq!(
+        push(
+            &r,
+            Method::PUT,
+            path,
+            "# TYPE a counter\na 1\n# TYPE b gauge\nb 2\n"
+        ),
+        200
+    );
     assert_eq!(value(&s, "a", &g), Some(1.0));
     assert_eq!(value(&s, "b", &g), Some(2.0));
     assert!(value(&s, "push_time_seconds", &g).is_some_and(|t| t > 1.6e9));
@@ -120,8 +137,18 @@ fn put_replaces_post_merges_delete_removes() {
     assert_eq!(value(&s, "c", &g), Some(3.0));
 
     // Another group of the same job is separate.
-    assert_eq!(push(&r, Method::PUT, "/metrics/job/etl/instance/i2", "c 4\n"), 200);
-    assert_eq!(value(&s, "c", &Labels::new().with("job", "etl").with("instance", "i2")), Some(4.0));
+    assert_eq!(
+        push(&r, Method::PUT, "/metrics/job/etl/instance/i2", "c 4\n"),
+        200
+    );
+    assert_eq!(
+        value(
+            &s,
+            "c",
+            &Labels::new().with("job", "etl").with("instance", "i2")
+        ),
+        Some(4.0)
+    );
     assert_eq!(value(&s, "c", &g), Some(3.0));
 
     // A failed push keeps the data and sets push_failure_time_seconds.
@@ -134,7 +161,14 @@ fn put_replaces_post_merges_delete_removes() {
     assert_eq!(value(&s, "push_time_seconds", &g), None);
     assert_eq!(push(&r, Method::GET, path, ""), 405);
     // Freshness outlives the deleted group.
-    assert!(value(&s, "nodewatch_pipeline_last_push_timestamp_seconds", &Labels::new().with("job", "etl")).is_none());
+    assert!(
+        value(
+            &s,
+            "nodewatch_pipeline_last_push_timestamp_seconds",
+            &Labels::new().with("job", "etl")
+        )
+        .is_none()
+    );
     let fresh = s
         .snapshot()
         .into_iter()
@@ -149,14 +183,37 @@ fn put_replaces_post_merges_delete_removes() {
 fn pushed_labels_get_the_grouping_key_and_may_not_contradict_it() {
     let s = store();
     let r = receiver(&s);
-    assert_eq!(push(&r, Method::PUT, "/metrics/job/etl", "x{stage=\"load\"} 1\nx{stage=\"load\",job=\"etl\"} 1\n"), 400, "duplicate series after grouping");
-    assert_eq!(push(&r, Method::PUT, "/metrics/job/etl", "x{stage=\"load\"} 1\n"), 200);
     assert_eq!(
-        value(&s, "x", &Labels::new().with("job", "etl").with("stage", "load")),
+        push(
+            &r,
+            Method::PUT,
+            "/metrics/job/etl",
+            "x{stage=\"load\"} 1\nx{stage=\"load\",job=\"etl\"} 1\n"
+        ),
+        400,
+        "duplicate series after grouping"
+    );
+    assert_eq!(
+        push(&r, Method::PUT, "/metrics/job/etl", "x{stage=\"load\"} 1\n"),
+        200
+    );
+    assert_eq!(
+        value(
+            &s,
+            "x",
+            &Labels::new().with("job", "etl").with("stage", "load")
+        ),
         Some(1.0)
     );
-    assert_eq!(push(&r, Method::PUT, "/metrics/job/etl", "x{job=\"other\"} 1\n"), 400);
-    assert_eq!(s.metrics().dropped(Origin::Pushgateway, DropReason::InvalidPoint), 2);
+    assert_eq!(
+        push(&r, Method::PUT, "/metrics/job/etl", "x{job=\"other\"} 1\n"),
+        400
+    );
+    assert_eq!(
+        s.metrics()
+            .dropped(Origin::Pushgateway, DropReason::InvalidPoint),
+        2
+    );
     let status = r
         .handle(&Method::PUT, "/metrics/job/etl", Some("application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"), Ok(Bytes::new()))
         .status;
@@ -173,23 +230,44 @@ fn a_label_bomb_is_refused_and_counted() {
         body.push_str(&format!("bomb{{id=\"{i}\"}} 1\n"));
     }
     assert_eq!(push(&r, Method::PUT, "/metrics/job/bomb", &body), 400);
-    assert_eq!(s.metrics().dropped(Origin::Pushgateway, DropReason::PushLimit), 1);
+    assert_eq!(
+        s.metrics()
+            .dropped(Origin::Pushgateway, DropReason::PushLimit),
+        1
+    );
     // Too many labels on one series.
     let labels: Vec<String> = (0..40).map(|i| format!("l{i}=\"v\"")).collect();
     let body = format!("wide{{{}}} 1\n", labels.join(","));
     assert_eq!(push(&r, Method::PUT, "/metrics/job/bomb", &body), 400);
-    assert_eq!(s.metrics().dropped(Origin::Pushgateway, DropReason::TooManyLabels), 1);
+    assert_eq!(
+        s.metrics()
+            .dropped(Origin::Pushgateway, DropReason::TooManyLabels),
+        1
+    );
     // A huge label value.
     let body = format!("long{{v=\"{}\"}} 1\n", "x".repeat(10_000));
     assert_eq!(push(&r, Method::PUT, "/metrics/job/bomb", &body), 400);
-    assert_eq!(s.metrics().dropped(Origin::Pushgateway, DropReason::LabelValueTooLong), 1);
+    assert_eq!(
+        s.metrics()
+            .dropped(Origin::Pushgateway, DropReason::LabelValueTooLong),
+        1
+    );
     // Many groups, each within its bound, run into the store's group bound.
     let mut codes = Vec::new();
     for i in 0..20 {
-        codes.push(push(&r, Method::PUT, &format!("/metrics/job/g{i}"), "x 1\n"));
+        codes.push(push(
+            &r,
+            Method::PUT,
+            &format!("/metrics/job/g{i}"),
+            "x 1\n",
+        ));
     }
     assert_eq!(codes.iter().filter(|c| **c == 200).count(), 10);
     assert_eq!(codes.iter().filter(|c| **c == 503).count(), 10);
-    assert_eq!(s.metrics().dropped(Origin::Pushgateway, DropReason::GroupLimit), 10);
+    assert_eq!(
+        s.metrics()
+            .dropped(Origin::Pushgateway, DropReason::GroupLimit),
+        10
+    );
     assert_eq!(s.groups(), 10);
 }
