@@ -12,6 +12,7 @@ pub mod event;
 pub mod exposition;
 pub mod metrics;
 pub mod report;
+pub mod pipeline;
 pub mod sinks;
 pub mod sources;
 pub mod store;

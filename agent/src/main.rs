@@ -36,6 +36,9 @@ enum Command {
         /// Log level or filter directive.
         #[arg(long)]
         log_level: Option<String>,
+        /// Address for OTLP/HTTP (`/v1/metrics`) and Pushgateway pushes.
+        #[arg(long)]
+        otlp_listen: Option<SocketAddr>,
     },
     /// Report SLO attainment over a period from Prometheus (md, html, json or csv).
     SlaReport {
@@ -109,6 +112,7 @@ fn main() -> ExitCode {
             storage_node,
             smartctl_path,
             log_level,
+            otlp_listen,
         } => {
             let overrides = Overrides {
                 listen,
@@ -116,6 +120,7 @@ fn main() -> ExitCode {
                 storage_nodes: storage_node,
                 smartctl_path,
                 log_level,
+                otlp_listen,
             };
             match run(path, overrides) {
                 Ok(()) => ExitCode::SUCCESS,

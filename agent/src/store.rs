@@ -16,6 +16,14 @@ use std::time::{Duration, Instant};
 use crate::event::{Family, is_valid_label_name, is_valid_metric_name};
 use crate::metrics::AgentMetrics;
 
+/// A part of the agent that keeps its own series and hands them to readers on demand (the
+/// pipeline receivers: pushed series live as long as their own expiry, not a source's batch).
+/// [`Store::snapshot`] appends what every attached provider returns.
+pub trait Provider: Send + Sync + std::fmt::Debug {
+    /// The provider's current families, as shared batches.
+    fn snapshot(&self) -> Vec<Arc<Vec<Family>>>;
+}
+
 #[derive(Debug)]
 struct Entry {
     families: Arc<Vec<Family>>,
@@ -38,6 +46,7 @@ pub struct Store {
     limits: HashMap<String, usize>,
     default_limit: usize,
     metrics: Arc<AgentMetrics>,
+    providers: RwLock<Vec<Arc<dyn Provider>>>,
 }
 
 impl Store {
@@ -52,7 +61,14 @@ impl Store {
             limits,
             default_limit,
             metrics,
+            providers: RwLock::new(Vec::new()),
         }
+    }
+
+    /// Attaches a provider whose families every snapshot includes (after the sources' batches).
+    pub fn attach(&self, provider: Arc<dyn Provider>) {
+        let mut g = self.providers.write().unwrap_or_else(|e| e.into_inner());
+        g.push(provider);
     }
 
     /// Replaces the batch of `source`, valid for `ttl`.
@@ -82,14 +98,24 @@ impl Store {
         report
     }
 
-    /// The batches that have not expired, in source-name order.
+    /// The batches that have not expired, in source-name order, then the providers' batches.
     pub fn snapshot(&self) -> Vec<Arc<Vec<Family>>> {
         let now = Instant::now();
-        let g = self.entries.read().unwrap_or_else(|e| e.into_inner());
-        g.values()
-            .filter(|e| e.expires_at > now)
-            .map(|e| Arc::clone(&e.families))
-            .collect()
+        let mut out: Vec<Arc<Vec<Family>>> = {
+            let g = self.entries.read().unwrap_or_else(|e| e.into_inner());
+            g.values()
+                .filter(|e| e.expires_at > now)
+                .map(|e| Arc::clone(&e.families))
+                .collect()
+        };
+        let providers: Vec<Arc<dyn Provider>> = {
+            let g = self.providers.read().unwrap_or_else(|e| e.into_inner());
+            g.clone()
+        };
+        for p in providers {
+            out.extend(p.snapshot());
+        }
+        out
     }
 
     /// The current batch of one source, if it has not expired.

@@ -17,6 +17,7 @@ use tracing::Instrument as _;
 use crate::api::{self, ApiState};
 use crate::config::Config;
 use crate::metrics::AgentMetrics;
+use crate::pipeline::Pipeline;
 use crate::sources::Source;
 use crate::sources::ceph::CephSource;
 use crate::sources::host::HostSource;
@@ -237,6 +238,8 @@ pub fn build(config: &Config) -> Result<Built, TopologyError> {
 pub struct Running {
     /// The address the listener is bound to.
     pub addr: SocketAddr,
+    /// The address the pipeline (push) listener is bound to, when it runs.
+    pub pipeline_addr: Option<SocketAddr>,
     /// The shared store.
     pub store: Arc<Store>,
     /// The agent's own telemetry.
@@ -298,10 +301,31 @@ pub async fn start(config: &Config) -> Result<Running, TopologyError> {
         max_connections: config.api.max_connections,
         header_read_timeout: Duration::from_millis(config.api.header_read_timeout_ms),
     });
-    tasks.push(tokio::spawn(api::serve(listener, state, rx)));
+    tasks.push(tokio::spawn(api::serve(listener, state, rx.clone())));
     tracing::info!(%addr, "node-agent listening");
+    let pipeline_addr = if config.pipeline.enabled {
+        let p = &config.pipeline;
+        let pipeline = Pipeline::build(p, &config.sources.otlp, &config.sources.pushgateway);
+        built.store.attach(Arc::clone(&pipeline.store) as Arc<dyn crate::store::Provider>);
+        let bind_err = |source| TopologyError::Bind {
+            addr: p.listen,
+            source,
+        };
+        let listener = tokio::net::TcpListener::bind(p.listen)
+            .await
+            .map_err(bind_err)?;
+        let paddr = listener.local_addr().map_err(bind_err)?;
+        let state = Arc::new(pipeline.state(p));
+        tasks.push(tokio::spawn(crate::pipeline::serve(listener, state, rx.clone())));
+        tasks.push(pipeline.spawn_reaper(Duration::from_millis(p.reap_interval_ms), rx));
+        tracing::info!(addr = %paddr, "pipeline receivers listening");
+        Some(paddr)
+    } else {
+        None
+    };
     Ok(Running {
         addr,
+        pipeline_addr,
         store: built.store,
         metrics: built.metrics,
         shutdown: tx,

@@ -281,6 +281,16 @@ fn validate(c: &Config, text: &str) -> Result<(), ConfigError> {
         }
     }
 
+    for check in [
+        c.pipeline.check(),
+        c.sources.otlp.check(),
+        c.sources.pushgateway.check(),
+    ] {
+        if let Err((key, reason)) = check {
+            return Err(invalid(text, key, reason));
+        }
+    }
+
     let n = &c.sources.storage_node;
     check_schedule(
         text,

@@ -5,10 +5,13 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use crate::pipeline::PipelineConfig;
 use crate::sinks::prometheus_exporter::PrometheusExporterConfig;
 use crate::sources::ceph::CephConfig;
 use crate::sources::host::HostConfig;
 use crate::sources::nvml::NvmlConfig;
+use crate::sources::otlp::OtlpConfig;
+use crate::sources::pushgateway::PushgatewayConfig;
 use crate::sources::smartctl::SmartctlConfig;
 use crate::sources::storage_node::StorageNodeConfig;
 
@@ -31,6 +34,9 @@ pub struct Config {
     /// The sinks.
     #[serde(default)]
     pub sinks: SinksConfig,
+    /// The push listener (OTLP and Pushgateway) and the bounds of pushed series.
+    #[serde(default)]
+    pub pipeline: PipelineConfig,
 }
 
 impl Default for Config {
@@ -41,6 +47,7 @@ impl Default for Config {
             api: ApiConfig::default(),
             sources: SourcesConfig::default(),
             sinks: SinksConfig::default(),
+            pipeline: PipelineConfig::default(),
         }
     }
 }
@@ -109,6 +116,10 @@ pub struct SourcesConfig {
     /// Ceph daemons' admin sockets (off by default).
     #[serde(default)]
     pub ceph: CephConfig,
+    /// OTLP/HTTP metrics pushed to the pipeline listener.
+    pub otlp: OtlpConfig,
+    /// Pushgateway-style pushes to the pipeline listener.
+    pub pushgateway: PushgatewayConfig,
 }
 
 /// `[sinks]`: one table per sink.
@@ -133,6 +144,8 @@ pub struct Overrides {
     pub smartctl_path: Option<PathBuf>,
     /// `--log-level`.
     pub log_level: Option<String>,
+    /// `--otlp-listen`: the pipeline listener (OTLP and Pushgateway pushes).
+    pub otlp_listen: Option<SocketAddr>,
 }
 
 impl Config {
@@ -152,6 +165,9 @@ impl Config {
         }
         if let Some(l) = &o.log_level {
             self.log_level = l.clone();
+        }
+        if let Some(l) = o.otlp_listen {
+            self.pipeline.listen = l;
         }
     }
 }

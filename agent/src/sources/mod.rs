@@ -4,6 +4,8 @@
 pub mod ceph;
 pub mod host;
 pub mod nvml;
+pub mod otlp;
+pub mod pushgateway;
 pub mod smartctl;
 mod source;
 pub mod storage_node;
