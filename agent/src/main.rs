@@ -36,6 +36,9 @@ enum Command {
         /// Log level or filter directive.
         #[arg(long)]
         log_level: Option<String>,
+        /// A Prometheus remote_write receiver URL; turns the remote_write sink on.
+        #[arg(long)]
+        remote_write_url: Option<String>,
     },
     /// Validate a config file and exit.
     CheckConfig {
@@ -64,6 +67,7 @@ fn main() -> ExitCode {
             storage_node,
             smartctl_path,
             log_level,
+            remote_write_url,
         } => {
             let overrides = Overrides {
                 listen,
@@ -71,6 +75,7 @@ fn main() -> ExitCode {
                 storage_nodes: storage_node,
                 smartctl_path,
                 log_level,
+                remote_write_url,
             };
             match run(path, overrides) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -114,6 +119,10 @@ fn check_overrides(cfg: &config::Config) -> anyhow::Result<()> {
     }
     tracing_subscriber::EnvFilter::try_new(&cfg.log_level)
         .map_err(|e| anyhow::anyhow!("--log-level {}: {e}", cfg.log_level))?;
+    cfg.sinks
+        .prometheus_remote_write
+        .validate()
+        .map_err(|(k, r)| anyhow::anyhow!("remote_write {k}: {r}"))?;
     Ok(())
 }
 

@@ -16,6 +16,13 @@ use std::time::{Duration, Instant};
 use crate::event::{Family, is_valid_label_name, is_valid_metric_name};
 use crate::metrics::AgentMetrics;
 
+/// A reader told about every batch the store accepts (the remote_write sink). It must not block:
+/// it is called on the source's task.
+pub trait PutListener: Send + Sync + std::fmt::Debug {
+    /// `families` is what the store kept of `source`'s new batch.
+    fn on_put(&self, source: &str, families: &Arc<Vec<Family>>);
+}
+
 #[derive(Debug)]
 struct Entry {
     families: Arc<Vec<Family>>,
@@ -38,6 +45,7 @@ pub struct Store {
     limits: HashMap<String, usize>,
     default_limit: usize,
     metrics: Arc<AgentMetrics>,
+    listeners: RwLock<Vec<Arc<dyn PutListener>>>,
 }
 
 impl Store {
@@ -52,7 +60,16 @@ impl Store {
             limits,
             default_limit,
             metrics,
+            listeners: RwLock::new(Vec::new()),
         }
+    }
+
+    /// Adds a reader that is told about every accepted batch.
+    pub fn add_listener(&self, l: Arc<dyn PutListener>) {
+        self.listeners
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(l);
     }
 
     /// Replaces the batch of `source`, valid for `ttl`.
@@ -73,12 +90,18 @@ impl Store {
         }
         self.metrics
             .observe_batch(source, report.kept, report.dropped);
+        let families = Arc::new(families);
         let entry = Entry {
-            families: Arc::new(families),
+            families: Arc::clone(&families),
             expires_at: Instant::now() + ttl,
         };
         let mut g = self.entries.write().unwrap_or_else(|e| e.into_inner());
         g.insert(source.to_string(), entry);
+        drop(g);
+        let listeners = self.listeners.read().unwrap_or_else(|e| e.into_inner());
+        for l in listeners.iter() {
+            l.on_put(source, &families);
+        }
         report
     }
 

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use crate::sinks::prometheus_exporter::PrometheusExporterConfig;
+use crate::sinks::prometheus_remote_write::RemoteWriteConfig;
 use crate::sources::host::HostConfig;
 use crate::sources::smartctl::SmartctlConfig;
 use crate::sources::storage_node::StorageNodeConfig;
@@ -110,6 +111,9 @@ pub struct SinksConfig {
     /// The `/metrics` exporter.
     #[serde(default)]
     pub prometheus_exporter: PrometheusExporterConfig,
+    /// Prometheus remote_write (off unless a URL is set).
+    #[serde(default)]
+    pub prometheus_remote_write: RemoteWriteConfig,
 }
 
 /// Values given on the command line; each one that is set replaces the file's value.
@@ -125,6 +129,8 @@ pub struct Overrides {
     pub smartctl_path: Option<PathBuf>,
     /// `--log-level`.
     pub log_level: Option<String>,
+    /// `--remote-write-url`.
+    pub remote_write_url: Option<String>,
 }
 
 impl Config {
@@ -144,6 +150,9 @@ impl Config {
         }
         if let Some(l) = &o.log_level {
             self.log_level = l.clone();
+        }
+        if let Some(u) = &o.remote_write_url {
+            self.sinks.prometheus_remote_write.url = Some(u.clone());
         }
     }
 }
