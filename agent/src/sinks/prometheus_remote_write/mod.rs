@@ -3,7 +3,7 @@
 //! `WriteRequest`s, retrying 5xx/429/network errors with backoff and jitter and acknowledging the
 //! WAL only after the receiver accepted a batch.
 //!
-//! - [`config`]: `[sinks.prometheus_remote_write]`.
+//! - [`config`]: the `sinks.prometheus_remote_write` table.
 //! - [`proto`]: the four protobuf messages of remote_write 1.0.
 //! - [`encode`]: families to time series, WAL records, request bodies, shard choice.
 //! - [`client`]: one HTTP/1.1 (optionally rustls) connection per shard, auth, status classes.
