@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const ROUNDS: usize = 20;
+const ROUNDS: usize = 40;
 const RAPID: usize = 200;
 
 fn repo() -> PathBuf {
@@ -28,7 +28,11 @@ fn repo() -> PathBuf {
 fn release(name: &str) -> PathBuf {
     let t = std::env::var_os("CARGO_TARGET_DIR").map_or(repo().join("target"), PathBuf::from);
     let p = t.join("release").join(name);
-    assert!(p.is_file(), "{} not built: cargo build --release -p agent -p storage-node", p.display());
+    assert!(
+        p.is_file(),
+        "{} not built: cargo build --release -p agent -p storage-node",
+        p.display()
+    );
     p
 }
 
@@ -39,7 +43,7 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
-struct Proc(Child, &'static str);
+struct Proc(Child);
 impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -51,8 +55,16 @@ impl Drop for Proc {
 fn get(port: u16, path: &str, gzip: bool) -> Option<(u16, usize)> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    let enc = if gzip { "Accept-Encoding: gzip\r\n" } else { "" };
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n{enc}Connection: close\r\n\r\n").ok()?;
+    let enc = if gzip {
+        "Accept-Encoding: gzip\r\n"
+    } else {
+        ""
+    };
+    write!(
+        s,
+        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n{enc}Connection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).ok()?;
     let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
@@ -75,6 +87,24 @@ fn cpu_ticks(pid: u32) -> u64 {
     let rest = &stat[stat.rfind(')').expect("comm") + 2..];
     let f: Vec<&str> = rest.split_whitespace().collect();
     f[11].parse::<u64>().expect("utime") + f[12].parse::<u64>().expect("stime")
+}
+
+/// CPU time in ns of every live thread (`/proc/<pid>/task/*/schedstat`), finer than ticks.
+fn cpu_ns(pid: u32) -> u64 {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| {
+            d.filter_map(|e| {
+                let p = e.ok()?.path().join("schedstat");
+                std::fs::read_to_string(p)
+                    .ok()?
+                    .split_whitespace()
+                    .next()?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .sum()
+        })
+        .unwrap_or(0)
 }
 
 fn status_kib(pid: u32, key: &str) -> u64 {
@@ -110,7 +140,7 @@ fn node_exporter(port: u16) -> Proc {
         .stderr(Stdio::null())
         .spawn()
         .expect("start prometheus-node-exporter (apt-get install prometheus-node-exporter)");
-    let p = Proc(c, "node_exporter");
+    let p = Proc(c);
     wait_ready(port, "/metrics", "node_exporter");
     p
 }
@@ -128,7 +158,7 @@ fn agent(dir: &Path, port: u16, toml: &str) -> Proc {
         .stderr(Stdio::null())
         .spawn()
         .expect("start node-agent");
-    let p = Proc(c, "node-agent");
+    let p = Proc(c);
     wait_ready(port, "/healthz", "node-agent");
     p
 }
@@ -184,10 +214,13 @@ fn main() {
 
     // 1. Once a second, collection included.
     let (ne0, ag0) = (cpu_ticks(ne_pid), cpu_ticks(ag_pid));
+    let (ne0ns, ag0ns) = (cpu_ns(ne_pid), cpu_ns(ag_pid));
     let (mut ne_bytes, mut ag_bytes) = (0, 0);
     let start = Instant::now();
     for i in 0..ROUNDS {
-        ne_bytes = get(ne_port, "/metrics", false).expect("scrape node_exporter").1;
+        ne_bytes = get(ne_port, "/metrics", false)
+            .expect("scrape node_exporter")
+            .1;
         ag_bytes = get(ag_port, "/metrics", false).expect("scrape agent").1;
         let next = start + Duration::from_secs(i as u64 + 1);
         std::thread::sleep(next.saturating_duration_since(Instant::now()));
@@ -195,12 +228,22 @@ fn main() {
     let tps = ticks_per_sec();
     let ne_cpu = (cpu_ticks(ne_pid) - ne0) as f64 / tps / ROUNDS as f64;
     let ag_cpu = (cpu_ticks(ag_pid) - ag0) as f64 / tps / ROUNDS as f64;
-    println!("CPU per scrape, collection included ({ROUNDS} scrapes at 1/s; agent host source every 1 s):");
+    let ne_ns = (cpu_ns(ne_pid) - ne0ns) as f64 / 1e9 / ROUNDS as f64;
+    let ag_ns = (cpu_ns(ag_pid) - ag0ns) as f64 / 1e9 / ROUNDS as f64;
+    println!(
+        "CPU per scrape, collection included ({ROUNDS} scrapes at 1/s; agent host source every 1 s):"
+    );
     println!(
         "  node-agent {:.2} ms | node_exporter {:.2} ms | ratio {:.2}",
         ag_cpu * 1e3,
         ne_cpu * 1e3,
         ag_cpu / ne_cpu
+    );
+    println!(
+        "  (schedstat, ns resolution, live threads) node-agent {:.3} ms | node_exporter {:.3} ms | ratio {:.2}",
+        ag_ns * 1e3,
+        ne_ns * 1e3,
+        ag_ns / ne_ns
     );
 
     // 2. Render only: the agent serves its cached batch; node_exporter collects on every scrape.
@@ -211,12 +254,16 @@ fn main() {
     let (ne0, ag0) = (cpu_ticks(ne_pid), cpu_ticks(ag2_pid));
     let (mut ne_gz, mut ag_gz) = (0, 0);
     for _ in 0..RAPID {
-        ne_gz = get(ne_port, "/metrics", true).expect("scrape node_exporter").1;
+        ne_gz = get(ne_port, "/metrics", true)
+            .expect("scrape node_exporter")
+            .1;
         ag_gz = get(ag2_port, "/metrics", true).expect("scrape agent").1;
     }
     let ne_cpu2 = (cpu_ticks(ne_pid) - ne0) as f64 / tps / RAPID as f64;
     let ag_cpu2 = (cpu_ticks(ag2_pid) - ag0) as f64 / tps / RAPID as f64;
-    println!("CPU per scrape, back-to-back gzip scrapes ({RAPID}; the agent renders its cached batch):");
+    println!(
+        "CPU per scrape, back-to-back gzip scrapes ({RAPID}; the agent renders its cached batch):"
+    );
     println!(
         "  node-agent {:.3} ms | node_exporter {:.3} ms | ratio {:.2}",
         ag_cpu2 * 1e3,
@@ -259,7 +306,6 @@ fn main() {
             .stderr(Stdio::null())
             .spawn()
             .expect("start storage-node"),
-        "storage-node",
     );
     wait_ready(sn_admin, "/readyz", "storage-node");
     let data = repo().join("agent/tests/data/smartctl");
@@ -291,7 +337,9 @@ fn main() {
     let (rss, hwm) = (status_kib(pid, "VmRSS:"), status_kib(pid, "VmHWM:"));
     let (_, body) = get(ag3_port, "/metrics", false).expect("scrape");
     let text_ok = get(ag3_port, "/metrics", false).is_some();
-    println!("Resident memory, all sources on (host, smartctl fake, storage_node real, remote_write), after 8 collections:");
+    println!(
+        "Resident memory, all sources on (host, smartctl fake, storage_node real, remote_write), after 8 collections:"
+    );
     println!(
         "  node-agent VmRSS {:.1} MiB, VmHWM {:.1} MiB ({body} bytes per scrape, ok={text_ok}) | node_exporter (host collectors only) VmRSS {:.1} MiB | ratio {:.2}",
         rss as f64 / 1024.0,
@@ -301,7 +349,11 @@ fn main() {
     );
     let wal = dir.path().join(format!("data-{ag3_port}/remote_write"));
     let wal_bytes: u64 = std::fs::read_dir(&wal)
-        .map(|d| d.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum())
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
         .unwrap_or(0);
     println!("  remote_write WAL on disk after the run: {wal_bytes} bytes");
     drop(ag3);

@@ -12,16 +12,19 @@ fn main() {
     // 2,000 series per request (the default max_samples_per_send), node-like labels.
     let fams: Vec<Family> = (0..20)
         .map(|f| {
-            (0..100).fold(Family::counter(format!("node_bench_{f}_total"), "b"), |fam, i| {
-                fam.with(
-                    Labels::from_pairs([
-                        ("cpu", i.to_string()),
-                        ("instance", "node-1:9464".to_string()),
-                        ("mode", "user".to_string()),
-                    ]),
-                    (i * 1000 + f) as f64 + 0.25,
-                )
-            })
+            (0..100).fold(
+                Family::counter(format!("node_bench_{f}_total"), "b"),
+                |fam, i| {
+                    fam.with(
+                        Labels::from_pairs([
+                            ("cpu", i.to_string()),
+                            ("instance", "node-1:9464".to_string()),
+                            ("mode", "user".to_string()),
+                        ]),
+                        (i * 1000 + f) as f64 + 0.25,
+                    )
+                },
+            )
         })
         .collect();
     let ext = vec![("cluster".to_string(), "prod".to_string())];
@@ -55,7 +58,10 @@ fn main() {
 
     let per_s = |secs: f64| (n * rounds) as f64 / secs;
     println!("remote_write encode, {n} samples per request, {rounds} rounds, one core");
-    println!("  protobuf alone (baseline): {:>12.0} samples/s ({raw_len} bytes)", per_s(proto));
+    println!(
+        "  protobuf alone (baseline): {:>12.0} samples/s ({raw_len} bytes)",
+        per_s(proto)
+    );
     println!(
         "  protobuf + snappy        : {:>12.0} samples/s ({body_len} bytes, {:.2} bytes/sample) | ratio to baseline {:.2}x time",
         per_s(full),

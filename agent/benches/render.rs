@@ -34,7 +34,12 @@ fn lines(fams: &[Family]) -> Vec<String> {
     let mut out = Vec::new();
     for f in fams {
         for m in &f.metrics {
-            out.push(format!("{}{} {}\n", f.name, m.labels, m.value.as_scalar().unwrap_or(0.0)));
+            out.push(format!(
+                "{}{} {}\n",
+                f.name,
+                m.labels,
+                m.value.as_scalar().unwrap_or(0.0)
+            ));
         }
     }
     out

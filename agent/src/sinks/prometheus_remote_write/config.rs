@@ -7,10 +7,11 @@ use serde::Deserialize;
 
 /// The remote_write sink. It is off unless `url` is set (here or with `--remote-write-url`).
 ///
-/// Sizing: the default WAL bound, 256 MiB, holds about 2.5 KiB per collection of 1,000 series
-/// after snappy (measured on the host source: ~2.6 bytes per sample), so at the defaults (host,
-/// storage_node and smartctl every 15 s, ~3,000 series) one hour is ~2 MiB and the bound covers
-/// days, far beyond the 2-hour outage it must survive.
+/// Sizing: a WAL record is snappy-compressed protobuf, about 10.7 bytes per sample (measured by
+/// `benches/remote_write_encode`). With host, smartctl and a storage node on (the
+/// `agent_process` bench: ~25 KB of WAL per collection of all three), the defaults (every 15 s)
+/// write ~6 MB an hour, so the default bound of 256 MiB holds about 40 hours of outage, well over
+/// the 2 hours it must survive.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RemoteWriteConfig {
