@@ -7,6 +7,7 @@
 //! [`metrics`].
 
 pub mod api;
+pub mod buffer;
 pub mod config;
 pub mod event;
 pub mod exposition;

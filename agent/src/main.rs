@@ -39,6 +39,9 @@ enum Command {
         /// Address for OTLP/HTTP (`/v1/metrics`) and Pushgateway pushes.
         #[arg(long)]
         otlp_listen: Option<SocketAddr>,
+        /// A Prometheus remote_write receiver URL; turns the remote_write sink on.
+        #[arg(long)]
+        remote_write_url: Option<String>,
     },
     /// Report SLO attainment over a period from Prometheus (md, html, json or csv).
     SlaReport {
@@ -113,6 +116,7 @@ fn main() -> ExitCode {
             smartctl_path,
             log_level,
             otlp_listen,
+            remote_write_url,
         } => {
             let overrides = Overrides {
                 listen,
@@ -121,6 +125,7 @@ fn main() -> ExitCode {
                 smartctl_path,
                 log_level,
                 otlp_listen,
+                remote_write_url,
             };
             match run(path, overrides) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -200,6 +205,10 @@ fn check_overrides(cfg: &config::Config) -> anyhow::Result<()> {
     }
     tracing_subscriber::EnvFilter::try_new(&cfg.log_level)
         .map_err(|e| anyhow::anyhow!("--log-level {}: {e}", cfg.log_level))?;
+    cfg.sinks
+        .prometheus_remote_write
+        .validate()
+        .map_err(|(k, r)| anyhow::anyhow!("remote_write {k}: {r}"))?;
     Ok(())
 }
 

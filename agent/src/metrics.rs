@@ -40,10 +40,17 @@ struct Inner {
     render_conflicts: u64,
 }
 
+/// A component that adds its own families to the agent's telemetry (the remote_write sink, ...).
+pub trait FamilySource: Send + Sync + std::fmt::Debug {
+    /// The component's families as they are now.
+    fn families(&self) -> Vec<Family>;
+}
+
 /// The agent's self-telemetry. Cheap to update; rendered with [`AgentMetrics::families`].
 #[derive(Debug, Default)]
 pub struct AgentMetrics {
     inner: Mutex<Inner>,
+    family_sources: Mutex<Vec<std::sync::Arc<dyn FamilySource>>>,
 }
 
 impl AgentMetrics {
@@ -54,6 +61,14 @@ impl AgentMetrics {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds a component whose families are rendered with the agent's own.
+    pub fn add_family_source(&self, s: std::sync::Arc<dyn FamilySource>) {
+        self.family_sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(s);
     }
 
     /// Registers a collector (a source) name, so its series exist from the start.
@@ -240,6 +255,14 @@ impl AgentMetrics {
         ];
         drop(g);
         out.extend(process_families());
+        let extra = self
+            .family_sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for s in extra {
+            out.extend(s.families());
+        }
         out
     }
 }

@@ -24,6 +24,13 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
     fn snapshot(&self) -> Vec<Arc<Vec<Family>>>;
 }
 
+/// A reader told about every batch the store accepts (the remote_write sink). It must not block:
+/// it is called on the source's task.
+pub trait PutListener: Send + Sync + std::fmt::Debug {
+    /// `families` is what the store kept of `source`'s new batch.
+    fn on_put(&self, source: &str, families: &Arc<Vec<Family>>);
+}
+
 #[derive(Debug)]
 struct Entry {
     families: Arc<Vec<Family>>,
@@ -47,6 +54,7 @@ pub struct Store {
     default_limit: usize,
     metrics: Arc<AgentMetrics>,
     providers: RwLock<Vec<Arc<dyn Provider>>>,
+    listeners: RwLock<Vec<Arc<dyn PutListener>>>,
 }
 
 impl Store {
@@ -62,6 +70,7 @@ impl Store {
             default_limit,
             metrics,
             providers: RwLock::new(Vec::new()),
+            listeners: RwLock::new(Vec::new()),
         }
     }
 
@@ -69,6 +78,14 @@ impl Store {
     pub fn attach(&self, provider: Arc<dyn Provider>) {
         let mut g = self.providers.write().unwrap_or_else(|e| e.into_inner());
         g.push(provider);
+    }
+
+    /// Adds a reader that is told about every accepted batch.
+    pub fn add_listener(&self, l: Arc<dyn PutListener>) {
+        self.listeners
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(l);
     }
 
     /// Replaces the batch of `source`, valid for `ttl`.
@@ -89,12 +106,18 @@ impl Store {
         }
         self.metrics
             .observe_batch(source, report.kept, report.dropped);
+        let families = Arc::new(families);
         let entry = Entry {
-            families: Arc::new(families),
+            families: Arc::clone(&families),
             expires_at: Instant::now() + ttl,
         };
         let mut g = self.entries.write().unwrap_or_else(|e| e.into_inner());
         g.insert(source.to_string(), entry);
+        drop(g);
+        let listeners = self.listeners.read().unwrap_or_else(|e| e.into_inner());
+        for l in listeners.iter() {
+            l.on_put(source, &families);
+        }
         report
     }
 

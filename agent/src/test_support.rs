@@ -12,8 +12,17 @@ pub fn promtool_check(text: &str) -> (Option<i32>, String) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("promtool is installed (CI installs it)");
-    child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write to promtool");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write to promtool");
     let out = child.wait_with_output().expect("promtool runs");
-    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.code(), report)
 }

@@ -44,6 +44,9 @@ pub enum TopologyError {
     /// The ceph source's config does not build.
     #[error("build ceph source: {0}")]
     Ceph(#[from] crate::sources::ceph::CephError),
+    /// The remote_write sink could not start.
+    #[error("start remote_write sink: {0}")]
+    RemoteWrite(#[from] crate::sinks::prometheus_remote_write::RemoteWriteError),
     /// The listener could not bind.
     #[error("bind {addr}: {source}")]
     Bind {
@@ -293,6 +296,16 @@ pub async fn start(config: &Config) -> Result<Running, TopologyError> {
             Arc::clone(&built.metrics),
             rx.clone(),
         ));
+    }
+    if config.sinks.prometheus_remote_write.url.is_some() {
+        let (rw, rw_tasks) = crate::sinks::prometheus_remote_write::RemoteWrite::start(
+            &config.sinks.prometheus_remote_write,
+            &config.data_dir,
+            rx.clone(),
+        )?;
+        built.store.add_listener(Arc::clone(&rw) as _);
+        built.metrics.add_family_source(rw as _);
+        tasks.extend(rw_tasks);
     }
     let state = Arc::new(ApiState {
         store: Arc::clone(&built.store),

@@ -188,6 +188,14 @@ fn validate(c: &Config, text: &str) -> Result<(), ConfigError> {
         ));
     }
 
+    if let Err((key, reason)) = c.sinks.prometheus_remote_write.validate() {
+        return Err(invalid(
+            text,
+            &format!("sinks.prometheus_remote_write.{key}"),
+            reason,
+        ));
+    }
+
     let h = &c.sources.host;
     check_schedule(
         text,

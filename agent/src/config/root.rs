@@ -8,6 +8,7 @@ use serde::Deserialize;
 use crate::pipeline::PipelineConfig;
 use crate::sinks::prometheus_exporter::PrometheusExporterConfig;
 use crate::sources::ceph::CephConfig;
+use crate::sinks::prometheus_remote_write::RemoteWriteConfig;
 use crate::sources::host::HostConfig;
 use crate::sources::nvml::NvmlConfig;
 use crate::sources::otlp::OtlpConfig;
@@ -117,8 +118,10 @@ pub struct SourcesConfig {
     #[serde(default)]
     pub ceph: CephConfig,
     /// OTLP/HTTP metrics pushed to the pipeline listener.
+    #[serde(default)]
     pub otlp: OtlpConfig,
     /// Pushgateway-style pushes to the pipeline listener.
+    #[serde(default)]
     pub pushgateway: PushgatewayConfig,
 }
 
@@ -129,6 +132,9 @@ pub struct SinksConfig {
     /// The `/metrics` exporter.
     #[serde(default)]
     pub prometheus_exporter: PrometheusExporterConfig,
+    /// Prometheus remote_write (off unless a URL is set).
+    #[serde(default)]
+    pub prometheus_remote_write: RemoteWriteConfig,
 }
 
 /// Values given on the command line; each one that is set replaces the file's value.
@@ -146,6 +152,8 @@ pub struct Overrides {
     pub log_level: Option<String>,
     /// `--otlp-listen`: the pipeline listener (OTLP and Pushgateway pushes).
     pub otlp_listen: Option<SocketAddr>,
+    /// `--remote-write-url`.
+    pub remote_write_url: Option<String>,
 }
 
 impl Config {
@@ -168,6 +176,9 @@ impl Config {
         }
         if let Some(l) = o.otlp_listen {
             self.pipeline.listen = l;
+        }
+        if let Some(u) = &o.remote_write_url {
+            self.sinks.prometheus_remote_write.url = Some(u.clone());
         }
     }
 }

@@ -1,3 +1,4 @@
-//! Sinks: where the store's data goes. Only the Prometheus `/metrics` exporter exists so far.
+//! Sinks: where the store's data goes: the Prometheus `/metrics` exporter and remote_write.
 
 pub mod prometheus_exporter;
+pub mod prometheus_remote_write;

@@ -1,0 +1,555 @@
+//! The running sink: an appender task (collections -> WAL, fsynced) and a sender task (WAL ->
+//! shards -> receiver -> ack).
+//!
+//! **Sending.** The sender reads a window of records from the WAL cursor, splits their series
+//! over `max_shards` shards by a stable label hash, and sends each shard's part in requests of at
+//! most `max_samples_per_send` samples, the shards in parallel. A request is retried (backoff
+//! doubling from `min_backoff_ms` to `max_backoff_ms`, full jitter on the upper half, or the
+//! receiver's `Retry-After`) on 5xx, 429 and network errors for as long as it takes; another 4xx
+//! is counted as failed and not retried. The WAL cursor moves past the window only when every
+//! request of it is done, so a crash or an outage re-sends, never loses.
+//!
+//! **After a restart.** Records that were in the WAL when the sink started may have been sent
+//! (partly) before the crash. They are sent one record per window: then each request holds
+//! samples of one collection and one shard, so it is either all already stored (the receiver
+//! answers 400 "out of order", counted as failed, nothing lost) or all new, never a mix that a
+//! receiver would reject as a whole.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use rand::{Rng as _, SeedableRng as _};
+use tokio::sync::{Notify, mpsc, watch};
+use tokio::task::JoinHandle;
+use tracing::Instrument as _;
+
+use super::client::{Client, Conn, SendOutcome};
+use super::config::RemoteWriteConfig;
+use super::encode;
+use super::error::RemoteWriteError;
+use super::proto::TimeSeries;
+use crate::buffer::{Cursor, DiskQueue, QueueConfig};
+use crate::event::{Family, Labels};
+use crate::metrics::FamilySource;
+use crate::store::PutListener;
+
+/// Records read at once outside replay.
+const WINDOW_RECORDS: usize = 256;
+/// Bytes read at once.
+const WINDOW_BYTES: u64 = 16 * 1024 * 1024;
+/// How often an idle sender looks at the WAL even without a wake-up.
+const IDLE_POLL: Duration = Duration::from_secs(1);
+
+struct Job {
+    families: Arc<Vec<Family>>,
+    ts_ms: i64,
+}
+
+#[derive(Debug, Default)]
+struct Stats {
+    sent: AtomicU64,
+    retried: AtomicU64,
+    failed: AtomicU64,
+    dropped: AtomicU64,
+    wal_bytes: AtomicU64,
+    wal_segments: AtomicU64,
+    pending: AtomicU64,
+    shards: AtomicUsize,
+    /// f64 bits.
+    last_send: AtomicU64,
+    /// f64 bits.
+    highest_sent: AtomicU64,
+}
+
+/// The remote_write sink. Feed it with [`PutListener::on_put`]; read its metrics with
+/// [`FamilySource::families`].
+pub struct RemoteWrite {
+    url: String,
+    tx: mpsc::Sender<Job>,
+    stats: Arc<Stats>,
+}
+
+impl std::fmt::Debug for RemoteWrite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteWrite")
+            .field("url", &self.url)
+            .finish()
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+struct Shared {
+    cfg: RemoteWriteConfig,
+    external: Vec<(String, String)>,
+    queue: Mutex<DiskQueue>,
+    notify: Notify,
+    stats: Arc<Stats>,
+    client: Client,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, DiskQueue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn refresh_gauges(&self, q: &DiskQueue) {
+        self.stats
+            .wal_bytes
+            .store(q.total_bytes(), Ordering::Relaxed);
+        self.stats
+            .wal_segments
+            .store(q.segment_count() as u64, Ordering::Relaxed);
+        self.stats
+            .pending
+            .store(q.pending_weight(), Ordering::Relaxed);
+    }
+}
+
+impl RemoteWrite {
+    /// Opens the WAL under `data_dir/remote_write` (recovering it) and starts the appender and
+    /// the sender. They stop when `shutdown` turns true.
+    pub fn start(
+        cfg: &RemoteWriteConfig,
+        data_dir: &Path,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<(Arc<RemoteWrite>, Vec<JoinHandle<()>>), RemoteWriteError> {
+        let url = cfg.url.clone().unwrap_or_default();
+        let client = Client::new(cfg)?;
+        let dir = data_dir.join("remote_write");
+        let (queue, report) = DiskQueue::open(
+            &dir,
+            QueueConfig {
+                max_bytes: cfg.wal_max_bytes,
+                segment_bytes: cfg.wal_segment_bytes,
+            },
+            encode::record_samples,
+        )?;
+        tracing::info!(
+            url = %url,
+            wal = %dir.display(),
+            pending_samples = report.pending_weight,
+            segments = report.segments,
+            cut_bytes = report.truncated_bytes,
+            "remote_write WAL open"
+        );
+        let stats = Arc::new(Stats::default());
+        let shared = Arc::new(Shared {
+            cfg: cfg.clone(),
+            external: cfg
+                .external_labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            queue: Mutex::new(queue),
+            notify: Notify::new(),
+            stats: Arc::clone(&stats),
+            client,
+        });
+        shared.refresh_gauges(&shared.lock());
+        let (tx, rx) = mpsc::channel(cfg.queue_capacity);
+        let span = tracing::info_span!("remote_write", url = %url);
+        let tasks = vec![
+            tokio::spawn(
+                appender(Arc::clone(&shared), rx, shutdown.clone()).instrument(span.clone()),
+            ),
+            tokio::spawn(sender(shared, shutdown).instrument(span)),
+        ];
+        Ok((Arc::new(RemoteWrite { url, tx, stats }), tasks))
+    }
+
+    /// Queues one collection (non-blocking); when the queue is full it is dropped and counted.
+    pub fn enqueue(&self, families: Arc<Vec<Family>>, ts_ms: i64) {
+        let samples: usize = families.iter().map(Family::series_count).sum();
+        if samples == 0 {
+            return;
+        }
+        if let Err(e) = self.tx.try_send(Job { families, ts_ms }) {
+            self.stats
+                .dropped
+                .fetch_add(samples as u64, Ordering::Relaxed);
+            tracing::warn!(samples, error = %e, "remote_write append queue full or closed; drop a collection");
+        }
+    }
+
+    /// Samples sent, retried, failed, dropped (for tests).
+    pub fn counts(&self) -> [u64; 4] {
+        let s = &self.stats;
+        [
+            s.sent.load(Ordering::Relaxed),
+            s.retried.load(Ordering::Relaxed),
+            s.failed.load(Ordering::Relaxed),
+            s.dropped.load(Ordering::Relaxed),
+        ]
+    }
+
+    /// Samples in the WAL not yet delivered.
+    pub fn pending(&self) -> u64 {
+        self.stats.pending.load(Ordering::Relaxed)
+    }
+}
+
+impl PutListener for RemoteWrite {
+    fn on_put(&self, _source: &str, families: &Arc<Vec<Family>>) {
+        self.enqueue(Arc::clone(families), now_ms());
+    }
+}
+
+impl FamilySource for RemoteWrite {
+    fn families(&self) -> Vec<Family> {
+        let s = &self.stats;
+        let l = || Labels::new().with("url", self.url.as_str());
+        let f = |name: &str, help: &str, counter: bool, v: f64| {
+            let name = format!("nodewatch_agent_remote_write_{name}");
+            let fam = if counter {
+                Family::counter(name, help)
+            } else {
+                Family::gauge(name, help)
+            };
+            fam.with(l(), v)
+        };
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64;
+        vec![
+            f(
+                "samples_sent_total",
+                "Samples the receiver accepted.",
+                true,
+                get(&s.sent),
+            ),
+            f(
+                "samples_retried_total",
+                "Samples sent again after a 5xx, 429 or network error.",
+                true,
+                get(&s.retried),
+            ),
+            f(
+                "samples_failed_total",
+                "Samples the receiver refused with a non-retryable 4xx.",
+                true,
+                get(&s.failed),
+            ),
+            f(
+                "samples_dropped_total",
+                "Samples dropped before delivery: WAL bound hit, append queue full, or WAL write failed.",
+                true,
+                get(&s.dropped),
+            ),
+            f(
+                "wal_bytes",
+                "Bytes of the remote_write WAL on disk.",
+                false,
+                get(&s.wal_bytes),
+            ),
+            f(
+                "wal_segments",
+                "Segment files of the remote_write WAL.",
+                false,
+                get(&s.wal_segments),
+            ),
+            f(
+                "pending_samples",
+                "Samples in the WAL not yet delivered.",
+                false,
+                get(&s.pending),
+            ),
+            f(
+                "shards",
+                "Shards that sent in the last window.",
+                false,
+                s.shards.load(Ordering::Relaxed) as f64,
+            ),
+            f(
+                "last_send_timestamp_seconds",
+                "When a request last succeeded.",
+                false,
+                f64::from_bits(s.last_send.load(Ordering::Relaxed)),
+            ),
+            f(
+                "highest_sent_timestamp_seconds",
+                "The newest sample timestamp the receiver accepted.",
+                false,
+                f64::from_bits(s.highest_sent.load(Ordering::Relaxed)),
+            ),
+        ]
+    }
+}
+
+/// Writes queued collections to the WAL, one fsynced append per collection.
+async fn appender(
+    shared: Arc<Shared>,
+    mut rx: mpsc::Receiver<Job>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let job = tokio::select! {
+            j = rx.recv() => match j { Some(j) => j, None => break },
+            _ = shutdown.changed() => {
+                // Write what is already queued, then stop.
+                while let Ok(j) = rx.try_recv() {
+                    append_one(&shared, j).await;
+                }
+                break;
+            }
+        };
+        append_one(&shared, job).await;
+    }
+}
+
+async fn append_one(shared: &Arc<Shared>, job: Job) {
+    let sh = Arc::clone(shared);
+    let res = tokio::task::spawn_blocking(move || {
+        let series = encode::families_to_series(&job.families, job.ts_ms, &sh.external);
+        let n = series.len() as u64;
+        let record = match encode::encode_record(series, job.ts_ms) {
+            Ok(r) => r,
+            Err(e) => return (n, Err(e.to_string())),
+        };
+        let mut q = sh.lock();
+        let r = q.append(&[record]);
+        sh.refresh_gauges(&q);
+        drop(q);
+        match r {
+            Ok(report) => {
+                if report.dropped_weight > 0 {
+                    sh.stats
+                        .dropped
+                        .fetch_add(report.dropped_weight, Ordering::Relaxed);
+                }
+                (n, Ok(()))
+            }
+            Err(e) => (n, Err(e.to_string())),
+        }
+    })
+    .await;
+    match res {
+        Ok((_, Ok(()))) => shared.notify.notify_one(),
+        Ok((n, Err(e))) => {
+            shared.stats.dropped.fetch_add(n, Ordering::Relaxed);
+            tracing::error!(error = %e, samples = n, "append a collection to the remote_write WAL; dropped");
+        }
+        Err(e) => tracing::error!(error = %e, "remote_write append task"),
+    }
+}
+
+/// Why a window stopped early.
+struct Stopped;
+
+/// Reads windows from the WAL and delivers them.
+async fn sender(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    let (mut cursor, replay_end) = {
+        let q = shared.lock();
+        (q.ack_cursor(), q.end_cursor())
+    };
+    let shards = shared.cfg.max_shards;
+    let mut conns: Vec<Option<Conn>> = (0..shards).map(|_| None).collect();
+    let deadline_ms = shared.cfg.batch_send_deadline_ms as i64;
+    let full = shared.cfg.max_samples_per_send * shards;
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let replay = cursor < replay_end;
+        let max_records = if replay { 1 } else { WINDOW_RECORDS };
+        let sh = Arc::clone(&shared);
+        let read =
+            tokio::task::spawn_blocking(move || sh.lock().read(cursor, max_records, WINDOW_BYTES))
+                .await;
+        let batch = match read {
+            Ok(Ok(b)) => b,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "read the remote_write WAL");
+                if wait(&shared, &mut shutdown, IDLE_POLL).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "remote_write read task");
+                return;
+            }
+        };
+        if batch.records.is_empty() {
+            if batch.next != cursor {
+                // Only damaged bytes were skipped; acknowledge them away.
+                ack(&shared, batch.next, 0).await;
+                cursor = batch.next;
+                continue;
+            }
+            if wait(&shared, &mut shutdown, IDLE_POLL).await.is_err() {
+                return;
+            }
+            continue;
+        }
+        let samples: u64 = batch
+            .records
+            .iter()
+            .map(|r| encode::record_samples(r))
+            .sum();
+        let oldest = batch
+            .records
+            .first()
+            .and_then(|r| encode::record_timestamp_ms(r))
+            .unwrap_or(0);
+        let age = now_ms() - oldest;
+        if !replay && (samples as usize) < full && age < deadline_ms {
+            // Wait for a fuller window, at most until the oldest sample's deadline.
+            let left = Duration::from_millis((deadline_ms - age).max(1) as u64);
+            if wait(&shared, &mut shutdown, left).await.is_err() {
+                return;
+            }
+            continue;
+        }
+        let mut per_shard: Vec<Vec<TimeSeries>> = (0..shards).map(|_| Vec::new()).collect();
+        let mut highest = 0i64;
+        for r in &batch.records {
+            match encode::decode_record(r) {
+                Ok(series) => {
+                    highest = highest.max(encode::record_timestamp_ms(r).unwrap_or(0));
+                    for ts in series {
+                        per_shard[encode::shard_of(&ts, shards)].push(ts);
+                    }
+                }
+                Err(e) => {
+                    let n = encode::record_samples(r);
+                    shared.stats.dropped.fetch_add(n, Ordering::Relaxed);
+                    tracing::error!(error = %e, samples = n, "undecodable remote_write WAL record; dropped");
+                }
+            }
+        }
+        let active = per_shard.iter().filter(|s| !s.is_empty()).count();
+        shared.stats.shards.store(active, Ordering::Relaxed);
+        let results = futures::future::join_all(
+            per_shard
+                .iter()
+                .zip(conns.iter_mut())
+                .filter(|(s, _)| !s.is_empty())
+                .map(|(series, conn)| send_shard(&shared, conn, series, shutdown.clone())),
+        )
+        .await;
+        if results.iter().any(Result::is_err) {
+            return;
+        }
+        if highest > 0 {
+            let secs = highest as f64 / 1000.0;
+            let prev = f64::from_bits(shared.stats.highest_sent.load(Ordering::Relaxed));
+            if secs > prev {
+                shared
+                    .stats
+                    .highest_sent
+                    .store(secs.to_bits(), Ordering::Relaxed);
+            }
+        }
+        ack(&shared, batch.next, samples).await;
+        cursor = batch.next;
+    }
+}
+
+async fn ack(shared: &Arc<Shared>, upto: Cursor, samples: u64) {
+    let sh = Arc::clone(shared);
+    let r = tokio::task::spawn_blocking(move || {
+        let mut q = sh.lock();
+        let r = q.ack(upto, samples);
+        sh.refresh_gauges(&q);
+        r
+    })
+    .await;
+    match r {
+        Ok(Ok(())) => {}
+        // The samples are delivered; a cursor that was not saved only means re-sending them.
+        Ok(Err(e)) => tracing::error!(error = %e, "save the remote_write WAL cursor"),
+        Err(e) => tracing::error!(error = %e, "remote_write ack task"),
+    }
+}
+
+/// Waits for a wake-up from the appender, `timeout`, or shutdown (`Err`).
+async fn wait(
+    shared: &Shared,
+    shutdown: &mut watch::Receiver<bool>,
+    timeout: Duration,
+) -> Result<(), Stopped> {
+    tokio::select! {
+        _ = shared.notify.notified() => Ok(()),
+        _ = tokio::time::sleep(timeout) => Ok(()),
+        _ = shutdown.changed() => Err(Stopped),
+    }
+}
+
+/// Sends one shard's series of a window, request by request, each until it is delivered or
+/// refused.
+async fn send_shard(
+    shared: &Shared,
+    conn: &mut Option<Conn>,
+    series: &[TimeSeries],
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), Stopped> {
+    let cfg = &shared.cfg;
+    let stats = &shared.stats;
+    for chunk in series.chunks(cfg.max_samples_per_send) {
+        let n: u64 = chunk.iter().map(|s| s.samples.len() as u64).sum();
+        let body = Bytes::from(encode::encode_request(chunk));
+        let mut backoff = Duration::from_millis(cfg.min_backoff_ms);
+        let max_backoff = Duration::from_millis(cfg.max_backoff_ms);
+        let mut attempt = 0u64;
+        loop {
+            attempt += 1;
+            match shared.client.send(conn, body.clone()).await {
+                SendOutcome::Sent => {
+                    stats.sent.fetch_add(n, Ordering::Relaxed);
+                    let now = now_ms() as f64 / 1000.0;
+                    stats.last_send.store(now.to_bits(), Ordering::Relaxed);
+                    if attempt > 1 {
+                        tracing::info!(
+                            attempts = attempt,
+                            samples = n,
+                            "remote_write delivered after retries"
+                        );
+                    }
+                    break;
+                }
+                SendOutcome::Refused { status, body } => {
+                    stats.failed.fetch_add(n, Ordering::Relaxed);
+                    tracing::warn!(status, samples = n, answer = %body, "remote_write receiver refused a batch; not retried");
+                    break;
+                }
+                SendOutcome::Retry {
+                    status,
+                    retry_after,
+                    reason,
+                } => {
+                    stats.retried.fetch_add(n, Ordering::Relaxed);
+                    let delay = retry_after.unwrap_or_else(|| jitter(backoff));
+                    if attempt == 1 || attempt.is_multiple_of(20) {
+                        tracing::warn!(
+                            attempt,
+                            status = status.unwrap_or(0),
+                            reason = %reason,
+                            retry_in_ms = delay.as_millis() as u64,
+                            samples = n,
+                            "remote_write send failed; will retry"
+                        );
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = shutdown.changed() => return Err(Stopped),
+                    }
+                    backoff = (backoff * 2).min(max_backoff);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A delay between half of `d` and `d`.
+fn jitter(d: Duration) -> Duration {
+    let ms = d.as_millis().max(1) as u64;
+    let lo = ms / 2;
+    Duration::from_millis(lo + rand::rngs::StdRng::from_os_rng().random_range(0..=ms - lo))
+}
