@@ -62,24 +62,7 @@ PENDING_FROM_OTHER_BRANCHES = {
     "nodewatch_agent_log_buffer_limit_bytes",
     "nodewatch_agent_log_file_bytes_behind",
     # remote_write (agent)
-    "nodewatch_agent_remote_write_samples_sent_total",
-    "nodewatch_agent_remote_write_samples_retried_total",
-    "nodewatch_agent_remote_write_samples_failed_total",
-    "nodewatch_agent_remote_write_samples_dropped_total",
-    "nodewatch_agent_remote_write_wal_bytes",
-    "nodewatch_agent_remote_write_wal_segments",
-    "nodewatch_agent_remote_write_pending_samples",
-    "nodewatch_agent_remote_write_shards",
-    "nodewatch_agent_remote_write_last_send_timestamp_seconds",
-    "nodewatch_agent_remote_write_highest_sent_timestamp_seconds",
     # pipelines (agent)
-    "push_time_seconds",
-    "push_failure_time_seconds",
-    "nodewatch_pipeline_last_push_timestamp_seconds",
-    "nodewatch_agent_otlp_datapoints_received_total",
-    "nodewatch_agent_otlp_requests_total",
-    "nodewatch_agent_pipeline_series",
-    "nodewatch_agent_pipeline_expired_series_total",
     # GPU (agent, dcgm-exporter names)
     # Ceph (agent, optional ceph-exporter names)
     # anomaly (agent)

@@ -206,8 +206,8 @@ impl FamilySource for RemoteWrite {
     fn families(&self) -> Vec<Family> {
         let s = &self.stats;
         let l = || Labels::new().with("url", self.url.as_str());
-        let f = |name: &str, help: &str, counter: bool, v: f64| {
-            let name = format!("nodewatch_agent_remote_write_{name}");
+        // Full names, so that a search for a name finds where it is made.
+        let f = |name: &'static str, help: &str, counter: bool, v: f64| {
             let fam = if counter {
                 Family::counter(name, help)
             } else {
@@ -218,61 +218,61 @@ impl FamilySource for RemoteWrite {
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64;
         vec![
             f(
-                "samples_sent_total",
+                "nodewatch_agent_remote_write_samples_sent_total",
                 "Samples the receiver accepted.",
                 true,
                 get(&s.sent),
             ),
             f(
-                "samples_retried_total",
+                "nodewatch_agent_remote_write_samples_retried_total",
                 "Samples sent again after a 5xx, 429 or network error.",
                 true,
                 get(&s.retried),
             ),
             f(
-                "samples_failed_total",
+                "nodewatch_agent_remote_write_samples_failed_total",
                 "Samples the receiver refused with a non-retryable 4xx.",
                 true,
                 get(&s.failed),
             ),
             f(
-                "samples_dropped_total",
+                "nodewatch_agent_remote_write_samples_dropped_total",
                 "Samples dropped before delivery: WAL bound hit, append queue full, or WAL write failed.",
                 true,
                 get(&s.dropped),
             ),
             f(
-                "wal_bytes",
+                "nodewatch_agent_remote_write_wal_bytes",
                 "Bytes of the remote_write WAL on disk.",
                 false,
                 get(&s.wal_bytes),
             ),
             f(
-                "wal_segments",
+                "nodewatch_agent_remote_write_wal_segments",
                 "Segment files of the remote_write WAL.",
                 false,
                 get(&s.wal_segments),
             ),
             f(
-                "pending_samples",
+                "nodewatch_agent_remote_write_pending_samples",
                 "Samples in the WAL not yet delivered.",
                 false,
                 get(&s.pending),
             ),
             f(
-                "shards",
+                "nodewatch_agent_remote_write_shards",
                 "Shards that sent in the last window.",
                 false,
                 s.shards.load(Ordering::Relaxed) as f64,
             ),
             f(
-                "last_send_timestamp_seconds",
+                "nodewatch_agent_remote_write_last_send_timestamp_seconds",
                 "When a request last succeeded.",
                 false,
                 f64::from_bits(s.last_send.load(Ordering::Relaxed)),
             ),
             f(
-                "highest_sent_timestamp_seconds",
+                "nodewatch_agent_remote_write_highest_sent_timestamp_seconds",
                 "The newest sample timestamp the receiver accepted.",
                 false,
                 f64::from_bits(s.highest_sent.load(Ordering::Relaxed)),
