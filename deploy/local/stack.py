@@ -50,6 +50,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--admin-port", type=int, default=env_int("NODEWATCH_ADMIN_PORT", 9900),
                     help="node i's admin listener is ADMIN_PORT+i")
     ap.add_argument("--agent-port", type=int, default=env_int("NODEWATCH_AGENT_PORT", 9464))
+    ap.add_argument("--otlp-port", type=int, default=env_int("NODEWATCH_OTLP_PORT", 4318),
+                    help="the agent's pipeline listener (OTLP/HTTP and Pushgateway pushes)")
     ap.add_argument("--prometheus-port", type=int, default=env_int("NODEWATCH_PROMETHEUS_PORT", 9090))
     ap.add_argument("--alertmanager-port", type=int, default=env_int("NODEWATCH_ALERTMANAGER_PORT", 9093))
     ap.add_argument("--check", action="store_true", help="start, wait for every target up, print, stop")
@@ -159,7 +161,9 @@ class Stack:
             f"rule_files: [\"{self.state / 'prometheus' / 'rules'}/*.yml\"]\n"
             f"{alerting}"
             "scrape_configs:\n"
-            "  - job_name: nodewatch-agent\n    static_configs:\n"
+            # honor_labels: series pushed to the agent's pipeline listener keep their own `job`,
+            # as with a Pushgateway.
+            "  - job_name: nodewatch-agent\n    honor_labels: true\n    static_configs:\n"
             f"      - targets: [\"127.0.0.1:{self.a.agent_port}\"]\n        labels: {{node_name: local}}\n"
             # As the PodMonitor in deploy/kubernetes: the agent re-exposes storage_node_* with
             # node_id/node_name, so the direct scrape keeps only `up`, build info and process_*,
@@ -220,6 +224,8 @@ class Stack:
                      "--data-dir", str(self.state / "agent" / "data")]
         for i in range(NODES):
             agent_cmd += ["--storage-node", self.admin(i)]
+        if "--otlp-listen" in self.agent_help:
+            agent_cmd += ["--otlp-listen", f"127.0.0.1:{self.a.otlp_port}"]
         if self.alertmanager and "--alertmanager-url" in self.agent_help:
             agent_cmd += ["--alertmanager-url", self.am_url]
         if "--log-path" in self.agent_help:  # the logs source, when built in
@@ -288,6 +294,9 @@ class Stack:
         lines.append(f"    peered: {'yes (--peer)' if self.has_peer else 'no (this storage-node has no --peer)'}")
         lines.append(f"  credentials: access key \"{ACCESS_KEY}\", secret key in {self.secret_file}")
         lines.append(f"  agent:        {self.agent_url}/metrics")
+        if "--otlp-listen" in self.agent_help:
+            lines.append(f"  pipelines:    http://127.0.0.1:{self.a.otlp_port}/v1/metrics (OTLP/HTTP), "
+                         f"http://127.0.0.1:{self.a.otlp_port}/metrics/job/<job> (Pushgateway)")
         if self.prometheus:
             lines.append(f"  Prometheus:   {self.prom_url}   (rules: {len(self.rules)} files from rules/)")
         else:

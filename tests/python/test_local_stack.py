@@ -27,7 +27,7 @@ def port_is_free(port: int) -> bool:
 def test_local_stack_check_shows_every_target_up(tmp_path):
     assert (target_dir() / "release" / "node-agent").is_file(), "build first: cargo build --release --workspace"
     # Node i uses base+i: take bases whose three ports are all free now.
-    ports = free_ports(3)
+    ports = free_ports(4)
     s3_base, admin_base = 0, 0
     for p in free_ports(40):
         if all(port_is_free(p + i) for i in range(3)) and p + 3 < 65535:
@@ -37,10 +37,11 @@ def test_local_stack_check_shows_every_target_up(tmp_path):
                 admin_base = p
                 break
     assert s3_base and admin_base
-    agent, prom, am = ports
+    agent, prom, am, otlp = ports
     cmd = [str(REPO_ROOT / "scripts" / "run-local.sh"), "--no-build", "--check", "--check-timeout", "90",
            "--state-dir", str(tmp_path / "state"), "--s3-port", str(s3_base), "--admin-port", str(admin_base),
-           "--agent-port", str(agent), "--prometheus-port", str(prom), "--alertmanager-port", str(am)]
+           "--agent-port", str(agent), "--prometheus-port", str(prom), "--alertmanager-port", str(am),
+           "--otlp-port", str(otlp)]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
     out = r.stdout + r.stderr
     assert r.returncode == 0, out
@@ -55,7 +56,7 @@ def test_local_stack_check_shows_every_target_up(tmp_path):
     assert f"http://127.0.0.1:{prom}" in out and "histogram_quantile" in out
     # Generated configs are under the state directory, and everything stopped.
     assert (tmp_path / "state" / "prometheus" / "prometheus.yml").is_file()
-    for port in [agent, prom, am] + [s3_base + i for i in range(3)] + [admin_base + i for i in range(3)]:
+    for port in [agent, prom, am, otlp] + [s3_base + i for i in range(3)] + [admin_base + i for i in range(3)]:
         assert port_is_free(port), f"port {port} still in use after --check"
 
 

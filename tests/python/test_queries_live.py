@@ -166,6 +166,7 @@ global:
 rule_files: {json.dumps(rule_copies(root))}
 scrape_configs:
   - job_name: nodewatch-agent
+    honor_labels: true
     static_configs: [{{targets: ["127.0.0.1:{agent_port}"]}}]
   - job_name: storage-node
     static_configs: [{{targets: [{targets}]}}]

@@ -43,6 +43,11 @@ class Agent:
         (self.root / "agent.toml").write_text(self.config_toml)
         if not self.port:
             (self.port,) = free_ports(1)
+        extra = list(self.args)
+        # The pipeline listener defaults to 127.0.0.1:4318: give it a free port unless told.
+        if "--otlp-listen" not in extra and "[pipeline]" not in self.config_toml:
+            (pipeline_port,) = free_ports(1)
+            extra += ["--otlp-listen", f"127.0.0.1:{pipeline_port}"]
         self.server = Server(
             name="node-agent",
             cmd=[
@@ -50,7 +55,7 @@ class Agent:
                 "--config", str(self.root / "agent.toml"),
                 "--listen", f"127.0.0.1:{self.port}",
                 "--data-dir", str(self.data_dir),
-                *self.args,
+                *extra,
             ],
             log_path=self.root / "agent.log",
             ready_url=f"{self.url}/healthz",
