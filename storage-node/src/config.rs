@@ -113,6 +113,9 @@ pub struct CliConfig {
     /// Record metrics [default: true]; `false` only for overhead benchmarks.
     #[arg(long, env = "STORAGE_NODE_INSTRUMENTATION")]
     pub instrumentation: Option<bool>,
+    /// Serve `POST /admin/fault` on the admin listener (tests only) [default: off].
+    #[arg(long, env = "STORAGE_NODE_FAULT_INJECTION")]
+    pub fault_injection: bool,
 }
 
 /// The resolved, validated configuration.
@@ -131,6 +134,8 @@ pub struct Config {
     pub log_file: Option<PathBuf>,
     pub log_level: String,
     pub instrumentation: bool,
+    /// Serve `POST /admin/fault` (tests only).
+    pub fault_injection: bool,
 }
 
 /// Certificate and key files for HTTPS.
@@ -241,6 +246,7 @@ impl Config {
             log_file: cli.log_file.or(file.log_file),
             log_level: cli.log_level.or(file.log_level).unwrap_or_else(default_log_level),
             instrumentation: cli.instrumentation.or(file.instrumentation).unwrap_or(true),
+            fault_injection: cli.fault_injection,
         };
         config.check_values()?;
         Ok(config)
