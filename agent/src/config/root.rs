@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use crate::sinks::alertmanager::AlertmanagerConfig;
 use crate::sinks::prometheus_exporter::PrometheusExporterConfig;
+use crate::transforms::detect::DetectConfig;
 use crate::sources::host::HostConfig;
 use crate::sources::smartctl::SmartctlConfig;
 use crate::sources::storage_node::StorageNodeConfig;
@@ -29,6 +31,9 @@ pub struct Config {
     /// The sinks.
     #[serde(default)]
     pub sinks: SinksConfig,
+    /// The transforms.
+    #[serde(default)]
+    pub transforms: TransformsConfig,
 }
 
 impl Default for Config {
@@ -39,6 +44,7 @@ impl Default for Config {
             api: ApiConfig::default(),
             sources: SourcesConfig::default(),
             sinks: SinksConfig::default(),
+            transforms: TransformsConfig::default(),
         }
     }
 }
@@ -110,6 +116,18 @@ pub struct SinksConfig {
     /// The `/metrics` exporter.
     #[serde(default)]
     pub prometheus_exporter: PrometheusExporterConfig,
+    /// Anomaly alerts to Alertmanager.
+    #[serde(default)]
+    pub alertmanager: AlertmanagerConfig,
+}
+
+/// `[transforms]`: one table per transform.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TransformsConfig {
+    /// The anomaly detectors.
+    #[serde(default)]
+    pub detect: DetectConfig,
 }
 
 /// Values given on the command line; each one that is set replaces the file's value.
@@ -125,6 +143,8 @@ pub struct Overrides {
     pub smartctl_path: Option<PathBuf>,
     /// `--log-level`.
     pub log_level: Option<String>,
+    /// `--alertmanager-url`, repeatable; when given, replaces the file's list.
+    pub alertmanager_urls: Vec<String>,
 }
 
 impl Config {
@@ -144,6 +164,9 @@ impl Config {
         }
         if let Some(l) = &o.log_level {
             self.log_level = l.clone();
+        }
+        if !o.alertmanager_urls.is_empty() {
+            self.sinks.alertmanager.urls = o.alertmanager_urls.clone();
         }
     }
 }
