@@ -101,6 +101,7 @@ fn flags_override_the_file() {
         storage_nodes: vec!["http://b:2".into(), "http://c:3".into()],
         smartctl_path: Some("/x/smartctl".into()),
         log_level: Some("debug".into()),
+        ..Default::default()
     });
     assert_eq!(c.api.listen.port(), 2);
     assert_eq!(c.data_dir, std::path::PathBuf::from("/d"));

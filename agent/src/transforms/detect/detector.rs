@@ -44,6 +44,9 @@ pub struct SeriesDetector {
     seasonal: Option<Box<Seasonal>>,
     absdev: f64,
     fast: f64,
+    sfast: f64,
+    pred: f64,
+    resdev: f64,
     cusum_hi: f64,
     cusum_lo: f64,
     cusum_rest: u32,
@@ -69,6 +72,9 @@ impl SeriesDetector {
             n: 0,
             absdev: 0.0,
             fast: 0.0,
+            sfast: 0.0,
+            pred: 0.0,
+            resdev: 0.0,
             cusum_hi: 0.0,
             cusum_lo: 0.0,
             cusum_rest: 0,
@@ -163,36 +169,42 @@ impl SeriesDetector {
         let scale = (1.4826 * mad).max(1.2533 * self.absdev).max(floor);
         if first {
             self.fast = x;
+            self.pred = x;
         }
+        let a = p.ewma_alpha;
+        let ewma_sd = (a / (2.0 - a)).sqrt();
 
-        // The seasonal expectation, when it is trusted.
+        // The seasonal expectation, when it is trusted: then it is the model for every component.
         let seasonal = self.seasonal.as_ref().and_then(|s| s.expect(ts));
-        let z_robust = (x - med) / scale;
-        let z_robust = match seasonal {
-            Some((m, d)) => {
-                let z_s = (x - m) / (1.2533 * d).max(floor).max(0.5 * scale);
-                if z_s.abs() < z_robust.abs() || z_s.signum() != z_robust.signum() { z_s } else { z_robust }
-            }
-            None => z_robust,
-        };
-
-        // Learn: the EWMAs see a clamped value, so one spike does not drag the baseline.
         let clamp = 6.0 * scale;
         let xc = x.clamp(med - clamp, med + clamp);
-        let a = p.ewma_alpha;
-        self.fast += a * (xc - self.fast);
-        let z_level = (self.fast - med) / (scale * (a / (2.0 - a)).sqrt());
-        let z_level = match seasonal {
+        let (z_robust, z_level, z_spike, base, sscale) = match seasonal {
             Some((m, d)) => {
-                let zs = (self.fast - m) / ((1.2533 * d).max(floor).max(0.5 * scale) * (a / (2.0 - a)).sqrt());
-                if zs.abs() < z_level.abs() { zs } else { z_level }
+                let ss = (1.2533 * d).max(floor).max(0.25 * scale);
+                let z = (x - m) / ss;
+                self.fast += a * (xc - self.fast);
+                self.sfast += a * ((x - m).clamp(-6.0 * ss, 6.0 * ss) - self.sfast);
+                (z, self.sfast / (ss * ewma_sd), z, m, ss)
             }
-            None => z_level,
+            None => {
+                // Spikes: the one-step residual of a fast EWMA predictor, against the typical
+                // residual, so a smooth trend does not widen the band.
+                let r = x - self.pred;
+                let rscale = (1.2533 * self.resdev).max(floor);
+                let z_spike = r / rscale;
+                self.fast += a * (xc - self.fast);
+                self.sfast = 0.0;
+                ((x - med) / scale, (self.fast - med) / (scale * ewma_sd), z_spike.min(2.0 * (x - med).abs() / scale), med, scale)
+            }
         };
+        let r = x - self.pred;
+        let rc = r.clamp(-6.0 * scale, 6.0 * scale);
+        self.resdev += 0.05 * (rc.abs() - self.resdev);
+        self.pred += 0.5 * (x.clamp(self.pred - 6.0 * scale, self.pred + 6.0 * scale) - self.pred);
         self.absdev += 0.05 * ((xc - med).abs() - self.absdev);
         window.push(x);
         if let Some(s) = self.seasonal.as_mut() {
-            s.update(ts, xc, med);
+            s.update(ts, x, med);
         }
 
         // CUSUM on the clamped, directed residual.
@@ -239,20 +251,17 @@ impl SeriesDetector {
         }
 
         let zs = match p.kind {
-            DetectorKind::Robust => [self.directed(z_robust), 0.0, 0.0],
-            DetectorKind::LevelShift => [0.0, self.directed(z_level), z_cusum],
-            _ => [self.directed(z_robust), self.directed(z_level), z_cusum],
+            DetectorKind::Robust => [self.directed(z_robust), 0.0, 0.0, 0.0],
+            DetectorKind::LevelShift => [0.0, self.directed(z_level), z_cusum, 0.0],
+            _ => [self.directed(z_robust), self.directed(z_level), z_cusum, self.directed(z_spike)],
         };
-        let z = zs[0].max(zs[1]).max(zs[2]);
+        let z = zs[0].max(zs[1]).max(zs[2]).max(zs[3]);
         let score = if self.n < p.warmup_samples {
             0.0
         } else {
             logistic(z, p.z_threshold).max(if z_rate > 0.0 { logistic(z_rate, p.z_threshold) } else { 0.0 })
         };
-        let (base, band) = match seasonal {
-            Some((m, d)) => (m, p.z_threshold * (1.2533 * d).max(floor).max(0.5 * scale)),
-            None => (med, p.z_threshold * scale),
-        };
+        let band = p.z_threshold * sscale;
         Scored { score, baseline: base, upper: base + band, lower: base - band }
     }
 }

@@ -125,7 +125,7 @@ impl Seasonal {
             self.first_ts = Some(ts);
         }
         if let Some((m, _)) = self.raw_expect(ts) {
-            const A: f64 = 0.02;
+            const A: f64 = 0.003;
             self.err_seasonal += A * ((x - m).abs() - self.err_seasonal);
             self.err_baseline += A * ((x - baseline).abs() - self.err_baseline);
         }
