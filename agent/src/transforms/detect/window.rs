@@ -65,29 +65,36 @@ impl RollingMedian {
         }
     }
 
-    /// The median absolute deviation from `med`: the k-th smallest of the distances, found by
-    /// walking outwards from the median in both sorted halves at once (k = n/2 steps).
+    /// The median absolute deviation from `med`: the k-th smallest (k = n/2) of the distances,
+    /// which are two sorted runs (leftwards and rightwards of `med`); found by binary search over
+    /// how many come from the left run, in O(log W).
     pub fn mad(&self, med: f64) -> f64 {
         let s = &self.sorted;
         let n = s.len();
         if n < 2 {
             return 0.0;
         }
-        let k = n / 2; // 0-based rank of the (upper) median distance
-        let mut right = s.partition_point(|v| *v < med);
-        let mut left = right as isize - 1;
-        let mut last = 0.0;
-        for _ in 0..=k {
-            let dl = if left >= 0 { med - s[left as usize] } else { f64::INFINITY };
-            let dr = if right < n { s[right] - med } else { f64::INFINITY };
-            if dl <= dr {
-                last = dl;
-                left -= 1;
+        let split = s.partition_point(|v| *v < med);
+        let (la, lb) = (split, n - split);
+        // a(i): i-th smallest distance on the left; b(j): on the right.
+        let a = |i: usize| med - s[split - 1 - i];
+        let b = |j: usize| s[split + j] - med;
+        let take = n / 2 + 1; // how many smallest distances, the last of which is the answer
+        let (mut lo, mut hi) = (take.saturating_sub(lb), take.min(la));
+        while lo < hi {
+            let i = (lo + hi) / 2; // i from the left, take - i from the right
+            let j = take - i;
+            // Too few from the left if the next left one is smaller than the last right one.
+            if j > 0 && i < la && a(i) < b(j - 1) {
+                lo = i + 1;
             } else {
-                last = dr;
-                right += 1;
+                hi = i;
             }
         }
-        last
+        let i = lo;
+        let j = take - i;
+        let last_a = if i > 0 { a(i - 1) } else { f64::NEG_INFINITY };
+        let last_b = if j > 0 { b(j - 1) } else { f64::NEG_INFINITY };
+        last_a.max(last_b)
     }
 }
