@@ -59,8 +59,6 @@ fn main() {
     // The detect command's path: CSV in memory -> run_detect -> a sink.
     let mut csv = String::from("timestamp,value\n");
     for (t, x) in signal(1_000_000) {
-        let days = t / 86_400;
-        let _ = days;
         csv.push_str(&format!("{t},{x:.4}\n"));
     }
     let rows = 1_000_000f64;

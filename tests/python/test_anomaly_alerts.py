@@ -97,7 +97,7 @@ node = "{NODE}"
 poll_ms = 200
 [transforms.detect.policy]
 startup_grace_secs = 0
-min_samples = 2
+min_samples = 3
 of_samples = 3
 resolve_samples = 3
 [[transforms.detect.watch]]
@@ -107,7 +107,8 @@ labels = {{ op = "put", outcome = "success" }}
 alert = "{ALERT}"
 severity = "warning"
 component = "storage-node"
-detector = {{ kind = "auto", direction = "up", warmup_samples = 8, window = 16 }}
+# A shared CI machine has heavy-tailed fsync latency: only a several-fold jump counts here.
+detector = {{ kind = "auto", direction = "up", warmup_samples = 8, window = 16, z_threshold = 10.0, min_relative_scale = 0.5 }}
 """)
     url = f"http://127.0.0.1:{port}"
     server = Server(
@@ -156,7 +157,7 @@ def test_disk_delay_fires_latency_anomaly_in_alertmanager_and_resolves(node_fact
         with Traffic(node) as traffic:
             wait_warm(agent_url)
             assert am_alerts(am) == [], "no alert on a steady node"
-            set_fault(node, 250)
+            set_fault(node, 1500)
             alerts = wait_until(lambda: am_alerts(am), 40, interval_s=0.5, what=f"{ALERT} in Alertmanager")
             a = alerts[0]
             labels = a["labels"]
@@ -200,7 +201,7 @@ def test_alert_arrives_once_alertmanager_is_back(node_factory, tmp_path):
     try:
         with Traffic(node):
             wait_warm(agent_url)
-            set_fault(node, 250)
+            set_fault(node, 1500)
 
             def firing_in_agent():
                 body = requests.get(f"{agent_url}/api/v1/alerts", timeout=5).json()
