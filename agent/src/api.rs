@@ -25,6 +25,8 @@ use crate::store::Store;
 /// What the handlers share.
 #[derive(Debug)]
 pub struct ApiState {
+    /// The anomaly alerts `/api/v1/alerts` lists.
+    pub alerts: Arc<crate::transforms::detect::AlertBook>,
     /// The store `/metrics` renders.
     pub store: Arc<Store>,
     /// The agent's own telemetry.
@@ -100,6 +102,11 @@ async fn handle(req: Request<Incoming>, state: Arc<ApiState>) -> Response<Full<B
     let path = req.uri().path();
     if path == "/healthz" {
         return text_response(StatusCode::OK, "ok\n");
+    }
+    if path == "/api/v1/alerts" {
+        let mut r = Response::new(Full::new(Bytes::from(crate::sinks::alertmanager::api_alerts_json(&state.alerts))));
+        r.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+        return r;
     }
     if path != state.exporter.path {
         return text_response(StatusCode::NOT_FOUND, "not found\n");

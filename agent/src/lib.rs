@@ -18,6 +18,7 @@ pub mod sinks;
 pub mod sources;
 pub mod store;
 pub mod topology;
+pub mod transforms;
 
 #[cfg(test)]
 mod test_support;

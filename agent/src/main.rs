@@ -42,6 +42,9 @@ enum Command {
         /// A Prometheus remote_write receiver URL; turns the remote_write sink on.
         #[arg(long)]
         remote_write_url: Option<String>,
+        /// An Alertmanager base URL (repeatable); replaces the file's list.
+        #[arg(long = "alertmanager-url")]
+        alertmanager_url: Vec<String>,
     },
     /// Report SLO attainment over a period from Prometheus (md, html, json or csv).
     SlaReport {
@@ -69,6 +72,16 @@ enum Command {
         /// Seconds between points for time SLIs and incidents (divides a day).
         #[arg(long, default_value_t = 60)]
         step_secs: i64,
+    },
+    /// Score CSV `timestamp,value` lines from stdin: one anomaly score in [0,1] per data line on
+    /// stdout, through the live agent's detector.
+    Detect {
+        /// A TOML config file; its first watch's detector parameters are used.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The detector: auto, robust, seasonal, level_shift, counter, rate, ewma.
+        #[arg(long)]
+        detector: Option<String>,
     },
     /// Validate a config file and exit.
     CheckConfig {
@@ -108,6 +121,13 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Detect { config: path, detector } => match detect(path, detector) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("node-agent detect: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Run {
             config: path,
             listen,
@@ -117,6 +137,7 @@ fn main() -> ExitCode {
             log_level,
             otlp_listen,
             remote_write_url,
+            alertmanager_url,
         } => {
             let overrides = Overrides {
                 listen,
@@ -126,6 +147,7 @@ fn main() -> ExitCode {
                 log_level,
                 otlp_listen,
                 remote_write_url,
+                alertmanager_urls: alertmanager_url,
             };
             match run(path, overrides) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -194,6 +216,32 @@ fn sla_report(
             })?
         }
         None => print!("{text}"),
+    }
+    Ok(())
+}
+
+fn detect(path: Option<PathBuf>, detector: Option<String>) -> anyhow::Result<()> {
+    use agent::transforms::detect::{DetectorKind, DetectorParams, SeriesDetector, run_detect};
+    let mut params = DetectorParams::default();
+    if let Some(p) = &path {
+        let cfg = config::load_file(p)?;
+        if let Some(w) = cfg.transforms.detect.watch.first() {
+            params = w.detector;
+        }
+    }
+    if let Some(name) = &detector {
+        params.kind = DetectorKind::from_name(name).ok_or_else(|| {
+            anyhow::anyhow!("unknown detector {name:?}; one of {}", DetectorKind::NAMES.join(", "))
+        })?;
+    }
+    params.check().map_err(|r| anyhow::anyhow!("detector parameters: {r}"))?;
+    let mut det = SeriesDetector::new(params);
+    let stats = run_detect(std::io::stdin().lock(), std::io::stdout().lock(), &mut det)?;
+    if stats.bad_values + stats.bad_timestamps > 0 {
+        eprintln!(
+            "node-agent detect: {} rows, {} bad values (scored 0), {} bad timestamps",
+            stats.rows, stats.bad_values, stats.bad_timestamps
+        );
     }
     Ok(())
 }

@@ -283,6 +283,7 @@ pub async fn start(config: &Config) -> Result<Running, TopologyError> {
         })?;
     let (tx, rx) = watch::channel(false);
     let mut tasks = Vec::new();
+    let built_names: Vec<String> = built.sources.iter().map(|(s, _)| s.name().to_string()).collect();
     for (src, schedule) in built.sources {
         tracing::info!(
             source = src.name(),
@@ -307,7 +308,31 @@ pub async fn start(config: &Config) -> Result<Running, TopologyError> {
         built.metrics.add_family_source(rw as _);
         tasks.extend(rw_tasks);
     }
+    let alerts = Arc::new(crate::transforms::detect::AlertBook::new());
+    let d = &config.transforms.detect;
+    if d.enabled {
+        let sink_stats = Arc::new(crate::sinks::alertmanager::SinkStats::default());
+        let am = &config.sinks.alertmanager;
+        let engine = crate::transforms::detect::Engine::new(
+            d.clone(),
+            crate::sinks::alertmanager::Links::new(am),
+            Arc::clone(&alerts),
+            Arc::clone(&sink_stats),
+        );
+        let names: Vec<String> = built_names.clone();
+        tasks.push(tokio::spawn(crate::transforms::detect::run(
+            engine,
+            Arc::clone(&built.store),
+            names,
+            rx.clone(),
+        )));
+        if !am.urls.is_empty() {
+            let sink = crate::sinks::alertmanager::AlertmanagerSink::new(am.clone(), Arc::clone(&alerts), sink_stats);
+            tasks.push(tokio::spawn(sink.run(rx.clone())));
+        }
+    }
     let state = Arc::new(ApiState {
+        alerts: Arc::clone(&alerts),
         store: Arc::clone(&built.store),
         metrics: Arc::clone(&built.metrics),
         exporter: config.sinks.prometheus_exporter.clone(),

@@ -119,6 +119,9 @@ pub struct CliConfig {
     /// [default: off].
     #[arg(long, env = "STORAGE_NODE_OTLP_TRACES_ENDPOINT")]
     pub otlp_traces_endpoint: Option<String>,
+    /// Serve `POST /admin/fault` on the admin listener (tests only) [default: off].
+    #[arg(long, env = "STORAGE_NODE_FAULT_INJECTION")]
+    pub fault_injection: bool,
 }
 
 /// The resolved, validated configuration.
@@ -138,6 +141,8 @@ pub struct Config {
     pub log_level: String,
     pub instrumentation: bool,
     pub otlp_traces_endpoint: Option<http::Uri>,
+    /// Serve `POST /admin/fault` (tests only).
+    pub fault_injection: bool,
 }
 
 /// Certificate and key files for HTTPS.
@@ -253,6 +258,7 @@ impl Config {
                 .or(file.otlp_traces_endpoint)
                 .map(|u| parse_otlp_endpoint(&u))
                 .transpose()?,
+            fault_injection: cli.fault_injection,
         };
         config.check_values()?;
         Ok(config)

@@ -8,6 +8,7 @@
 //! - `telemetry`: the JSON log subscriber. `traces`: request trace ids and optional OTLP spans.
 
 pub mod config;
+pub mod fault;
 pub mod http;
 pub mod metrics;
 pub mod ops;
@@ -43,6 +44,10 @@ pub enum StartError {
 /// Opens the store and serves S3 and admin until `shutdown` resolves.
 pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()> + Send) -> Result<(), StartError> {
     config.validate()?;
+    if config.fault_injection {
+        fault::enable();
+        tracing::warn!("fault injection on: POST /admin/fault is served");
+    }
     let metrics = Arc::new(Metrics::new(config.instrumentation, &config.node_id));
     let started = Instant::now();
     let (store, report) = {

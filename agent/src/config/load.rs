@@ -158,6 +158,15 @@ fn check_schedule(
 
 /// Checks the values the types alone cannot.
 fn validate(c: &Config, text: &str) -> Result<(), ConfigError> {
+    c.sinks
+        .alertmanager
+        .check()
+        .map_err(|r| invalid(text, "sinks.alertmanager", r))?;
+    for (i, w) in c.transforms.detect.watch.iter().enumerate() {
+        w.detector
+            .check()
+            .map_err(|r| invalid(text, &format!("transforms.detect.watch[{i}].detector"), r))?;
+    }
     if tracing_subscriber::EnvFilter::try_new(&c.log_level).is_err() {
         return Err(invalid(
             text,

@@ -8,7 +8,7 @@ mod load;
 mod root;
 
 pub use load::{ConfigError, check_config, load_file, parse};
-pub use root::{ApiConfig, Config, Overrides, SinksConfig, SourcesConfig};
+pub use root::{ApiConfig, Config, Overrides, SinksConfig, SourcesConfig, TransformsConfig};
 
 #[cfg(test)]
 mod tests;

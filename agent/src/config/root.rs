@@ -9,6 +9,8 @@ use crate::pipeline::PipelineConfig;
 use crate::sinks::prometheus_exporter::PrometheusExporterConfig;
 use crate::sources::ceph::CephConfig;
 use crate::sinks::prometheus_remote_write::RemoteWriteConfig;
+use crate::sinks::alertmanager::AlertmanagerConfig;
+use crate::transforms::detect::DetectConfig;
 use crate::sources::host::HostConfig;
 use crate::sources::nvml::NvmlConfig;
 use crate::sources::otlp::OtlpConfig;
@@ -38,6 +40,9 @@ pub struct Config {
     /// The push listener (OTLP and Pushgateway) and the bounds of pushed series.
     #[serde(default)]
     pub pipeline: PipelineConfig,
+    /// The transforms.
+    #[serde(default)]
+    pub transforms: TransformsConfig,
 }
 
 impl Default for Config {
@@ -49,6 +54,7 @@ impl Default for Config {
             sources: SourcesConfig::default(),
             sinks: SinksConfig::default(),
             pipeline: PipelineConfig::default(),
+            transforms: TransformsConfig::default(),
         }
     }
 }
@@ -135,6 +141,18 @@ pub struct SinksConfig {
     /// Prometheus remote_write (off unless a URL is set).
     #[serde(default)]
     pub prometheus_remote_write: RemoteWriteConfig,
+    /// Anomaly alerts to Alertmanager.
+    #[serde(default)]
+    pub alertmanager: AlertmanagerConfig,
+}
+
+/// `[transforms]`: one table per transform.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TransformsConfig {
+    /// The anomaly detectors.
+    #[serde(default)]
+    pub detect: DetectConfig,
 }
 
 /// Values given on the command line; each one that is set replaces the file's value.
@@ -154,6 +172,8 @@ pub struct Overrides {
     pub otlp_listen: Option<SocketAddr>,
     /// `--remote-write-url`.
     pub remote_write_url: Option<String>,
+    /// `--alertmanager-url`, repeatable; when given, replaces the file's list.
+    pub alertmanager_urls: Vec<String>,
 }
 
 impl Config {
@@ -179,6 +199,9 @@ impl Config {
         }
         if let Some(u) = &o.remote_write_url {
             self.sinks.prometheus_remote_write.url = Some(u.clone());
+        }
+        if !o.alertmanager_urls.is_empty() {
+            self.sinks.alertmanager.urls = o.alertmanager_urls.clone();
         }
     }
 }

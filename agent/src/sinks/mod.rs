@@ -2,3 +2,4 @@
 
 pub mod prometheus_exporter;
 pub mod prometheus_remote_write;
+pub mod alertmanager;

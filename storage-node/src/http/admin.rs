@@ -87,8 +87,35 @@ fn text(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) 
     r
 }
 
+/// `POST /admin/fault` (only with `--fault-injection`); the body is at most 4 KiB.
+async fn fault<B>(req: Request<B>) -> Response<Full<Bytes>>
+where
+    B: http_body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    if req.method() != http::Method::POST {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "method not allowed\n");
+    }
+    let limited = http_body_util::Limited::new(req.into_body(), 4096);
+    let body = match http_body_util::BodyExt::collect(limited).await {
+        Ok(c) => c.to_bytes(),
+        Err(e) => return text(StatusCode::BAD_REQUEST, "text/plain", format!("read body: {e}\n")),
+    };
+    match crate::fault::apply(&body) {
+        Ok(ms) => text(StatusCode::OK, "application/json", format!("{{\"disk_delay_ms\":{ms}}}\n")),
+        Err(e) => text(StatusCode::BAD_REQUEST, "text/plain", format!("{e}\n")),
+    }
+}
+
 /// Routes one admin request.
-pub async fn handle<B>(state: Arc<AdminState>, req: Request<B>) -> Result<Response<Full<Bytes>>, Infallible> {
+pub async fn handle<B>(state: Arc<AdminState>, req: Request<B>) -> Result<Response<Full<Bytes>>, Infallible>
+where
+    B: http_body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    if req.uri().path() == "/admin/fault" && crate::fault::enabled() {
+        return Ok(fault(req).await);
+    }
     if req.method() != http::Method::GET && req.method() != http::Method::HEAD {
         return Ok(text(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "method not allowed\n"));
     }

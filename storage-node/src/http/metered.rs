@@ -220,6 +220,9 @@ impl hyper::service::Service<Request<Incoming>> for Metered {
         let metrics = self.metrics.clone();
         let fut = hyper::service::Service::call(&self.inner, req);
         Box::pin(async move {
+            if let Some(d) = crate::fault::disk_delay() {
+                tokio::time::sleep(d).await;
+            }
             let resp = fut.await?;
             let (mut parts, body) = resp.into_parts();
             let status = parts.status.as_u16();

@@ -1,0 +1,95 @@
+//! `[sinks.alertmanager]`.
+
+use serde::Deserialize;
+
+/// Where alerts go, how often they are re-sent, and the links their annotations carry.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertmanagerConfig {
+    /// Alertmanager base URLs (`http://am:9093`); `--alertmanager-url` replaces the list.
+    #[serde(default)]
+    pub urls: Vec<String>,
+    /// Active alerts are re-sent this often (Prometheus: 1m); `endsAt` is 4 of these ahead.
+    #[serde(default = "default_resend_interval_secs")]
+    pub resend_interval_secs: u64,
+    /// One POST may take this long.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// The longest pause between retries while an Alertmanager is down.
+    #[serde(default = "default_max_backoff_ms")]
+    pub max_backoff_ms: u64,
+    /// The most resolved alerts kept per Alertmanager while it is down; more are counted drops.
+    #[serde(default = "default_max_pending")]
+    pub max_pending: usize,
+    /// Base of the runbook links: `<base>/<alertname>.md`.
+    #[serde(default = "default_runbook_base_url")]
+    pub runbook_base_url: String,
+    /// Grafana's base URL, for the Explore link.
+    #[serde(default = "default_grafana_url")]
+    pub grafana_url: String,
+    /// The Loki data source uid in Grafana.
+    #[serde(default = "default_grafana_datasource")]
+    pub grafana_datasource: String,
+    /// The LogQL stream selector; `$node` and `$component` are replaced.
+    #[serde(default = "default_logql_selector")]
+    pub logql_selector: String,
+}
+
+impl Default for AlertmanagerConfig {
+    fn default() -> Self {
+        AlertmanagerConfig {
+            urls: Vec::new(),
+            resend_interval_secs: default_resend_interval_secs(),
+            timeout_ms: default_timeout_ms(),
+            max_backoff_ms: default_max_backoff_ms(),
+            max_pending: default_max_pending(),
+            runbook_base_url: default_runbook_base_url(),
+            grafana_url: default_grafana_url(),
+            grafana_datasource: default_grafana_datasource(),
+            logql_selector: default_logql_selector(),
+        }
+    }
+}
+
+fn default_resend_interval_secs() -> u64 {
+    60
+}
+fn default_timeout_ms() -> u64 {
+    5_000
+}
+fn default_max_backoff_ms() -> u64 {
+    30_000
+}
+fn default_max_pending() -> usize {
+    1024
+}
+fn default_runbook_base_url() -> String {
+    "https://github.com/nodewatch/nodewatch/blob/main/docs/runbooks".into()
+}
+fn default_grafana_url() -> String {
+    "http://localhost:3000".into()
+}
+fn default_grafana_datasource() -> String {
+    "loki".into()
+}
+fn default_logql_selector() -> String {
+    r#"{node="$node", component="$component"}"#.into()
+}
+
+impl AlertmanagerConfig {
+    /// What is wrong, if anything.
+    pub fn check(&self) -> Result<(), String> {
+        for u in &self.urls {
+            if !(u.starts_with("http://")) || u.len() <= 7 {
+                return Err(format!("url {u:?} must be http://host:port"));
+            }
+        }
+        if self.resend_interval_secs == 0 {
+            return Err("resend_interval_secs must be above 0".into());
+        }
+        if self.max_pending == 0 {
+            return Err("max_pending must be above 0".into());
+        }
+        Ok(())
+    }
+}

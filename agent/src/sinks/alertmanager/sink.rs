@@ -1,0 +1,246 @@
+//! The sender: one loop that, for each Alertmanager, POSTs the active alerts (with `endsAt` four
+//! resend intervals ahead) plus the resolved ones not yet delivered (with `endsAt` = the resolve
+//! time) to `/api/v2/alerts`. It sends at once on a change and every `resend_interval_secs`
+//! otherwise, and while an Alertmanager fails it retries with exponential backoff and jitter.
+//! Active alerts are state, so nothing of them is lost while one is down; resolved ones wait in a
+//! bounded queue per Alertmanager, and an overflow is counted in
+//! `nodewatch_agent_alerts_dropped_total{alertmanager}`.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use http::{Request, Uri};
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tokio::sync::watch;
+
+use super::config::AlertmanagerConfig;
+use super::links::rfc3339;
+use crate::event::{Family, Labels};
+use crate::transforms::detect::{Alert, AlertBook};
+
+/// Why one POST failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AlertmanagerError {
+    /// Building or sending the request failed (connection refused, timeout).
+    #[error("post alerts to {url}: {reason}")]
+    Send {
+        /// The Alertmanager.
+        url: String,
+        /// What happened.
+        reason: String,
+    },
+    /// The Alertmanager answered with an error status.
+    #[error("post alerts to {url}: status {status}")]
+    Status {
+        /// The Alertmanager.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+    },
+}
+
+/// Per-Alertmanager delivery counters.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DeliveryStats {
+    /// Alerts delivered (each alert in each successful POST).
+    pub sent: u64,
+    /// Failed POSTs.
+    pub failures: u64,
+    /// Resolved alerts dropped because the queue was full.
+    pub dropped: u64,
+}
+
+/// The counters of every Alertmanager, shared with the detect engine that renders them.
+#[derive(Debug, Default)]
+pub struct SinkStats {
+    inner: Mutex<BTreeMap<String, DeliveryStats>>,
+}
+
+impl SinkStats {
+    fn update(&self, url: &str, f: impl FnOnce(&mut DeliveryStats)) {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        f(g.entry(url.to_string()).or_default());
+    }
+
+    /// A copy of the counters.
+    pub fn snapshot(&self) -> BTreeMap<String, DeliveryStats> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The agent's alert-delivery families.
+    pub fn families(&self) -> Vec<Family> {
+        let mut sent = Family::counter("nodewatch_agent_alerts_sent_total", "Alerts delivered to an Alertmanager.");
+        let mut failed = Family::counter("nodewatch_agent_alerts_send_failures_total", "Failed POSTs to an Alertmanager.");
+        let mut dropped = Family::counter("nodewatch_agent_alerts_dropped_total", "Resolved alerts dropped because an Alertmanager's queue was full.");
+        for (url, s) in self.snapshot() {
+            let l = Labels::new().with("alertmanager", url);
+            sent.push(l.clone(), s.sent as f64);
+            failed.push(l.clone(), s.failures as f64);
+            dropped.push(l, s.dropped as f64);
+        }
+        vec![sent, failed, dropped]
+    }
+}
+
+/// The JSON body of one POST.
+pub fn encode(active: &[Alert], resolved: &[Alert], now: SystemTime, resend: Duration) -> Vec<u8> {
+    let ends = now + resend * 4;
+    let one = |a: &Alert, ends_at: SystemTime| {
+        serde_json::json!({
+            "labels": a.labels,
+            "annotations": a.annotations,
+            "startsAt": rfc3339(a.starts_at),
+            "endsAt": rfc3339(ends_at),
+            "generatorURL": a.annotations.get("grafana_url").cloned().unwrap_or_default(),
+        })
+    };
+    let list: Vec<serde_json::Value> = active
+        .iter()
+        .map(|a| one(a, ends))
+        .chain(resolved.iter().map(|a| one(a, a.ends_at.unwrap_or(now))))
+        .collect();
+    serde_json::to_vec(&list).unwrap_or_else(|_| b"[]".to_vec())
+}
+
+#[derive(Debug)]
+struct Target {
+    url: String,
+    pending: VecDeque<Alert>,
+    sent_generation: u64,
+    last_sent: Option<Instant>,
+    next_attempt: Instant,
+    backoff: Duration,
+}
+
+/// The alertmanager sink.
+#[derive(Debug)]
+pub struct AlertmanagerSink {
+    config: AlertmanagerConfig,
+    book: Arc<AlertBook>,
+    stats: Arc<SinkStats>,
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl AlertmanagerSink {
+    /// A sink over `book`; counters go to `stats`.
+    pub fn new(config: AlertmanagerConfig, book: Arc<AlertBook>, stats: Arc<SinkStats>) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(Duration::from_millis(config.timeout_ms)));
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(2).build(connector);
+        for u in &config.urls {
+            stats.update(u.trim_end_matches('/'), |_| {});
+        }
+        AlertmanagerSink { config, book, stats, client }
+    }
+
+    async fn post(&self, url: &str, body: Vec<u8>) -> Result<(), AlertmanagerError> {
+        let endpoint = format!("{url}/api/v2/alerts");
+        let err = |reason: String| AlertmanagerError::Send { url: url.to_string(), reason };
+        let uri: Uri = endpoint.parse().map_err(|e| err(format!("{e}")))?;
+        let req = Request::post(uri)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| err(e.to_string()))?;
+        let timeout = Duration::from_millis(self.config.timeout_ms);
+        let resp = tokio::time::timeout(timeout, self.client.request(req))
+            .await
+            .map_err(|_| err("timed out".into()))?
+            .map_err(|e| err(e.to_string()))?;
+        let status = resp.status();
+        // Drain (bounded) so the connection can be reused.
+        let _ = Limited::new(resp.into_body(), 64 * 1024).collect().await;
+        if !status.is_success() {
+            return Err(AlertmanagerError::Status { url: url.to_string(), status: status.as_u16() });
+        }
+        Ok(())
+    }
+
+    /// Runs until `shutdown` turns true.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let resend = Duration::from_secs(self.config.resend_interval_secs);
+        let base_backoff = Duration::from_millis(500);
+        let max_backoff = Duration::from_millis(self.config.max_backoff_ms.max(500));
+        let mut targets: Vec<Target> = self
+            .config
+            .urls
+            .iter()
+            .map(|u| Target {
+                url: u.trim_end_matches('/').to_string(),
+                pending: VecDeque::new(),
+                sent_generation: 0,
+                last_sent: None,
+                next_attempt: Instant::now(),
+                backoff: base_backoff,
+            })
+            .collect();
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.changed() => break,
+            }
+            if *shutdown.borrow() {
+                break;
+            }
+            let resolved = self.book.take_resolved();
+            for t in &mut targets {
+                for a in &resolved {
+                    if t.pending.len() >= self.config.max_pending {
+                        t.pending.pop_front();
+                        self.stats.update(&t.url, |s| s.dropped += 1);
+                        tracing::warn!(alertmanager = %t.url, "resolved-alert queue full; drop the oldest");
+                    }
+                    t.pending.push_back(a.clone());
+                }
+            }
+            let generation = self.book.generation();
+            let now = Instant::now();
+            for t in &mut targets {
+                let due = t.last_sent.is_none_or(|l| now.duration_since(l) >= resend)
+                    || t.sent_generation != generation
+                    || !t.pending.is_empty();
+                if !due || now < t.next_attempt {
+                    continue;
+                }
+                let active = self.book.active();
+                if active.is_empty() && t.pending.is_empty() {
+                    t.last_sent = Some(now);
+                    t.sent_generation = generation;
+                    continue;
+                }
+                let pending: Vec<Alert> = t.pending.iter().cloned().collect();
+                let body = encode(&active, &pending, SystemTime::now(), resend);
+                match self.post(&t.url, body).await {
+                    Ok(()) => {
+                        let n = (active.len() + pending.len()) as u64;
+                        self.stats.update(&t.url, |s| s.sent += n);
+                        t.pending.clear();
+                        t.sent_generation = generation;
+                        t.last_sent = Some(Instant::now());
+                        t.backoff = base_backoff;
+                        t.next_attempt = Instant::now();
+                    }
+                    Err(e) => {
+                        self.stats.update(&t.url, |s| s.failures += 1);
+                        let jitter = Duration::from_millis(u64::from(rand_jitter()) % (t.backoff.as_millis() as u64 / 4 + 1));
+                        t.next_attempt = Instant::now() + t.backoff + jitter;
+                        tracing::warn!(error = %e, retry_in_ms = (t.backoff + jitter).as_millis() as u64, "alertmanager unreachable; retry");
+                        t.backoff = (t.backoff * 2).min(max_backoff);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A cheap jitter source: the clock's nanoseconds.
+fn rand_jitter() -> u32 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0)
+}
