@@ -33,7 +33,6 @@ PROMETHEUS_OWN = {"up", "ALERTS"}
 # ---------------------------------------------------------------------------------------------
 PENDING_FROM_OTHER_BRANCHES = {
     # replication (storage-node)
-    "storage_node_replication_lag_seconds",
     "storage_node_replication_pending_entries",
     "storage_node_replication_pending_bytes",
     "storage_node_replication_shipped_entries_total",
@@ -66,14 +65,6 @@ PENDING_FROM_OTHER_BRANCHES = {
     # GPU (agent, dcgm-exporter names)
     # Ceph (agent, optional ceph-exporter names)
     # anomaly (agent)
-    "nodewatch_anomaly_score",
-    "nodewatch_anomaly",
-    "nodewatch_anomaly_baseline",
-    "nodewatch_anomaly_upper",
-    "nodewatch_anomaly_lower",
-    "nodewatch_agent_alerts_sent_total",
-    "nodewatch_agent_alerts_send_failures_total",
-    "nodewatch_agent_alerts_active",
 }
 
 
