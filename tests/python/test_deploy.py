@@ -142,6 +142,7 @@ _ENDPOINT = {
         "port": {"type": "string"}, "path": {"type": "string"},
         "interval": {"type": "string", "pattern": "^(0|(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"},
         "scrapeTimeout": {"type": "string"}, "scheme": {"enum": ["http", "https"]},
+        "honorLabels": {"type": "boolean"},
         "relabelings": {"type": "array", "items": _RELABEL},
         "metricRelabelings": {"type": "array", "items": _RELABEL},
     },
