@@ -99,7 +99,9 @@ pub struct ReplLog {
     /// (first_seq of the segment, byte length) up to which the log is durable: a reader never
     /// looks past it, so it never sees a record that is still being written.
     synced_end: Mutex<(u64, u64)>,
-    /// The highest durable sequence number, for shippers to wait on.
+    /// Records logged whose write is not yet visible (see [`ReplLog::append_unsettled`]).
+    unsettled: Mutex<std::collections::BTreeSet<u64>>,
+    /// The highest readable sequence number, for shippers to wait on.
     durable: tokio::sync::watch::Sender<u64>,
 }
 
@@ -285,6 +287,7 @@ impl ReplLog {
             synced_seq: AtomicU64::new(last_seq),
             synced_cum: AtomicU64::new(cum_bytes),
             synced_end: Mutex::new(tail_end),
+            unsettled: Mutex::new(std::collections::BTreeSet::new()),
             durable,
         };
         Ok((log, report))
@@ -294,8 +297,34 @@ impl ReplLog {
         self.writer.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Appends a record and returns once it is durable (group commit). Returns its sequence number.
+    /// Appends a record and returns once it is durable (group commit).
     pub fn append(&self, new: NewRecord<'_>) -> Result<LogRecord, ReplicationError> {
+        self.append_inner(new, false)
+    }
+
+    /// Like [`ReplLog::append`], but readers do not see this record (nor any after it) until
+    /// [`ReplLog::settle`] is called with its sequence number: the store logs a write before it makes
+    /// it visible, and a shipper must not look for the object before it is there.
+    pub fn append_unsettled(&self, new: NewRecord<'_>) -> Result<LogRecord, ReplicationError> {
+        self.append_inner(new, true)
+    }
+
+    /// Makes an unsettled record readable (its write is visible now, or failed).
+    pub fn settle(&self, seq: u64) {
+        self.unsettled.lock().unwrap_or_else(|e| e.into_inner()).remove(&seq);
+        self.durable.send_replace(self.readable_seq());
+    }
+
+    /// The highest sequence number readers may see: durable, and no unsettled record at or below.
+    pub fn readable_seq(&self) -> u64 {
+        let synced = self.synced_seq.load(Ordering::Acquire);
+        match self.unsettled.lock().unwrap_or_else(|e| e.into_inner()).first() {
+            Some(first) => synced.min(first - 1),
+            None => synced,
+        }
+    }
+
+    fn append_inner(&self, new: NewRecord<'_>, unsettled: bool) -> Result<LogRecord, ReplicationError> {
         let rec = {
             let mut w = self.writer();
             let rec = LogRecord {
@@ -318,12 +347,18 @@ impl ReplLog {
                 w.segments.push(seg);
             }
             w.file.write_all_at(&bytes, w.len).map_err(io_ctx("append to replication log"))?;
+            if unsettled {
+                self.unsettled.lock().unwrap_or_else(|e| e.into_inner()).insert(rec.seq);
+            }
             w.len += bytes.len() as u64;
             w.next_seq += 1;
             w.cum_bytes = rec.cum_bytes;
             rec
         };
-        self.sync_to(rec.seq)?;
+        if let Err(e) = self.sync_to(rec.seq) {
+            self.settle(rec.seq);
+            return Err(e);
+        }
         Ok(rec)
     }
 
@@ -344,7 +379,7 @@ impl ReplLog {
         *self.synced_end.lock().unwrap_or_else(|e| e.into_inner()) = end;
         self.synced_cum.store(cum, Ordering::Release);
         self.synced_seq.store(upto, Ordering::Release);
-        self.durable.send_replace(upto);
+        self.durable.send_replace(self.readable_seq());
         Ok(())
     }
 
@@ -358,7 +393,7 @@ impl ReplLog {
         self.synced_cum.load(Ordering::Acquire)
     }
 
-    /// Changes to [`ReplLog::last_seq`].
+    /// Changes to [`ReplLog::readable_seq`].
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
         self.durable.subscribe()
     }
@@ -421,7 +456,7 @@ impl LogReader {
     /// Up to `max_records` durable records (fewer when `max_bytes` of objects is reached, but at
     /// least one when any is there).
     pub fn read(&mut self, max_records: usize, max_bytes: u64) -> Result<Vec<LogRecord>, ReplicationError> {
-        let durable = self.log.last_seq();
+        let durable = self.log.readable_seq();
         let mut out: Vec<LogRecord> = Vec::new();
         let mut bytes = 0u64;
         while self.next_seq <= durable && out.len() < max_records && (out.is_empty() || bytes < max_bytes) {

@@ -372,7 +372,7 @@ impl WriteLog for Replicator {
     fn log(&self, bucket: &str, meta: &ObjectMeta) -> Result<u64, StoreError> {
         let rec = self
             .log
-            .append(NewRecord { bucket, key: &meta.key, version: meta.version, size: meta.size, deleted: meta.deleted })
+            .append_unsettled(NewRecord { bucket, key: &meta.key, version: meta.version, size: meta.size, deleted: meta.deleted })
             .map_err(store_err)?;
         for p in &self.peers {
             if p.attached() {
@@ -384,6 +384,10 @@ impl WriteLog for Replicator {
             }
         }
         Ok(rec.seq)
+    }
+
+    fn settled(&self, seq: u64) {
+        self.log.settle(seq);
     }
 
     async fn wait_quorum(&self, seq: u64) -> Result<(), StoreError> {

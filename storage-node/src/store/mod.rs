@@ -294,6 +294,8 @@ pub trait WriteLog: Send + Sync + std::fmt::Debug + 'static {
     /// Makes a record of a local write (or tombstone) durable, before the write becomes visible.
     /// Returns its sequence number.
     fn log(&self, bucket: &str, meta: &ObjectMeta) -> Result<u64, StoreError>;
+    /// Called once the logged write is visible (or failed): until then shippers do not read it.
+    fn settled(&self, seq: u64);
     /// Resolves once the write quorum holds `seq`, or fails with [`StoreError::Unavailable`].
     async fn wait_quorum(&self, seq: u64) -> Result<(), StoreError>;
 }

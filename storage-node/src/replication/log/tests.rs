@@ -154,3 +154,21 @@ fn concurrent_appends_get_distinct_sequence_numbers() {
     let got = LogReader::new(log, 1).read(1000, u64::MAX).expect("read");
     assert_eq!(got.len(), 200);
 }
+
+#[test]
+fn unsettled_records_are_hidden_from_readers_until_settled() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (log, _) = open(dir.path(), DEFAULT_SEGMENT_BYTES);
+    log.append(rec(1)).expect("append");
+    let a = log.append_unsettled(rec(2)).expect("append");
+    let b = log.append_unsettled(rec(3)).expect("append");
+    assert_eq!(log.last_seq(), 3);
+    let mut reader = LogReader::new(log.clone(), 1);
+    assert_eq!(reader.read(10, u64::MAX).expect("read").len(), 1);
+    // Settling the later one first still hides it behind the earlier one.
+    log.settle(b.seq);
+    assert!(reader.read(10, u64::MAX).expect("read").is_empty());
+    log.settle(a.seq);
+    let got = reader.read(10, u64::MAX).expect("read");
+    assert_eq!(got.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![2, 3]);
+}

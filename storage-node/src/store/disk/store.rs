@@ -366,6 +366,8 @@ impl DiskStore {
                 if local && let Some(log) = inner.write_log.get() {
                     seq = Some(log.log(&bucket, meta)?);
                 }
+                // Shippers may read the record once the rename below happened (or failed).
+                let _settle = seq.zip(inner.write_log.get()).map(|(seq, log)| Settle { log: log.as_ref(), seq });
                 let t = Instant::now();
                 std::fs::rename(&staged.path, &file).map_err(io_err("rename object into place"))?;
                 staged.apply += t.elapsed();
@@ -426,6 +428,18 @@ impl DiskStore {
             Ok((Arc::new(reader), (start, end), first))
         })
         .await
+    }
+}
+
+/// Settles a logged write when dropped.
+struct Settle<'a> {
+    log: &'a dyn WriteLog,
+    seq: u64,
+}
+
+impl Drop for Settle<'_> {
+    fn drop(&mut self) {
+        self.log.settled(self.seq);
     }
 }
 
