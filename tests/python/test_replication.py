@@ -274,3 +274,61 @@ def test_write_quorum_fails_cleanly_when_peers_are_down(tmp_path):
     finally:
         for n in nodes:
             n.stop()
+
+
+CONTRACT = [
+    "storage_node_replication_lag_seconds", "storage_node_replication_pending_entries",
+    "storage_node_replication_pending_bytes", "storage_node_replication_shipped_entries_total",
+    "storage_node_replication_shipped_bytes_total", "storage_node_replication_errors_total",
+    "storage_node_replication_peer_up", "storage_node_replication_last_ack_timestamp_seconds",
+    "storage_node_replication_backlog_full", "storage_node_replication_backlog_dropped_entries_total",
+    "storage_node_recovery_active", "storage_node_recovery_objects_total",
+    "storage_node_recovery_bytes_total", "storage_node_recovery_objects_remaining",
+]
+
+
+def test_every_contract_metric_is_exported_per_peer_and_promtool_accepts_them(cluster):
+    import shutil
+    import subprocess
+
+    from replication_cluster import parse_metrics
+
+    start_all(cluster)
+    a = cluster[0]
+    samples = parse_metrics(a.metrics_text())
+    for name in CONTRACT:
+        peers = {l.get("peer") for n, l, _ in samples if n == name}
+        assert peers == {"n1", "n2"}, (name, peers)
+    reasons = {l["reason"] for n, l, _ in samples if n == "storage_node_replication_errors_total"}
+    assert reasons and all(r.isidentifier() for r in reasons)
+    assert [l for n, l, _ in samples if n == "storage_node_write_quorum_failures_total"] == [{}]
+    promtool = shutil.which("promtool") or "/usr/bin/promtool"
+    r = subprocess.run([promtool, "check", "metrics"], input=a.metrics_text(), capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, f"promtool: {r.stdout}{r.stderr}"
+
+
+def test_a_full_backlog_drops_the_peer_to_recovery(tmp_path):
+    nodes = make_cluster(tmp_path, extra={0: ["--replication-backlog-max-bytes", "100000"]})
+    a, b, c = nodes
+    try:
+        for n in nodes:
+            n.start()
+        create_bucket_everywhere(nodes, "full")
+        c.kill9()
+        for i in range(40):
+            a.s3.put_object(Bucket="full", Key=f"f{i:02d}", Body=body_for(f"f{i}", 5000))
+        # 40 x 5000 bytes is over the 100000-byte bound: the peer is dropped to recovery.
+        assert a.metric("storage_node_replication_backlog_full", peer="n2") == 1
+        assert a.metric("storage_node_replication_backlog_dropped_entries_total", peer="n2") > 0
+        assert a.metric("storage_node_replication_backlog_full", peer="n1") == 0
+        assert any(r.get("message", "").startswith("replication backlog for the peer is full") for r in a.log_records())
+        c.start()
+        wait_for("recovered", lambda: a.metric("storage_node_replication_backlog_full", peer="n2") == 0
+                 and a.metric(REC_ACTIVE, peer="n2") == 0 and caught_up(a, "n2")
+                 and not a.status()["replication"][1]["needs_recovery"], timeout=60)
+        assert a.metric(REC_OBJECTS, peer="n2") >= 40
+        for i in range(40):
+            assert c.s3.get_object(Bucket="full", Key=f"f{i:02d}")["Body"].read() == body_for(f"f{i}", 5000)
+    finally:
+        for n in nodes:
+            n.stop()
