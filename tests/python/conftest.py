@@ -153,7 +153,7 @@ class StorageNode:
             "--s3-listen", f"127.0.0.1:{self.s3_port}",
             "--admin-listen", f"127.0.0.1:{self.admin_port}",
             "--access-key", self.access_key,
-            "--secret-key", self.secret_key,
+            f"--secret-key={self.secret_key}",  # "=": a secret may start with "-"
         ]
         if self.tls_cert:
             cmd += ["--tls-cert", str(self.tls_cert), "--tls-key", str(self.tls_key)]
