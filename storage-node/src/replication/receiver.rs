@@ -19,6 +19,12 @@ use crate::store::{ByteStream, FinishHook, MAX_OBJECT_SIZE, StoreError, now_ms};
 
 /// Data is handed to the store in pieces of at most this size.
 const CHUNK: usize = 1 << 20;
+/// Frames up to this size are read whole, MAC-checked, and applied in groups, several at once (so
+/// their fsyncs overlap); larger ones are streamed to the store one at a time.
+const INLINE_MAX: u64 = 1 << 20;
+const GROUP_BYTES: u64 = 8 << 20;
+const GROUP_FRAMES: usize = 64;
+const APPLY_CONCURRENCY: usize = 16;
 
 /// Serves the replication routes.
 #[derive(Debug)]
@@ -192,10 +198,13 @@ impl Receiver {
     {
         let bad = |m: String| (StatusCode::BAD_REQUEST, m);
         let mut answer = ApplyResponse { incarnation: Some(self.incarnation.clone()), ..Default::default() };
+        let mut group: Vec<(usize, FrameHeader, Bytes)> = Vec::new();
+        let mut group_bytes = 0u64;
         for frame_no in 0..=wire::MAX_KEYS {
             let len = reader.take(4).await.map_err(|e| bad(format!("frame {frame_no}: {e}")))?;
             let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
             if len == 0 {
+                self.apply_group(group, &mut answer).await?;
                 return Ok(answer);
             }
             if len > wire::MAX_HEADER_LEN {
@@ -220,6 +229,24 @@ impl Receiver {
                 answer.stale += 1;
                 continue;
             }
+            if size <= INLINE_MAX {
+                let data = reader.take(size as usize).await.map_err(|e| bad(format!("frame {frame_no}: {e}")))?;
+                mac.update(&data);
+                let got = reader.take(wire::MAC_LEN).await.map_err(|e| bad(format!("frame {frame_no}: {e}")))?;
+                if mac.verify_slice(&got).is_err() {
+                    return Err((StatusCode::FORBIDDEN, format!("frame {frame_no}: frame MAC does not match")));
+                }
+                group_bytes += size;
+                group.push((frame_no, header, data));
+                if group.len() >= GROUP_FRAMES || group_bytes >= GROUP_BYTES {
+                    self.apply_group(std::mem::take(&mut group), &mut answer).await?;
+                    group_bytes = 0;
+                }
+                continue;
+            }
+            // A large frame: what came before it goes first.
+            self.apply_group(std::mem::take(&mut group), &mut answer).await?;
+            group_bytes = 0;
             let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
             let cell: Arc<Mutex<Option<(HmacSha256, Bytes)>>> = Arc::new(Mutex::new(None));
             let fed = cell.clone();
@@ -268,5 +295,31 @@ impl Receiver {
             }
         }
         Err(bad(format!("more than {} frames", wire::MAX_KEYS)))
+    }
+
+    /// Applies verified small frames, several at once. Frames of one key may be in one group: the
+    /// store's version check keeps the newest whatever the order.
+    async fn apply_group(&self, group: Vec<(usize, FrameHeader, Bytes)>, answer: &mut ApplyResponse) -> Result<(), (StatusCode, String)> {
+        use futures::StreamExt;
+        let results: Vec<(usize, Result<bool, StoreError>)> = futures::stream::iter(group)
+            .map(|(frame_no, header, data)| async move {
+                let stream: ByteStream = Box::pin(futures::stream::once(futures::future::ready(Ok(data))));
+                let ok: FinishHook = Box::new(|_| Ok(BTreeMap::new()));
+                (frame_no, self.store.apply_replica(&header.bucket, header.meta, stream, ok).await)
+            })
+            .buffer_unordered(APPLY_CONCURRENCY)
+            .collect()
+            .await;
+        for (frame_no, r) in results {
+            match r {
+                Ok(true) => answer.applied += 1,
+                Ok(false) => answer.stale += 1,
+                Err(e @ (StoreError::BadDigest(_) | StoreError::InvalidBucketName(_) | StoreError::InvalidKey(_) | StoreError::KeyTooLong { .. })) => {
+                    return Err((StatusCode::BAD_REQUEST, format!("frame {frame_no}: {e}")));
+                }
+                Err(e) => return Err((StatusCode::INTERNAL_SERVER_ERROR, format!("frame {frame_no}: {e}"))),
+            }
+        }
+        Ok(())
     }
 }

@@ -176,14 +176,19 @@ impl Replicator {
         let mut next = c.clone();
         f(&mut next);
         cursor::store(&self.cursor_dir, &peer.peer.id, &next)?;
-        peer.acked_seq.store(next.acked_seq, Ordering::Release);
-        peer.acked_cum.store(next.acked_cum_bytes, Ordering::Release);
+        peer.acked_seq.fetch_max(next.acked_seq, Ordering::AcqRel);
+        peer.acked_cum.fetch_max(next.acked_cum_bytes, Ordering::AcqRel);
         *c = next;
         Ok(())
     }
 
-    /// Records an acknowledgement up to `seq`, then truncates what no attached peer needs.
+    /// Records an acknowledgement up to `seq`, then truncates what no attached peer needs. Writes
+    /// waiting for their quorum are released before the cursor file is written: the peer holds
+    /// the data durably already; the cursor only saves shipping it again after a crash.
     pub(super) async fn acked(self: &Arc<Self>, peer: &Arc<PeerState>, seq: u64, cum: u64) -> Result<(), ReplicationError> {
+        peer.acked_seq.fetch_max(seq, Ordering::AcqRel);
+        peer.acked_cum.fetch_max(cum, Ordering::AcqRel);
+        self.acks.notify_waiters();
         let (this, p) = (self.clone(), peer.clone());
         tokio::task::spawn_blocking(move || {
             this.update_cursor(&p, |c| {

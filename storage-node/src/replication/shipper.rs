@@ -184,7 +184,10 @@ async fn run(rep: Arc<Replicator>, peer: Arc<PeerState>) {
 async fn ship_batch(rep: &Arc<Replicator>, peer: &Arc<PeerState>, batch: &[LogRecord]) -> Result<(), ReplicationError> {
     let (Some(first), Some(last)) = (batch.first(), batch.last()) else { return Ok(()) };
     let started = Instant::now();
-    let keys: Vec<(String, String)> = batch.iter().map(|r| (r.bucket.clone(), r.key.clone())).collect();
+    // A key written several times in the batch is shipped once, in its current version.
+    let mut seen = std::collections::HashSet::new();
+    let keys: Vec<(String, String)> =
+        batch.iter().filter(|r| seen.insert((&r.bucket, &r.key))).map(|r| (r.bucket.clone(), r.key.clone())).collect();
     let (answer, bytes, frames) = ship_keys(rep, peer, keys).await?;
     rep.acked(peer, last.seq, last.cum_bytes).await?;
     peer.metrics.shipped_entries.inc_by(batch.len() as u64);
