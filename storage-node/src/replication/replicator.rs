@@ -47,6 +47,8 @@ pub struct PeerState {
     pub(super) up: AtomicBool,
     pub(super) recovering: AtomicBool,
     pub(super) last_ack_ms: AtomicU64,
+    /// A cursor file write is under way.
+    persisting: AtomicBool,
 }
 
 impl PeerState {
@@ -151,6 +153,7 @@ impl Replicator {
                 up: AtomicBool::new(false),
                 recovering: AtomicBool::new(false),
                 last_ack_ms: AtomicU64::new(0),
+                persisting: AtomicBool::new(false),
             }));
         }
         let client = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(8).build_http();
@@ -182,28 +185,45 @@ impl Replicator {
         Ok(())
     }
 
-    /// Records an acknowledgement up to `seq`, then truncates what no attached peer needs. Writes
-    /// waiting for their quorum are released before the cursor file is written: the peer holds
-    /// the data durably already; the cursor only saves shipping it again after a crash.
-    pub(super) async fn acked(self: &Arc<Self>, peer: &Arc<PeerState>, seq: u64, cum: u64) -> Result<(), ReplicationError> {
+    /// Records an acknowledgement up to `seq`. Writes waiting for their quorum are released at once:
+    /// the peer holds the data durably already. The cursor file is written in the background (one
+    /// write at a time, always the newest position), so the next batch does not wait for its
+    /// fsyncs; a crash before it is written only means shipping some records again, which is
+    /// harmless. The log is truncated after the cursor file is written.
+    pub(super) fn acked(self: &Arc<Self>, peer: &Arc<PeerState>, seq: u64, cum: u64) {
         peer.acked_seq.fetch_max(seq, Ordering::AcqRel);
         peer.acked_cum.fetch_max(cum, Ordering::AcqRel);
-        self.acks.notify_waiters();
-        let (this, p) = (self.clone(), peer.clone());
-        tokio::task::spawn_blocking(move || {
-            this.update_cursor(&p, |c| {
-                c.acked_seq = c.acked_seq.max(seq);
-                c.acked_cum_bytes = c.acked_cum_bytes.max(cum);
-            })
-        })
-        .await
-        .map_err(|e| ReplicationError::Io { context: "cursor task", source: std::io::Error::other(e) })??;
         let now = now_ms();
         peer.last_ack_ms.store(now, Ordering::Release);
         peer.metrics.last_ack_timestamp.set(now as f64 / 1000.0);
         self.acks.notify_waiters();
-        self.truncate().await;
-        Ok(())
+        if peer.persisting.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (this, p) = (self.clone(), peer.clone());
+        tokio::spawn(async move {
+            loop {
+                let (seq, cum) = (p.acked_seq(), p.acked_cum.load(Ordering::Acquire));
+                let (t, q) = (this.clone(), p.clone());
+                let saved = tokio::task::spawn_blocking(move || {
+                    t.update_cursor(&q, |c| {
+                        c.acked_seq = c.acked_seq.max(seq);
+                        c.acked_cum_bytes = c.acked_cum_bytes.max(cum);
+                    })
+                })
+                .await;
+                if !matches!(saved, Ok(Ok(()))) {
+                    p.metrics.error("local_io");
+                    tracing::error!(peer = p.peer.id, "save the replication cursor");
+                }
+                this.truncate().await;
+                p.persisting.store(false, Ordering::Release);
+                // An acknowledgement that came meanwhile is saved by another round.
+                if p.acked_seq() == seq || p.persisting.swap(true, Ordering::AcqRel) {
+                    break;
+                }
+            }
+        });
     }
 
     /// Removes log segments every attached peer is past; tombstones whose delete every peer has
