@@ -156,7 +156,11 @@ impl Replicator {
                 persisting: AtomicBool::new(false),
             }));
         }
-        let client = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(8).build_http();
+        // Frames go out in several small writes: without TCP_NODELAY, Nagle and delayed ACKs add
+        // tens of milliseconds to every batch.
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(8).build(connector);
         let r = Replicator {
             node_id,
             secret: secret.into_bytes(),
