@@ -62,6 +62,14 @@ pub struct FileConfig {
     pub instrumentation: Option<bool>,
     /// Export one OTLP span per S3 request to this OTLP/HTTP traces URL (off when unset).
     pub otlp_traces_endpoint: Option<String>,
+    /// Replication peers: a list of `"ID=URL"` or a table `ID = "URL"`; URL is the peer's S3 endpoint.
+    pub peers: Option<crate::replication::config::PeersToml>,
+    /// Copies (this one included) durable before a write is answered [default: 1].
+    pub write_quorum: Option<usize>,
+    /// How long a write waits for its quorum before a 503 [default: 5000].
+    pub quorum_timeout_ms: Option<u64>,
+    /// Unacknowledged object bytes kept per peer before it is left to recovery [default: 1 GiB].
+    pub replication_backlog_max_bytes: Option<u64>,
 }
 
 /// Flags and environment variables; `None` means "not given here".
@@ -122,6 +130,19 @@ pub struct CliConfig {
     /// Serve `POST /admin/fault` on the admin listener (tests only) [default: off].
     #[arg(long, env = "STORAGE_NODE_FAULT_INJECTION")]
     pub fault_injection: bool,
+    /// A replication peer, `ID=URL` (its S3 endpoint); repeatable. The environment variable takes
+    /// a comma-separated list. Replaces the config file's `peers` when given.
+    #[arg(long = "peer", env = "STORAGE_NODE_PEERS", value_delimiter = ',')]
+    pub peers: Vec<String>,
+    /// Copies, this one included, durable before a write is answered [default: 1].
+    #[arg(long, env = "STORAGE_NODE_WRITE_QUORUM")]
+    pub write_quorum: Option<usize>,
+    /// How long a write waits for its quorum before answering 503, in ms [default: 5000].
+    #[arg(long, env = "STORAGE_NODE_QUORUM_TIMEOUT_MS")]
+    pub quorum_timeout_ms: Option<u64>,
+    /// Unacknowledged object bytes kept per peer before it is left to recovery [default: 1 GiB].
+    #[arg(long, env = "STORAGE_NODE_REPLICATION_BACKLOG_MAX_BYTES")]
+    pub replication_backlog_max_bytes: Option<u64>,
 }
 
 /// The resolved, validated configuration.
@@ -143,6 +164,7 @@ pub struct Config {
     pub otlp_traces_endpoint: Option<http::Uri>,
     /// Serve `POST /admin/fault` (tests only).
     pub fault_injection: bool,
+    pub replication: crate::replication::config::ReplicationConfig,
 }
 
 /// Certificate and key files for HTTPS.
@@ -230,8 +252,17 @@ impl Config {
             (None, None) => None,
             _ => return Err(ConfigError::Tls("tls_cert and tls_key must be given together".to_owned())),
         };
+        let node_id = cli.node_id.or(file.node_id).unwrap_or_else(default_node_id);
+        let peer_specs = if cli.peers.is_empty() { file.peers.map(|p| p.into_specs()).unwrap_or_default() } else { cli.peers };
+        let replication = crate::replication::config::ReplicationConfig::build(
+            &node_id,
+            peer_specs,
+            cli.write_quorum.or(file.write_quorum),
+            cli.quorum_timeout_ms.or(file.quorum_timeout_ms),
+            cli.replication_backlog_max_bytes.or(file.replication_backlog_max_bytes),
+        )?;
         let config = Config {
-            node_id: cli.node_id.or(file.node_id).unwrap_or_else(default_node_id),
+            node_id,
             data_dir: cli.data_dir.or(file.data_dir).unwrap_or_else(default_data_dir),
             s3_listen: parse_addr("s3_listen", &s3_listen)?,
             admin_listen: parse_addr("admin_listen", &admin_listen)?,
@@ -259,6 +290,7 @@ impl Config {
                 .map(|u| parse_otlp_endpoint(&u))
                 .transpose()?,
             fault_injection: cli.fault_injection,
+            replication,
         };
         config.check_values()?;
         Ok(config)

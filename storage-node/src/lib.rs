@@ -4,6 +4,7 @@
 //! - `config`: flags, environment and TOML.
 //! - `http`: the S3 API (via `s3s`) and the admin routes; never touches files itself.
 //! - `store`: the [`store::ObjectStore`] trait, the disk store and the scrubber.
+//! - `replication`: the log, shippers, receiver, recovery and HLC of replication between nodes.
 //! - `metrics`, `ops`: telemetry and ops in flight.
 //! - `telemetry`: the JSON log subscriber. `traces`: request trace ids and optional OTLP spans.
 
@@ -12,6 +13,7 @@ pub mod fault;
 pub mod http;
 pub mod metrics;
 pub mod ops;
+pub mod replication;
 pub mod store;
 pub mod telemetry;
 pub mod traces;
@@ -37,6 +39,8 @@ pub enum StartError {
     Store(#[from] store::StoreError),
     #[error(transparent)]
     Traces(#[from] traces::TracesError),
+    #[error("open replication: {0}")]
+    Replication(#[from] replication::ReplicationError),
     #[error("bind {what} on {addr}: {source}")]
     Bind { what: &'static str, addr: std::net::SocketAddr, source: std::io::Error },
 }
@@ -51,8 +55,8 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     let metrics = Arc::new(Metrics::new(config.instrumentation, &config.node_id));
     let started = Instant::now();
     let (store, report) = {
-        let (dir, m) = (config.data_dir.clone(), metrics.clone());
-        tokio::task::spawn_blocking(move || DiskStore::open(dir, m))
+        let (dir, m, id) = (config.data_dir.clone(), metrics.clone(), config.node_id.clone());
+        tokio::task::spawn_blocking(move || DiskStore::open_node(dir, m, &id))
             .await
             .map_err(|e| store::StoreError::Io { context: "open store".into(), source: std::io::Error::other(e) })??
     };
@@ -66,6 +70,32 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
         seconds = started.elapsed().as_secs_f64(),
         "store opened"
     );
+    let replicator = {
+        let (id, secret, rc, st) = (config.node_id.clone(), config.secret_key.clone(), config.replication.clone(), store.clone());
+        let rm = replication::metrics::ReplicationMetrics::new(metrics.registry());
+        let (r, log_report) = tokio::task::spawn_blocking(move || replication::Replicator::open(id, secret, rc, st, rm))
+            .await
+            .map_err(|e| store::StoreError::Io { context: "open replication".into(), source: std::io::Error::other(e) })??;
+        tracing::info!(
+            peers = config.replication.peers.len(),
+            write_quorum = config.replication.write_quorum,
+            log_records = log_report.records,
+            log_torn_bytes = log_report.torn_bytes,
+            log_damaged = log_report.damaged,
+            "replication log opened"
+        );
+        Arc::new(r)
+    };
+    let has_peers = !config.replication.peers.is_empty();
+    if has_peers {
+        store.set_write_log(replicator.clone());
+    }
+    let receiver = Arc::new(replication::Receiver::new(
+        config.node_id.clone(),
+        config.secret_key.clone(),
+        replicator.incarnation.clone(),
+        store.clone(),
+    ));
     let tracker = OpTracker::new(Duration::from_millis(config.slow_op_threshold_ms), metrics.clone());
     let scrub_state = Arc::new(Mutex::new(store::scrub::ScrubStatus::default()));
 
@@ -80,7 +110,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     let s3_service = {
         let mut b = s3s::service::S3ServiceBuilder::new(S3Frontend::new(store.clone()));
         b.set_auth(http::auth::SingleKeyAuth::new(config.access_key.clone(), config.secret_key.clone()));
-        Metered::new(b.build(), metrics.clone(), tracker.clone(), traces.clone())
+        replication::WithReplication::new(Metered::new(b.build(), metrics.clone(), tracker.clone(), traces.clone()), receiver)
     };
     let tls = match &config.tls {
         Some(files) => Some(tokio_rustls::TlsAcceptor::from(http::tls::load_server_config(files).map_err(|e| config::ConfigError::Tls(e.to_string()))?)),
@@ -101,6 +131,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
         scrub: scrub_state.clone(),
         ready: Default::default(),
         tls: tls.is_some(),
+        replication: has_peers.then(|| replicator.clone()),
     });
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(
@@ -119,7 +150,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     };
     let admin_task = tokio::spawn(http::server::serve(admin_listener, admin_service, None, stopped(stop_rx.clone())));
     let s3_task = tokio::spawn(http::server::serve(s3_listener, s3_service, tls, stopped(stop_rx.clone())));
-    let background = [
+    let mut background = vec![
         tokio::spawn(ops::watch_slow_ops(tracker.clone())),
         tokio::spawn(store::scrub::run(
             store.clone(),
@@ -129,6 +160,9 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
             scrub_state,
         )),
     ];
+    if has_peers {
+        background.extend(replication::shipper::spawn(replicator.clone()));
+    }
     admin.ready.store(true, Ordering::Release);
     shutdown.await;
     tracing::info!("shutting down");

@@ -234,6 +234,12 @@ impl Metrics {
         self.enabled
     }
 
+    /// The exported registry, for modules that keep their own metrics (replication); `None` with
+    /// instrumentation off.
+    pub fn registry(&self) -> Option<&Registry> {
+        self.enabled.then_some(&self.registry)
+    }
+
     /// Renders the Prometheus text format.
     pub fn render(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(16 * 1024);

@@ -47,3 +47,57 @@ fn unwritable_data_dir_is_refused() {
     let e = check_data_dir(&file.join("sub")).expect_err("not a directory");
     assert!(e.to_string().contains("plain-file"), "{e}");
 }
+
+#[test]
+fn peers_come_from_flags_or_from_a_toml_list_or_table() {
+    let mut c = cli();
+    c.node_id = Some("a".to_owned());
+    c.peers = vec!["b=http://127.0.0.1:9001".to_owned(), "c=http://127.0.0.1:9002".to_owned()];
+    c.write_quorum = Some(3);
+    let cfg = Config::merge(c, FileConfig::default()).expect("valid");
+    assert_eq!(cfg.replication.peers.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(), ["b", "c"]);
+    assert_eq!(cfg.replication.peers[0].authority, "127.0.0.1:9001");
+    assert_eq!(cfg.replication.write_quorum, 3);
+
+    let list = parse_file(Path::new("x.toml"), "node_id = \"a\"\npeers = [\"b=http://10.0.0.2:9000\"]\nwrite_quorum = 2\n").expect("list");
+    let cfg = Config::merge(cli(), list).expect("valid");
+    assert_eq!(cfg.replication.peers[0].id, "b");
+    assert_eq!(cfg.replication.write_quorum, 2);
+
+    let table = parse_file(
+        Path::new("x.toml"),
+        "node_id = \"a\"\nquorum_timeout_ms = 250\nreplication_backlog_max_bytes = 4096\n[peers]\nb = \"http://10.0.0.2:9000\"\nc = \"http://10.0.0.3:9000\"\n",
+    )
+    .expect("table");
+    let cfg = Config::merge(cli(), table).expect("valid");
+    assert_eq!(cfg.replication.peers.len(), 2);
+    assert_eq!((cfg.replication.quorum_timeout_ms, cfg.replication.backlog_max_bytes), (250, 4096));
+    // Without peers, nothing replicates and the quorum is this node alone.
+    let cfg = Config::merge(cli(), FileConfig::default()).expect("valid");
+    assert!(cfg.replication.peers.is_empty());
+    assert_eq!(cfg.replication.write_quorum, 1);
+}
+
+#[test]
+fn bad_peers_and_quorums_are_refused_with_the_option_named() {
+    let with = |peers: &[&str], quorum: Option<usize>| {
+        let mut c = cli();
+        c.node_id = Some("a".to_owned());
+        c.peers = peers.iter().map(|s| (*s).to_owned()).collect();
+        c.write_quorum = quorum;
+        Config::merge(c, FileConfig::default())
+    };
+    for (peers, quorum, needle) in [
+        (&["b"][..], None, "ID=URL"),
+        (&["b=https://h:1"][..], None, "http"),
+        (&["b=http://h"][..], None, "port"),
+        (&["a=http://h:1"][..], None, "own id"),
+        (&["b=http://h:1", "b=http://h:2"][..], None, "twice"),
+        (&["b/../x=http://h:1"][..], None, "peer id"),
+        (&["b=http://h:1"][..], Some(3), "write_quorum"),
+        (&[][..], Some(0), "write_quorum"),
+    ] {
+        let e = with(peers, quorum).expect_err("refused");
+        assert!(e.to_string().contains(needle), "{peers:?} {quorum:?}: {e}");
+    }
+}

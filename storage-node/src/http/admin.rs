@@ -28,6 +28,8 @@ pub struct AdminState {
     pub scrub: ScrubState,
     pub ready: AtomicBool,
     pub tls: bool,
+    /// Replication, when the node has peers.
+    pub replication: Option<Arc<crate::replication::Replicator>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -46,6 +48,9 @@ struct Status {
     oldest_ops: Vec<OpView>,
     last_scrub: ScrubStatus,
     tls: bool,
+    /// One entry per replication peer (absent without peers).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    replication: Vec<crate::replication::PeerStatus>,
 }
 
 impl AdminState {
@@ -55,6 +60,9 @@ impl AdminState {
         self.metrics.set_capacity(total, free);
         self.metrics.set_stored(self.store.stats());
         self.tracker.refresh_slow();
+        if let Some(r) = &self.replication {
+            r.refresh_gauges();
+        }
         (total, free)
     }
 
@@ -76,6 +84,7 @@ impl AdminState {
             oldest_ops: self.tracker.snapshot(20),
             last_scrub: self.scrub.lock().unwrap_or_else(|e| e.into_inner()).clone(),
             tls: self.tls,
+            replication: self.replication.as_ref().map(|r| r.status()).unwrap_or_default(),
         }
     }
 }

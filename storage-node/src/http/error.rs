@@ -44,6 +44,10 @@ pub fn to_s3(e: StoreError) -> S3Error {
             // Already counted and logged with the object by the store.
             s3_error!(InternalError, "the stored object failed its checksum and cannot be served")
         }
+        StoreError::Unavailable(msg) => {
+            tracing::warn!(reason = %msg, "write answered 503");
+            s3_error!(ServiceUnavailable, "{msg}")
+        }
         e @ StoreError::Io { .. } => {
             tracing::error!(error = %e, "storage i/o failed");
             s3_error!(InternalError)

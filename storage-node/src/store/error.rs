@@ -39,6 +39,8 @@ pub enum StoreError {
     InsufficientStorage,
     #[error("checksum mismatch in stored object {bucket}/{key_hash}: {detail}")]
     Corrupt { bucket: String, key_hash: String, detail: String },
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     #[error("read request body: {0}")]
     Body(io::Error),
     #[error("{context}: {source}")]

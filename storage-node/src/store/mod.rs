@@ -17,6 +17,8 @@ use serde::{Deserialize, Serialize};
 
 pub use error::{StoreError, is_no_space};
 
+use crate::replication::hlc::Version;
+
 /// The longest key S3 accepts, in bytes.
 pub const MAX_KEY_LEN: usize = 1024;
 /// The smallest size of every multipart part but the last (S3's rule).
@@ -63,6 +65,17 @@ pub struct ObjectMeta {
     pub checksums: BTreeMap<String, String>,
     /// Number of parts for a multipart object, 0 for a single PUT.
     pub parts: u32,
+    /// The write's version (HLC, node tag); (0, 0) in files written before replication existed.
+    #[serde(default)]
+    pub version: Version,
+    /// A tombstone: the object was deleted at `version`. A tombstone holds no data and is never
+    /// listed or served; it exists so that deletes replicate and win or lose by version.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub deleted: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// A byte range as the client asked for it; the store resolves it against the object size.
@@ -272,6 +285,19 @@ pub fn validate_bucket(bucket: &str) -> Result<(), StoreError> {
         return Err(bad());
     }
     Ok(())
+}
+
+/// The write log behind the store: replication's durable log and its write quorum. The disk store
+/// calls it for local writes only (never for replicated ones, so nothing bounces back).
+#[async_trait]
+pub trait WriteLog: Send + Sync + std::fmt::Debug + 'static {
+    /// Makes a record of a local write (or tombstone) durable, before the write becomes visible.
+    /// Returns its sequence number.
+    fn log(&self, bucket: &str, meta: &ObjectMeta) -> Result<u64, StoreError>;
+    /// Called once the logged write is visible (or failed): until then shippers do not read it.
+    fn settled(&self, seq: u64);
+    /// Resolves once the write quorum holds `seq`, or fails with [`StoreError::Unavailable`].
+    async fn wait_quorum(&self, seq: u64) -> Result<(), StoreError>;
 }
 
 /// Milliseconds since the Unix epoch, now.

@@ -17,3 +17,11 @@ fn store_errors_map_to_s3_codes() {
     assert_eq!(e.code().as_str(), "InternalError");
     assert!(!e.message().unwrap_or("").contains('/'), "no path leaks to the client");
 }
+
+#[test]
+fn a_missed_write_quorum_is_a_503_with_its_reason() {
+    let e = to_s3(StoreError::Unavailable("write quorum of 3 copies not reached within 5000 ms".into()));
+    assert_eq!(e.status_code(), Some(StatusCode::SERVICE_UNAVAILABLE));
+    assert_eq!(e.code().as_str(), "ServiceUnavailable");
+    assert!(e.message().unwrap_or("").contains("quorum"));
+}

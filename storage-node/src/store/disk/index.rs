@@ -7,6 +7,7 @@ use std::ops::Bound;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::replication::hlc::Version;
 use crate::store::{ListEntry, ListPage, ListQuery, StoreError, StoreStats};
 
 /// The most entries one listing page returns, as in S3.
@@ -18,6 +19,16 @@ pub struct Entry {
     pub last_modified_ms: u64,
     /// The ETag, kept inline because every listing returns it.
     pub etag: EtagBuf,
+    pub version: Version,
+}
+
+/// The version the index holds for a key: a live object or a tombstone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionEntry {
+    pub key: String,
+    pub version: Version,
+    pub deleted: bool,
+    pub size: u64,
 }
 
 /// An ETag (`32 hex` or `32 hex-N`) stored without a heap allocation.
@@ -44,6 +55,8 @@ impl EtagBuf {
 struct BucketIndex {
     created_ms: u64,
     objects: BTreeMap<String, Entry>,
+    /// Deleted keys and the version of their delete; never listed.
+    tombstones: BTreeMap<String, Version>,
 }
 
 /// All buckets and their objects.
@@ -68,7 +81,7 @@ impl Index {
         if b.contains_key(bucket) {
             return false;
         }
-        b.insert(bucket.to_owned(), BucketIndex { created_ms, objects: BTreeMap::new() });
+        b.insert(bucket.to_owned(), BucketIndex { created_ms, objects: BTreeMap::new(), tombstones: BTreeMap::new() });
         true
     }
 
@@ -103,6 +116,7 @@ impl Index {
     pub fn upsert(&self, bucket: &str, key: &str, entry: Entry) -> Result<(), StoreError> {
         let mut b = self.write();
         let bi = b.get_mut(bucket).ok_or_else(|| StoreError::NoSuchBucket(bucket.to_owned()))?;
+        bi.tombstones.remove(key);
         match bi.objects.insert(key.to_owned(), entry) {
             Some(old) => {
                 self.bytes.fetch_sub(old.size, Ordering::Relaxed);
@@ -115,12 +129,68 @@ impl Index {
         Ok(())
     }
 
-    pub fn remove(&self, bucket: &str, key: &str) -> Option<Entry> {
+    /// Replaces a key's object (if any) by a tombstone. Fails only when the bucket is gone.
+    pub fn put_tombstone(&self, bucket: &str, key: &str, version: Version) -> Result<(), StoreError> {
         let mut b = self.write();
-        let old = b.get_mut(bucket)?.objects.remove(key)?;
-        self.objects.fetch_sub(1, Ordering::Relaxed);
-        self.bytes.fetch_sub(old.size, Ordering::Relaxed);
-        Some(old)
+        let bi = b.get_mut(bucket).ok_or_else(|| StoreError::NoSuchBucket(bucket.to_owned()))?;
+        if let Some(old) = bi.objects.remove(key) {
+            self.objects.fetch_sub(1, Ordering::Relaxed);
+            self.bytes.fetch_sub(old.size, Ordering::Relaxed);
+        }
+        bi.tombstones.insert(key.to_owned(), version);
+        Ok(())
+    }
+
+    /// Forgets a tombstone if it still has `version`; true when it did.
+    pub fn remove_tombstone(&self, bucket: &str, key: &str, version: Version) -> bool {
+        let mut b = self.write();
+        let Some(bi) = b.get_mut(bucket) else { return false };
+        if bi.tombstones.get(key) == Some(&version) {
+            bi.tombstones.remove(key);
+            return true;
+        }
+        false
+    }
+
+    /// The current version of a key, live or deleted. `None` when the key (or bucket) is unknown.
+    pub fn version_of(&self, bucket: &str, key: &str) -> Option<(Version, bool)> {
+        let b = self.read();
+        let bi = b.get(bucket)?;
+        if let Some(e) = bi.objects.get(key) {
+            return Some((e.version, false));
+        }
+        bi.tombstones.get(key).map(|v| (*v, true))
+    }
+
+    /// Up to `max` keys after `after` (objects and tombstones merged, in key order), for recovery.
+    pub fn versions_page(&self, bucket: &str, after: Option<&str>, max: usize) -> Vec<VersionEntry> {
+        let b = self.read();
+        let Some(bi) = b.get(bucket) else { return Vec::new() };
+        let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut objs = bi.objects.range::<str, _>((lower, Bound::Unbounded)).peekable();
+        let mut tombs = bi.tombstones.range::<str, _>((lower, Bound::Unbounded)).peekable();
+        let mut out = Vec::new();
+        while out.len() < max {
+            let take_obj = match (objs.peek(), tombs.peek()) {
+                (Some((ok, _)), Some((tk, _))) => ok <= tk,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
+            };
+            if take_obj {
+                if let Some((k, e)) = objs.next() {
+                    out.push(VersionEntry { key: k.clone(), version: e.version, deleted: false, size: e.size });
+                }
+            } else if let Some((k, v)) = tombs.next() {
+                out.push(VersionEntry { key: k.clone(), version: *v, deleted: true, size: 0 });
+            }
+        }
+        out
+    }
+
+    /// Objects plus tombstones in every bucket.
+    pub fn version_count(&self) -> u64 {
+        self.read().values().map(|bi| (bi.objects.len() + bi.tombstones.len()) as u64).sum()
     }
 
     pub fn stats(&self) -> StoreStats {

@@ -100,6 +100,8 @@ impl DiskStore {
                 attrs: ObjectAttrs::default(),
                 checksums,
                 parts: 0,
+                version: Default::default(),
+                deleted: false,
             })
             .await?;
         let inner = self.inner.clone();
@@ -221,6 +223,8 @@ impl DiskStore {
                 attrs: info.attrs.clone(),
                 checksums: BTreeMap::new(),
                 parts: wanted.len() as u32,
+                version: this.inner.hlc.tick(),
+                deleted: false,
             };
             let (file, path) = w.finish(meta.clone()).map_err(io_err("write footer"))?;
             let apply = t.elapsed();

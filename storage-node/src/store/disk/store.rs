@@ -14,10 +14,11 @@ use futures::StreamExt;
 
 use super::format::{FormatError, ObjectReader, ObjectWriter};
 use super::fsutil::{create_dir_durable, sync_dir};
-use super::index::{EtagBuf, Entry, Index};
+use super::index::{EtagBuf, Entry, Index, VersionEntry};
 use super::layout::{Layout, fanout_dirs, key_hash};
 use crate::metrics::Metrics;
-use crate::store::{
+use crate::replication::hlc::{Hlc, Version};
+use crate::store::{WriteLog, 
     BodyDigest, BucketInfo, ByteRange, ByteStream, FinishHook, ListPage, ListQuery, MAX_OBJECT_SIZE, ObjectAttrs,
     ObjectBody, ObjectMeta, ObjectStore, PartInfo, StoreError, StoreStats, UploadInfo, now_ms, validate_bucket,
     validate_key,
@@ -54,6 +55,10 @@ pub(super) struct Inner {
     pub(super) index: Index,
     pub(super) metrics: Arc<Metrics>,
     stripes: Vec<Mutex<()>>,
+    /// Stamps every local write with a version.
+    pub(super) hlc: Arc<Hlc>,
+    /// Replication's log, when the node has peers; set once at start-up.
+    write_log: std::sync::OnceLock<Arc<dyn WriteLog>>,
 }
 
 /// A fully written, fsynced temporary file waiting for its rename.
@@ -89,6 +94,13 @@ impl DiskStore {
     /// Opens (or creates) the data directory: clears `tmp/`, then rebuilds the index from the object
     /// files. Files whose footer cannot be read are moved to `quarantine/` and counted.
     pub fn open(root: PathBuf, metrics: Arc<Metrics>) -> Result<(Self, OpenReport), StoreError> {
+        Self::open_node(root, metrics, "")
+    }
+
+    /// [`DiskStore::open`] for a node named `node_id`, whose writes carry its tag in their version.
+    /// The clock is moved past every version found on disk.
+    pub fn open_node(root: PathBuf, metrics: Arc<Metrics>, node_id: &str) -> Result<(Self, OpenReport), StoreError> {
+        let hlc = Arc::new(Hlc::new(node_id));
         let layout = Layout::new(root);
         for dir in [layout.buckets(), layout.tmp(), layout.multipart(), layout.quarantine()] {
             create_dir_durable(&dir).map_err(io_err("create data directories"))?;
@@ -120,9 +132,14 @@ impl DiskStore {
                 for file in files {
                     let path = file.map_err(io_err("list objects"))?.path();
                     match load_entry(&path) {
-                        Ok(Some((key, e))) => {
-                            index.upsert(&bucket, &key, e)?;
-                            report.objects += 1;
+                        Ok(Some((key, e, deleted))) => {
+                            hlc.observe(e.version);
+                            if deleted {
+                                index.put_tombstone(&bucket, &key, e.version)?;
+                            } else {
+                                index.upsert(&bucket, &key, e)?;
+                                report.objects += 1;
+                            }
                         }
                         Ok(None) => {}
                         Err(detail) => {
@@ -138,7 +155,99 @@ impl DiskStore {
         }
         metrics.set_stored(index.stats());
         let stripes = (0..KEY_STRIPES).map(|_| Mutex::new(())).collect();
-        Ok((DiskStore { inner: Arc::new(Inner { layout, index, metrics, stripes }) }, report))
+        let inner = Inner { layout, index, metrics, stripes, hlc, write_log: std::sync::OnceLock::new() };
+        Ok((DiskStore { inner: Arc::new(inner) }, report))
+    }
+
+    /// Routes every later local write through `log` (replication). Only the first call counts.
+    pub fn set_write_log(&self, log: Arc<dyn WriteLog>) {
+        let _ = self.inner.write_log.set(log);
+    }
+
+    /// The clock that versions this store's writes.
+    pub fn hlc(&self) -> Arc<Hlc> {
+        self.inner.hlc.clone()
+    }
+
+    /// The current version of a key, live or deleted.
+    pub fn version_of(&self, bucket: &str, key: &str) -> Option<(Version, bool)> {
+        self.inner.index.version_of(bucket, key)
+    }
+
+    /// Up to `max` versions after `after`, objects and tombstones merged in key order.
+    pub fn versions_page(&self, bucket: &str, after: Option<&str>, max: usize) -> Vec<VersionEntry> {
+        self.inner.index.versions_page(bucket, after, max)
+    }
+
+    /// Objects plus tombstones held.
+    pub fn version_count(&self) -> u64 {
+        self.inner.index.version_count()
+    }
+
+    /// Opens the file of a key as it is now, object or tombstone, for shipping to a peer.
+    pub fn open_current(&self, bucket: &str, key: &str) -> Result<Option<ObjectReader>, StoreError> {
+        validate_bucket(bucket)?;
+        validate_key(key)?;
+        let (_, file) = self.inner.layout.object(bucket, key);
+        match ObjectReader::open(&file) {
+            Ok(Some(r)) if r.footer.meta.key == key => Ok(Some(r)),
+            Ok(Some(_)) => Err(self.inner.damaged(bucket, key, FormatError::Corrupt("footer names another key".to_owned()))),
+            Ok(None) => Ok(None),
+            Err(e) => Err(self.inner.damaged(bucket, key, e)),
+        }
+    }
+
+    /// Stores an object or tombstone that a peer wrote, if it is newer than what is here; the
+    /// bucket is created when missing. Never logged for replication (no bounce). `finish` checks the
+    /// sender's MAC; size and, for single-part objects, MD5 are checked against `meta` here.
+    /// Returns whether it was applied (false: the local version is the same or newer).
+    pub async fn apply_replica(&self, bucket: &str, meta: ObjectMeta, body: ByteStream, finish: FinishHook) -> Result<bool, StoreError> {
+        validate_key(&meta.key)?;
+        if !self.inner.index.has_bucket(bucket) {
+            match self.create_bucket(bucket).await {
+                Ok(()) | Err(StoreError::BucketAlreadyExists(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.inner.hlc.observe(meta.version);
+        let key = meta.key.clone();
+        let want = meta.clone();
+        let check: FinishHook = Box::new(move |digest: &BodyDigest| {
+            if digest.size != want.size {
+                return Err(StoreError::BadDigest(format!("replica of {} bytes, header says {}", digest.size, want.size)));
+            }
+            if !want.deleted && want.parts == 0 && hex::encode(digest.md5) != want.etag {
+                return Err(StoreError::BadDigest("replica MD5 does not match its ETag".to_owned()));
+            }
+            finish(digest)
+        });
+        let staged = self.stage(body, check, move |_, _| meta).await?;
+        let applied = self.commit_as(bucket, &key, staged, false).await?.1;
+        Ok(applied)
+    }
+
+    /// Deletes a tombstone whose delete every peer has acknowledged, if it is still current.
+    pub async fn gc_tombstone(&self, bucket: &str, key: &str, version: Version) -> Result<bool, StoreError> {
+        let inner = self.inner.clone();
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        blocking(move || {
+            let (dir, file) = inner.layout.object(&bucket, &key);
+            {
+                let _guard = inner.stripe(&key);
+                if inner.index.version_of(&bucket, &key) != Some((version, true)) {
+                    return Ok(false);
+                }
+                match std::fs::remove_file(&file) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(StoreError::io("remove tombstone", e)),
+                }
+                inner.index.remove_tombstone(&bucket, &key, version);
+            }
+            sync_dir(&dir).map_err(io_err("fsync object directory"))?;
+            Ok(true)
+        })
+        .await
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -225,25 +334,48 @@ impl DiskStore {
     /// Renames a staged file into place, updates the index and fsyncs the directory. The write is
     /// acknowledged only after this returns.
     pub(super) async fn commit(&self, bucket: &str, key: &str, staged: Staged) -> Result<ObjectMeta, StoreError> {
+        Ok(self.commit_as(bucket, key, staged, true).await?.0)
+    }
+
+    /// Makes a staged object or tombstone current, if its version is newer than the key's current
+    /// one (last writer wins; an older one is dropped and reported as not applied). A `local` write
+    /// is first logged for replication, and answered only once the write quorum holds it.
+    async fn commit_as(&self, bucket: &str, key: &str, staged: Staged, local: bool) -> Result<(ObjectMeta, bool), StoreError> {
         let inner = self.inner.clone();
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
-        blocking(move || {
+        let (meta, applied, seq) = blocking(move || {
             let (dir, file) = inner.layout.object(&bucket, &key);
             let mut staged = staged;
+            let meta = &staged.meta;
             let entry = Entry {
-                size: staged.meta.size,
-                last_modified_ms: staged.meta.last_modified_ms,
-                etag: EtagBuf::new(&staged.meta.etag),
+                size: meta.size,
+                last_modified_ms: meta.last_modified_ms,
+                etag: EtagBuf::new(&meta.etag),
+                version: meta.version,
             };
+            let mut seq = None;
             {
                 let _guard = inner.stripe(&key);
                 if !inner.index.has_bucket(&bucket) {
                     return Err(StoreError::NoSuchBucket(bucket));
                 }
+                if inner.index.version_of(&bucket, &key).is_some_and(|(v, _)| v >= meta.version) {
+                    // A newer write of this key is already in place; this one lost.
+                    return Ok((staged.meta.clone(), false, None));
+                }
+                if local && let Some(log) = inner.write_log.get() {
+                    seq = Some(log.log(&bucket, meta)?);
+                }
+                // Shippers may read the record once the rename below happened (or failed).
+                let _settle = seq.zip(inner.write_log.get()).map(|(seq, log)| Settle { log: log.as_ref(), seq });
                 let t = Instant::now();
                 std::fs::rename(&staged.path, &file).map_err(io_err("rename object into place"))?;
                 staged.apply += t.elapsed();
-                inner.index.upsert(&bucket, &key, entry)?;
+                if staged.meta.deleted {
+                    inner.index.put_tombstone(&bucket, &key, entry.version)?;
+                } else {
+                    inner.index.upsert(&bucket, &key, entry)?;
+                }
             }
             let t = Instant::now();
             sync_dir(&dir).map_err(io_err("fsync object directory"))?;
@@ -251,9 +383,13 @@ impl DiskStore {
             inner.metrics.observe_apply(staged.apply.as_secs_f64());
             inner.metrics.observe_commit(staged.commit.as_secs_f64());
             inner.metrics.set_stored(inner.index.stats());
-            Ok(staged.meta.clone())
+            Ok((staged.meta.clone(), true, seq))
         })
-        .await
+        .await?;
+        if let (Some(seq), Some(log)) = (seq, self.inner.write_log.get()) {
+            log.wait_quorum(seq).await?;
+        }
+        Ok((meta, applied))
     }
 
     fn object_exists(&self, bucket: &str, key: &str) -> Result<(), StoreError> {
@@ -295,13 +431,26 @@ impl DiskStore {
     }
 }
 
+/// Settles a logged write when dropped.
+struct Settle<'a> {
+    log: &'a dyn WriteLog,
+    seq: u64,
+}
+
+impl Drop for Settle<'_> {
+    fn drop(&mut self) {
+        self.log.settled(self.seq);
+    }
+}
+
 #[derive(serde::Serialize, serde::Deserialize)]
 struct BucketMarker {
     created_ms: u64,
 }
 
-/// Reads an object file's footer for the start-up scan. `Ok(None)` for a file that vanished.
-fn load_entry(path: &Path) -> Result<Option<(String, Entry)>, String> {
+/// Reads an object file's footer for the start-up scan: key, entry and whether it is a tombstone.
+/// `Ok(None)` for a file that vanished.
+fn load_entry(path: &Path) -> Result<Option<(String, Entry, bool)>, String> {
     let reader = match ObjectReader::open(path) {
         Ok(Some(r)) => r,
         Ok(None) => return Ok(None),
@@ -311,8 +460,13 @@ fn load_entry(path: &Path) -> Result<Option<(String, Entry)>, String> {
     if path.file_name().and_then(|n| n.to_str()) != Some(key_hash(&meta.key).as_str()) {
         return Err("file name does not match the key in its footer".to_owned());
     }
-    let entry = Entry { size: meta.size, last_modified_ms: meta.last_modified_ms, etag: EtagBuf::new(&meta.etag) };
-    Ok(Some((meta.key, entry)))
+    let entry = Entry {
+        size: meta.size,
+        last_modified_ms: meta.last_modified_ms,
+        etag: EtagBuf::new(&meta.etag),
+        version: meta.version,
+    };
+    Ok(Some((meta.key, entry, meta.deleted)))
 }
 
 impl Inner {
@@ -325,6 +479,8 @@ impl Inner {
     /// never served as this key).
     pub(super) fn open_checked(&self, file: &Path, key: &str) -> Result<Option<ObjectReader>, FormatError> {
         match ObjectReader::open(file)? {
+            // A tombstone is a deleted object: there is nothing to serve.
+            Some(r) if r.footer.meta.key == key && r.footer.meta.deleted => Ok(None),
             Some(r) if r.footer.meta.key == key => Ok(Some(r)),
             Some(_) => Err(FormatError::Corrupt("footer names another key".to_owned())),
             None => Ok(None),
@@ -445,6 +601,7 @@ impl ObjectStore for DiskStore {
         validate_key(key)?;
         self.head_bucket(bucket).await?;
         let k = key.to_owned();
+        let hlc = self.inner.hlc.clone();
         let staged = self
             .stage(body, finish, move |digest, checksums| ObjectMeta {
                 key: k,
@@ -454,6 +611,8 @@ impl ObjectStore for DiskStore {
                 attrs,
                 checksums,
                 parts: 0,
+                version: hlc.tick(),
+                deleted: false,
             })
             .await?;
         let written = staged.meta.size;
@@ -493,24 +652,37 @@ impl ObjectStore for DiskStore {
     async fn delete_object(&self, bucket: &str, key: &str) -> Result<(), StoreError> {
         validate_key(key)?;
         self.head_bucket(bucket).await?;
+        if !matches!(self.inner.index.version_of(bucket, key), Some((_, false))) {
+            // Nothing live to delete: S3 answers success, and there is nothing to replicate.
+            return Ok(());
+        }
+        // The object is replaced by a tombstone, so that the delete replicates and wins or loses by
+        // version; the tombstone is garbage-collected once every peer acknowledged it.
         let inner = self.inner.clone();
-        let (bucket, key) = (bucket.to_owned(), key.to_owned());
-        blocking(move || {
-            let (dir, file) = inner.layout.object(&bucket, &key);
-            {
-                let _guard = inner.stripe(&key);
-                match std::fs::remove_file(&file) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-                    Err(e) => return Err(StoreError::io("remove object file", e)),
-                }
-                inner.index.remove(&bucket, &key);
-            }
-            sync_dir(&dir).map_err(io_err("fsync object directory"))?;
-            inner.metrics.set_stored(inner.index.stats());
-            Ok(())
+        let k = key.to_owned();
+        let staged = blocking(move || {
+            let t = Instant::now();
+            let w = ObjectWriter::create(inner.layout.temp_file()).map_err(io_err("create temp file"))?;
+            let meta = ObjectMeta {
+                key: k,
+                size: 0,
+                etag: String::new(),
+                last_modified_ms: now_ms(),
+                attrs: ObjectAttrs::default(),
+                checksums: BTreeMap::new(),
+                parts: 0,
+                version: inner.hlc.tick(),
+                deleted: true,
+            };
+            let (file, path) = w.finish(meta.clone()).map_err(io_err("write tombstone"))?;
+            let apply = t.elapsed();
+            let t = Instant::now();
+            file.sync_all().map_err(io_err("fsync tombstone"))?;
+            Ok(Staged { path, meta, apply, commit: t.elapsed() })
         })
-        .await
+        .await?;
+        self.commit(bucket, key, staged).await?;
+        Ok(())
     }
 
     async fn copy_object(
@@ -527,6 +699,7 @@ impl ObjectStore for DiskStore {
         let src_meta = src.meta.clone();
         let dst = dst_key.to_owned();
         let finish: FinishHook = Box::new(|_| Ok(BTreeMap::new()));
+        let hlc = self.inner.hlc.clone();
         let staged = self
             .stage(src.stream, finish, move |digest, _| ObjectMeta {
                 key: dst,
@@ -537,6 +710,8 @@ impl ObjectStore for DiskStore {
                 // Full-object checksums stay true for the copy; composite (multipart) ones do not.
                 checksums: if src_meta.parts == 0 { src_meta.checksums } else { BTreeMap::new() },
                 parts: 0,
+                version: hlc.tick(),
+                deleted: false,
             })
             .await?;
         let written = staged.meta.size;

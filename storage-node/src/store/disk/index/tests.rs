@@ -1,7 +1,7 @@
 use super::*;
 
 fn entry() -> Entry {
-    Entry { size: 1, last_modified_ms: 0, etag: EtagBuf::new("d41d8cd98f00b204e9800998ecf8427e") }
+    Entry { size: 1, last_modified_ms: 0, etag: EtagBuf::new("d41d8cd98f00b204e9800998ecf8427e"), version: Version::default() }
 }
 
 fn index(keys: &[&str]) -> Index {
@@ -84,10 +84,39 @@ fn stats_follow_upserts_and_removals() {
     let ix = index(&["a", "b"]);
     ix.upsert("b", "a", Entry { size: 10, ..entry() }).expect("upsert");
     assert_eq!((ix.stats().objects, ix.stats().stored_bytes), (2, 11));
-    ix.remove("b", "a");
+    ix.put_tombstone("b", "a", Version::default()).expect("tombstone");
     assert_eq!((ix.stats().objects, ix.stats().stored_bytes), (1, 1));
     assert!(matches!(ix.remove_bucket_if_empty("b"), Err(StoreError::BucketNotEmpty(_))));
-    ix.remove("b", "b");
+    ix.put_tombstone("b", "b", Version::default()).expect("tombstone");
     ix.remove_bucket_if_empty("b").expect("empty bucket removed");
     assert!(!ix.has_bucket("b"));
+}
+
+#[test]
+fn tombstones_replace_objects_and_merge_into_version_pages() {
+    let ix = Index::default();
+    ix.add_bucket("b", 0);
+    let v = |h| Version { hlc: h, node: 1 };
+    for k in ["a", "c", "e"] {
+        ix.upsert("b", k, Entry { version: v(1), ..entry() }).expect("upsert");
+    }
+    ix.put_tombstone("b", "c", v(2)).expect("tombstone");
+    ix.put_tombstone("b", "d", v(3)).expect("tombstone");
+    assert_eq!(ix.stats().objects, 2);
+    assert_eq!(ix.version_of("b", "c"), Some((v(2), true)));
+    assert_eq!(ix.version_of("b", "a"), Some((v(1), false)));
+    let page = ix.versions_page("b", None, 10);
+    let keys: Vec<_> = page.iter().map(|e| (e.key.as_str(), e.deleted)).collect();
+    assert_eq!(keys, vec![("a", false), ("c", true), ("d", true), ("e", false)]);
+    let page = ix.versions_page("b", Some("c"), 1);
+    assert_eq!(page[0].key, "d");
+    // Listing never shows tombstones.
+    let listed = ix.list("b", &ListQuery { max_keys: 100, ..Default::default() }).expect("list");
+    assert_eq!(listed.objects.len(), 2);
+    // A newer write of a deleted key brings it back.
+    ix.upsert("b", "d", Entry { version: v(4), ..entry() }).expect("upsert");
+    assert_eq!(ix.version_of("b", "d"), Some((v(4), false)));
+    assert!(!ix.remove_tombstone("b", "c", v(9)));
+    assert!(ix.remove_tombstone("b", "c", v(2)));
+    assert_eq!(ix.version_of("b", "c"), None);
 }

@@ -1,0 +1,105 @@
+//! Recovery (backfill): brings a peer that missed writes (its backlog was dropped, it is new, or its
+//! data directory was wiped) back to a full copy. Both listings are compared by version, a page at a
+//! time: this node pages through its own keys (objects and tombstones), asks the peer for its
+//! versions of the same keys, and ships every key where it holds the newer version. Writes made
+//! after the pass started are kept in the log for the peer and shipped normally afterwards, so the
+//! pass needs no snapshot. One log line per pass.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use super::error::ReplicationError;
+use super::replicator::{PeerState, Replicator};
+use super::shipper::ship_keys;
+use super::wire::{VersionsRequest, VersionsResponse};
+use crate::store::ObjectStore;
+
+/// Keys compared per page (the peer answers at most `wire::MAX_KEYS`).
+const PAGE: usize = 500;
+/// Keys shipped per request during recovery.
+const SHIP_CHUNK: usize = 128;
+
+/// Marks recovery inactive however the pass ends.
+struct Active<'a>(&'a PeerState);
+
+impl Drop for Active<'_> {
+    fn drop(&mut self) {
+        self.0.recovering.store(false, Ordering::Release);
+        self.0.metrics.recovery_active.set(0);
+        self.0.metrics.recovery_objects_remaining.set(0);
+    }
+}
+
+/// Runs one recovery pass to `peer`; on success the peer's cursor no longer needs recovery.
+pub(super) async fn run(rep: &Arc<Replicator>, peer: &Arc<PeerState>) -> Result<(), ReplicationError> {
+    let started = Instant::now();
+    let (start_seq, start_cum) = (rep.log.last_seq(), rep.log.last_cum_bytes());
+    {
+        let (r, p) = (rep.clone(), peer.clone());
+        tokio::task::spawn_blocking(move || r.reattach(&p, start_seq, start_cum))
+            .await
+            .map_err(|e| ReplicationError::Io { context: "cursor task", source: std::io::Error::other(e) })??;
+    }
+    peer.recovering.store(true, Ordering::Release);
+    peer.metrics.recovery_active.set(1);
+    let _active = Active(peer);
+    let total = rep.store.version_count();
+    peer.metrics.recovery_objects_remaining.set(total as i64);
+    tracing::info!(peer = peer.peer.id, objects = total, from_seq = start_seq, "recovery pass started");
+    let (mut compared, mut sent, mut bytes) = (0u64, 0u64, 0u64);
+    for bucket in rep.store.list_buckets().await? {
+        let mut after: Option<String> = None;
+        loop {
+            let page = rep.store.versions_page(&bucket.name, after.as_deref(), PAGE);
+            let Some(last) = page.last() else { break };
+            after = Some(last.key.clone());
+            let req = VersionsRequest { bucket: bucket.name.clone(), keys: page.iter().map(|e| e.key.clone()).collect() };
+            let body = serde_json::to_vec(&req).map_err(|e| ReplicationError::Encode(e.to_string()))?;
+            let theirs: VersionsResponse = rep.call_json(&peer.peer, http::Method::POST, "versions", body).await?;
+            if theirs.versions.len() != page.len() {
+                return Err(ReplicationError::Protocol {
+                    peer: peer.peer.id.clone(),
+                    detail: format!("{} versions for {} keys", theirs.versions.len(), page.len()),
+                });
+            }
+            let diff: Vec<(String, String)> = page
+                .iter()
+                .zip(&theirs.versions)
+                .filter(|(mine, theirs)| match theirs {
+                    // A tombstone the peer never saw the object of needs no shipping.
+                    None => !mine.deleted,
+                    Some(t) => t.version < mine.version,
+                })
+                .map(|(mine, _)| (bucket.name.clone(), mine.key.clone()))
+                .collect();
+            compared += page.len() as u64;
+            let mut to_send = diff.len() as u64;
+            peer.metrics.recovery_objects_remaining.set((total.saturating_sub(compared) + to_send) as i64);
+            for chunk in diff.chunks(SHIP_CHUNK) {
+                let (_, b, frames) = ship_keys(rep, peer, chunk.to_vec()).await?;
+                sent += frames as u64;
+                bytes += b;
+                to_send = to_send.saturating_sub(chunk.len() as u64);
+                peer.metrics.recovery_objects.inc_by(frames as u64);
+                peer.metrics.recovery_bytes.inc_by(b);
+                peer.metrics.recovery_objects_remaining.set((total.saturating_sub(compared) + to_send) as i64);
+            }
+        }
+    }
+    {
+        let (r, p) = (rep.clone(), peer.clone());
+        tokio::task::spawn_blocking(move || r.update_cursor(&p, |c| c.needs_recovery = false))
+            .await
+            .map_err(|e| ReplicationError::Io { context: "cursor task", source: std::io::Error::other(e) })??;
+    }
+    tracing::info!(
+        peer = peer.peer.id,
+        compared,
+        objects = sent,
+        bytes,
+        seconds = started.elapsed().as_secs_f64(),
+        "recovery pass finished"
+    );
+    Ok(())
+}
