@@ -33,19 +33,6 @@ PROMETHEUS_OWN = {"up", "ALERTS"}
 # ---------------------------------------------------------------------------------------------
 PENDING_FROM_OTHER_BRANCHES = {
     # replication (storage-node)
-    "storage_node_replication_pending_entries",
-    "storage_node_replication_pending_bytes",
-    "storage_node_replication_shipped_entries_total",
-    "storage_node_replication_shipped_bytes_total",
-    "storage_node_replication_errors_total",
-    "storage_node_replication_peer_up",
-    "storage_node_replication_backlog_full",
-    "storage_node_replication_backlog_dropped_entries_total",
-    "storage_node_recovery_active",
-    "storage_node_recovery_objects_total",
-    "storage_node_recovery_bytes_total",
-    "storage_node_recovery_objects_remaining",
-    "storage_node_write_quorum_failures_total",
     # logs (agent)
     "nodewatch_agent_log_lines_read_total",
     "nodewatch_agent_log_bytes_read_total",
