@@ -10,11 +10,13 @@ pub mod api;
 pub mod config;
 pub mod event;
 pub mod exposition;
+pub mod logs;
 pub mod metrics;
 pub mod sinks;
 pub mod sources;
 pub mod store;
 pub mod topology;
+pub mod transforms;
 
 #[cfg(test)]
 mod test_support;

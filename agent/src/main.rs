@@ -36,6 +36,15 @@ enum Command {
         /// Log level or filter directive.
         #[arg(long)]
         log_level: Option<String>,
+        /// A Loki push URL (repeatable); replaces the file's endpoints.
+        #[arg(long = "loki-url")]
+        loki_url: Vec<String>,
+        /// A glob of log files to ship (repeatable); replaces the file's list.
+        #[arg(long = "log-path")]
+        log_path: Vec<String>,
+        /// The Kubernetes pod logs root (turns the kubernetes_pods source on).
+        #[arg(long)]
+        pod_logs_dir: Option<PathBuf>,
     },
     /// Validate a config file and exit.
     CheckConfig {
@@ -64,6 +73,9 @@ fn main() -> ExitCode {
             storage_node,
             smartctl_path,
             log_level,
+            loki_url,
+            log_path,
+            pod_logs_dir,
         } => {
             let overrides = Overrides {
                 listen,
@@ -71,6 +83,9 @@ fn main() -> ExitCode {
                 storage_nodes: storage_node,
                 smartctl_path,
                 log_level,
+                loki_urls: loki_url,
+                log_paths: log_path,
+                pod_logs_dir,
             };
             match run(path, overrides) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -112,6 +127,7 @@ fn check_overrides(cfg: &config::Config) -> anyhow::Result<()> {
         agent::sources::storage_node::check_url(u)
             .map_err(|r| anyhow::anyhow!("--storage-node {u}: {r}"))?;
     }
+    agent::logs::pipeline::validate(cfg).map_err(|e| anyhow::anyhow!("log settings: {e}"))?;
     tracing_subscriber::EnvFilter::try_new(&cfg.log_level)
         .map_err(|e| anyhow::anyhow!("--log-level {}: {e}", cfg.log_level))?;
     Ok(())

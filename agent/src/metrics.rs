@@ -44,6 +44,8 @@ struct Inner {
 #[derive(Debug, Default)]
 pub struct AgentMetrics {
     inner: Mutex<Inner>,
+    /// The log sources' and Loki sinks' telemetry.
+    pub logs: std::sync::Arc<crate::logs::LogMetrics>,
 }
 
 impl AgentMetrics {
@@ -239,6 +241,7 @@ impl AgentMetrics {
             .with(Labels::new(), g.render_conflicts as f64),
         ];
         drop(g);
+        out.extend(self.logs.families());
         out.extend(process_families());
         out
     }

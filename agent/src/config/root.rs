@@ -5,7 +5,10 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use crate::sinks::loki::{LokiConfig, LokiEndpointConfig};
 use crate::sinks::prometheus_exporter::PrometheusExporterConfig;
+use crate::sources::files::FilesConfig;
+use crate::sources::kubernetes_pods::KubernetesPodsConfig;
 use crate::sources::host::HostConfig;
 use crate::sources::smartctl::SmartctlConfig;
 use crate::sources::storage_node::StorageNodeConfig;
@@ -101,6 +104,12 @@ pub struct SourcesConfig {
     /// The local storage nodes' admin endpoints.
     #[serde(default)]
     pub storage_node: StorageNodeConfig,
+    /// Log files matched by globs.
+    #[serde(default)]
+    pub files: FilesConfig,
+    /// Kubernetes pod logs.
+    #[serde(default)]
+    pub kubernetes_pods: KubernetesPodsConfig,
 }
 
 /// `[sinks]`: one table per sink.
@@ -110,6 +119,9 @@ pub struct SinksConfig {
     /// The `/metrics` exporter.
     #[serde(default)]
     pub prometheus_exporter: PrometheusExporterConfig,
+    /// Loki endpoints for the log sources.
+    #[serde(default)]
+    pub loki: LokiConfig,
 }
 
 /// Values given on the command line; each one that is set replaces the file's value.
@@ -125,6 +137,12 @@ pub struct Overrides {
     pub smartctl_path: Option<PathBuf>,
     /// `--log-level`.
     pub log_level: Option<String>,
+    /// `--loki-url`, repeatable; when given, replaces the file's endpoints.
+    pub loki_urls: Vec<String>,
+    /// `--log-path`, repeatable; when given, replaces the files source's globs.
+    pub log_paths: Vec<String>,
+    /// `--pod-logs-dir`: turns the kubernetes_pods source on with this root.
+    pub pod_logs_dir: Option<PathBuf>,
 }
 
 impl Config {
@@ -144,6 +162,16 @@ impl Config {
         }
         if let Some(l) = &o.log_level {
             self.log_level = l.clone();
+        }
+        if !o.loki_urls.is_empty() {
+            self.sinks.loki.endpoints = o.loki_urls.iter().map(|u| LokiEndpointConfig::with_url(u)).collect();
+        }
+        if !o.log_paths.is_empty() {
+            self.sources.files.include = o.log_paths.clone();
+        }
+        if let Some(d) = &o.pod_logs_dir {
+            self.sources.kubernetes_pods.enabled = true;
+            self.sources.kubernetes_pods.root = d.clone();
         }
     }
 }
