@@ -178,6 +178,12 @@ impl Tailer {
         let _ = self.send_chunk();
     }
 
+    /// Files held open (tests).
+    #[cfg(test)]
+    pub(crate) fn open_files(&self) -> usize {
+        self.files.len()
+    }
+
     fn discover_files(&mut self) {
         let specs = self.discover.discover();
         let mut seen = HashSet::new();
