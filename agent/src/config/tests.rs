@@ -161,10 +161,10 @@ encoding = "json"
     assert_eq!(c.sources.kubernetes_pods.root, std::path::PathBuf::from("/other"));
     assert_eq!(crate::logs::pipeline::sink_names(&c), vec!["loki", "loki_1"]);
     // Unknown keys and bad values are named.
-    let e = parse("[sinks.loki]\nendpoint = []\n").unwrap_err().to_string();
+    let e = parse("[sinks.loki]\nendpoint = []\n").expect_err("must fail").to_string();
     assert!(e.contains("endpoint"), "{e}");
-    let e = parse("[[sinks.loki.endpoints]]\nurl = \"ftp://x\"\n").unwrap_err().to_string();
+    let e = parse("[[sinks.loki.endpoints]]\nurl = \"ftp://x\"\n").expect_err("must fail").to_string();
     assert!(e.contains("scheme"), "{e}");
-    let e = parse("[sources.files]\ninclude = [\"/a\"]\nmultiline = { start_pattern = \"(\" }\n").unwrap_err().to_string();
+    let e = parse("[sources.files]\ninclude = [\"/a\"]\nmultiline = { start_pattern = \"(\" }\n").expect_err("must fail").to_string();
     assert!(e.contains("start_pattern"), "{e}");
 }

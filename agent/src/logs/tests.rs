@@ -44,17 +44,17 @@ fn key(ino: u64) -> FileKey {
 
 #[test]
 fn positions_ack_only_forward_and_survive_reload() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("ok");
     let path = dir.path().join("loki/positions.json");
-    let p = Positions::open(&path).unwrap();
+    let p = Positions::open(&path).expect("ok");
     let id = p.create(key(7), "/x.log", 0, 0, (100, 42));
     p.ack(id, 500);
     p.ack(id, 300);
     assert_eq!(p.acked(id), Some(500));
-    p.save().unwrap();
+    p.save().expect("ok");
     assert!(!path.with_extension("tmp").exists());
-    let q = Positions::open(&path).unwrap();
-    let r = q.live(key(7)).unwrap();
+    let q = Positions::open(&path).expect("ok");
+    let r = q.live(key(7)).expect("ok");
     assert_eq!((r.id, r.acked, r.read, r.fp_len, r.fp_crc), (id, 500, 500, 100, 42));
     // A new record never reuses an id.
     assert!(q.create(key(8), "/y.log", 0, 0, (0, 0)) > id);
@@ -62,24 +62,24 @@ fn positions_ack_only_forward_and_survive_reload() {
 
 #[test]
 fn positions_corrupt_file_is_set_aside() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("ok");
     let path = dir.path().join("positions.json");
-    std::fs::write(&path, b"{not json").unwrap();
-    let p = Positions::open(&path).unwrap();
+    std::fs::write(&path, b"{not json").expect("ok");
+    let p = Positions::open(&path).expect("ok");
     assert!(p.snapshot().is_empty());
     assert!(path.with_extension("corrupt").exists());
 }
 
 #[test]
 fn retired_records_are_copy_candidates_and_forgotten_later() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = Positions::open(&dir.path().join("p.json")).unwrap();
+    let dir = tempfile::tempdir().expect("ok");
+    let p = Positions::open(&dir.path().join("p.json")).expect("ok");
     let id = p.create(key(1), "/a.log", 0, 0, (256, 9));
     p.set_read(id, 4096);
     p.ack(id, 4000);
     p.retire(id);
     assert!(p.live(key(1)).is_none());
-    let found = p.find_copy_source(key(2), |r| r.fp_crc == 9).unwrap();
+    let found = p.find_copy_source(key(2), |r| r.fp_crc == 9).expect("ok");
     assert_eq!((found.id, found.read, found.acked, found.retired), (id, 4096, 4000, true));
     // Short fingerprints never qualify.
     let short = p.create(key(3), "/b.log", 0, 0, (10, 5));

@@ -120,10 +120,13 @@ fn query(req: &Request<Incoming>) -> HashMap<String, String> {
         .collect()
 }
 
+/// One decoded entry: time, line, structured metadata.
+type InEntry = (i64, String, Vec<(String, String)>);
+
 /// One stream of a decoded push.
 struct InStream {
     labels: Result<Vec<(String, String)>, String>,
-    entries: Vec<(i64, String, Vec<(String, String)>)>,
+    entries: Vec<InEntry>,
 }
 
 impl Receiver {

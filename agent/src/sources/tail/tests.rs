@@ -26,14 +26,14 @@ fn tail_cfg() -> TailConfig {
 }
 
 fn harness(dir: &Path, pattern: &str, cfg: TailConfig) -> H {
-    let pos = Arc::new(Positions::open(&dir.join("state/positions.json")).unwrap());
+    let pos = Arc::new(Positions::open(&dir.join("state/positions.json")).expect("ok"));
     let metrics = Arc::new(LogMetrics::default());
     let (tx, rx) = mpsc::channel(10_000);
     let fc = FilesConfig { include: vec![dir.join(pattern).display().to_string()], ..FilesConfig::default() };
     let t = Tailer::new(
         cfg,
         Arc::new(ProcessorConfig { source: "files", container: None, multiline: None, parse: ParseConfig::default() }),
-        Box::new(FilesDiscover::new(&fc).unwrap()),
+        Box::new(FilesDiscover::new(&fc).expect("ok")),
         Arc::clone(&pos),
         Arc::clone(&metrics),
         tx,
@@ -60,8 +60,8 @@ impl H {
 }
 
 fn append(p: &Path, s: &str) {
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(p).unwrap();
-    f.write_all(s.as_bytes()).unwrap();
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(p).expect("ok");
+    f.write_all(s.as_bytes()).expect("ok");
 }
 
 fn lines(from: usize, to: usize) -> String {
@@ -74,12 +74,12 @@ fn expect(from: usize, to: usize) -> Vec<String> {
 
 #[test]
 fn reads_lines_and_resumes_after_restart_without_duplicates() {
-    let d = tempfile::tempdir().unwrap();
+    let d = tempfile::tempdir().expect("ok");
     let f = d.path().join("a.log");
     append(&f, &lines(1, 5));
     let mut h = harness(d.path(), "*.log", tail_cfg());
     assert_eq!(h.step(true), expect(1, 5));
-    h.pos.save().unwrap();
+    h.pos.save().expect("ok");
     drop(h);
     append(&f, &lines(6, 7));
     let mut h = harness(d.path(), "*.log", tail_cfg());
@@ -88,12 +88,12 @@ fn reads_lines_and_resumes_after_restart_without_duplicates() {
 
 #[test]
 fn unacknowledged_lines_are_read_again_after_restart() {
-    let d = tempfile::tempdir().unwrap();
+    let d = tempfile::tempdir().expect("ok");
     let f = d.path().join("a.log");
     append(&f, &lines(1, 3));
     let mut h = harness(d.path(), "*.log", tail_cfg());
     h.t.step(true); // read, never acknowledged
-    h.pos.save().unwrap();
+    h.pos.save().expect("ok");
     drop(h);
     let mut h = harness(d.path(), "*.log", tail_cfg());
     assert_eq!(h.step(true), expect(1, 3));
@@ -101,12 +101,12 @@ fn unacknowledged_lines_are_read_again_after_restart() {
 
 #[test]
 fn rename_and_create_rotation() {
-    let d = tempfile::tempdir().unwrap();
+    let d = tempfile::tempdir().expect("ok");
     let f = d.path().join("a.log");
     append(&f, &lines(1, 3));
     let mut h = harness(d.path(), "a.log*", tail_cfg());
     assert_eq!(h.step(true), expect(1, 3));
-    std::fs::rename(&f, d.path().join("a.log.1")).unwrap();
+    std::fs::rename(&f, d.path().join("a.log.1")).expect("ok");
     append(&d.path().join("a.log.1"), &lines(4, 4)); // the writer's last line to the old file
     append(&f, &lines(5, 6));
     let mut got = h.step(true);
@@ -117,12 +117,12 @@ fn rename_and_create_rotation() {
 
 #[test]
 fn renamed_away_file_is_finished_then_released() {
-    let d = tempfile::tempdir().unwrap();
+    let d = tempfile::tempdir().expect("ok");
     let f = d.path().join("a.log");
     append(&f, &lines(1, 2));
     let mut h = harness(d.path(), "a.log", tail_cfg());
     assert_eq!(h.step(true), expect(1, 2));
-    std::fs::rename(&f, d.path().join("old")).unwrap();
+    std::fs::rename(&f, d.path().join("old")).expect("ok");
     append(&d.path().join("old"), &lines(3, 3));
     append(&f, &lines(4, 4));
     let got = h.step(true);
@@ -133,14 +133,14 @@ fn renamed_away_file_is_finished_then_released() {
 
 #[test]
 fn copytruncate_reads_the_copy_tail_once() {
-    let d = tempfile::tempdir().unwrap();
+    let d = tempfile::tempdir().expect("ok");
     let f = d.path().join("a.log");
     append(&f, &lines(1, 3));
     let mut h = harness(d.path(), "a.log*", tail_cfg());
     assert_eq!(h.step(true), expect(1, 3));
     append(&f, &lines(4, 5)); // written, not read yet
-    std::fs::copy(&f, d.path().join("a.log.1")).unwrap();
-    std::fs::OpenOptions::new().write(true).truncate(true).open(&f).unwrap();
+    std::fs::copy(&f, d.path().join("a.log.1")).expect("ok");
+    std::fs::OpenOptions::new().write(true).truncate(true).open(&f).expect("ok");
     append(&f, &lines(6, 6));
     let mut got = h.step(true);
     got.extend(h.step(true));
@@ -150,12 +150,12 @@ fn copytruncate_reads_the_copy_tail_once() {
 
 #[test]
 fn truncated_and_rewritten_file_starts_over() {
-    let d = tempfile::tempdir().unwrap();
+    let d = tempfile::tempdir().expect("ok");
     let f = d.path().join("a.log");
     append(&f, &lines(1, 9));
     let mut h = harness(d.path(), "a.log", tail_cfg());
     assert_eq!(h.step(true).len(), 9);
-    std::fs::OpenOptions::new().write(true).truncate(true).open(&f).unwrap();
+    std::fs::OpenOptions::new().write(true).truncate(true).open(&f).expect("ok");
     // Longer than before is noticed by the fingerprint, not only by the size.
     append(&f, &lines(100, 111));
     assert_eq!(h.step(true), expect(100, 111));
@@ -163,14 +163,14 @@ fn truncated_and_rewritten_file_starts_over() {
 
 #[test]
 fn deleted_file_is_read_to_its_end_from_the_open_descriptor() {
-    let d = tempfile::tempdir().unwrap();
+    let d = tempfile::tempdir().expect("ok");
     let f = d.path().join("a.log");
     append(&f, &lines(1, 1));
     let mut h = harness(d.path(), "a.log", tail_cfg());
     assert_eq!(h.step(true), expect(1, 1));
-    let mut w = std::fs::OpenOptions::new().append(true).open(&f).unwrap();
-    std::fs::remove_file(&f).unwrap();
-    w.write_all(lines(2, 3).as_bytes()).unwrap();
+    let mut w = std::fs::OpenOptions::new().append(true).open(&f).expect("ok");
+    std::fs::remove_file(&f).expect("ok");
+    w.write_all(lines(2, 3).as_bytes()).expect("ok");
     drop(w);
     assert_eq!(h.step(true), expect(2, 3));
     h.step(false);
@@ -179,10 +179,10 @@ fn deleted_file_is_read_to_its_end_from_the_open_descriptor() {
 
 #[test]
 fn reused_inode_with_other_content_is_read_from_the_start() {
-    let d = tempfile::tempdir().unwrap();
+    let d = tempfile::tempdir().expect("ok");
     let f = d.path().join("a.log");
     append(&f, &lines(1, 3));
-    let meta = std::fs::metadata(&f).unwrap();
+    let meta = std::fs::metadata(&f).expect("ok");
     let key = FileKey { dev: meta.dev(), ino: meta.ino() };
     let mut h = harness(d.path(), "a.log", tail_cfg());
     // A record left by an earlier file with this inode: other first bytes, offset 100.
@@ -194,7 +194,7 @@ fn reused_inode_with_other_content_is_read_from_the_start() {
 
 #[test]
 fn last_line_without_newline_is_sent_after_the_idle_delay() {
-    let d = tempfile::tempdir().unwrap();
+    let d = tempfile::tempdir().expect("ok");
     let f = d.path().join("a.log");
     append(&f, "complete\npartial");
     let mut h = harness(d.path(), "a.log", TailConfig { eof_flush_ms: 3_600_000, ..tail_cfg() });
@@ -209,7 +209,7 @@ fn last_line_without_newline_is_sent_after_the_idle_delay() {
 
 #[test]
 fn long_lines_are_cut_at_the_bound_and_counted() {
-    let d = tempfile::tempdir().unwrap();
+    let d = tempfile::tempdir().expect("ok");
     let f = d.path().join("a.log");
     let big = "x".repeat(300 * 1024);
     append(&f, &format!("0123456789ABCDEF\n{big}\nok\n"));
@@ -222,9 +222,9 @@ fn long_lines_are_cut_at_the_bound_and_counted() {
 
 #[test]
 fn invalid_utf8_and_binary_lines_are_counted_and_sent() {
-    let d = tempfile::tempdir().unwrap();
+    let d = tempfile::tempdir().expect("ok");
     let f = d.path().join("a.log");
-    std::fs::write(&f, b"ok\n\xff\xfe bad\nnul\x00byte\n").unwrap();
+    std::fs::write(&f, b"ok\n\xff\xfe bad\nnul\x00byte\n").expect("ok");
     let mut h = harness(d.path(), "a.log", tail_cfg());
     let got = h.step(true);
     assert_eq!(got, vec!["ok".to_string(), "\u{fffd}\u{fffd} bad".to_string(), "nul\0byte".to_string()]);
@@ -234,7 +234,7 @@ fn invalid_utf8_and_binary_lines_are_counted_and_sent() {
 
 #[test]
 fn new_files_are_found_at_discovery() {
-    let d = tempfile::tempdir().unwrap();
+    let d = tempfile::tempdir().expect("ok");
     let mut h = harness(d.path(), "*.log", tail_cfg());
     assert!(h.step(true).is_empty());
     let p: PathBuf = d.path().join("late.log");

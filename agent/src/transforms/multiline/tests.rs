@@ -13,10 +13,10 @@ fn cfg(pattern: &str) -> MultilineConfig {
 
 #[test]
 fn stack_trace_is_one_event() {
-    let mut m = Multiline::<()>::new(&cfg("^[A-Za-z]+: ")).unwrap();
+    let mut m = Multiline::<()>::new(&cfg("^[A-Za-z]+: ")).expect("ok");
     let now = Instant::now();
     let mut out = Vec::new();
-    let msgs: Vec<String> = CRI.lines().map(|l| parse_cri(l).unwrap().msg.into_owned()).collect();
+    let msgs: Vec<String> = CRI.lines().map(|l| parse_cri(l).expect("ok").msg.into_owned()).collect();
     for (i, msg) in msgs.iter().enumerate() {
         m.push(i as i64, (), msg.clone(), i as u64 * 100, now, &mut out);
     }
@@ -32,7 +32,7 @@ fn stack_trace_is_one_event() {
 
 #[test]
 fn timeout_emits_the_pending_event() {
-    let mut m = Multiline::<()>::new(&cfg("^start")).unwrap();
+    let mut m = Multiline::<()>::new(&cfg("^start")).expect("ok");
     let t0 = Instant::now();
     let mut out = Vec::new();
     m.push(1, (), "start a".into(), 0, t0, &mut out);
@@ -48,7 +48,7 @@ fn timeout_emits_the_pending_event() {
 fn bounds_cut_events() {
     let mut c = cfg("^start");
     c.max_lines = 2;
-    let mut m = Multiline::<()>::new(&c).unwrap();
+    let mut m = Multiline::<()>::new(&c).expect("ok");
     let now = Instant::now();
     let mut out = Vec::new();
     for l in ["start", "a", "b", "c"] {

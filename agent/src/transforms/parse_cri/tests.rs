@@ -7,7 +7,7 @@ const DOCKER: &str = include_str!("../../../tests/data/logs/docker-json-file-pac
 
 #[test]
 fn cri_fixture_parses_every_line() {
-    let lines: Vec<_> = CRI.lines().map(|l| parse_cri(l).unwrap()).collect();
+    let lines: Vec<_> = CRI.lines().map(|l| parse_cri(l).expect("ok")).collect();
     assert_eq!(lines.len(), 19);
     assert!(lines.iter().all(|l| l.stream == Stream::Stderr && !l.partial));
     assert_eq!(lines[0].ts_ns, 1_597_871_184_337_499_838);
@@ -17,12 +17,12 @@ fn cri_fixture_parses_every_line() {
 
 #[test]
 fn cri_errors_name_the_field() {
-    assert_eq!(parse_cri("2020-08-19T21:06:24Z stdout").unwrap_err(), ParseError::CriFields);
-    assert_eq!(parse_cri("yesterday stdout F hi").unwrap_err(), ParseError::CriTimestamp);
-    assert_eq!(parse_cri("2020-08-19T21:06:24Z stdin F hi").unwrap_err(), ParseError::CriStream);
-    assert_eq!(parse_cri("2020-08-19T21:06:24Z stdout X hi").unwrap_err(), ParseError::CriTag);
-    assert_eq!(parse_cri("2020-08-19T21:06:24Z stdout F").unwrap().msg, "");
-    assert_eq!(parse_cri("2020-08-19T21:06:24Z stdout F  two  spaces ").unwrap().msg, " two  spaces ");
+    assert_eq!(parse_cri("2020-08-19T21:06:24Z stdout").expect_err("must fail"), ParseError::CriFields);
+    assert_eq!(parse_cri("yesterday stdout F hi").expect_err("must fail"), ParseError::CriTimestamp);
+    assert_eq!(parse_cri("2020-08-19T21:06:24Z stdin F hi").expect_err("must fail"), ParseError::CriStream);
+    assert_eq!(parse_cri("2020-08-19T21:06:24Z stdout X hi").expect_err("must fail"), ParseError::CriTag);
+    assert_eq!(parse_cri("2020-08-19T21:06:24Z stdout F").expect("ok").msg, "");
+    assert_eq!(parse_cri("2020-08-19T21:06:24Z stdout F  two  spaces ").expect("ok").msg, " two  spaces ");
 }
 
 #[test]
@@ -30,25 +30,25 @@ fn docker_fixture_parses_except_the_corrupted_line() {
     let results: Vec<_> = DOCKER.lines().map(parse_docker).collect();
     let bad: Vec<usize> = results.iter().enumerate().filter(|(_, r)| r.is_err()).map(|(i, _)| i + 1).collect();
     assert_eq!(bad, vec![7]);
-    assert_eq!(results[6].as_ref().unwrap_err().reason(), "docker_json");
-    let first = results[0].as_ref().unwrap();
+    assert_eq!(results[6].as_ref().expect_err("must fail").reason(), "docker_json");
+    let first = results[0].as_ref().expect("ok");
     assert_eq!(first.msg, "Fetching main repository github.com/elastic/beats...");
     assert_eq!(first.stream, Stream::Stdout);
     assert!(!first.partial);
     assert_eq!(first.ts_ns, 1_456_959_531_338_462_311);
     // Auto-detection: `{` is docker, anything else CRI (so the corrupted line fails as CRI).
-    assert!(parse_container_line(ContainerFormat::Auto, DOCKER.lines().next().unwrap()).is_ok());
+    assert!(parse_container_line(ContainerFormat::Auto, DOCKER.lines().next().expect("ok")).is_ok());
     assert_eq!(
-        parse_container_line(ContainerFormat::Auto, DOCKER.lines().nth(6).unwrap()).unwrap_err().reason(),
+        parse_container_line(ContainerFormat::Auto, DOCKER.lines().nth(6).expect("ok")).expect_err("must fail").reason(),
         "cri_timestamp"
     );
 }
 
 #[test]
 fn docker_partial_is_a_log_without_newline() {
-    let l = parse_docker(r#"{"log":"part one ","stream":"stderr","time":"2016-03-02T22:58:51Z"}"#).unwrap();
+    let l = parse_docker(r#"{"log":"part one ","stream":"stderr","time":"2016-03-02T22:58:51Z"}"#).expect("ok");
     assert!(l.partial);
-    let l = parse_docker(r#"{"log":"esc \"q\"\n","stream":"stderr","time":"2016-03-02T22:58:51Z"}"#).unwrap();
+    let l = parse_docker(r#"{"log":"esc \"q\"\n","stream":"stderr","time":"2016-03-02T22:58:51Z"}"#).expect("ok");
     assert!(!l.partial);
     assert_eq!(l.msg, "esc \"q\"");
 }

@@ -9,7 +9,7 @@ fn json_cfg() -> ParseConfig {
 #[test]
 fn storage_node_style_json_line() {
     let line = r#"{"timestamp":"2026-11-21T02:03:04.5Z","level":"INFO","message":"request","op":"PutObject","request_id":"abc123","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736"}"#;
-    let p = parse_line(&json_cfg(), line).unwrap();
+    let p = parse_line(&json_cfg(), line).expect("ok");
     assert_eq!(p.level, Some("info"));
     assert_eq!(
         p.metadata,
@@ -24,7 +24,7 @@ fn storage_node_style_json_line() {
 #[test]
 fn nested_span_fields_and_missing_timestamp_config() {
     let line = r#"{"level":"WARN","span":{"request_id":"r1"},"fields":{"message":"x"}}"#;
-    let p = parse_line(&ParseConfig { format: ParseFormat::Json, ..ParseConfig::default() }, line).unwrap();
+    let p = parse_line(&ParseConfig { format: ParseFormat::Json, ..ParseConfig::default() }, line).expect("ok");
     assert_eq!(p.level, Some("warn"));
     assert_eq!(p.metadata, vec![("request_id".to_string(), "r1".to_string())]);
     assert_eq!(p.ts_ns, None);
@@ -32,18 +32,18 @@ fn nested_span_fields_and_missing_timestamp_config() {
 
 #[test]
 fn not_json_is_an_error_reason() {
-    assert_eq!(parse_line(&json_cfg(), "plain text").unwrap_err(), "json");
-    assert_eq!(parse_line(&json_cfg(), "[1,2]").unwrap_err(), "json");
+    assert_eq!(parse_line(&json_cfg(), "plain text").expect_err("must fail"), "json");
+    assert_eq!(parse_line(&json_cfg(), "[1,2]").expect_err("must fail"), "json");
 }
 
 #[test]
 fn logfmt_pairs_quotes_and_levels() {
     let c = ParseConfig { format: ParseFormat::Logfmt, timestamp_field: Some("ts".into()), ..ParseConfig::default() };
-    let p = parse_line(&c, r#"ts=2026-01-01T00:00:00Z level=error msg="disk \"sda\" failed" request_id=r-9 flag"#).unwrap();
+    let p = parse_line(&c, r#"ts=2026-01-01T00:00:00Z level=error msg="disk \"sda\" failed" request_id=r-9 flag"#).expect("ok");
     assert_eq!(p.level, Some("error"));
     assert_eq!(p.metadata, vec![("request_id".to_string(), "r-9".to_string())]);
     assert_eq!(p.ts_ns, Some(1_767_225_600_000_000_000));
-    assert_eq!(parse_line(&c, r#"msg="unterminated"#).unwrap_err(), "logfmt");
+    assert_eq!(parse_line(&c, r#"msg="unterminated"#).expect_err("must fail"), "logfmt");
 }
 
 #[test]
