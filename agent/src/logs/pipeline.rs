@@ -144,7 +144,8 @@ pub fn start(config: &Config, metrics: Arc<LogMetrics>) -> Result<Option<LogsRun
             source,
         })?;
         let chunk_max = MAX_CHUNK_BYTES.min(e.batch_max_bytes.max(1024) / 2).max(1024);
-        let capacity = (e.buffer_max_bytes / chunk_max).max(1);
+        // A chunk may overshoot chunk_max by one read (128 KiB), hence the factor 2.
+        let capacity = (e.buffer_max_bytes / (2 * chunk_max)).max(1);
         let (tx, rx) = mpsc::channel(capacity);
         let buffered = Arc::new(AtomicU64::new(0));
         let mut tailer = |tail: &TailConfig, proc_cfg: ProcessorConfig, d: Box<dyn Discover>| {

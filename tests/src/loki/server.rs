@@ -53,6 +53,8 @@ pub struct Accepted {
     pub line: String,
     /// Structured metadata.
     pub metadata: std::collections::BTreeMap<String, String>,
+    /// When the receiver accepted it (nanoseconds since the epoch).
+    pub received: u128,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -231,6 +233,9 @@ impl Receiver {
         };
         let mut errors = Vec::new();
         let mut accepted = Vec::new();
+        let now_ns = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
         {
             let mut g = self.lock();
             *g.stats.tenants.entry(tenant).or_insert(0) += 1;
@@ -288,6 +293,7 @@ impl Receiver {
                         ts: ts.to_string(),
                         line,
                         metadata: md.into_iter().collect(),
+                        received: now_ns,
                     });
                 }
             }

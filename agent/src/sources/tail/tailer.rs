@@ -321,6 +321,10 @@ impl Tailer {
                         budget = budget.saturating_sub(n);
                         bytes += n as u64;
                         lines += l;
+                        if self.chunk.bytes + bytes as usize >= self.chunk_max_bytes {
+                            // The chunk is full: hand it over before reading more.
+                            break;
+                        }
                     }
                     Err(e) => {
                         tracing::warn!(path = %f.label, error = %e, "read log file");
