@@ -7,7 +7,8 @@ export DEBIAN_FRONTEND=noninteractive
 
 need_apt=()
 for tool in promtool:prometheus prometheus-alertmanager:prometheus-alertmanager \
-            prometheus-node-exporter:prometheus-node-exporter openssl:openssl curl:curl; do
+            prometheus-node-exporter:prometheus-node-exporter openssl:openssl curl:curl \
+            node:nodejs npm:npm; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || need_apt+=("${tool##*:}")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -18,6 +19,9 @@ fi
 
 echo "== pip install -r tests/python/requirements.txt"
 python3 -m pip install -q --disable-pip-version-check -r tests/python/requirements.txt
+
+echo "== npm ci (tests/dashboards: @grafana/schema and typescript for the dashboard type check)"
+(cd tests/dashboards && npm ci --no-audit --no-fund --loglevel=error)
 
 echo "== cargo build (release: the tests drive the real binaries)"
 cargo build --release --workspace --bins --locked

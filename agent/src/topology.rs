@@ -18,7 +18,9 @@ use crate::api::{self, ApiState};
 use crate::config::Config;
 use crate::metrics::AgentMetrics;
 use crate::sources::Source;
+use crate::sources::ceph::CephSource;
 use crate::sources::host::HostSource;
+use crate::sources::nvml::{self, NvmlSource};
 use crate::sources::smartctl::{self, SmartctlSource};
 use crate::sources::storage_node::StorageNodeSource;
 use crate::store::Store;
@@ -41,6 +43,9 @@ pub enum TopologyError {
     /// The log pipelines could not start.
     #[error("start log pipelines: {0}")]
     Logs(#[from] crate::logs::pipeline::LogsError),
+    /// The ceph source's config does not build.
+    #[error("build ceph source: {0}")]
+    Ceph(#[from] crate::sources::ceph::CephError),
     /// The listener could not bind.
     #[error("bind {addr}: {source}")]
     Bind {
@@ -196,6 +201,27 @@ pub fn build(config: &Config) -> Result<Built, TopologyError> {
             Schedule::from_config(n.interval_secs, n.timeout_ms),
         ));
         limits.insert("storage_node".to_string(), n.max_series);
+    }
+
+    let g = &config.sources.nvml;
+    if g.enabled != nvml::Enabled::Off {
+        let src = NvmlSource::new(g);
+        // Load now, so "not present" is logged once at start-up; collections retry later.
+        let _ = src.try_load();
+        sources.push((
+            Arc::new(src),
+            Schedule::from_config(g.interval_secs, g.timeout_ms),
+        ));
+        limits.insert("nvml".to_string(), g.max_series);
+    }
+
+    let c = &config.sources.ceph;
+    if c.enabled {
+        sources.push((
+            Arc::new(CephSource::new(c, Arc::clone(&metrics))?),
+            Schedule::from_config(c.interval_secs, c.timeout_ms),
+        ));
+        limits.insert("ceph".to_string(), c.max_series);
     }
 
     for (src, _) in &sources {

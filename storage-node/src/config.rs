@@ -60,6 +60,8 @@ pub struct FileConfig {
     pub log_level: Option<String>,
     /// Record metrics (on by default; off only for overhead benchmarks).
     pub instrumentation: Option<bool>,
+    /// Export one OTLP span per S3 request to this OTLP/HTTP traces URL (off when unset).
+    pub otlp_traces_endpoint: Option<String>,
 }
 
 /// Flags and environment variables; `None` means "not given here".
@@ -113,6 +115,10 @@ pub struct CliConfig {
     /// Record metrics [default: true]; `false` only for overhead benchmarks.
     #[arg(long, env = "STORAGE_NODE_INSTRUMENTATION")]
     pub instrumentation: Option<bool>,
+    /// Send traces over OTLP/HTTP (protobuf) to this URL, e.g. http://127.0.0.1:4318/v1/traces
+    /// [default: off].
+    #[arg(long, env = "STORAGE_NODE_OTLP_TRACES_ENDPOINT")]
+    pub otlp_traces_endpoint: Option<String>,
 }
 
 /// The resolved, validated configuration.
@@ -131,6 +137,7 @@ pub struct Config {
     pub log_file: Option<PathBuf>,
     pub log_level: String,
     pub instrumentation: bool,
+    pub otlp_traces_endpoint: Option<http::Uri>,
 }
 
 /// Certificate and key files for HTTPS.
@@ -241,6 +248,11 @@ impl Config {
             log_file: cli.log_file.or(file.log_file),
             log_level: cli.log_level.or(file.log_level).unwrap_or_else(default_log_level),
             instrumentation: cli.instrumentation.or(file.instrumentation).unwrap_or(true),
+            otlp_traces_endpoint: cli
+                .otlp_traces_endpoint
+                .or(file.otlp_traces_endpoint)
+                .map(|u| parse_otlp_endpoint(&u))
+                .transpose()?,
         };
         config.check_values()?;
         Ok(config)
@@ -279,6 +291,17 @@ fn parse_addr(option: &'static str, value: &str) -> Result<SocketAddr, ConfigErr
         value: value.to_owned(),
         reason: format!("{e}; expected IP:PORT such as 127.0.0.1:9000"),
     })
+}
+
+/// An OTLP/HTTP endpoint: an absolute `http://` URL (the exporter speaks plain HTTP to a local
+/// collector or agent).
+fn parse_otlp_endpoint(value: &str) -> Result<http::Uri, ConfigError> {
+    let bad = |reason: &str| ConfigError::Invalid { option: "otlp_traces_endpoint", reason: format!("{value:?}: {reason}") };
+    let uri: http::Uri = value.parse().map_err(|e| bad(&format!("not a URL ({e})")))?;
+    if uri.scheme_str() != Some("http") || uri.host().is_none() {
+        return Err(bad("expected an absolute http:// URL such as http://127.0.0.1:4318/v1/traces"));
+    }
+    Ok(uri)
 }
 
 /// Creates the data directory when missing and proves that it is writable with a probe file.

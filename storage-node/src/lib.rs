@@ -5,7 +5,7 @@
 //! - `http`: the S3 API (via `s3s`) and the admin routes; never touches files itself.
 //! - `store`: the [`store::ObjectStore`] trait, the disk store and the scrubber.
 //! - `metrics`, `ops`: telemetry and ops in flight.
-//! - `telemetry`: the JSON log subscriber.
+//! - `telemetry`: the JSON log subscriber. `traces`: request trace ids and optional OTLP spans.
 
 pub mod config;
 pub mod http;
@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod ops;
 pub mod store;
 pub mod telemetry;
+pub mod traces;
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -33,6 +34,8 @@ pub enum StartError {
     Config(#[from] config::ConfigError),
     #[error("open store: {0}")]
     Store(#[from] store::StoreError),
+    #[error(transparent)]
+    Traces(#[from] traces::TracesError),
     #[error("bind {what} on {addr}: {source}")]
     Bind { what: &'static str, addr: std::net::SocketAddr, source: std::io::Error },
 }
@@ -61,10 +64,18 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     let tracker = OpTracker::new(Duration::from_millis(config.slow_op_threshold_ms), metrics.clone());
     let scrub_state = Arc::new(Mutex::new(store::scrub::ScrubStatus::default()));
 
+    let traces = match &config.otlp_traces_endpoint {
+        Some(endpoint) => {
+            let t = traces::Traces::otlp(endpoint, &config.node_id)?;
+            tracing::info!(endpoint = %endpoint, "exporting request traces over OTLP/HTTP");
+            t
+        }
+        None => traces::Traces::disabled(),
+    };
     let s3_service = {
         let mut b = s3s::service::S3ServiceBuilder::new(S3Frontend::new(store.clone()));
         b.set_auth(http::auth::SingleKeyAuth::new(config.access_key.clone(), config.secret_key.clone()));
-        Metered::new(b.build(), metrics.clone(), tracker.clone())
+        Metered::new(b.build(), metrics.clone(), tracker.clone(), traces.clone())
     };
     let tls = match &config.tls {
         Some(files) => Some(tokio_rustls::TlsAcceptor::from(http::tls::load_server_config(files).map_err(|e| config::ConfigError::Tls(e.to_string()))?)),
@@ -122,6 +133,10 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     let _ = admin_task.await;
     for t in background {
         t.abort();
+    }
+    if traces.exporting() {
+        let t = traces.clone();
+        let _ = tokio::time::timeout(Duration::from_secs(15), tokio::task::spawn_blocking(move || t.shutdown())).await;
     }
     tracing::info!("stopped");
     Ok(())

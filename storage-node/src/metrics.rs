@@ -42,6 +42,18 @@ impl Op {
             Op::Multipart => "multipart",
         }
     }
+
+    /// The name of the op's trace span.
+    pub fn span_name(self) -> &'static str {
+        match self {
+            Op::Get => "s3.get",
+            Op::Put => "s3.put",
+            Op::Delete => "s3.delete",
+            Op::List => "s3.list",
+            Op::Head => "s3.head",
+            Op::Multipart => "s3.multipart",
+        }
+    }
 }
 
 /// How an op ended, from its HTTP status (or the client going away).

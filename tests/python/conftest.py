@@ -152,8 +152,9 @@ class StorageNode:
             "--data-dir", str(self.data_dir),
             "--s3-listen", f"127.0.0.1:{self.s3_port}",
             "--admin-listen", f"127.0.0.1:{self.admin_port}",
-            "--access-key", self.access_key,
-            "--secret-key", self.secret_key,
+            # `--flag=value`: a generated secret may start with "-", which clap would read as a flag.
+            f"--access-key={self.access_key}",
+            f"--secret-key={self.secret_key}",
         ]
         if self.tls_cert:
             cmd += ["--tls-cert", str(self.tls_cert), "--tls-key", str(self.tls_key)]

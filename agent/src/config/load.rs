@@ -311,5 +311,64 @@ fn validate(c: &Config, text: &str) -> Result<(), ConfigError> {
             "must be at least 1024",
         ));
     }
+
+    let g = &c.sources.nvml;
+    check_schedule(
+        text,
+        "sources.nvml",
+        g.interval_secs,
+        g.timeout_ms,
+        g.max_series,
+    )?;
+    if g.max_processes == 0 || g.max_processes > 100_000 {
+        return Err(invalid(
+            text,
+            "sources.nvml.max_processes",
+            "must be between 1 and 100000",
+        ));
+    }
+    if g.hostname.as_deref().is_some_and(str::is_empty) {
+        return Err(invalid(text, "sources.nvml.hostname", "must not be empty"));
+    }
+
+    let ce = &c.sources.ceph;
+    check_schedule(
+        text,
+        "sources.ceph",
+        ce.interval_secs,
+        ce.timeout_ms,
+        ce.max_series,
+    )?;
+    if ce.socket_timeout_ms == 0 || ce.socket_timeout_ms > ce.timeout_ms {
+        return Err(invalid(
+            text,
+            "sources.ceph.socket_timeout_ms",
+            "must be at least 1 and at most timeout_ms",
+        ));
+    }
+    if let Err(e) = crate::sources::ceph::split_glob(&ce.socket_glob) {
+        return Err(invalid(text, "sources.ceph.socket_glob", e.to_string()));
+    }
+    if ce.max_reply_bytes < 1024 || ce.max_reply_bytes > 1024 * 1024 * 1024 {
+        return Err(invalid(
+            text,
+            "sources.ceph.max_reply_bytes",
+            "must be between 1024 and 1 GiB",
+        ));
+    }
+    if ce.max_sockets == 0 || ce.max_sockets > 4096 {
+        return Err(invalid(
+            text,
+            "sources.ceph.max_sockets",
+            "must be between 1 and 4096",
+        ));
+    }
+    if ce.max_parallel == 0 || ce.max_parallel > 64 {
+        return Err(invalid(
+            text,
+            "sources.ceph.max_parallel",
+            "must be between 1 and 64",
+        ));
+    }
     Ok(())
 }

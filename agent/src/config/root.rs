@@ -9,7 +9,9 @@ use crate::sinks::loki::{LokiConfig, LokiEndpointConfig};
 use crate::sinks::prometheus_exporter::PrometheusExporterConfig;
 use crate::sources::files::FilesConfig;
 use crate::sources::kubernetes_pods::KubernetesPodsConfig;
+use crate::sources::ceph::CephConfig;
 use crate::sources::host::HostConfig;
+use crate::sources::nvml::NvmlConfig;
 use crate::sources::smartctl::SmartctlConfig;
 use crate::sources::storage_node::StorageNodeConfig;
 
@@ -110,6 +112,12 @@ pub struct SourcesConfig {
     /// Kubernetes pod logs.
     #[serde(default)]
     pub kubernetes_pods: KubernetesPodsConfig,
+    /// GPUs through NVML (`enabled = "auto"`: on when NVML loads).
+    #[serde(default)]
+    pub nvml: NvmlConfig,
+    /// Ceph daemons' admin sockets (off by default).
+    #[serde(default)]
+    pub ceph: CephConfig,
 }
 
 /// `[sinks]`: one table per sink.

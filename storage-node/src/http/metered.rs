@@ -1,5 +1,5 @@
 //! The layer in front of the S3 service: it names the op, registers it as in flight, gives it a
-//! request id, and when the response body has been fully sent (or dropped) records the op latency,
+//! request id and a trace context (`crate::traces`), and when the response body has been fully sent (or dropped) records the op latency,
 //! bytes, error code and one JSON log line. Measuring to the end of the body matches Ceph's op
 //! latency, which ends when the op completes, not when its first byte leaves.
 
@@ -18,6 +18,7 @@ use s3s::service::S3Service;
 use super::error::STORAGE_FULL_CODE;
 use crate::metrics::{Metrics, Op, Outcome};
 use crate::ops::{OpGuard, OpTracker};
+use crate::traces::{RequestTrace, Traces};
 
 /// An error body larger than this is passed through without reading its code.
 const MAX_ERROR_BODY: usize = 16 * 1024;
@@ -68,11 +69,12 @@ pub struct Metered {
     inner: S3Service,
     metrics: Arc<Metrics>,
     tracker: Arc<OpTracker>,
+    traces: Traces,
 }
 
 impl Metered {
-    pub fn new(inner: S3Service, metrics: Arc<Metrics>, tracker: Arc<OpTracker>) -> Self {
-        Metered { inner, metrics, tracker }
+    pub fn new(inner: S3Service, metrics: Arc<Metrics>, tracker: Arc<OpTracker>, traces: Traces) -> Self {
+        Metered { inner, metrics, tracker, traces }
     }
 }
 
@@ -88,10 +90,11 @@ struct Completion {
     bytes_in: u64,
     request_id: String,
     error_code: Option<String>,
+    trace: RequestTrace,
 }
 
 impl Completion {
-    fn finish(self, bytes_out: u64, body_failed: bool) {
+    fn finish(mut self, bytes_out: u64, body_failed: bool) {
         let secs = self.guard.elapsed().as_secs_f64();
         let outcome = if body_failed { Outcome::ServerError } else { Outcome::from_status(self.status) };
         self.metrics.observe_op(self.op, outcome, secs);
@@ -112,9 +115,13 @@ impl Completion {
             bytes_out,
             latency_ms = secs * 1000.0,
             request_id = %self.request_id,
+            trace_id = %self.trace.trace_id(),
+            span_id = %self.trace.span_id(),
             body_failed,
             "request"
         );
+        let status = if body_failed { self.status.max(500) } else { self.status };
+        self.trace.finish(&self.bucket, status, self.error_code.as_deref(), self.bytes_in, bytes_out);
         drop(self.guard);
     }
 }
@@ -207,6 +214,7 @@ impl hyper::service::Service<Request<Incoming>> for Metered {
         let request_id = uuid::Uuid::new_v4().simple().to_string();
         let guard = self.tracker.start(op, request_id.clone());
         let method = req.method().clone();
+        let trace = self.traces.start(op.span_name(), &method, req.headers());
         let bucket = bucket_of(req.uri());
         let bytes_in = declared_len(&req);
         let metrics = self.metrics.clone();
@@ -238,7 +246,7 @@ impl hyper::service::Service<Request<Incoming>> for Metered {
                 (body, None)
             };
             let is_head = method == Method::HEAD;
-            let completion = Completion { guard, metrics, op, method, bucket, status, bytes_in, request_id, error_code };
+            let completion = Completion { guard, metrics, op, method, bucket, status, bytes_in, request_id, error_code, trace };
             let expected = if is_head {
                 None
             } else {

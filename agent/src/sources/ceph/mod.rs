@@ -1,0 +1,21 @@
+//! The ceph source (optional, off by default): reads Ceph daemons' admin sockets
+//! (`/var/run/ceph/*.asok`) with `counter dump` (Reef and later) or `perf dump`, and exposes
+//! ceph-exporter's names (`ceph_osd_op_r_latency_sum/_count`, `ceph_osd_op_w`,
+//! `ceph_bluestore_commit_lat_sum/_count`, ...) with the `ceph_daemon` label, so Rook users can
+//! run the agent against real Ceph. Each socket is read under its own timeout and size bound;
+//! a dead or hung daemon never holds up the others.
+
+mod asok;
+mod config;
+mod error;
+mod parse;
+mod source;
+
+pub use asok::{daemon_name, find_sockets, request, split_glob, wildcard_match};
+pub use config::CephConfig;
+pub use error::CephError;
+pub use parse::{Builder, is_counter_schema, promethize};
+pub use source::CephSource;
+
+#[cfg(test)]
+mod tests;
