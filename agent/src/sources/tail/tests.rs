@@ -215,7 +215,10 @@ fn long_lines_are_cut_at_the_bound_and_counted() {
     append(&f, &format!("0123456789ABCDEF\n{big}\nok\n"));
     let mut h = harness(d.path(), "a.log", TailConfig { max_line_bytes: 10, ..tail_cfg() });
     let mut got = h.step(true);
-    got.extend(h.step(false));
+    // One read (128 KiB) per pass once a chunk is full: a few passes reach the end.
+    for _ in 0..5 {
+        got.extend(h.step(false));
+    }
     assert_eq!(got, vec!["0123456789".to_string(), "x".repeat(10), "ok".to_string()]);
     assert_eq!(h.metrics.malformed_count("files", "line_too_long"), 2);
 }
