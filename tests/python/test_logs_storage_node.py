@@ -41,7 +41,12 @@ parse = {{ format = "json", timestamp_field = "timestamp" }}
 discover_interval_ms = 200
 poll_interval_ms = 50
 """
-    agent = Agent(tmp_path / "agent", agent_config(loki.push_url, extra)).start()
+    token = tmp_path / "loki-token"
+    token.write_text("s3cr3t-token\n")
+    # The JSON fallback, a tenant and a bearer token from a file, on this pipeline.
+    cfg = agent_config(loki.push_url, extra, encoding="json", tenant_id="team-storage",
+                       bearer_token_file=str(token))
+    agent = Agent(tmp_path / "agent", cfg).start()
     try:
         wait_until(lambda: loki.stats()["accepted_entries"] >= len(records), 20, what="every node log line")
         entries = loki.entries()
@@ -67,6 +72,10 @@ poll_interval_ms = 50
                 assert "trace_id" not in e["metadata"]
             assert "request_id" not in e["labels"] and "trace_id" not in e["labels"]
         assert with_request >= 4
+        stats = loki.stats()
+        assert stats["json_requests"] > 0 and stats["protobuf_requests"] == 0
+        assert set(stats["tenants"]) == {"team-storage"}
+        assert set(stats["authorization"]) == {"Bearer s3cr3t-token"}
         assert agent.metric("nodewatch_agent_log_malformed_total", source="files") == 0
     finally:
         agent.stop()
