@@ -65,12 +65,22 @@ impl Batch {
     pub fn streams(&self) -> Vec<(&str, Vec<&LogEntry>)> {
         let mut index: HashMap<&str, usize> = HashMap::new();
         let mut out: Vec<(&str, Vec<&LogEntry>)> = Vec::new();
+        // Runs of entries share one `Arc`: look the labels up once per run, not per entry.
+        let mut last: Option<(*const crate::logs::StreamLabels, usize)> = None;
         for e in &self.entries {
-            let key = e.stream.rendered.as_str();
-            let i = *index.entry(key).or_insert_with(|| {
-                out.push((key, Vec::new()));
-                out.len() - 1
-            });
+            let ptr = std::sync::Arc::as_ptr(&e.stream);
+            let i = match last {
+                Some((p, i)) if p == ptr => i,
+                _ => {
+                    let key = e.stream.rendered.as_str();
+                    let i = *index.entry(key).or_insert_with(|| {
+                        out.push((key, Vec::new()));
+                        out.len() - 1
+                    });
+                    last = Some((ptr, i));
+                    i
+                }
+            };
             out[i].1.push(e);
         }
         for (_, v) in &mut out {
