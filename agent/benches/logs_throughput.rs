@@ -40,10 +40,17 @@ fn ensure_binaries() -> R<()> {
     Ok(())
 }
 
+/// A 150-byte line whose tail is pseudo-random text (so snappy works about as hard as on real
+/// logs, not on a run of one byte).
 fn line(seq: usize, file: usize) -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 =/:.-_";
     let mut s = format!("seq={seq:09} file={file} level=info msg=\"benchmark line\" ");
+    let mut x = (seq as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     while s.len() < LINE - 1 {
-        s.push('x');
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s.push(ALPHABET[(x % ALPHABET.len() as u64) as usize] as char);
     }
     s.push('\n');
     s
@@ -248,7 +255,7 @@ fn delay(secs: u64) -> R<()> {
         let ts = now_ns();
         for _ in 0..per_tick {
             let f = (seq % FILES as u64) as usize;
-            writeln!(files[f], "written={ts} seq={seq:09} {}", "y".repeat(100))?;
+            writeln!(files[f], "written={ts} {}", line(seq as usize, f).trim_end())?;
             seq += 1;
         }
     }

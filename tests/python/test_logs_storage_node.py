@@ -52,7 +52,7 @@ poll_interval_ms = 50
         entries = loki.entries()
         by_line = {e["line"]: e for e in entries}
         raw_lines = [l for l in node.log_path.read_text().splitlines() if l.strip()]
-        with_request = 0
+        with_request = with_trace = 0
         for line, rec in zip(raw_lines, records):
             e = by_line[line]
             assert e["labels"]["job"] == "files"
@@ -67,11 +67,13 @@ poll_interval_ms = 50
                 assert e["metadata"].get("request_id") == rid
             tid = field(rec, "trace_id")
             if tid:
+                with_trace += 1
                 assert e["metadata"].get("trace_id") == tid
             else:
                 assert "trace_id" not in e["metadata"]
             assert "request_id" not in e["labels"] and "trace_id" not in e["labels"]
         assert with_request >= 4
+        assert with_trace >= 4, "the node writes a trace id on every request line"
         stats = loki.stats()
         assert stats["json_requests"] > 0 and stats["protobuf_requests"] == 0
         assert set(stats["tenants"]) == {"team-storage"}
