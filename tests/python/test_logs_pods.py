@@ -5,6 +5,7 @@ and malformed input that must be counted, never crash the agent."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -50,7 +51,7 @@ def write_cri_with_partials(path: Path) -> list[dict]:
     return expected
 
 
-def pods_config(loki: TestLoki, root: Path, extra: str = "") -> str:
+def pods_config(loki: TestLoki, root: Path, extra: str = "", **endpoint) -> str:
     return agent_config(loki.push_url, f"""
 [sources.kubernetes_pods]
 enabled = true
@@ -61,7 +62,7 @@ node_name = "{NODE}"
 discover_interval_ms = 200
 poll_interval_ms = 50
 eof_flush_ms = 300
-""")
+""", **endpoint)
 
 
 @pytest.fixture
@@ -160,3 +161,60 @@ poll_interval_ms = 50
         assert agent.server.is_running()
     finally:
         agent.stop()
+
+
+@pytest.mark.timeout(120)
+def test_pod_logs_spill_to_disk_while_loki_is_down_and_kubelet_deletes_rotated_files(tmp_path):
+    """Loki answers 500 while the kubelet rotates and deletes pod logs and the agent is killed
+    with -9: the spill buffer holds what was read, so every line still arrives."""
+    import threading
+    import time
+
+    loki = TestLoki(tmp_path / "loki")
+    root = tmp_path / "pods"
+    cdir = root / CRI_POD / "client"
+    cdir.mkdir(parents=True)
+    agent = Agent(tmp_path / "agent", pods_config(loki, root)).start()
+    total, per_gen = 30_000, 3_000
+    done = threading.Event()
+
+    def kubelet():
+        f = cdir / "0.log"
+        out = open(f, "a")
+        gen = 0
+        for seq in range(total):
+            out.write(f"2026-01-01T00:00:00.{seq:09d}Z stdout F seq={seq:07d}\n")
+            if seq % 200 == 199:
+                out.flush()
+                time.sleep(0.02)
+            if seq % per_gen == per_gen - 1:
+                out.close()
+                gen += 1
+                os.rename(f, cdir / f"0.log.2026010100000{gen}")
+                stale = cdir / f"0.log.2026010100000{gen - 2}"
+                if stale.exists():
+                    os.remove(stale)  # the kubelet keeps few rotated files
+                out = open(f, "a")
+        out.close()
+        done.set()
+
+    try:
+        loki.fail(500, seconds=12)
+        t = threading.Thread(target=kubelet, daemon=True)
+        t.start()
+        time.sleep(3)
+        agent.kill9()
+        agent.start()
+        assert done.wait(60)
+        assert agent.metric("nodewatch_agent_log_buffer_limit_bytes", sink="loki_spill") == 256 * 1024 * 1024
+        try:
+            wait_until(lambda: len({r["line"] for r in loki.records()}) >= total, 30, interval_s=1, what="every pod line")
+        except AssertionError:
+            pass
+        seen = {r["line"] for r in loki.records()}
+        missing = {f"seq={s:07d}" for s in range(total)} - seen
+        assert not missing, f"{len(missing)} pod lines lost, e.g. {sorted(missing)[:5]}"
+        assert loki.stats()["failed_requests"] > 0
+    finally:
+        agent.stop()
+        loki.stop()

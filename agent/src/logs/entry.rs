@@ -85,6 +85,9 @@ pub struct Chunk {
     pub bytes: usize,
     /// The highest safe offset per record, in the order first seen.
     pub acks: Vec<Ack>,
+    /// For a chunk read back from the spill buffer: `(segment, offset)` after its record; the
+    /// buffer may drop it once Loki acknowledged it.
+    pub spill: Option<(u64, u64)>,
 }
 
 impl Chunk {

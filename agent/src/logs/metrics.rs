@@ -140,6 +140,11 @@ impl LogMetrics {
         g.batch_bytes.entry(sink.to_string()).or_default().observe(&BATCH_BUCKETS, bytes as f64);
     }
 
+    /// The bound of a buffer that is not a sink's channel (the spill buffer, `<sink>_spill`).
+    pub fn buffer_limit(&self, name: &str, bytes: u64) {
+        self.lock().buffer_limit.insert(name.to_string(), bytes);
+    }
+
     /// Bytes held between the sources and the sink.
     pub fn buffer(&self, sink: &str, bytes: u64) {
         self.lock().buffer_bytes.insert(sink.to_string(), bytes);

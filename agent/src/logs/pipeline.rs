@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 
 use super::{LogMetrics, Positions, PositionsError};
 use crate::config::Config;
-use crate::sinks::loki::{ClientError, LokiClient, LokiSink};
+use crate::sinks::loki::{ClientError, LokiClient, LokiSink, SpillError, SpillQueue, SpillReader};
 use crate::sources::files::{FilesDiscover, FilesError};
 use crate::sources::kubernetes_pods::{PodsDiscover, node_name};
 use crate::sources::tail::{Discover, ProcessorConfig, TailConfig, Tailer, TailerHandle};
@@ -46,6 +46,9 @@ pub enum LogsError {
     /// The positions file cannot be used.
     #[error(transparent)]
     Positions(#[from] PositionsError),
+    /// The spill buffer cannot be opened.
+    #[error(transparent)]
+    Spill(#[from] SpillError),
     /// A tailer thread could not start.
     #[error("start tailer thread: {0}")]
     Thread(std::io::Error),
@@ -55,6 +58,7 @@ pub enum LogsError {
 #[derive(Debug)]
 pub struct LogsRunning {
     tailers: Vec<TailerHandle>,
+    readers: Vec<SpillReader>,
     sinks: Vec<JoinHandle<()>>,
     positions: Vec<Arc<Positions>>,
     saver: JoinHandle<()>,
@@ -131,6 +135,7 @@ pub fn start(config: &Config, metrics: Arc<LogMetrics>) -> Result<Option<LogsRun
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut running = LogsRunning {
         tailers: Vec::new(),
+        readers: Vec::new(),
         sinks: Vec::new(),
         positions: Vec::new(),
         saver: tokio::spawn(async {}),
@@ -148,8 +153,14 @@ pub fn start(config: &Config, metrics: Arc<LogMetrics>) -> Result<Option<LogsRun
         let capacity = (e.buffer_max_bytes / (2 * chunk_max)).max(1);
         let (tx, rx) = mpsc::channel(capacity);
         let buffered = Arc::new(AtomicU64::new(0));
-        let mut tailer = |tail: &TailConfig, proc_cfg: ProcessorConfig, d: Box<dyn Discover>| {
-            Tailer::new(
+        let spill = if pods.enabled && e.pod_logs_spill_max_bytes > 0 {
+            let dir = positions_path(&config.data_dir, &name).with_file_name("spill");
+            Some(Arc::new(SpillQueue::open(&dir, e.pod_logs_spill_max_bytes, Arc::clone(&metrics), &format!("{name}_spill"))?))
+        } else {
+            None
+        };
+        let mut tailer = |tail: &TailConfig, proc_cfg: ProcessorConfig, d: Box<dyn Discover>, spill: Option<Arc<SpillQueue>>| {
+            let t = Tailer::new(
                 tail.clone(),
                 Arc::new(proc_cfg),
                 d,
@@ -159,7 +170,11 @@ pub fn start(config: &Config, metrics: Arc<LogMetrics>) -> Result<Option<LogsRun
                 Arc::clone(&buffered),
                 &name,
                 chunk_max,
-            )
+            );
+            match spill {
+                Some(q) => t.with_spill(q),
+                None => t,
+            }
             .spawn()
             .map(|h| running.tailers.push(h))
             .map_err(LogsError::Thread)
@@ -174,6 +189,7 @@ pub fn start(config: &Config, metrics: Arc<LogMetrics>) -> Result<Option<LogsRun
                     parse: files.parse.clone(),
                 },
                 Box::new(FilesDiscover::new(files)?),
+                None,
             )?;
         }
         if pods.enabled {
@@ -186,10 +202,19 @@ pub fn start(config: &Config, metrics: Arc<LogMetrics>) -> Result<Option<LogsRun
                     parse: pods.parse.clone(),
                 },
                 Box::new(PodsDiscover::new(pods.root.clone(), node.clone(), pods.labels.clone())),
+                spill.clone(),
             )?;
         }
+        if let Some(q) = &spill {
+            running
+                .readers
+                .push(SpillReader::spawn(Arc::clone(q), tx.clone(), Arc::clone(&buffered)).map_err(LogsError::Thread)?);
+        }
         drop(tx);
-        let sink = LokiSink::new(&name, e.clone(), client, Arc::clone(&metrics), Arc::clone(&positions), buffered);
+        let mut sink = LokiSink::new(&name, e.clone(), client, Arc::clone(&metrics), Arc::clone(&positions), buffered);
+        if let Some(q) = spill {
+            sink = sink.with_spill(q);
+        }
         running.sinks.push(tokio::spawn(sink.run(rx, shutdown_rx.clone())));
         tracing::info!(sink = %name, url = %e.url, "log pipeline started");
         running.positions.push(positions);
@@ -224,6 +249,9 @@ impl LogsRunning {
         for t in &self.tailers {
             t.stop();
         }
+        for r in &self.readers {
+            r.stop();
+        }
         let deadline = tokio::time::Instant::now() + drain;
         for s in &self.sinks {
             while !s.is_finished() && tokio::time::Instant::now() < deadline {
@@ -235,9 +263,13 @@ impl LogsRunning {
             let _ = tokio::time::timeout(Duration::from_secs(2), s).await;
         }
         let tailers = self.tailers;
+        let readers = self.readers;
         let _ = tokio::task::spawn_blocking(move || {
             for t in tailers {
                 t.join();
+            }
+            for r in readers {
+                r.join();
             }
         })
         .await;

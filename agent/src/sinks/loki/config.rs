@@ -84,6 +84,10 @@ pub struct LokiEndpointConfig {
     /// The window of `max_streams`.
     #[serde(default = "default_stream_limit_window_secs")]
     pub stream_limit_window_secs: u64,
+    /// Pod logs go through a disk spill buffer of at most this many bytes (the kubelet deletes
+    /// rotated pod logs, so pausing is not enough); 0 turns it off (pause instead).
+    #[serde(default = "default_pod_logs_spill_max_bytes")]
+    pub pod_logs_spill_max_bytes: u64,
 }
 
 impl LokiEndpointConfig {
@@ -105,6 +109,7 @@ impl LokiEndpointConfig {
             buffer_max_bytes: default_buffer_max_bytes(),
             max_streams: default_max_streams(),
             stream_limit_window_secs: default_stream_limit_window_secs(),
+            pod_logs_spill_max_bytes: default_pod_logs_spill_max_bytes(),
         }
     }
 }
@@ -129,6 +134,9 @@ fn default_buffer_max_bytes() -> usize {
 }
 fn default_max_streams() -> usize {
     10_000
+}
+fn default_pod_logs_spill_max_bytes() -> u64 {
+    256 * 1024 * 1024
 }
 fn default_stream_limit_window_secs() -> u64 {
     3_600

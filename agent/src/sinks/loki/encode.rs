@@ -25,6 +25,8 @@ pub struct Batch {
     pub bytes: usize,
     /// What delivery acknowledges.
     pub acks: Vec<Ack>,
+    /// The furthest spill buffer position delivery acknowledges.
+    pub spill: Option<(u64, u64)>,
     /// When the first chunk arrived.
     pub started: Instant,
 }
@@ -35,6 +37,7 @@ impl Default for Batch {
             entries: Vec::new(),
             bytes: 0,
             acks: Vec::new(),
+            spill: None,
             started: Instant::now(),
         }
     }
@@ -51,6 +54,9 @@ impl Batch {
             self.entries = c.entries;
         } else {
             self.entries.extend(c.entries);
+        }
+        if let Some(s) = c.spill {
+            self.spill = Some(self.spill.map_or(s, |x| x.max(s)));
         }
         for a in c.acks {
             match self.acks.iter_mut().find(|x| x.record == a.record) {

@@ -10,12 +10,14 @@ mod config;
 mod encode;
 mod retry;
 mod sink;
+pub mod spill;
 
 pub use client::{ClientError, LokiClient, PushResponse, check_url};
 pub use config::{BasicAuthConfig, Encoding, LokiConfig, LokiEndpointConfig};
 pub use encode::{Batch, encode_json, encode_protobuf};
 pub use retry::{Backoff, Class, classify, parse_retry_after};
 pub use sink::LokiSink;
+pub use spill::{SpillCursor, SpillError, SpillQueue, SpillReader};
 
 #[cfg(test)]
 mod proto;

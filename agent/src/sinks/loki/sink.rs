@@ -26,6 +26,7 @@ pub struct LokiSink {
     streams: HashSet<String>,
     window_started: Instant,
     warned_streams: Option<Instant>,
+    spill: Option<Arc<super::SpillQueue>>,
 }
 
 impl LokiSink {
@@ -49,7 +50,14 @@ impl LokiSink {
             streams: HashSet::new(),
             window_started: Instant::now(),
             warned_streams: None,
+            spill: None,
         }
+    }
+
+    /// Commits delivered records of this spill buffer.
+    pub fn with_spill(mut self, q: Arc<super::SpillQueue>) -> Self {
+        self.spill = Some(q);
+        self
     }
 
     /// Runs until every sender is gone (then delivers what it holds) or `shutdown` turns true
@@ -83,6 +91,15 @@ impl LokiSink {
             }
             for a in &batch.acks {
                 self.positions.ack(a.record, a.offset);
+            }
+            if let (Some(q), Some((segment, offset))) = (&self.spill, batch.spill) {
+                let q = Arc::clone(q);
+                let c = super::SpillCursor { segment, offset };
+                match tokio::task::spawn_blocking(move || q.commit(c)).await {
+                    Ok(Err(e)) => tracing::warn!(error = %e, "commit spill buffer cursor"),
+                    Err(e) => tracing::warn!(error = %e, "commit spill buffer cursor"),
+                    Ok(Ok(())) => {}
+                }
             }
             let left = self.buffered.fetch_sub(held, Ordering::Relaxed).saturating_sub(held);
             self.metrics.buffer(&self.name, left);

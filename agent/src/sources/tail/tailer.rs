@@ -74,6 +74,8 @@ pub struct Tailer {
     scratch: Vec<LogEntry>,
     warned_full: bool,
     warned_max_open: bool,
+    spill: Option<Arc<crate::sinks::loki::SpillQueue>>,
+    shutdown: Arc<AtomicBool>,
 }
 
 impl Tailer {
@@ -106,12 +108,21 @@ impl Tailer {
             scratch: Vec::new(),
             warned_full: false,
             warned_max_open: false,
+            spill: None,
+            shutdown: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Chunks go to this disk buffer (and their positions move once it is fsynced) instead of
+    /// the channel.
+    pub fn with_spill(mut self, q: Arc<crate::sinks::loki::SpillQueue>) -> Self {
+        self.spill = Some(q);
+        self
     }
 
     /// Runs on its own thread.
     pub fn spawn(self) -> std::io::Result<TailerHandle> {
-        let shutdown = Arc::new(AtomicBool::new(false));
+        let shutdown = Arc::clone(&self.shutdown);
         let s = Arc::clone(&shutdown);
         let name = format!("tail-{}", self.proc_cfg.source);
         let thread = std::thread::Builder::new().name(name).spawn(move || {
@@ -386,6 +397,20 @@ impl Tailer {
             return Ok(());
         }
         let chunk = std::mem::take(&mut self.chunk);
+        if let Some(q) = &self.spill {
+            if !chunk.entries.is_empty() {
+                if let Err(e) = q.append(&chunk.entries, &self.shutdown) {
+                    if !matches!(e, crate::sinks::loki::SpillError::Closed) {
+                        tracing::error!(error = %e, "spill buffer append failed; stop tailing");
+                    }
+                    return Err(Stopped);
+                }
+            }
+            for a in &chunk.acks {
+                self.positions.ack(a.record, a.offset);
+            }
+            return Ok(());
+        }
         let bytes = chunk.bytes as u64;
         let total = self.buffered.fetch_add(bytes, Ordering::Relaxed) + bytes;
         self.metrics.buffer(&self.sink, total);
