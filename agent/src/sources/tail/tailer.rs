@@ -398,13 +398,13 @@ impl Tailer {
         }
         let chunk = std::mem::take(&mut self.chunk);
         if let Some(q) = &self.spill {
-            if !chunk.entries.is_empty() {
-                if let Err(e) = q.append(&chunk.entries, &self.shutdown) {
-                    if !matches!(e, crate::sinks::loki::SpillError::Closed) {
-                        tracing::error!(error = %e, "spill buffer append failed; stop tailing");
-                    }
-                    return Err(Stopped);
+            if !chunk.entries.is_empty()
+                && let Err(e) = q.append(&chunk.entries, &self.shutdown)
+            {
+                if !matches!(e, crate::sinks::loki::SpillError::Closed) {
+                    tracing::error!(error = %e, "spill buffer append failed; stop tailing");
                 }
+                return Err(Stopped);
             }
             for a in &chunk.acks {
                 self.positions.ack(a.record, a.offset);

@@ -231,9 +231,9 @@ impl SpillQueue {
             };
             let p = seg_path(&self.dir, id);
             let f = std::fs::OpenOptions::new().create(true).append(true).read(true).open(&p).map_err(io("open", &p))?;
-            if !g.segments.contains_key(&id) {
+            if let std::collections::btree_map::Entry::Vacant(v) = g.segments.entry(id) {
+                v.insert(0);
                 std::fs::File::open(&self.dir).and_then(|d| d.sync_all()).map_err(io("fsync", &self.dir))?;
-                g.segments.insert(id, 0);
             }
             g.writer = Some((id, f));
         }
