@@ -15,3 +15,6 @@ pub mod proto;
 pub mod server;
 
 pub use server::{Limits, Receiver, serve};
+
+#[cfg(test)]
+mod tests;
