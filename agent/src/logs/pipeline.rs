@@ -130,9 +130,6 @@ pub fn start(config: &Config, metrics: Arc<LogMetrics>) -> Result<Option<LogsRun
         return Ok(None);
     }
     validate(config)?;
-    if pods.api_labels {
-        tracing::warn!("sources.kubernetes_pods.api_labels is not available in this build; path labels only");
-    }
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut running = LogsRunning {
         tailers: Vec::new(),

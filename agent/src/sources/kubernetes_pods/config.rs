@@ -26,9 +26,6 @@ pub struct KubernetesPodsConfig {
     /// Labels added to every entry.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
-    /// Pod labels from the Kubernetes API (off by default; needs API access, not built here).
-    #[serde(default)]
-    pub api_labels: bool,
     /// The container log format and the joined-line bound.
     #[serde(default)]
     pub parse_cri: ParseCriConfig,
@@ -50,7 +47,6 @@ impl Default for KubernetesPodsConfig {
             root: default_root(),
             node_name: None,
             labels: BTreeMap::new(),
-            api_labels: false,
             parse_cri: ParseCriConfig::default(),
             multiline: None,
             parse: ParseConfig::default(),
