@@ -11,6 +11,7 @@ pub mod buffer;
 pub mod config;
 pub mod event;
 pub mod exposition;
+pub mod logs;
 pub mod metrics;
 pub mod report;
 pub mod pipeline;

@@ -45,6 +45,15 @@ enum Command {
         /// An Alertmanager base URL (repeatable); replaces the file's list.
         #[arg(long = "alertmanager-url")]
         alertmanager_url: Vec<String>,
+        /// A Loki push URL (repeatable); replaces the file's endpoints.
+        #[arg(long = "loki-url")]
+        loki_url: Vec<String>,
+        /// A glob of log files to ship (repeatable); replaces the file's list.
+        #[arg(long = "log-path")]
+        log_path: Vec<String>,
+        /// The Kubernetes pod logs root (turns the kubernetes_pods source on).
+        #[arg(long)]
+        pod_logs_dir: Option<PathBuf>,
     },
     /// Report SLO attainment over a period from Prometheus (md, html, json or csv).
     SlaReport {
@@ -138,6 +147,9 @@ fn main() -> ExitCode {
             otlp_listen,
             remote_write_url,
             alertmanager_url,
+            loki_url,
+            log_path,
+            pod_logs_dir,
         } => {
             let overrides = Overrides {
                 listen,
@@ -148,6 +160,9 @@ fn main() -> ExitCode {
                 otlp_listen,
                 remote_write_url,
                 alertmanager_urls: alertmanager_url,
+                loki_urls: loki_url,
+                log_paths: log_path,
+                pod_logs_dir,
             };
             match run(path, overrides) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -251,6 +266,7 @@ fn check_overrides(cfg: &config::Config) -> anyhow::Result<()> {
         agent::sources::storage_node::check_url(u)
             .map_err(|r| anyhow::anyhow!("--storage-node {u}: {r}"))?;
     }
+    agent::logs::pipeline::validate(cfg).map_err(|e| anyhow::anyhow!("log settings: {e}"))?;
     tracing_subscriber::EnvFilter::try_new(&cfg.log_level)
         .map_err(|e| anyhow::anyhow!("--log-level {}: {e}", cfg.log_level))?;
     cfg.sinks

@@ -51,6 +51,8 @@ pub trait FamilySource: Send + Sync + std::fmt::Debug {
 pub struct AgentMetrics {
     inner: Mutex<Inner>,
     family_sources: Mutex<Vec<std::sync::Arc<dyn FamilySource>>>,
+    /// The log sources' and Loki sinks' telemetry.
+    pub logs: std::sync::Arc<crate::logs::LogMetrics>,
 }
 
 impl AgentMetrics {
@@ -254,6 +256,7 @@ impl AgentMetrics {
             .with(Labels::new(), g.render_conflicts as f64),
         ];
         drop(g);
+        out.extend(self.logs.families());
         out.extend(process_families());
         let extra = self
             .family_sources

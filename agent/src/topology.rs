@@ -41,6 +41,9 @@ pub enum TopologyError {
     /// The storage_node source's config does not build.
     #[error("build storage_node source: {0}")]
     StorageNode(#[from] crate::sources::storage_node::StorageNodeError),
+    /// The log pipelines could not start.
+    #[error("start log pipelines: {0}")]
+    Logs(#[from] crate::logs::pipeline::LogsError),
     /// The ceph source's config does not build.
     #[error("build ceph source: {0}")]
     Ceph(#[from] crate::sources::ceph::CephError),
@@ -249,11 +252,15 @@ pub struct Running {
     pub metrics: Arc<AgentMetrics>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    logs: Option<crate::logs::pipeline::LogsRunning>,
 }
 
 impl Running {
     /// Stops every task and waits (bounded) for them to end.
     pub async fn stop(self) {
+        if let Some(l) = self.logs {
+            l.stop(Duration::from_secs(5)).await;
+        }
         let _ = self.shutdown.send(true);
         for t in self.tasks {
             if tokio::time::timeout(Duration::from_secs(5), t)
@@ -340,6 +347,7 @@ pub async fn start(config: &Config) -> Result<Running, TopologyError> {
         header_read_timeout: Duration::from_millis(config.api.header_read_timeout_ms),
     });
     tasks.push(tokio::spawn(api::serve(listener, state, rx.clone())));
+    let logs = crate::logs::pipeline::start(config, Arc::clone(&built.metrics.logs))?;
     tracing::info!(%addr, "node-agent listening");
     let pipeline_addr = if config.pipeline.enabled {
         let p = &config.pipeline;
@@ -368,6 +376,7 @@ pub async fn start(config: &Config) -> Result<Running, TopologyError> {
         metrics: built.metrics,
         shutdown: tx,
         tasks,
+        logs,
     })
 }
 

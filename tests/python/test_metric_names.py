@@ -33,20 +33,6 @@ PROMETHEUS_OWN = {"up", "ALERTS"}
 # ---------------------------------------------------------------------------------------------
 PENDING_FROM_OTHER_BRANCHES = {
     # replication (storage-node)
-    # logs (agent)
-    "nodewatch_agent_log_lines_read_total",
-    "nodewatch_agent_log_bytes_read_total",
-    "nodewatch_agent_log_lines_sent_total",
-    "nodewatch_agent_log_bytes_sent_total",
-    "nodewatch_agent_log_lines_retried_total",
-    "nodewatch_agent_log_lines_rejected_total",
-    "nodewatch_agent_log_lines_dropped_total",
-    "nodewatch_agent_log_malformed_total",
-    "nodewatch_agent_loki_push_duration_seconds_bucket",
-    "nodewatch_agent_loki_batch_bytes_bucket",
-    "nodewatch_agent_log_buffer_bytes",
-    "nodewatch_agent_log_buffer_limit_bytes",
-    "nodewatch_agent_log_file_bytes_behind",
     # remote_write (agent)
     # pipelines (agent)
     # GPU (agent, dcgm-exporter names)

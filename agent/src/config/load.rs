@@ -188,6 +188,9 @@ fn validate(c: &Config, text: &str) -> Result<(), ConfigError> {
             "must be at least 1",
         ));
     }
+    if let Err(e) = crate::logs::pipeline::validate(c) {
+        return Err(invalid(text, "sinks.loki", e.to_string()));
+    }
     let path = &c.sinks.prometheus_exporter.path;
     if !path.starts_with('/') || path == "/healthz" {
         return Err(invalid(

@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use crate::pipeline::PipelineConfig;
+use crate::sinks::loki::{LokiConfig, LokiEndpointConfig};
 use crate::sinks::prometheus_exporter::PrometheusExporterConfig;
+use crate::sources::files::FilesConfig;
+use crate::sources::kubernetes_pods::KubernetesPodsConfig;
 use crate::sources::ceph::CephConfig;
 use crate::sinks::prometheus_remote_write::RemoteWriteConfig;
 use crate::sinks::alertmanager::AlertmanagerConfig;
@@ -117,6 +120,12 @@ pub struct SourcesConfig {
     /// The local storage nodes' admin endpoints.
     #[serde(default)]
     pub storage_node: StorageNodeConfig,
+    /// Log files matched by globs.
+    #[serde(default)]
+    pub files: FilesConfig,
+    /// Kubernetes pod logs.
+    #[serde(default)]
+    pub kubernetes_pods: KubernetesPodsConfig,
     /// GPUs through NVML (`enabled = "auto"`: on when NVML loads).
     #[serde(default)]
     pub nvml: NvmlConfig,
@@ -144,6 +153,9 @@ pub struct SinksConfig {
     /// Anomaly alerts to Alertmanager.
     #[serde(default)]
     pub alertmanager: AlertmanagerConfig,
+    /// Loki endpoints for the log sources.
+    #[serde(default)]
+    pub loki: LokiConfig,
 }
 
 /// `[transforms]`: one table per transform.
@@ -174,6 +186,12 @@ pub struct Overrides {
     pub remote_write_url: Option<String>,
     /// `--alertmanager-url`, repeatable; when given, replaces the file's list.
     pub alertmanager_urls: Vec<String>,
+    /// `--loki-url`, repeatable; when given, replaces the file's endpoints.
+    pub loki_urls: Vec<String>,
+    /// `--log-path`, repeatable; when given, replaces the files source's globs.
+    pub log_paths: Vec<String>,
+    /// `--pod-logs-dir`: turns the kubernetes_pods source on with this root.
+    pub pod_logs_dir: Option<PathBuf>,
 }
 
 impl Config {
@@ -202,6 +220,16 @@ impl Config {
         }
         if !o.alertmanager_urls.is_empty() {
             self.sinks.alertmanager.urls = o.alertmanager_urls.clone();
+        }
+        if !o.loki_urls.is_empty() {
+            self.sinks.loki.endpoints = o.loki_urls.iter().map(|u| LokiEndpointConfig::with_url(u)).collect();
+        }
+        if !o.log_paths.is_empty() {
+            self.sources.files.include = o.log_paths.clone();
+        }
+        if let Some(d) = &o.pod_logs_dir {
+            self.sources.kubernetes_pods.enabled = true;
+            self.sources.kubernetes_pods.root = d.clone();
         }
     }
 }

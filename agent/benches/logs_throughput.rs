@@ -1,0 +1,288 @@
+//! Log shipping benchmark (`cargo bench -p agent --bench logs_throughput`).
+//!
+//! 1. Throughput: 2 million pre-written 150-byte lines in 8 files, shipped by `node-agent run`
+//!    (protobuf + snappy) to the test Loki (`test-loki`, from the `e2e` package). Reports MiB and
+//!    lines per CPU-second of the agent (utime + stime from /proc/<pid>/stat), wall time, peak
+//!    RSS (VmHWM) and idle RSS, and the ratio to a baseline measured in the same run: this
+//!    process reading the same files and counting lines (the floor any tailer pays).
+//! 2. Delivery delay: lines written at 10,000 per second, each carrying its write time; the test
+//!    Loki records when it accepted each one; p50 and p99 of the difference.
+//!
+//! Environment: `LOGS_BENCH_LINES` (default 2000000), `LOGS_BENCH_DELAY_SECS` (default 20).
+
+use std::io::{Read as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const FILES: usize = 8;
+const LINE: usize = 150;
+
+type R<T> = Result<T, Box<dyn std::error::Error>>;
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn release_bin(name: &str) -> PathBuf {
+    let dir = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| repo_root().join("target"), PathBuf::from);
+    dir.join("release").join(name)
+}
+
+fn ensure_binaries() -> R<()> {
+    let st = Command::new(env!("CARGO"))
+        .current_dir(repo_root())
+        .args(["build", "--release", "-p", "agent", "--bin", "node-agent", "-p", "e2e", "--bin", "test-loki"])
+        .status()?;
+    if !st.success() {
+        return Err("cargo build of node-agent and test-loki failed".into());
+    }
+    Ok(())
+}
+
+/// A 150-byte line whose tail is pseudo-random text (so snappy works about as hard as on real
+/// logs, not on a run of one byte).
+fn line(seq: usize, file: usize) -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 =/:.-_";
+    let mut s = format!("seq={seq:09} file={file} level=info msg=\"benchmark line\" ");
+    let mut x = (seq as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    while s.len() < LINE - 1 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s.push(ALPHABET[(x % ALPHABET.len() as u64) as usize] as char);
+    }
+    s.push('\n');
+    s
+}
+
+fn write_corpus(dir: &Path, total: usize) -> R<u64> {
+    let mut files: Vec<_> = (0..FILES)
+        .map(|i| std::fs::File::create(dir.join(format!("f{i}.log"))).map(std::io::BufWriter::new))
+        .collect::<Result<_, _>>()?;
+    for seq in 0..total {
+        files[seq % FILES].write_all(line(seq, seq % FILES).as_bytes())?;
+    }
+    for f in &mut files {
+        f.flush()?;
+    }
+    Ok((total * LINE) as u64)
+}
+
+/// utime + stime of `pid` in seconds.
+fn cpu_secs(pid: &str) -> R<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let rest = stat.rsplit_once(')').ok_or("bad stat")?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f[11].parse::<f64>()? + f[12].parse::<f64>()?;
+    Ok(ticks / 100.0)
+}
+
+fn status_kib(pid: &str, key: &str) -> R<f64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let l = s.lines().find(|l| l.starts_with(key)).ok_or("no key")?;
+    Ok(l.split_whitespace().nth(1).ok_or("bad line")?.parse()?)
+}
+
+fn http_get(port: u16, path: &str) -> R<serde_json::Value> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf)?;
+    let body = buf.split_once("\r\n\r\n").ok_or("no body")?.1;
+    Ok(serde_json::from_str(body)?)
+}
+
+struct Proc(Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_loki(dir: &Path, record: Option<&Path>) -> R<(Proc, u16)> {
+    let port_file = dir.join("loki.port");
+    let mut cmd = Command::new(release_bin("test-loki"));
+    cmd.args(["--port-file", &port_file.display().to_string(), "--keep-max", "0"]);
+    if let Some(r) = record {
+        cmd.args(["--record", &r.display().to_string()]);
+    }
+    let child = Proc(cmd.stdout(Stdio::null()).spawn()?);
+    let t0 = Instant::now();
+    loop {
+        if let Ok(p) = std::fs::read_to_string(&port_file)
+            && let Ok(port) = p.trim().parse()
+        {
+            return Ok((child, port));
+        }
+        if t0.elapsed() > Duration::from_secs(20) {
+            return Err("test-loki did not start".into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn start_agent(dir: &Path, logs: &Path, loki_port: u16) -> R<Proc> {
+    let cfg = dir.join("agent.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[sources.host]\nenabled = false\n[sources.smartctl]\nenabled = false\n[sources.storage_node]\nenabled = false\n\
+             [sources.files]\ninclude = [\"{}/*.log\"]\n[sources.files.tail]\ndiscover_interval_ms = 200\npoll_interval_ms = 50\n\
+             [[sinks.loki.endpoints]]\nurl = \"http://127.0.0.1:{loki_port}/loki/api/v1/push\"\n",
+            logs.display()
+        ),
+    )?;
+    let listen = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    Ok(Proc(
+        Command::new(release_bin("node-agent"))
+            .args(["run", "--config", &cfg.display().to_string(), "--listen", &listen.to_string()])
+            .args(["--data-dir", &dir.join("data").display().to_string(), "--log-level", "warn"])
+            .stdout(Stdio::null())
+            .spawn()?,
+    ))
+}
+
+fn wait_accepted(port: u16, n: u64, timeout: Duration) -> R<()> {
+    let t0 = Instant::now();
+    loop {
+        let got = http_get(port, "/control/stats")?["accepted_entries"].as_u64().unwrap_or(0);
+        if got >= n {
+            return Ok(());
+        }
+        if t0.elapsed() > timeout {
+            return Err(format!("only {got} of {n} lines arrived").into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn baseline(logs: &Path) -> R<(f64, u64)> {
+    let me = std::process::id().to_string();
+    let c0 = cpu_secs(&me)?;
+    let mut lines = 0u64;
+    let mut buf = vec![0u8; 128 * 1024];
+    for i in 0..FILES {
+        let mut f = std::fs::File::open(logs.join(format!("f{i}.log")))?;
+        loop {
+            let n = f.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            lines += memchr::memchr_iter(b'\n', &buf[..n]).count() as u64;
+        }
+    }
+    Ok(((cpu_secs(&me)? - c0).max(0.01), lines))
+}
+
+fn throughput(total: usize) -> R<()> {
+    let tmp = tempfile::tempdir()?;
+    let logs = tmp.path().join("logs");
+    std::fs::create_dir_all(&logs)?;
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(&empty)?;
+
+    // Idle: an agent with the same config and no files.
+    let (_l0, p0) = start_loki(tmp.path(), None)?;
+    let idle_dir = tmp.path().join("idle");
+    std::fs::create_dir_all(&idle_dir)?;
+    let idle = start_agent(&idle_dir, &empty, p0)?;
+    std::thread::sleep(Duration::from_secs(3));
+    let idle_rss = status_kib(&idle.0.id().to_string(), "VmRSS:")? / 1024.0;
+    drop(idle);
+    drop(_l0);
+
+    let bytes = write_corpus(&logs, total)?;
+    let mib = bytes as f64 / (1024.0 * 1024.0);
+    let (base_cpu, base_lines) = baseline(&logs)?;
+    assert_eq!(base_lines, total as u64);
+
+    let loki_dir = tmp.path().join("loki");
+    std::fs::create_dir_all(&loki_dir)?;
+    let (_loki, port) = start_loki(&loki_dir, None)?;
+    let run_dir = tmp.path().join("run");
+    std::fs::create_dir_all(&run_dir)?;
+    let t0 = Instant::now();
+    let agent = start_agent(&run_dir, &logs, port)?;
+    let pid = agent.0.id().to_string();
+    wait_accepted(port, total as u64, Duration::from_secs(600))?;
+    let wall = t0.elapsed().as_secs_f64();
+    let cpu = cpu_secs(&pid)?;
+    let peak = status_kib(&pid, "VmHWM:")? / 1024.0;
+    std::thread::sleep(Duration::from_secs(3));
+    let after = status_kib(&pid, "VmRSS:")? / 1024.0;
+
+    let agent_mib_s = mib / cpu;
+    let base_mib_s = mib / base_cpu;
+    println!("logs_throughput: {total} lines, {mib:.1} MiB in {FILES} files -> test Loki (protobuf+snappy)");
+    println!("  agent: wall {wall:.2} s, cpu {cpu:.2} s");
+    println!("  agent: {agent_mib_s:.1} MiB/cpu-s, {:.0} lines/cpu-s", total as f64 / cpu);
+    println!("  baseline (read + count lines, this process): {base_mib_s:.1} MiB/cpu-s; agent/baseline = {:.3}", agent_mib_s / base_mib_s);
+    println!("  anchors: Promtail 23 MiB/cpu-s, 161k lines/cpu-s -> agent/promtail = {:.2}x MiB, {:.2}x lines",
+        agent_mib_s / 23.0, total as f64 / cpu / 161_000.0);
+    println!("  rss: peak {peak:.1} MiB (Promtail 106), idle {idle_rss:.1} MiB (Promtail 71), after the run {after:.1} MiB");
+    Ok(())
+}
+
+fn now_ns() -> u128 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+}
+
+fn delay(secs: u64) -> R<()> {
+    let tmp = tempfile::tempdir()?;
+    let logs = tmp.path().join("logs");
+    std::fs::create_dir_all(&logs)?;
+    let record = tmp.path().join("record.jsonl");
+    let (_loki, port) = start_loki(tmp.path(), Some(&record))?;
+    let _agent = start_agent(tmp.path(), &logs, port)?;
+    std::thread::sleep(Duration::from_secs(2));
+    let rate = 10_000u64;
+    let total = rate * secs;
+    let mut files: Vec<_> = (0..FILES)
+        .map(|i| std::fs::OpenOptions::new().create(true).append(true).open(logs.join(format!("d{i}.log"))))
+        .collect::<Result<_, _>>()?;
+    let t0 = Instant::now();
+    let tick = Duration::from_millis(10);
+    let per_tick = rate / 100;
+    let mut seq = 0u64;
+    while seq < total {
+        let due = t0 + tick * (seq / per_tick) as u32;
+        if let Some(w) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(w);
+        }
+        let ts = now_ns();
+        for _ in 0..per_tick {
+            let f = (seq % FILES as u64) as usize;
+            writeln!(files[f], "written={ts} {}", line(seq as usize, f).trim_end())?;
+            seq += 1;
+        }
+    }
+    wait_accepted(port, total, Duration::from_secs(120))?;
+    let mut delays: Vec<f64> = Vec::with_capacity(total as usize);
+    for l in std::fs::read_to_string(&record)?.lines() {
+        let v: serde_json::Value = serde_json::from_str(l)?;
+        let line = v["line"].as_str().unwrap_or("");
+        let written: u128 = line.strip_prefix("written=").and_then(|r| r.split(' ').next()).ok_or("bad line")?.parse()?;
+        let received = v["received"].as_u64().map(u128::from).ok_or("no received")?;
+        delays.push(received.saturating_sub(written) as f64 / 1e9);
+    }
+    delays.sort_by(|a, b| a.total_cmp(b));
+    let q = |p: f64| delays[((delays.len() - 1) as f64 * p) as usize];
+    println!("delivery delay at {rate} lines/s for {secs} s ({} lines): p50 {:.3} s, p99 {:.3} s, max {:.3} s (target p99 < 2 s)",
+        delays.len(), q(0.5), q(0.99), q(1.0));
+    Ok(())
+}
+
+fn main() -> R<()> {
+    if std::env::args().any(|a| a == "--list") {
+        return Ok(());
+    }
+    let total: usize = std::env::var("LOGS_BENCH_LINES").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000_000);
+    let secs: u64 = std::env::var("LOGS_BENCH_DELAY_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+    ensure_binaries()?;
+    throughput(total)?;
+    delay(secs)?;
+    Ok(())
+}

@@ -1,0 +1,22 @@
+//! The log pipeline's shared pieces: the entry that flows from the tailers to the Loki sink
+//! ([`LogEntry`], [`Chunk`]), the acknowledgement that moves a file's saved position
+//! ([`Positions`]), line timestamps ([`timestamp`]), the log telemetry ([`LogMetrics`]) and the
+//! wiring of sources to one pipeline per Loki endpoint ([`pipeline`]).
+//!
+//! Flow: a tailer thread (`sources::tail`) reads files, the transforms (`transforms::*`) turn
+//! raw lines into entries, chunks of entries go through a bounded channel to the Loki sink
+//! (`sinks::loki`), which pushes them and, on success, acknowledges each chunk's file offsets to
+//! [`Positions`]. Only that acknowledgement moves a saved position.
+
+mod entry;
+mod metrics;
+pub mod pipeline;
+mod positions;
+pub mod timestamp;
+
+pub use entry::{Ack, Chunk, LogEntry, StreamLabels};
+pub use metrics::LogMetrics;
+pub use positions::{FileKey, Positions, PositionsError, Record};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,257 @@
+//! Unit tests: protobuf and JSON encoding, batching order, retry classification and backoff,
+//! and the sink against a scripted HTTP server (retries, rejections, acknowledgements).
+
+use std::collections::VecDeque;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use prost::Message as _;
+use tokio::sync::{mpsc, watch};
+
+use super::proto;
+use super::*;
+use crate::logs::{Chunk, LogEntry, LogMetrics, Positions, StreamLabels};
+
+fn entry(stream: &Arc<StreamLabels>, ts: i64, line: &str) -> LogEntry {
+    LogEntry { ts_ns: ts, line: line.into(), stream: Arc::clone(stream), metadata: Vec::new() }
+}
+
+fn labels(pairs: &[(&str, &str)]) -> Arc<StreamLabels> {
+    Arc::new(StreamLabels::new(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()))
+}
+
+fn sample_batch() -> Batch {
+    let a = labels(&[("job", "files"), ("filename", "/a.log")]);
+    let b = labels(&[("job", "files"), ("filename", "/b.log")]);
+    let mut c = Chunk::default();
+    c.push(entry(&a, 3_000_000_001, "a3"));
+    c.push(entry(&b, 5, "b1"));
+    c.push(entry(&a, 1_000_000_000, "a1"));
+    let mut e = entry(&a, 2_000_000_000, "a2 é");
+    e.metadata = vec![("trace_id".into(), "t1".into()), ("request_id".into(), "r1".into())];
+    c.push(e);
+    c.ack(1, 10);
+    c.ack(2, 20);
+    c.ack(1, 15);
+    let mut batch = Batch::default();
+    batch.add(c);
+    batch
+}
+
+#[test]
+fn protobuf_encoding_decodes_with_prost_and_orders_each_stream() {
+    let batch = sample_batch();
+    assert_eq!(batch.acks.iter().map(|a| (a.record, a.offset)).collect::<Vec<_>>(), vec![(1, 15), (2, 20)]);
+    let streams = batch.streams();
+    let raw = encode_protobuf(&streams);
+    let req = proto::PushRequest::decode(raw.as_slice()).expect("ok");
+    assert_eq!(req.streams.len(), 2);
+    let s0 = &req.streams[0];
+    assert_eq!(s0.labels, r#"{filename="/a.log", job="files"}"#);
+    let lines: Vec<_> = s0.entries.iter().map(|e| e.line.as_str()).collect();
+    assert_eq!(lines, vec!["a1", "a2 é", "a3"]);
+    assert_eq!(s0.entries[0].timestamp, Some(proto::Timestamp { seconds: 1, nanos: 0 }));
+    assert_eq!(s0.entries[2].timestamp, Some(proto::Timestamp { seconds: 3, nanos: 1 }));
+    assert_eq!(
+        s0.entries[1].structured_metadata,
+        vec![
+            proto::LabelPairAdapter { name: "trace_id".into(), value: "t1".into() },
+            proto::LabelPairAdapter { name: "request_id".into(), value: "r1".into() }
+        ]
+    );
+    assert_eq!(req.streams[1].entries[0].timestamp, Some(proto::Timestamp { seconds: 0, nanos: 5 }));
+    // Byte-identical to prost's own encoding of the same message.
+    assert_eq!(raw, req.encode_to_vec());
+}
+
+#[test]
+fn json_encoding_is_lokis_shape() {
+    let batch = sample_batch();
+    let v: serde_json::Value = serde_json::from_slice(&encode_json(&batch.streams())).expect("ok");
+    let s0 = &v["streams"][0];
+    assert_eq!(s0["stream"]["filename"], "/a.log");
+    assert_eq!(s0["values"][0][0], "1000000000");
+    assert_eq!(s0["values"][1][1], "a2 é");
+    assert_eq!(s0["values"][1][2]["trace_id"], "t1");
+    assert_eq!(v["streams"][1]["values"][0], serde_json::json!(["5", "b1"]));
+}
+
+#[test]
+fn retry_classification() {
+    assert_eq!(classify(204), Class::Delivered);
+    assert_eq!(classify(200), Class::Delivered);
+    for s in [429, 500, 502, 503, 504] {
+        assert_eq!(classify(s), Class::Retry, "{s}");
+    }
+    for s in [400, 401, 403, 404, 413, 301] {
+        assert_eq!(classify(s), Class::Reject, "{s}");
+    }
+    assert_eq!(parse_retry_after(" 7 "), Some(Duration::from_secs(7)));
+    assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+}
+
+#[test]
+fn backoff_doubles_with_jitter_caps_and_honours_retry_after() {
+    let mut b = Backoff::new(Duration::from_millis(100), Duration::from_millis(1000));
+    let d: Vec<Duration> = (0..6).map(|_| b.next(None)).collect();
+    for (i, x) in d.iter().enumerate() {
+        let full = Duration::from_millis((100u64 << i).min(1000));
+        assert!(*x >= full / 2 && *x <= full, "attempt {i}: {x:?} not in [{:?}, {full:?}]", full / 2);
+    }
+    assert!(b.next(Some(Duration::from_secs(3))) >= Duration::from_secs(3));
+    assert!(b.next(Some(Duration::from_secs(3600))) <= Duration::from_secs(300));
+    b.reset();
+    assert!(b.next(None) <= Duration::from_millis(100));
+}
+
+#[test]
+fn base64_matches_rfc4648() {
+    assert_eq!(client::base64_for_tests(b"user:pass"), "dXNlcjpwYXNz");
+    assert_eq!(client::base64_for_tests(b"ab"), "YWI=");
+}
+
+/// A server that answers each push with the next scripted status and records bodies.
+async fn scripted(script: Vec<(u16, Option<&'static str>)>) -> (String, Arc<Mutex<Vec<(http::HeaderMap, Bytes)>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("ok");
+    let addr = listener.local_addr().expect("ok");
+    let script = Arc::new(Mutex::new(VecDeque::from(script)));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let seen2 = Arc::clone(&seen);
+    tokio::spawn(async move {
+        loop {
+            let Ok((s, _)) = listener.accept().await else { return };
+            let script = Arc::clone(&script);
+            let seen = Arc::clone(&seen2);
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let script = Arc::clone(&script);
+                    let seen = Arc::clone(&seen);
+                    async move {
+                        let h = req.headers().clone();
+                        let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                        seen.lock().expect("ok").push((h, body));
+                        let (status, ra) = script.lock().expect("ok").pop_front().unwrap_or((204, None));
+                        let mut r = hyper::Response::new(Full::new(Bytes::from_static(b"scripted")));
+                        *r.status_mut() = hyper::StatusCode::from_u16(status).expect("ok");
+                        if let Some(ra) = ra {
+                            r.headers_mut().insert("retry-after", ra.parse().expect("ok"));
+                        }
+                        Ok::<_, std::convert::Infallible>(r)
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(s), svc)
+                    .await;
+            });
+        }
+    });
+    (format!("http://{addr}/loki/api/v1/push"), seen)
+}
+
+struct SinkRun {
+    metrics: Arc<LogMetrics>,
+    _dir: tempfile::TempDir,
+}
+
+async fn run_sink(cfg: LokiEndpointConfig, chunks: Vec<Chunk>) -> SinkRun {
+    let dir = tempfile::tempdir().expect("ok");
+    let positions = Arc::new(Positions::open(&dir.path().join("p.json")).expect("ok"));
+    let metrics = Arc::new(LogMetrics::default());
+    let client = LokiClient::new(cfg.clone()).expect("ok");
+    let sink = LokiSink::new("t", cfg, client, Arc::clone(&metrics), Arc::clone(&positions), Arc::new(AtomicU64::new(0)));
+    let (tx, rx) = mpsc::channel(16);
+    let (_stop_tx, stop_rx) = watch::channel(false);
+    for c in chunks {
+        tx.send(c).await.expect("ok");
+    }
+    drop(tx);
+    tokio::time::timeout(Duration::from_secs(20), sink.run(rx, stop_rx)).await.expect("sink finishes");
+    SinkRun { metrics, _dir: dir }
+}
+
+fn fast(url: &str) -> LokiEndpointConfig {
+    LokiEndpointConfig { min_backoff_ms: 10, max_backoff_ms: 50, batch_wait_ms: 10, tenant_id: Some("t1".into()), ..LokiEndpointConfig::with_url(url) }
+}
+
+fn chunk_for(positions_record: u64, n: usize) -> Chunk {
+    let l = labels(&[("job", "files")]);
+    let mut c = Chunk::default();
+    for i in 0..n {
+        c.push(entry(&l, i as i64, &format!("line {i}")));
+    }
+    c.ack(positions_record, 1000);
+    c
+}
+
+#[tokio::test]
+async fn retries_5xx_and_429_then_acknowledges() {
+    let (url, seen) = scripted(vec![(500, None), (429, Some("0")), (503, None)]).await;
+    let dir2 = tempfile::tempdir().expect("ok");
+    let positions = Arc::new(Positions::open(&dir2.path().join("p.json")).expect("ok"));
+    let id = positions.create(crate::logs::FileKey { dev: 1, ino: 1 }, "/a", 0, 0, (0, 0));
+    let metrics = Arc::new(LogMetrics::default());
+    let cfg = fast(&url);
+    let sink = LokiSink::new("t", cfg.clone(), LokiClient::new(cfg).expect("ok"), Arc::clone(&metrics), Arc::clone(&positions), Arc::new(AtomicU64::new(0)));
+    let (tx, rx) = mpsc::channel(4);
+    let (_s, stop) = watch::channel(false);
+    tx.send(chunk_for(id, 3)).await.expect("ok");
+    drop(tx);
+    tokio::time::timeout(Duration::from_secs(20), sink.run(rx, stop)).await.expect("ok");
+    assert_eq!(positions.acked(id), Some(1000));
+    assert_eq!(metrics.sent_count("t"), 3);
+    let bodies = seen.lock().expect("ok");
+    assert_eq!(bodies.len(), 4, "three failures, one success");
+    let (h, body) = &bodies[3];
+    assert_eq!(h.get("x-scope-orgid").expect("ok"), "t1");
+    assert_eq!(h.get("content-type").expect("ok"), "application/x-protobuf");
+    let raw = snap::raw::Decoder::new().decompress_vec(body).expect("ok");
+    let req = proto::PushRequest::decode(raw.as_slice()).expect("ok");
+    assert_eq!(req.streams[0].entries.len(), 3);
+    let fams = metrics.families();
+    let retried = fams.iter().find(|f| f.name == "nodewatch_agent_log_lines_retried_total").expect("ok");
+    assert_eq!(retried.metrics[0].value.as_scalar(), Some(9.0));
+}
+
+#[tokio::test]
+async fn other_4xx_is_rejected_not_retried_and_still_acknowledged() {
+    let (url, seen) = scripted(vec![(400, None)]).await;
+    let dir = tempfile::tempdir().expect("ok");
+    let positions = Arc::new(Positions::open(&dir.path().join("p.json")).expect("ok"));
+    let id = positions.create(crate::logs::FileKey { dev: 1, ino: 1 }, "/a", 0, 0, (0, 0));
+    let metrics = Arc::new(LogMetrics::default());
+    let cfg = LokiEndpointConfig { encoding: Encoding::Json, ..fast(&url) };
+    let sink = LokiSink::new("t", cfg.clone(), LokiClient::new(cfg).expect("ok"), Arc::clone(&metrics), Arc::clone(&positions), Arc::new(AtomicU64::new(0)));
+    let (tx, rx) = mpsc::channel(4);
+    let (_s, stop) = watch::channel(false);
+    tx.send(chunk_for(id, 2)).await.expect("ok");
+    drop(tx);
+    tokio::time::timeout(Duration::from_secs(20), sink.run(rx, stop)).await.expect("ok");
+    assert_eq!(seen.lock().expect("ok").len(), 1);
+    assert_eq!(seen.lock().expect("ok")[0].0.get("content-encoding").expect("ok"), "gzip");
+    assert_eq!(positions.acked(id), Some(1000));
+    let fams = metrics.families();
+    let rejected = fams.iter().find(|f| f.name == "nodewatch_agent_log_lines_rejected_total").expect("ok");
+    assert_eq!(rejected.metrics[0].labels.get("reason"), Some("http_400"));
+    assert_eq!(rejected.metrics[0].value.as_scalar(), Some(2.0));
+}
+
+#[tokio::test]
+async fn stream_limit_drops_new_streams_and_counts_them() {
+    let (url, seen) = scripted(vec![]).await;
+    let mut c = Chunk::default();
+    for i in 0..5 {
+        let l = labels(&[("job", "files"), ("n", &i.to_string())]);
+        c.push(entry(&l, 1, "x"));
+    }
+    let cfg = LokiEndpointConfig { max_streams: 2, ..fast(&url) };
+    let run = run_sink(cfg, vec![c]).await;
+    let body = seen.lock().expect("ok")[0].1.clone();
+    let raw = snap::raw::Decoder::new().decompress_vec(&body).expect("ok");
+    assert_eq!(proto::PushRequest::decode(raw.as_slice()).expect("ok").streams.len(), 2);
+    let fams = run.metrics.families();
+    let dropped = fams.iter().find(|f| f.name == "nodewatch_agent_log_lines_dropped_total").expect("ok");
+    assert_eq!(dropped.metrics[0].value.as_scalar(), Some(3.0));
+}

@@ -1,0 +1,188 @@
+//! One open file: reading, line splitting with a size bound, the safe offset.
+
+use std::io::Read as _;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use super::LineProcessor;
+use crate::logs::{FileKey, LogEntry, LogMetrics};
+
+/// Bytes read per `read` call.
+const READ_SIZE: usize = 128 * 1024;
+
+#[derive(Debug)]
+struct LongLine {
+    start: u64,
+    kept: Vec<u8>,
+}
+
+/// A file the tailer holds open.
+#[derive(Debug)]
+pub struct TailedFile {
+    pub(super) file: std::fs::File,
+    pub(super) key: FileKey,
+    pub(super) record: u64,
+    pub(super) label: String,
+    /// The file offset of the next byte to read.
+    pub(super) offset: u64,
+    buf: Vec<u8>,
+    long: Option<LongLine>,
+    pub(super) proc: LineProcessor,
+    pub(super) fp_len: u32,
+    pub(super) fp_crc: u32,
+    pub(super) last_size: u64,
+    pub(super) last_growth: Instant,
+    pub(super) matched: bool,
+    max_line: usize,
+}
+
+impl TailedFile {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new(
+        file: std::fs::File,
+        key: FileKey,
+        record: u64,
+        path: PathBuf,
+        offset: u64,
+        proc: LineProcessor,
+        fp: (u32, u32),
+        max_line: usize,
+    ) -> Self {
+        TailedFile {
+            file,
+            key,
+            record,
+            label: path.display().to_string(),
+            offset,
+            buf: Vec::new(),
+            long: None,
+            proc,
+            fp_len: fp.0,
+            fp_crc: fp.1,
+            last_size: offset,
+            last_growth: Instant::now(),
+            matched: true,
+            max_line: max_line.max(1),
+        }
+    }
+
+    /// Everything before this offset is in entries already handed out.
+    pub(super) fn safe_offset(&self) -> u64 {
+        let consumed = match &self.long {
+            Some(l) => l.start,
+            None => self.offset - self.buf.len() as u64,
+        };
+        self.proc.pending_start().map_or(consumed, |p| p.min(consumed))
+    }
+
+    /// Starts over at offset 0 (the file was truncated).
+    pub(super) fn reset(&mut self, record: u64) -> std::io::Result<()> {
+        use std::io::Seek as _;
+        self.file.seek(std::io::SeekFrom::Start(0))?;
+        self.offset = 0;
+        self.buf.clear();
+        self.long = None;
+        self.record = record;
+        self.fp_len = 0;
+        Ok(())
+    }
+
+    /// Reads once; returns `(bytes read, complete lines)`.
+    pub(super) fn read_some(
+        &mut self,
+        now_ns: i64,
+        now: Instant,
+        metrics: &LogMetrics,
+        source: &'static str,
+        out: &mut Vec<LogEntry>,
+    ) -> std::io::Result<(usize, u64)> {
+        let old = self.buf.len();
+        self.buf.resize(old + READ_SIZE, 0);
+        let n = loop {
+            match self.file.read(&mut self.buf[old..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.buf.truncate(old);
+                    return Err(e);
+                }
+            }
+        };
+        self.buf.truncate(old + n);
+        let start_of_buf = self.offset;
+        self.offset += n as u64;
+        if n == 0 {
+            return Ok((0, 0));
+        }
+        let buf_offset = start_of_buf - old as u64;
+        let mut pos = 0usize;
+        let mut lines = 0u64;
+        if self.long.is_some() {
+            match memchr::memchr(b'\n', &self.buf) {
+                None => {
+                    self.buf.clear();
+                    return Ok((n, 0));
+                }
+                Some(i) => {
+                    if let Some(l) = self.long.take() {
+                        self.proc.line(&l.kept, l.start, now_ns, now, out);
+                    }
+                    lines += 1;
+                    pos = i + 1;
+                }
+            }
+        }
+        while let Some(i) = memchr::memchr(b'\n', &self.buf[pos..]) {
+            let mut line = &self.buf[pos..pos + i];
+            if line.last() == Some(&b'\r') {
+                line = &line[..line.len() - 1];
+            }
+            if line.len() > self.max_line {
+                metrics.malformed(source, "line_too_long", 1);
+                line = &line[..utf8_cut(line, self.max_line)];
+            }
+            self.proc.line(line, buf_offset + pos as u64, now_ns, now, out);
+            lines += 1;
+            pos += i + 1;
+        }
+        self.buf.drain(..pos);
+        if self.buf.len() > self.max_line {
+            metrics.malformed(source, "line_too_long", 1);
+            let cut = utf8_cut(&self.buf, self.max_line);
+            self.long = Some(LongLine {
+                start: buf_offset + pos as u64,
+                kept: self.buf[..cut].to_vec(),
+            });
+            self.buf.clear();
+            self.buf.shrink_to(READ_SIZE * 2);
+        }
+        Ok((n, lines))
+    }
+
+    /// Whether a line without its newline is waiting.
+    pub(super) fn has_partial(&self) -> bool {
+        !self.buf.is_empty() || self.long.is_some()
+    }
+
+    /// Sends a last line that has no newline (the file was idle or is closing).
+    pub(super) fn flush_partial(&mut self, now_ns: i64, now: Instant, out: &mut Vec<LogEntry>) {
+        if let Some(l) = self.long.take() {
+            self.proc.line(&l.kept, l.start, now_ns, now, out);
+            self.buf.clear();
+        } else if !self.buf.is_empty() {
+            let start = self.offset - self.buf.len() as u64;
+            let buf = std::mem::take(&mut self.buf);
+            self.proc.line(&buf, start, now_ns, now, out);
+        }
+    }
+}
+
+/// The longest prefix of `b` of at most `max` bytes that does not split a UTF-8 sequence.
+fn utf8_cut(b: &[u8], max: usize) -> usize {
+    let mut cut = max.min(b.len());
+    let floor = cut.saturating_sub(3);
+    while cut > floor && cut < b.len() && (b[cut] & 0xC0) == 0x80 {
+        cut -= 1;
+    }
+    cut
+}

@@ -1,0 +1,190 @@
+//! One file's line processing: bytes to UTF-8, container format and partial joining,
+//! multiline, structured parsing, labels.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::logs::{LogEntry, LogMetrics, StreamLabels};
+use crate::transforms::multiline::{Merged, Multiline, MultilineConfig, MultilineError};
+use crate::transforms::parse_cri::{Joined, Joiner, ParseCriConfig, Stream, parse_container_line};
+use crate::transforms::parse_json::{ParseConfig, ParseFormat, parse_line};
+
+/// What a source asks of each of its files' lines.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessorConfig {
+    /// The source's name (the `source` metric label).
+    pub source: &'static str,
+    /// Container log format (pod logs), or `None` for plain files.
+    pub container: Option<ParseCriConfig>,
+    /// Multiline joining.
+    pub multiline: Option<MultilineConfig>,
+    /// Structured parsing.
+    pub parse: ParseConfig,
+}
+
+type Key = (Option<Stream>, Option<&'static str>);
+
+/// The per-file processing state.
+#[derive(Debug)]
+pub struct LineProcessor {
+    cfg: Arc<ProcessorConfig>,
+    base: Arc<StreamLabels>,
+    joiner: Option<Joiner>,
+    multiline: Option<Multiline<Option<Stream>>>,
+    cache: Vec<(Key, Arc<StreamLabels>)>,
+    metrics: Arc<LogMetrics>,
+    joined: Vec<Joined>,
+    merged: Vec<Merged<Option<Stream>>>,
+}
+
+impl LineProcessor {
+    /// A processor for one file whose entries carry `base` labels.
+    pub fn new(
+        cfg: Arc<ProcessorConfig>,
+        base: Arc<StreamLabels>,
+        metrics: Arc<LogMetrics>,
+    ) -> Result<Self, MultilineError> {
+        let joiner = cfg.container.as_ref().map(|c| Joiner::new(c.max_line_bytes));
+        let multiline = cfg.multiline.as_ref().map(Multiline::new).transpose()?;
+        Ok(LineProcessor {
+            cfg,
+            base,
+            joiner,
+            multiline,
+            cache: Vec::new(),
+            metrics,
+            joined: Vec::new(),
+            merged: Vec::new(),
+        })
+    }
+
+    /// One raw line (without its newline) that starts at file offset `start`.
+    pub fn line(&mut self, bytes: &[u8], start: u64, now_ns: i64, now: Instant, out: &mut Vec<LogEntry>) {
+        let src = self.cfg.source;
+        let text: Cow<'_, str> = match std::str::from_utf8(bytes) {
+            Ok(s) => Cow::Borrowed(s),
+            Err(_) => {
+                self.metrics.malformed(src, "invalid_utf8", 1);
+                String::from_utf8_lossy(bytes)
+            }
+        };
+        if memchr::memchr(0, bytes).is_some() {
+            self.metrics.malformed(src, "binary", 1);
+        }
+        if let (Some(c), Some(joiner)) = (&self.cfg.container, &mut self.joiner) {
+            match parse_container_line(c.format, &text) {
+                Ok(cl) => {
+                    joiner.push(cl, start, &mut self.joined);
+                    let mut joined = std::mem::take(&mut self.joined);
+                    for j in joined.drain(..) {
+                        if j.cut {
+                            self.metrics.malformed(src, "line_too_long", 1);
+                        }
+                        self.stage2(j.ts_ns, Some(j.stream), j.msg, j.start, now, out);
+                    }
+                    self.joined = joined;
+                }
+                Err(e) => {
+                    self.metrics.malformed(src, e.reason(), 1);
+                    self.stage2(now_ns, None, text.into_owned(), start, now, out);
+                }
+            }
+        } else {
+            self.stage2(now_ns, None, text.into_owned(), start, now, out);
+        }
+    }
+
+    fn stage2(&mut self, ts: i64, tag: Option<Stream>, msg: String, start: u64, now: Instant, out: &mut Vec<LogEntry>) {
+        match &mut self.multiline {
+            Some(ml) => {
+                ml.push(ts, tag, msg, start, now, &mut self.merged);
+                self.drain_merged(out);
+            }
+            None => self.emit(ts, tag, msg, out),
+        }
+    }
+
+    fn drain_merged(&mut self, out: &mut Vec<LogEntry>) {
+        let mut merged = std::mem::take(&mut self.merged);
+        for m in merged.drain(..) {
+            if m.cut {
+                self.metrics.malformed(self.cfg.source, "multiline_cut", 1);
+            }
+            self.emit(m.ts_ns, m.tag, m.msg, out);
+        }
+        self.merged = merged;
+    }
+
+    fn emit(&mut self, ts: i64, tag: Option<Stream>, msg: String, out: &mut Vec<LogEntry>) {
+        let (level, metadata, ts) = if self.cfg.parse.format == ParseFormat::None {
+            (None, Vec::new(), ts)
+        } else {
+            match parse_line(&self.cfg.parse, &msg) {
+                Ok(p) => (p.level, p.metadata, p.ts_ns.unwrap_or(ts)),
+                Err(reason) => {
+                    self.metrics.malformed(self.cfg.source, reason, 1);
+                    (None, Vec::new(), ts)
+                }
+            }
+        };
+        let stream = self.labels(tag, level);
+        out.push(LogEntry {
+            ts_ns: ts,
+            line: msg,
+            stream,
+            metadata,
+        });
+    }
+
+    fn labels(&mut self, tag: Option<Stream>, level: Option<&'static str>) -> Arc<StreamLabels> {
+        let key = (tag, level);
+        if let Some((_, l)) = self.cache.iter().find(|(k, _)| *k == key) {
+            return Arc::clone(l);
+        }
+        let mut l = (*self.base).clone();
+        if let Some(s) = tag {
+            l = l.with("stream", s.as_str());
+        }
+        if let Some(lv) = level {
+            l = l.with("level", lv);
+        }
+        let l = Arc::new(l);
+        self.cache.push((key, Arc::clone(&l)));
+        l
+    }
+
+    /// Emits a multiline event that timed out.
+    pub fn tick(&mut self, now: Instant, out: &mut Vec<LogEntry>) {
+        if let Some(ml) = &mut self.multiline {
+            ml.flush_expired(now, &mut self.merged);
+            self.drain_merged(out);
+        }
+    }
+
+    /// Emits everything pending (the file is closing or was truncated).
+    pub fn flush(&mut self, now: Instant, out: &mut Vec<LogEntry>) {
+        if let Some(j) = &mut self.joiner {
+            j.flush(&mut self.joined);
+            let mut joined = std::mem::take(&mut self.joined);
+            for j in joined.drain(..) {
+                self.stage2(j.ts_ns, Some(j.stream), j.msg, j.start, now, out);
+            }
+            self.joined = joined;
+        }
+        if let Some(ml) = &mut self.multiline {
+            ml.flush(&mut self.merged);
+            self.drain_merged(out);
+        }
+    }
+
+    /// The earliest file offset still held in a partial or multiline buffer.
+    pub fn pending_start(&self) -> Option<u64> {
+        let a = self.joiner.as_ref().and_then(Joiner::pending_start);
+        let b = self.multiline.as_ref().and_then(Multiline::pending_start);
+        match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
