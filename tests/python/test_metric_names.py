@@ -25,22 +25,6 @@ PIPELINE_PUSHED = {
 # Series Prometheus makes itself.
 PROMETHEUS_OWN = {"up", "ALERTS"}
 
-# ---------------------------------------------------------------------------------------------
-# PENDING_FROM_OTHER_BRANCHES: names from the metric-name contract that other helpers' branches
-# emit (replication, logs, remote_write, pipeline, GPU, Ceph, anomaly). They are not in this branch's
-# code yet. The lead empties this set after merging those branches; the test below fails for any
-# entry the code already produces, so the set can only shrink.
-# ---------------------------------------------------------------------------------------------
-PENDING_FROM_OTHER_BRANCHES = {
-    # replication (storage-node)
-    # remote_write (agent)
-    # pipelines (agent)
-    # GPU (agent, dcgm-exporter names)
-    # Ceph (agent, optional ceph-exporter names)
-    # anomaly (agent)
-}
-
-
 def source_literals() -> set[str]:
     """Every double-quoted string literal in the non-test Rust sources."""
     out: set[str] = set()
@@ -94,19 +78,10 @@ def test_every_metric_used_by_rules_and_dashboards_is_produced():
     assert len(used) >= 100, sorted(used)
     missing = {
         n: where for n, where in used.items()
-        if not is_produced(n, literals) and n not in PIPELINE_PUSHED and n not in PENDING_FROM_OTHER_BRANCHES
+        if not is_produced(n, literals) and n not in PIPELINE_PUSHED
     }
     assert not missing, "metric names the code does not produce:\n" + "\n".join(
         f"  {n}  (used in {where[0]}{' and more' if len(where) > 1 else ''})" for n, where in sorted(missing.items()))
-
-
-def test_pending_list_only_shrinks():
-    """An entry the code now produces, or that nothing uses any more, must leave the list."""
-    literals = source_literals()
-    produced = sorted(n for n in PENDING_FROM_OTHER_BRANCHES if is_produced(n, literals))
-    assert not produced, f"now produced by the code, remove from PENDING_FROM_OTHER_BRANCHES: {produced}"
-    unused = sorted(PENDING_FROM_OTHER_BRANCHES - set(used_names()))
-    assert not unused, f"no longer used by rules or dashboards, remove from PENDING_FROM_OTHER_BRANCHES: {unused}"
 
 
 def test_the_check_catches_a_renamed_metric():
