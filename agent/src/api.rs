@@ -4,7 +4,6 @@
 //! within `api.header_read_timeout_ms`, and rendering runs on a blocking thread so that a large
 //! exposition never stalls the async workers the sources use.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,11 +11,8 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
-use tracing::Instrument as _;
+use tokio::sync::watch;
 
 use crate::metrics::AgentMetrics;
 use crate::sinks::prometheus_exporter::{PrometheusExporterConfig, respond};
@@ -43,49 +39,17 @@ pub struct ApiState {
 pub async fn serve(
     listener: TcpListener,
     state: Arc<ApiState>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    let permits = Arc::new(Semaphore::new(state.max_connections.max(1)));
-    loop {
-        let permit = tokio::select! {
-            p = Arc::clone(&permits).acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-            _ = shutdown.changed() => break,
-        };
-        let (stream, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept connection");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = shutdown.changed() => break,
-        };
+    let limits = crate::http_server::Limits {
+        max_connections: state.max_connections,
+        header_read_timeout: state.header_read_timeout,
+    };
+    crate::http_server::serve(listener, limits, "api", shutdown, move |req| {
         let state = Arc::clone(&state);
-        let span = tracing::debug_span!("http_conn", %peer);
-        tokio::spawn(
-            async move {
-                let _permit = permit;
-                let header_timeout = state.header_read_timeout;
-                let svc = service_fn(move |req| {
-                    let state = Arc::clone(&state);
-                    async move { Ok::<_, Infallible>(handle(req, state).await) }
-                });
-                let conn = hyper::server::conn::http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(header_timeout)
-                    .serve_connection(TokioIo::new(stream), svc);
-                if let Err(e) = conn.await {
-                    tracing::debug!(error = %e, "serve connection");
-                }
-            }
-            .instrument(span),
-        );
-    }
+        async move { handle(req, state).await }
+    })
+    .await;
 }
 
 fn text_response(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {

@@ -8,9 +8,11 @@
 
 pub mod api;
 pub mod buffer;
+pub mod civil;
 pub mod config;
 pub mod event;
 pub mod exposition;
+pub mod http_server;
 pub mod logs;
 pub mod metrics;
 pub mod report;

@@ -15,7 +15,6 @@ import atexit
 import json
 import os
 import secrets
-import socket
 import subprocess
 import time
 import uuid
@@ -27,6 +26,8 @@ import boto3
 import pytest
 import requests
 from botocore.config import Config
+
+from harness.procs import free_ports  # noqa: F401 - also imported from here by tests
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_BIN = REPO_ROOT / "target" / "release" / "storage-node"
@@ -66,20 +67,6 @@ def node_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("STORAGE_NODE_")}
     env["RUST_BACKTRACE"] = "1"
     return env
-
-
-def free_ports(n: int) -> list[int]:
-    """Ports on 127.0.0.1 that were free a moment ago, all distinct."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 @dataclass

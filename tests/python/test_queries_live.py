@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import re
 import stat
 import sys
@@ -31,7 +32,10 @@ import yaml
 
 from harness import promql
 from harness.procs import Server, free_ports, release_binary, wait_until
+from harness.logs import TestLoki
 from harness.prometheus import Prometheus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from replication_cluster import make_cluster
 
 REPO = promql.REPO_ROOT
 SMART_DATA = REPO / "agent" / "tests" / "data" / "smartctl"
@@ -50,24 +54,12 @@ SMART_DEVICES = {
 # and evaluate) but may return nothing. The lead shrinks this list as branches merge.
 # -------------------------------------------------------------------------------------------
 NO_DATA_YET = {
-    "storage_node_replication_": "replication (another branch)",
-    "storage_node_recovery_": "replication (another branch)",
-    "storage_node_write_quorum_failures_total": "replication (another branch)",
-    "slo:sli_good:ratio": "the replication-freshness SLI, from replication lag",
-    "nodewatch_agent_log_": "log shipping (another branch)",
-    "nodewatch_agent_loki_": "log shipping (another branch)",
-    "nodewatch_agent_remote_write_": "remote_write (another branch)",
-    "DCGM_FI_DEV_": "GPU collector (another branch); no GPU here",
-    "nodewatch_gpu_": "GPU collector (another branch); no GPU here",
-    "pipeline_": "pushed by data pipelines; the push endpoint is another branch",
-    "push_time_seconds": "pipeline push endpoint (another branch)",
-    "push_failure_time_seconds": "pipeline push endpoint (another branch)",
-    "nodewatch_pipeline_": "pipeline push endpoint (another branch)",
-    "nodewatch_agent_otlp_": "OTLP endpoint (another branch)",
-    "nodewatch_agent_pipeline_": "pipeline push endpoint (another branch)",
-    "ceph_osd_": "Ceph source (another branch); no Ceph cluster here",
-    "nodewatch_anomaly": "anomaly detectors (another branch)",
-    "nodewatch_agent_alerts_": "anomaly alerts (another branch)",
+    "DCGM_FI_DEV_": "no GPU on this machine (the NVML source reports nodewatch_gpu_devices 0)",
+    "nodewatch_gpu_pod_": "no GPU on this machine",
+    "nodewatch_gpu_present": "no GPU on this machine",
+    "nodewatch_gpu_mig_": "no GPU on this machine",
+    "ceph_": "no Ceph daemon here (the ceph source is off by default)",
+    "nodewatch_agent_ceph_": "no Ceph daemon here",
 }
 # Variables that have no values in this stack.
 NO_VALUES_VARIABLES = {"cluster": "the local stack sets no `cluster` label (Kubernetes deployments do)"}
@@ -104,7 +96,8 @@ def write_fake_smartctl(root: Path) -> Path:
     return path
 
 
-def agent_config(root: Path, port: int, nodes, smartctl: Path) -> Path:
+def agent_config(root: Path, port: int, nodes, smartctl: Path, pipeline_port: int, loki_url: str,
+                 remote_write_url: str) -> Path:
     devices = "".join(f'\n[[sources.smartctl.devices]]\nname = "{d}"\ndevice_type = "{t}"\n'
                       for d, (t, _) in SMART_DEVICES.items())
     urls = ", ".join(f'"{n.admin_url}"' for n in nodes)
@@ -126,6 +119,14 @@ smartctl_path = "{smartctl}"
 interval_secs = 1
 timeout_ms = 1000
 device_timeout_ms = 1000
+[pipeline]
+listen = "127.0.0.1:{pipeline_port}"
+[sources.files]
+include = [{", ".join(f'"{n.log_path}"' for n in nodes)}]
+[sinks.prometheus_remote_write]
+url = "{remote_write_url}"
+[[sinks.loki.endpoints]]
+url = "{loki_url}"
 {devices}""")
     return cfg
 
@@ -144,12 +145,72 @@ def rule_copies(root: Path) -> list[str]:
     return out
 
 
+class RemoteWriteSink:
+    """A remote_write receiver that accepts everything (204), so that the agent's remote_write
+    telemetry has data without feeding the Prometheus under test twice."""
+
+    def __init__(self):
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's naming
+                self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/v1/write"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# What a data pipeline pushes (the conventional names in ARCHITECTURE.md), Pushgateway-style.
+PIPELINE_PUSH = """# TYPE pipeline_runs_total counter
+pipeline_runs_total{{status="success"}} {ok}
+pipeline_runs_total{{status="failure"}} 1
+# TYPE pipeline_records_processed_total counter
+pipeline_records_processed_total {records}
+# TYPE pipeline_last_success_timestamp_seconds gauge
+pipeline_last_success_timestamp_seconds {now}
+# TYPE pipeline_run_duration_seconds gauge
+pipeline_run_duration_seconds 42.5
+"""
+
+# One OTLP/JSON gauge, so the OTLP receiver's own counters move too.
+OTLP_PUSH = {"resourceMetrics": [{
+    "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "live-etl"}},
+                                {"key": "service.instance.id", "value": {"stringValue": "live-1"}}]},
+    "scopeMetrics": [{"metrics": [{"name": "queue_depth", "gauge": {"dataPoints": [{"asInt": "7"}]}}]}],
+}]}
+
+
+def push_pipelines(pipeline_url: str, round_: int) -> None:
+    body = PIPELINE_PUSH.format(ok=10 + round_, records=1000 * (round_ + 1), now=time.time())
+    r = requests.put(f"{pipeline_url}/metrics/job/live-etl", data=body, timeout=10)
+    assert r.status_code in (200, 202), r.text
+    point = OTLP_PUSH["resourceMetrics"][0]["scopeMetrics"][0]["metrics"][0]["gauge"]["dataPoints"][0]
+    point["timeUnixNano"] = str(time.time_ns())
+    r = requests.post(f"{pipeline_url}/v1/metrics", json=OTLP_PUSH, timeout=10)
+    assert r.status_code == 200, r.text
+
+
 @pytest.fixture(scope="module")
-def stack(node_factory, tmp_path_factory):
+def stack(tmp_path_factory):
     root = tmp_path_factory.mktemp("live")
-    nodes = [node_factory(node_id=f"live-{i}", extra_args=["--scrub-interval-secs", "1"]) for i in (1, 2)]
-    (agent_port,) = free_ports(1)
-    cfg = agent_config(root, agent_port, nodes, write_fake_smartctl(root))
+    # Two peered nodes, so that replication and recovery series exist.
+    nodes = make_cluster(root / "nodes", n=2, extra={i: ["--scrub-interval-secs", "1"] for i in (0, 1)})
+    for n in nodes:
+        n.start()
+    loki = TestLoki(root / "loki")
+    rw_sink = RemoteWriteSink()
+    agent_port, pipeline_port = free_ports(2)
+    pipeline_url = f"http://127.0.0.1:{pipeline_port}"
+    cfg = agent_config(root, agent_port, nodes, write_fake_smartctl(root), pipeline_port, loki.push_url,
+                       rw_sink.url)
     agent_bin = release_binary("node-agent", "NODE_AGENT_BIN")
     assert agent_bin.is_file(), f"{agent_bin} missing: cargo build --release -p agent"
     agent = Server(
@@ -174,8 +235,10 @@ scrape_configs:
     prom = Prometheus(root / "prometheus", config).start()
     try:
         prom.wait_targets_up(timeout_s=30)
+        push_pipelines(pipeline_url, 0)
         drive_traffic(nodes)
         time.sleep(3)  # a few scrapes between the bursts, so that rates see an increase
+        push_pipelines(pipeline_url, 1)
         drive_traffic(nodes)
         for expr in (
             "storage_node:op_latency_seconds:p99_rate5m",
@@ -185,6 +248,11 @@ scrape_configs:
             "smartctl_scsi_grown_defect_list",
             "storage_node_scrub_last_completed_timestamp_seconds > 0",
             'rate(storage_node_op_latency_seconds_count{job="nodewatch-agent"}[1m]) > 0',
+            "rate(pipeline_records_processed_total[1m]) > 0",
+            "nodewatch_agent_log_lines_sent_total > 0",
+            "nodewatch_agent_remote_write_samples_sent_total > 0",
+            "storage_node_replication_shipped_entries_total > 0",
+            "nodewatch_anomaly_score",
         ):
             wait_until(lambda: prom.query(expr), 45, interval_s=0.5, what=f"data for {expr}")
         yield prom
@@ -194,6 +262,10 @@ scrape_configs:
     finally:
         prom.stop()
         agent.stop()
+        loki.stop()
+        rw_sink.close()
+        for n in nodes:
+            n.stop()
 
 
 def drive_traffic(nodes) -> None:

@@ -5,7 +5,6 @@
 //! `pipeline.max_body_bytes` before and after decompression (a gzip bomb stops at the bound).
 //! The receivers' work (decode, convert, store) runs on a blocking thread.
 
-use std::convert::Infallible;
 use std::io::Read as _;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,11 +13,8 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
-use tracing::Instrument as _;
+use tokio::sync::watch;
 
 use crate::sources::otlp::OtlpReceiver;
 use crate::sources::pushgateway::PushgatewayReceiver;
@@ -106,49 +102,17 @@ pub struct PipelineState {
 pub async fn serve(
     listener: TcpListener,
     state: Arc<PipelineState>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    let permits = Arc::new(Semaphore::new(state.max_connections.max(1)));
-    loop {
-        let permit = tokio::select! {
-            p = Arc::clone(&permits).acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-            _ = shutdown.changed() => break,
-        };
-        let (stream, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept push connection");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = shutdown.changed() => break,
-        };
+    let limits = crate::http_server::Limits {
+        max_connections: state.max_connections,
+        header_read_timeout: state.header_read_timeout,
+    };
+    crate::http_server::serve(listener, limits, "pipeline", shutdown, move |req| {
         let state = Arc::clone(&state);
-        let span = tracing::debug_span!("push_conn", %peer);
-        tokio::spawn(
-            async move {
-                let _permit = permit;
-                let header_timeout = state.header_read_timeout;
-                let svc = service_fn(move |req| {
-                    let state = Arc::clone(&state);
-                    async move { Ok::<_, Infallible>(into_response(handle(req, state).await)) }
-                });
-                let conn = hyper::server::conn::http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(header_timeout)
-                    .serve_connection(TokioIo::new(stream), svc);
-                if let Err(e) = conn.await {
-                    tracing::debug!(error = %e, "serve push connection");
-                }
-            }
-            .instrument(span),
-        );
-    }
+        async move { into_response(handle(req, state).await) }
+    })
+    .await;
 }
 
 fn into_response(reply: Reply) -> Response<Full<Bytes>> {

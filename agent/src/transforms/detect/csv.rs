@@ -31,17 +31,6 @@ pub struct DetectStats {
     pub bad_timestamps: u64,
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 fn digits(b: &[u8]) -> Option<u32> {
     if b.is_empty() {
         return None;
@@ -91,7 +80,7 @@ pub fn parse_timestamp(s: &[u8]) -> Option<i64> {
             }
             _ => return None,
         };
-        let days = days_from_civil(i64::from(y), mo, d);
+        let days = crate::civil::days_from_civil(i64::from(y), i64::from(mo), i64::from(d));
         return Some(days * 86_400 + i64::from(h * 3600 + mi * 60 + se) - offset);
     }
     let txt = std::str::from_utf8(s).ok()?;
