@@ -332,3 +332,61 @@ def test_a_full_backlog_drops_the_peer_to_recovery(tmp_path):
     finally:
         for n in nodes:
             n.stop()
+
+
+def _signed(node, method: str, route: str, body: bytes, body_hash: str | None = None):
+    import hmac as hmac_mod
+
+    path = f"/_nodewatch/replication/v1/{route}"
+    t = str(int(time.time() * 1000))
+    h = body_hash if body_hash is not None else hashlib.sha256(body).hexdigest()
+    msg = f"nodewatch-replication-v1\n{method}\n{path}\nn1\n{t}\n{h}".encode()
+    sig = hmac_mod.new(node.secret_key.encode(), msg, hashlib.sha256).hexdigest()
+    headers = {"x-nodewatch-node": "n1", "x-nodewatch-time": t, "x-nodewatch-signature": sig}
+    return requests.request(method, f"{node.url}{path}", data=body, headers=headers, timeout=10), t
+
+
+def test_hostile_replication_frames_are_refused_cleanly(cluster):
+    import hmac as hmac_mod
+    import json
+    import struct
+
+    a = cluster[0]
+    a.start()
+    # A correctly signed request whose frames are garbage: 400, and the node keeps serving.
+    r, _ = _signed(a, "POST", "apply", struct.pack("<I", 7) + b"notjson", body_hash="frames")
+    assert r.status_code == 400, r.text
+    r, _ = _signed(a, "POST", "apply", struct.pack("<I", 10_000_000), body_hash="frames")
+    assert r.status_code == 400, r.text
+    r, _ = _signed(a, "POST", "apply", b"\x01\x00", body_hash="frames")
+    assert r.status_code == 400, r.text
+    # A well-formed frame with a wrong MAC is refused and stores nothing.
+    meta = {"key": "forged", "size": 5, "etag": hashlib.md5(b"hello").hexdigest(), "last_modified_ms": 1,
+            "attrs": {"content_type": None, "user_metadata": {}}, "checksums": {}, "parts": 0,
+            "version": {"hlc": 1 << 40, "node": 1}}
+    header = json.dumps({"bucket": "forge", "meta": meta}).encode()
+    frame = struct.pack("<I", len(header)) + header + b"hello" + b"\x00" * 32 + struct.pack("<I", 0)
+    r, _ = _signed(a, "POST", "apply", frame, body_hash="frames")
+    assert r.status_code == 403, r.text
+    assert a.footer("forge", "forged") is None
+    # The same frame with the right MAC is applied: the MAC is what decides.
+    t = str(int(time.time() * 1000))
+    mac = hmac_mod.new(a.secret_key.encode(), f"nodewatch-frame-v1\n{t}\n".encode() + struct.pack("<I", len(header)) + header + b"hello",
+                       hashlib.sha256).digest()
+    path = "/_nodewatch/replication/v1/apply"
+    sig = hmac_mod.new(a.secret_key.encode(), f"nodewatch-replication-v1\nPOST\n{path}\nn1\n{t}\nframes".encode(),
+                       hashlib.sha256).hexdigest()
+    body = struct.pack("<I", len(header)) + header + b"hello" + mac + struct.pack("<I", 0)
+    r = requests.post(f"{a.url}{path}", data=body, timeout=10,
+                      headers={"x-nodewatch-node": "n1", "x-nodewatch-time": t, "x-nodewatch-signature": sig})
+    assert r.status_code == 200, r.text
+    assert r.json()["applied"] == 1
+    assert a.s3.get_object(Bucket="forge", Key="forged")["Body"].read() == b"hello"
+    # Too many keys in one versions request.
+    r, _ = _signed(a, "POST", "versions", json.dumps({"bucket": "forge", "keys": ["k"] * 1001}).encode())
+    assert r.status_code == 400, r.text
+    r, _ = _signed(a, "POST", "versions", json.dumps({"bucket": "forge", "keys": ["forged", "nope"]}).encode())
+    assert r.status_code == 200
+    versions = r.json()["versions"]
+    assert versions[0]["version"] == {"hlc": 1 << 40, "node": 1} and versions[1] is None
+    assert a.admin_get("/healthz").status_code == 200

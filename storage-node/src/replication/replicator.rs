@@ -334,7 +334,8 @@ impl Replicator {
             .collect()
     }
 
-    /// A signed request to a peer; returns the status and (bounded) answer.
+    /// A signed request to a peer; returns the (bounded) answer of a success.
+    #[allow(clippy::too_many_arguments)] // each is a part of what is signed
     pub(super) async fn call(
         &self,
         peer: &Peer,
