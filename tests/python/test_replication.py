@@ -390,3 +390,29 @@ def test_hostile_replication_frames_are_refused_cleanly(cluster):
     versions = r.json()["versions"]
     assert versions[0]["version"] == {"hlc": 1 << 40, "node": 1} and versions[1] is None
     assert a.admin_get("/healthz").status_code == 200
+
+
+def test_large_objects_multipart_completions_and_copies_replicate(cluster):
+    import os
+
+    start_all(cluster)
+    a, b, c = cluster
+    create_bucket_everywhere(cluster, "big")
+    big = os.urandom(3 * 1024 * 1024 + 17)  # over 1 MiB: streamed to peers, not sent inline
+    a.s3.put_object(Bucket="big", Key="big", Body=big)
+    parts = [os.urandom(5 * 1024 * 1024), os.urandom(1234)]
+    up = b.s3.create_multipart_upload(Bucket="big", Key="mp")
+    etags = [b.s3.upload_part(Bucket="big", Key="mp", UploadId=up["UploadId"], PartNumber=i + 1, Body=p)["ETag"]
+             for i, p in enumerate(parts)]
+    b.s3.complete_multipart_upload(Bucket="big", Key="mp", UploadId=up["UploadId"], MultipartUpload={
+        "Parts": [{"ETag": e, "PartNumber": i + 1} for i, e in enumerate(etags)]})
+    # A copy made on a third node, from the replica it received.
+    wait_for("big on n2", lambda: read(c, "big", "big"))
+    c.s3.copy_object(Bucket="big", Key="copy", CopySource={"Bucket": "big", "Key": "big"})
+    for node in cluster:
+        assert wait_for("big", lambda: read(node, "big", "big")) == big
+        assert wait_for("multipart", lambda: read(node, "big", "mp")) == b"".join(parts)
+        assert wait_for("copy", lambda: read(node, "big", "copy")) == big
+        head = node.s3.head_object(Bucket="big", Key="mp")
+        assert head["ETag"].endswith('-2"'), head["ETag"]
+    assert len({str(n.footer("big", "mp")["version"]) for n in cluster}) == 1
