@@ -332,3 +332,87 @@ def test_a_full_backlog_drops_the_peer_to_recovery(tmp_path):
     finally:
         for n in nodes:
             n.stop()
+
+
+def _signed(node, method: str, route: str, body: bytes, body_hash: str | None = None):
+    import hmac as hmac_mod
+
+    path = f"/_nodewatch/replication/v1/{route}"
+    t = str(int(time.time() * 1000))
+    h = body_hash if body_hash is not None else hashlib.sha256(body).hexdigest()
+    msg = f"nodewatch-replication-v1\n{method}\n{path}\nn1\n{t}\n{h}".encode()
+    sig = hmac_mod.new(node.secret_key.encode(), msg, hashlib.sha256).hexdigest()
+    headers = {"x-nodewatch-node": "n1", "x-nodewatch-time": t, "x-nodewatch-signature": sig}
+    return requests.request(method, f"{node.url}{path}", data=body, headers=headers, timeout=10), t
+
+
+def test_hostile_replication_frames_are_refused_cleanly(cluster):
+    import hmac as hmac_mod
+    import json
+    import struct
+
+    a = cluster[0]
+    a.start()
+    # A correctly signed request whose frames are garbage: 400, and the node keeps serving.
+    r, _ = _signed(a, "POST", "apply", struct.pack("<I", 7) + b"notjson", body_hash="frames")
+    assert r.status_code == 400, r.text
+    r, _ = _signed(a, "POST", "apply", struct.pack("<I", 10_000_000), body_hash="frames")
+    assert r.status_code == 400, r.text
+    r, _ = _signed(a, "POST", "apply", b"\x01\x00", body_hash="frames")
+    assert r.status_code == 400, r.text
+    # A well-formed frame with a wrong MAC is refused and stores nothing.
+    meta = {"key": "forged", "size": 5, "etag": hashlib.md5(b"hello").hexdigest(), "last_modified_ms": 1,
+            "attrs": {"content_type": None, "user_metadata": {}}, "checksums": {}, "parts": 0,
+            "version": {"hlc": 1 << 40, "node": 1}}
+    header = json.dumps({"bucket": "forge", "meta": meta}).encode()
+    frame = struct.pack("<I", len(header)) + header + b"hello" + b"\x00" * 32 + struct.pack("<I", 0)
+    r, _ = _signed(a, "POST", "apply", frame, body_hash="frames")
+    assert r.status_code == 403, r.text
+    assert a.footer("forge", "forged") is None
+    # The same frame with the right MAC is applied: the MAC is what decides.
+    t = str(int(time.time() * 1000))
+    mac = hmac_mod.new(a.secret_key.encode(), f"nodewatch-frame-v1\n{t}\n".encode() + struct.pack("<I", len(header)) + header + b"hello",
+                       hashlib.sha256).digest()
+    path = "/_nodewatch/replication/v1/apply"
+    sig = hmac_mod.new(a.secret_key.encode(), f"nodewatch-replication-v1\nPOST\n{path}\nn1\n{t}\nframes".encode(),
+                       hashlib.sha256).hexdigest()
+    body = struct.pack("<I", len(header)) + header + b"hello" + mac + struct.pack("<I", 0)
+    r = requests.post(f"{a.url}{path}", data=body, timeout=10,
+                      headers={"x-nodewatch-node": "n1", "x-nodewatch-time": t, "x-nodewatch-signature": sig})
+    assert r.status_code == 200, r.text
+    assert r.json()["applied"] == 1
+    assert a.s3.get_object(Bucket="forge", Key="forged")["Body"].read() == b"hello"
+    # Too many keys in one versions request.
+    r, _ = _signed(a, "POST", "versions", json.dumps({"bucket": "forge", "keys": ["k"] * 1001}).encode())
+    assert r.status_code == 400, r.text
+    r, _ = _signed(a, "POST", "versions", json.dumps({"bucket": "forge", "keys": ["forged", "nope"]}).encode())
+    assert r.status_code == 200
+    versions = r.json()["versions"]
+    assert versions[0]["version"] == {"hlc": 1 << 40, "node": 1} and versions[1] is None
+    assert a.admin_get("/healthz").status_code == 200
+
+
+def test_large_objects_multipart_completions_and_copies_replicate(cluster):
+    import os
+
+    start_all(cluster)
+    a, b, c = cluster
+    create_bucket_everywhere(cluster, "big")
+    big = os.urandom(3 * 1024 * 1024 + 17)  # over 1 MiB: streamed to peers, not sent inline
+    a.s3.put_object(Bucket="big", Key="big", Body=big)
+    parts = [os.urandom(5 * 1024 * 1024), os.urandom(1234)]
+    up = b.s3.create_multipart_upload(Bucket="big", Key="mp")
+    etags = [b.s3.upload_part(Bucket="big", Key="mp", UploadId=up["UploadId"], PartNumber=i + 1, Body=p)["ETag"]
+             for i, p in enumerate(parts)]
+    b.s3.complete_multipart_upload(Bucket="big", Key="mp", UploadId=up["UploadId"], MultipartUpload={
+        "Parts": [{"ETag": e, "PartNumber": i + 1} for i, e in enumerate(etags)]})
+    # A copy made on a third node, from the replica it received.
+    wait_for("big on n2", lambda: read(c, "big", "big"))
+    c.s3.copy_object(Bucket="big", Key="copy", CopySource={"Bucket": "big", "Key": "big"})
+    for node in cluster:
+        assert wait_for("big", lambda: read(node, "big", "big")) == big
+        assert wait_for("multipart", lambda: read(node, "big", "mp")) == b"".join(parts)
+        assert wait_for("copy", lambda: read(node, "big", "copy")) == big
+        head = node.s3.head_object(Bucket="big", Key="mp")
+        assert head["ETag"].endswith('-2"'), head["ETag"]
+    assert len({str(n.footer("big", "mp")["version"]) for n in cluster}) == 1

@@ -113,11 +113,11 @@ impl Receiver {
     }
 
     /// Checks the request's signature headers; `Err` is the 403 to send.
-    fn authenticate(&self, method: &Method, path: &str, headers: &http::HeaderMap, body_hash: &str) -> Result<(), Response<Full<Bytes>>> {
+    fn authenticate(&self, method: &Method, path: &str, headers: &http::HeaderMap, body_hash: &str) -> Result<(), Box<Response<Full<Bytes>>>> {
         let get = |h: &str| headers.get(h).and_then(|v| v.to_str().ok());
         let denied = |why: &str| {
             tracing::warn!(path, reason = why, "refused an unauthenticated replication request");
-            reply(StatusCode::FORBIDDEN, format!("replication request refused: {why}\n"))
+            Box::new(reply(StatusCode::FORBIDDEN, format!("replication request refused: {why}\n")))
         };
         let (Some(node), Some(time), Some(sig)) = (get(wire::HDR_NODE), get(wire::HDR_TIME), get(wire::HDR_SIG)) else {
             return Err(denied("missing signature headers"));
@@ -144,7 +144,7 @@ impl Receiver {
         match (&parts.method, route) {
             (&Method::GET, "hello") => {
                 if let Err(r) = self.authenticate(&parts.method, &path, &parts.headers, &wire::body_hash(b"")) {
-                    return r;
+                    return *r;
                 }
                 json(&Hello { node_id: self.node_id.clone(), incarnation: self.incarnation.clone() })
             }
@@ -154,7 +154,7 @@ impl Receiver {
                     Err(_) => return reply(StatusCode::PAYLOAD_TOO_LARGE, "body too large or unreadable\n"),
                 };
                 if let Err(r) = self.authenticate(&parts.method, &path, &parts.headers, &wire::body_hash(&bytes)) {
-                    return r;
+                    return *r;
                 }
                 let req: VersionsRequest = match serde_json::from_slice(&bytes) {
                     Ok(r) => r,
@@ -172,7 +172,7 @@ impl Receiver {
             }
             (&Method::POST, "apply") => {
                 if let Err(r) = self.authenticate(&parts.method, &path, &parts.headers, wire::FRAMES) {
-                    return r;
+                    return *r;
                 }
                 let time_ms = parts.headers.get(wire::HDR_TIME).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
                 let mut reader = BodyReader { body, buf: BytesMut::new(), eof: false };

@@ -35,15 +35,17 @@ impl Drop for Active<'_> {
 pub(super) async fn run(rep: &Arc<Replicator>, peer: &Arc<PeerState>) -> Result<(), ReplicationError> {
     let started = Instant::now();
     let (start_seq, start_cum) = (rep.log.last_seq(), rep.log.last_cum_bytes());
+    // Marked first: re-attaching moves the peer's cursor to the end of the log, and a write quorum
+    // must not count it for those records until the pass has sent them.
+    peer.recovering.store(true, Ordering::Release);
+    let _active = Active(peer);
     {
         let (r, p) = (rep.clone(), peer.clone());
         tokio::task::spawn_blocking(move || r.reattach(&p, start_seq, start_cum))
             .await
             .map_err(|e| ReplicationError::Io { context: "cursor task", source: std::io::Error::other(e) })??;
     }
-    peer.recovering.store(true, Ordering::Release);
     peer.metrics.recovery_active.set(1);
-    let _active = Active(peer);
     let total = rep.store.version_count();
     peer.metrics.recovery_objects_remaining.set(total as i64);
     tracing::info!(peer = peer.peer.id, objects = total, from_seq = start_seq, "recovery pass started");
@@ -93,6 +95,8 @@ pub(super) async fn run(rep: &Arc<Replicator>, peer: &Arc<PeerState>) -> Result<
             .await
             .map_err(|e| ReplicationError::Io { context: "cursor task", source: std::io::Error::other(e) })??;
     }
+    drop(_active);
+    rep.quorum_changed();
     tracing::info!(
         peer = peer.peer.id,
         compared,

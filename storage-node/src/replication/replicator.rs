@@ -230,6 +230,11 @@ impl Replicator {
         });
     }
 
+    /// Wakes writes waiting for their quorum (a peer finished recovery).
+    pub(super) fn quorum_changed(&self) {
+        self.acks.notify_waiters();
+    }
+
     /// Removes log segments every attached peer is past; tombstones whose delete every peer has
     /// acknowledged are then garbage-collected (not while some peer awaits recovery: it may still
     /// hold the deleted object).
@@ -334,7 +339,8 @@ impl Replicator {
             .collect()
     }
 
-    /// A signed request to a peer; returns the status and (bounded) answer.
+    /// A signed request to a peer; returns the (bounded) answer of a success.
+    #[allow(clippy::too_many_arguments)] // each is a part of what is signed
     pub(super) async fn call(
         &self,
         peer: &Peer,
@@ -429,7 +435,13 @@ impl WriteLog for Replicator {
             let notified = self.acks.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if self.peers.iter().filter(|p| p.acked_seq() >= seq).count() >= need {
+            // A peer being repaired does not count: its cursor says more than it holds.
+            let holding = |p: &&Arc<PeerState>| {
+                p.acked_seq() >= seq
+                    && !p.recovering.load(Ordering::Acquire)
+                    && !p.cursor.lock().unwrap_or_else(|e| e.into_inner()).needs_recovery
+            };
+            if self.peers.iter().filter(holding).count() >= need {
                 return Ok(());
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {

@@ -3,7 +3,7 @@ use std::io::Write;
 use super::*;
 
 fn rec(i: u64) -> NewRecord<'static> {
-    NewRecord { bucket: "bkt", key: "k", version: Version { hlc: i, node: 7 }, size: 100, deleted: i % 5 == 0 }
+    NewRecord { bucket: "bkt", key: "k", version: Version { hlc: i, node: 7 }, size: 100, deleted: i.is_multiple_of(5) }
 }
 
 fn open(dir: &Path, seg: u64) -> (Arc<ReplLog>, LogOpenReport) {
