@@ -77,6 +77,10 @@ def test_outage_and_agent_kill9_lose_no_sample(tmp_path):
         assert agent.value("nodewatch_agent_collector_errors_total", 'collector="host"') == 0
         assert agent.value("nodewatch_agent_remote_write_wal_segments") >= 1
 
+        # Sources collect on their own schedules: wait for this series' first collection after
+        # Prometheus came back too.
+        wait_until(lambda: raw_samples(prom, series, int(time.time() - t_start) + 5)[-1][0] > t_up,
+                   30, what="a node_time_seconds sample newer than the outage")
         window = int(time.time() - t_start) + 5
         samples = raw_samples(prom, series, window)
         ts = [t for t, _ in samples]
