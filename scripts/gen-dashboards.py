@@ -648,7 +648,7 @@ def anomalies() -> dict:
             ts("Anomaly score", [target(f"nodewatch_anomaly_score{{{A}}}", "{{instance}} {{metric}}")], "short"),
             ts("Anomalous (0/1)", [target(f"nodewatch_anomaly{{{A}}}", "{{instance}} {{metric}}")], "bool_yes_no",
                th=thresholds((None, "green"), (1, "red")), minv=0, maxv=1),
-            ts("Series anomalous per metric", [target(f'count by (metric) (nodewatch_anomaly{{{A}}} == 1)', "{{metric}}")], "none",
+            ts("Series anomalous per metric", [target(f'sum by (metric) (nodewatch_anomaly{{{A}}})', "{{metric}}")], "none",
                th=thresholds((None, "green"), (3, "red"))),
             ts("Alerts the agent holds active", [target(f"nodewatch_agent_alerts_active{{{AG}}}", "{{instance}}")], "none"),
         ],

@@ -70,6 +70,8 @@ pub struct FileConfig {
     pub quorum_timeout_ms: Option<u64>,
     /// Unacknowledged object bytes kept per peer before it is left to recovery [default: 1 GiB].
     pub replication_backlog_max_bytes: Option<u64>,
+    /// CA certificates (PEM) that `https://` peers' certificates must chain to.
+    pub peer_ca_file: Option<PathBuf>,
 }
 
 /// Flags and environment variables; `None` means "not given here".
@@ -143,6 +145,9 @@ pub struct CliConfig {
     /// Unacknowledged object bytes kept per peer before it is left to recovery [default: 1 GiB].
     #[arg(long, env = "STORAGE_NODE_REPLICATION_BACKLOG_MAX_BYTES")]
     pub replication_backlog_max_bytes: Option<u64>,
+    /// CA certificates (PEM) that `https://` peers' certificates must chain to.
+    #[arg(long, env = "STORAGE_NODE_PEER_CA_FILE")]
+    pub peer_ca_file: Option<PathBuf>,
 }
 
 /// The resolved, validated configuration.
@@ -260,6 +265,7 @@ impl Config {
             cli.write_quorum.or(file.write_quorum),
             cli.quorum_timeout_ms.or(file.quorum_timeout_ms),
             cli.replication_backlog_max_bytes.or(file.replication_backlog_max_bytes),
+            cli.peer_ca_file.or(file.peer_ca_file),
         )?;
         let config = Config {
             node_id,
@@ -318,6 +324,9 @@ impl Config {
         check_data_dir(&self.data_dir)?;
         if let Some(tls) = &self.tls {
             crate::http::tls::load_server_config(tls).map_err(|e| ConfigError::Tls(e.to_string()))?;
+        }
+        if let Some(ca) = &self.replication.peer_ca_file {
+            crate::http::tls::load_client_config(ca).map_err(|e| ConfigError::Tls(format!("peer_ca_file: {e}")))?;
         }
         Ok(())
     }

@@ -32,6 +32,7 @@ import yaml
 
 from harness import promql
 from harness.procs import Server, free_ports, release_binary, wait_until
+from harness.alertmanager import Alertmanager
 from harness.logs import TestLoki
 from harness.prometheus import Prometheus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -97,7 +98,7 @@ def write_fake_smartctl(root: Path) -> Path:
 
 
 def agent_config(root: Path, port: int, nodes, smartctl: Path, pipeline_port: int, loki_url: str,
-                 remote_write_url: str) -> Path:
+                 remote_write_url: str, alertmanager_url: str, garbage_log: Path) -> Path:
     devices = "".join(f'\n[[sources.smartctl.devices]]\nname = "{d}"\ndevice_type = "{t}"\n'
                       for d, (t, _) in SMART_DEVICES.items())
     urls = ", ".join(f'"{n.admin_url}"' for n in nodes)
@@ -122,9 +123,11 @@ device_timeout_ms = 1000
 [pipeline]
 listen = "127.0.0.1:{pipeline_port}"
 [sources.files]
-include = [{", ".join(f'"{n.log_path}"' for n in nodes)}]
+include = [{", ".join(f'"{p}"' for p in [n.log_path for n in nodes] + [garbage_log])}]
 [sinks.prometheus_remote_write]
 url = "{remote_write_url}"
+[sinks.alertmanager]
+urls = ["{alertmanager_url}"]
 [[sinks.loki.endpoints]]
 url = "{loki_url}"
 {devices}""")
@@ -205,12 +208,17 @@ def stack(tmp_path_factory):
     nodes = make_cluster(root / "nodes", n=2, extra={i: ["--scrub-interval-secs", "1"] for i in (0, 1)})
     for n in nodes:
         n.start()
-    loki = TestLoki(root / "loki")
+    # Loki refuses lines over 64 KiB, as a Loki with a small max_line_size would: the agent's
+    # rejected-lines counter has data. The garbage file gives the malformed-lines counter data.
+    loki = TestLoki(root / "loki", "--max-line-bytes", str(64 * 1024))
+    garbage_log = root / "garbage.log"
+    garbage_log.write_bytes(b"a fine line\n\xff\xfe not UTF-8\n" + b"x" * (100 * 1024) + b"\nlast\n")
+    am = Alertmanager(root / "alertmanager").start()
     rw_sink = RemoteWriteSink()
     agent_port, pipeline_port = free_ports(2)
     pipeline_url = f"http://127.0.0.1:{pipeline_port}"
     cfg = agent_config(root, agent_port, nodes, write_fake_smartctl(root), pipeline_port, loki.push_url,
-                       rw_sink.url)
+                       rw_sink.url, am.url, garbage_log)
     agent_bin = release_binary("node-agent", "NODE_AGENT_BIN")
     assert agent_bin.is_file(), f"{agent_bin} missing: cargo build --release -p agent"
     agent = Server(
@@ -253,6 +261,9 @@ scrape_configs:
             "nodewatch_agent_remote_write_samples_sent_total > 0",
             "storage_node_replication_shipped_entries_total > 0",
             "nodewatch_anomaly_score",
+            "nodewatch_agent_log_lines_rejected_total > 0",
+            "nodewatch_agent_log_malformed_total > 0",
+            "nodewatch_agent_alerts_sent_total",
         ):
             wait_until(lambda: prom.query(expr), 45, interval_s=0.5, what=f"data for {expr}")
         yield prom
@@ -263,6 +274,7 @@ scrape_configs:
         prom.stop()
         agent.stop()
         loki.stop()
+        am.stop()
         rw_sink.close()
         for n in nodes:
             n.stop()

@@ -89,7 +89,8 @@ fn bad_peers_and_quorums_are_refused_with_the_option_named() {
     };
     for (peers, quorum, needle) in [
         (&["b"][..], None, "ID=URL"),
-        (&["b=https://h:1"][..], None, "http"),
+        (&["b=https://h:1"][..], None, "peer_ca_file"),
+        (&["b=ftp://h:1"][..], None, "https://"),
         (&["b=http://h"][..], None, "port"),
         (&["a=http://h:1"][..], None, "own id"),
         (&["b=http://h:1", "b=http://h:2"][..], None, "twice"),
@@ -100,4 +101,15 @@ fn bad_peers_and_quorums_are_refused_with_the_option_named() {
         let e = with(peers, quorum).expect_err("refused");
         assert!(e.to_string().contains(needle), "{peers:?} {quorum:?}: {e}");
     }
+}
+
+#[test]
+fn https_peers_are_reached_with_the_peer_ca_file() {
+    let mut c = cli();
+    c.node_id = Some("a".to_owned());
+    c.peers = vec!["b=https://10.0.0.2:9000".to_owned(), "c=http://10.0.0.3:9000".to_owned()];
+    c.peer_ca_file = Some("/etc/nodewatch/ca.pem".into());
+    let cfg = Config::merge(c, FileConfig::default()).expect("https peers with a CA file");
+    assert_eq!(cfg.replication.peers.iter().map(|p| p.scheme).collect::<Vec<_>>(), ["https", "http"]);
+    assert_eq!(cfg.replication.peer_ca_file.as_deref(), Some(Path::new("/etc/nodewatch/ca.pem")));
 }

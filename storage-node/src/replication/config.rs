@@ -44,6 +44,8 @@ pub struct Peer {
     pub authority: String,
     /// The URL as given.
     pub url: String,
+    /// `http` or `https` (then the peer's certificate must chain to `peer_ca_file`).
+    pub scheme: &'static str,
 }
 
 /// The resolved replication settings.
@@ -56,6 +58,8 @@ pub struct ReplicationConfig {
     pub quorum_timeout_ms: u64,
     /// Unacknowledged object bytes kept for one peer; past it the peer is repaired by recovery.
     pub backlog_max_bytes: u64,
+    /// The CA certificates (PEM) that `https://` peers' certificates must chain to.
+    pub peer_ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for ReplicationConfig {
@@ -65,6 +69,7 @@ impl Default for ReplicationConfig {
             write_quorum: default_write_quorum(),
             quorum_timeout_ms: default_quorum_timeout_ms(),
             backlog_max_bytes: default_backlog_max_bytes(),
+            peer_ca_file: None,
         }
     }
 }
@@ -86,14 +91,16 @@ pub fn parse_peer(spec: &str) -> Result<Peer, ConfigError> {
         return Err(invalid("peer", format!("peer id {id:?} must be 1 to 64 of [A-Za-z0-9._-]")));
     }
     let uri: http::Uri = url.parse().map_err(|e| invalid("peer", format!("{url:?}: {e}")))?;
-    if uri.scheme_str() != Some("http") {
-        return Err(invalid("peer", format!("{url:?}: replication reaches peers over http://; give an http URL")));
-    }
+    let scheme = match uri.scheme_str() {
+        Some("http") => "http",
+        Some("https") => "https",
+        _ => return Err(invalid("peer", format!("{url:?}: give an http:// or https:// URL"))),
+    };
     let authority = uri.authority().filter(|a| a.port_u16().is_some()).ok_or_else(|| invalid("peer", format!("{url:?} needs a host and a port")))?;
     if !matches!(uri.path(), "" | "/") {
         return Err(invalid("peer", format!("{url:?}: the URL must not have a path")));
     }
-    Ok(Peer { id: id.to_owned(), authority: authority.as_str().to_owned(), url: url.to_owned() })
+    Ok(Peer { id: id.to_owned(), authority: authority.as_str().to_owned(), url: url.to_owned(), scheme })
 }
 
 impl ReplicationConfig {
@@ -104,6 +111,7 @@ impl ReplicationConfig {
         write_quorum: Option<usize>,
         quorum_timeout_ms: Option<u64>,
         backlog_max_bytes: Option<u64>,
+        peer_ca_file: Option<std::path::PathBuf>,
     ) -> Result<Self, ConfigError> {
         let mut peers: Vec<Peer> = Vec::new();
         for spec in peer_specs.iter().filter(|s| !s.trim().is_empty()) {
@@ -121,7 +129,11 @@ impl ReplicationConfig {
             quorum_timeout_ms: quorum_timeout_ms.unwrap_or_else(default_quorum_timeout_ms),
             backlog_max_bytes: backlog_max_bytes.unwrap_or_else(default_backlog_max_bytes),
             peers,
+            peer_ca_file,
         };
+        if c.peer_ca_file.is_none() && c.peers.iter().any(|p| p.scheme == "https") {
+            return Err(invalid("peer_ca_file", "https:// peers need the CA that signed their certificates (--peer-ca-file)"));
+        }
         if c.write_quorum == 0 || c.write_quorum > c.peers.len() + 1 {
             return Err(invalid("write_quorum", format!("must be 1 to {} (this node and its {} peers)", c.peers.len() + 1, c.peers.len())));
         }

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde::Serialize;
@@ -27,8 +28,9 @@ use crate::store::{ObjectMeta, StoreError, WriteLog, now_ms};
 
 /// A request body to a peer.
 pub type PeerBody = BoxBody<Bytes, std::io::Error>;
-/// The HTTP client to peers (plain HTTP/1.1, pooled).
-pub type PeerClient = Client<HttpConnector, PeerBody>;
+/// The HTTP/1.1 client to peers, pooled: `http://` peers in the clear, `https://` peers over TLS
+/// verified against `peer_ca_file`.
+pub type PeerClient = Client<HttpsConnector<HttpConnector>, PeerBody>;
 /// The most bytes read from a peer's answer.
 const MAX_ANSWER: usize = 1 << 20;
 
@@ -160,6 +162,17 @@ impl Replicator {
         // tens of milliseconds to every batch.
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
+        connector.enforce_http(false);
+        let tls = match &config.peer_ca_file {
+            Some(ca) => crate::http::tls::load_client_config(ca),
+            None => crate::http::tls::client_config(rustls::RootCertStore::empty()).map(Arc::new),
+        }
+        .map_err(|e| ReplicationError::Io { context: "peer TLS config".into(), source: std::io::Error::other(e.to_string()) })?;
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config((*tls).clone())
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
         let client = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(8).build(connector);
         let r = Replicator {
             node_id,
@@ -355,7 +368,7 @@ impl Replicator {
         let sig = wire::sign(&self.secret, method.as_str(), &path, &self.node_id, time_ms, body_hash);
         let req = http::Request::builder()
             .method(method)
-            .uri(format!("http://{}{path}", peer.authority))
+            .uri(format!("{}://{}{path}", peer.scheme, peer.authority))
             .header(http::header::HOST, &peer.authority)
             .header(wire::HDR_NODE, &self.node_id)
             .header(wire::HDR_TIME, time_ms.to_string())
