@@ -78,6 +78,8 @@ def start_agent(root: Path, node, am_url: str) -> tuple[Server, str]:
 data_dir = "{root / 'state'}"
 [api]
 listen = "127.0.0.1:{port}"
+[pipeline]
+listen = "127.0.0.1:0"
 [sources.host]
 enabled = false
 [sources.smartctl]

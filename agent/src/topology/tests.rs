@@ -134,6 +134,10 @@ async fn hung_source_blocks_neither_other_sources_nor_the_scrape() {
 async fn whole_agent_serves_metrics_and_healthz_on_an_ephemeral_port() {
     let mut cfg = Config::default();
     cfg.api.listen = "127.0.0.1:0".parse().expect("addr");
+    // Every listener on an ephemeral port: the pipeline's default, 127.0.0.1:4318, may be taken.
+    cfg.pipeline.listen = "127.0.0.1:0".parse().expect("addr");
+    let state = tempfile::tempdir().expect("tempdir");
+    cfg.data_dir = state.path().to_owned();
     cfg.sources.smartctl.enabled = Some(false);
     cfg.sources.storage_node.enabled = false;
     cfg.sources.host.interval_secs = 1;

@@ -84,7 +84,9 @@ class Agent:
         self.server = Server(
             name="node-agent",
             cmd=[str(release_binary("node-agent", "NODE_AGENT_BIN")), "run", "--config", str(cfg),
-                 "--listen", f"127.0.0.1:{port}", "--data-dir", str(self.workdir / "data"), *self.extra_args],
+                 "--listen", f"127.0.0.1:{port}", "--data-dir", str(self.workdir / "data"),
+                 # The pipeline listener is not under test here: an ephemeral port, never 4318.
+                 "--otlp-listen", "127.0.0.1:0", *self.extra_args],
             log_path=self.workdir / "agent.log",
             ready_url=f"{self.api}/healthz",
         ).start()
