@@ -192,8 +192,11 @@ def test_killing_the_sender_mid_shipping_loses_nothing(cluster):
     create_bucket_everywhere(cluster, "crash")
     c.kill9()
     keys = [f"c{i:03d}" for i in range(300)]
+    # 48 MB of backlog: a dozen 4 MiB batches, so that shipping takes long enough to be caught
+    # in the middle (with small objects the whole backlog can go out between two polls).
+    size = 160_000
     for k in keys:
-        a.s3.put_object(Bucket="crash", Key=k, Body=body_for(k, 40_000))
+        a.s3.put_object(Bucket="crash", Key=k, Body=body_for(k, size))
     wait_for("backlog for the dead peer", lambda: a.metric(PENDING, peer="n2") == 300)
     c.start()
     # Kill the sender as soon as it has shipped part of the backlog.
@@ -211,7 +214,7 @@ def test_killing_the_sender_mid_shipping_loses_nothing(cluster):
     for node in cluster:
         s3 = node.s3
         for k in keys:
-            assert s3.get_object(Bucket="crash", Key=k)["Body"].read() == body_for(k, 40_000), (node.node_id, k)
+            assert s3.get_object(Bucket="crash", Key=k)["Body"].read() == body_for(k, size), (node.node_id, k)
         assert s3.list_objects_v2(Bucket="crash")["KeyCount"] == 300
 
 
