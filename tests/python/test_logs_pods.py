@@ -218,3 +218,79 @@ def test_pod_logs_spill_to_disk_while_loki_is_down_and_kubelet_deletes_rotated_f
     finally:
         agent.stop()
         loki.stop()
+
+
+class FakePodApi:
+    """A stand-in for the Kubernetes API server on 127.0.0.1 (no kube-apiserver can run here),
+    answering GET /api/v1/namespaces/<ns>/pods/<name> with a real-format Pod object."""
+
+    def __init__(self, pods: dict[str, dict]):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.requests: list[tuple[str, str]] = []
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - http.server's naming
+                api.requests.append((self.path, self.headers.get("Authorization", "")))
+                pod = pods.get(self.path)
+                body = json.dumps(pod if pod else {"kind": "Status", "code": 404}).encode()
+                self.send_response(200 if pod else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_pod_labels_from_the_kubernetes_api_are_added_to_the_streams(tmp_path, loki):
+    root = tmp_path / "pods"
+    uid = CRI_POD.rsplit("_", 1)[1]
+    api = FakePodApi({
+        "/api/v1/namespaces/default/pods/hdfs-client-0": {
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "hdfs-client-0", "namespace": "default", "uid": uid,
+                         "labels": {"app": "hdfs", "app.kubernetes.io/component": "client",
+                                    "pod-template-hash": "5d78c9869d"}},
+        },
+    })
+    token = tmp_path / "token"
+    token.write_text("test-token\n")
+    expected = write_cri_with_partials(root / CRI_POD / "client" / "0.log")
+    # The docker pod is unknown to the API (404): its lines still ship, with the path's labels.
+    (root / DOCKER_POD / "build").mkdir(parents=True)
+    (root / DOCKER_POD / "build" / "0.log").write_bytes(DOCKER.read_bytes())
+    extra = f"""
+[sources.kubernetes_pods.api]
+enabled = true
+url = "{api.url}"
+token_file = {toml_str(token)}
+labels = ["app", "app.kubernetes.io/component"]
+"""
+    agent = Agent(tmp_path / "agent", pods_config(loki, root, extra)).start()
+    try:
+        wait_until(lambda: loki.stats()["accepted_entries"] >= len(expected), 20, what="the CRI entries")
+        cri = [e for e in loki.entries() if e["labels"].get("pod") == "hdfs-client-0"]
+        assert len(cri) == len(expected)
+        for e in cri:
+            assert e["labels"]["app"] == "hdfs"
+            assert e["labels"]["app_kubernetes_io_component"] == "client"
+            assert "pod_template_hash" not in e["labels"], "only the labels asked for"
+        dock = [e for e in loki.entries() if e["labels"].get("pod") == "packetbeat-build-1"]
+        assert dock and all("app" not in e["labels"] for e in dock)
+        assert all(auth == "Bearer test-token" for _, auth in api.requests), api.requests
+        assert agent.metric("nodewatch_agent_log_pod_api_errors_total", reason="not_found") == 1
+    finally:
+        agent.stop()
+        api.close()

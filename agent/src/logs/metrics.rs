@@ -64,6 +64,7 @@ struct Inner {
     buffer_bytes: BTreeMap<String, u64>,
     buffer_limit: BTreeMap<String, u64>,
     behind: BTreeMap<(String, String), u64>,
+    pod_api_errors: BTreeMap<String, u64>,
 }
 
 /// Counters and gauges of the log sources and the Loki sinks.
@@ -109,6 +110,11 @@ impl LogMetrics {
     /// Input a source or transform could not parse as expected.
     pub fn malformed(&self, source: &str, reason: &'static str, n: u64) {
         bump(&mut self.lock().malformed, (source.to_string(), reason.to_string()), n);
+    }
+
+    /// Failed pod-label lookups against the Kubernetes API, by reason.
+    pub fn pod_api_errors(&self, reason: &'static str, n: u64) {
+        bump(&mut self.lock().pod_api_errors, reason.to_string(), n);
     }
 
     /// Lines given up because a bound was hit.
@@ -216,6 +222,7 @@ impl LogMetrics {
             hist("nodewatch_agent_loki_batch_bytes", "Compressed size of one push to Loki.", &g.batch_bytes, &BATCH_BUCKETS),
             one("nodewatch_agent_log_buffer_bytes", "Log bytes held between the sources and the sink.", Gauge, "sink", &g.buffer_bytes),
             one("nodewatch_agent_log_buffer_limit_bytes", "The bound of nodewatch_agent_log_buffer_bytes; at the bound the sources stop reading.", Gauge, "sink", &g.buffer_limit),
+            one("nodewatch_agent_log_pod_api_errors_total", "Pod-label lookups the Kubernetes API did not answer (the lines ship without them).", Counter, "reason", &g.pod_api_errors),
             two("nodewatch_agent_log_file_bytes_behind", "Bytes between a file's read position and its end.", "source", "filename", &g.behind, Gauge),
         ]
     }

@@ -14,7 +14,7 @@ use super::{LogMetrics, Positions, PositionsError};
 use crate::config::Config;
 use crate::sinks::loki::{ClientError, LokiClient, LokiSink, SpillError, SpillQueue, SpillReader};
 use crate::sources::files::{FilesDiscover, FilesError};
-use crate::sources::kubernetes_pods::{PodsDiscover, node_name};
+use crate::sources::kubernetes_pods::{PodApi, PodsDiscover, node_name};
 use crate::sources::tail::{Discover, ProcessorConfig, TailConfig, Tailer, TailerHandle};
 use crate::transforms::multiline::{Multiline, MultilineConfig, MultilineError};
 
@@ -35,6 +35,9 @@ pub enum LogsError {
         /// Why.
         source: ClientError,
     },
+    /// The Kubernetes API client for pod labels cannot be built.
+    #[error("sources.kubernetes_pods.{0}")]
+    PodApi(String),
     /// Two endpoints have the same name.
     #[error("sinks.loki: two endpoints are named {0:?}")]
     DuplicateName(String),
@@ -97,6 +100,12 @@ pub fn validate(config: &Config) -> Result<(), LogsError> {
         })?;
     }
     FilesDiscover::new(&config.sources.files)?;
+    config
+        .sources
+        .kubernetes_pods
+        .api
+        .check()
+        .map_err(|(k, r)| LogsError::PodApi(format!("{k}: {r}")))?;
     for m in [&config.sources.files.multiline, &config.sources.kubernetes_pods.multiline]
         .into_iter()
         .flatten()
@@ -199,7 +208,14 @@ pub fn start(config: &Config, metrics: Arc<LogMetrics>) -> Result<Option<LogsRun
                     multiline: pods.multiline.clone(),
                     parse: pods.parse.clone(),
                 },
-                Box::new(PodsDiscover::new(pods.root.clone(), node.clone(), pods.labels.clone())),
+                Box::new({
+                    let d = PodsDiscover::new(pods.root.clone(), node.clone(), pods.labels.clone());
+                    if pods.api.enabled {
+                        d.with_api(PodApi::new(pods.api.clone(), Arc::clone(&metrics)).map_err(LogsError::PodApi)?)
+                    } else {
+                        d
+                    }
+                }),
                 spill.clone(),
             )?;
         }

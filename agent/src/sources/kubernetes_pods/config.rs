@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::api::PodApiConfig;
 use crate::sources::tail::TailConfig;
 use crate::transforms::multiline::MultilineConfig;
 use crate::transforms::parse_cri::ParseCriConfig;
@@ -38,6 +39,9 @@ pub struct KubernetesPodsConfig {
     /// How files are watched and read.
     #[serde(default)]
     pub tail: TailConfig,
+    /// Pod labels from the Kubernetes API (off by default).
+    #[serde(default)]
+    pub api: PodApiConfig,
 }
 
 impl Default for KubernetesPodsConfig {
@@ -51,6 +55,7 @@ impl Default for KubernetesPodsConfig {
             multiline: None,
             parse: ParseConfig::default(),
             tail: TailConfig::default(),
+            api: PodApiConfig::default(),
         }
     }
 }

@@ -63,6 +63,7 @@ pub struct PodsDiscover {
     node_name: String,
     labels: BTreeMap<String, String>,
     cache: BTreeMap<PathBuf, Arc<StreamLabels>>,
+    api: Option<super::api::PodApi>,
 }
 
 impl PodsDiscover {
@@ -73,12 +74,24 @@ impl PodsDiscover {
             node_name,
             labels,
             cache: BTreeMap::new(),
+            api: None,
         }
     }
 
-    fn labels_for(&self, p: &PodPath) -> Arc<StreamLabels> {
-        let mut pairs: Vec<(String, String)> =
-            self.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    /// Also copies pod labels from the Kubernetes API onto each pod's streams.
+    pub fn with_api(mut self, api: super::api::PodApi) -> Self {
+        self.api = Some(api);
+        self
+    }
+
+    fn labels_for(&mut self, p: &PodPath) -> Arc<StreamLabels> {
+        // A later pair wins a name clash (`StreamLabels::new`): the pod's own labels come first,
+        // so neither they nor the static labels can replace what the path says.
+        let mut pairs: Vec<(String, String)> = match &mut self.api {
+            Some(api) => api.labels(p),
+            None => Vec::new(),
+        };
+        pairs.extend(self.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
         pairs.push(("namespace".into(), p.namespace.clone()));
         pairs.push(("pod".into(), p.pod.clone()));
         pairs.push(("container".into(), p.container.clone()));

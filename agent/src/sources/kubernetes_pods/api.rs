@@ -1,0 +1,266 @@
+//! Optional pod labels from the Kubernetes API (`[sources.kubernetes_pods.api]`, off by default).
+//!
+//! When a pod's log file is first opened, the discovery thread asks the API server for the pod
+//! (`GET /api/v1/namespaces/<ns>/pods/<name>`, with the service account's bearer token and CA) and
+//! copies the pod labels named in `labels` onto the stream, their names made Loki-safe
+//! (`app.kubernetes.io/name` becomes `app_kubernetes_io_name`). Answers are cached per pod UID; a
+//! failed lookup is counted (`nodewatch_agent_log_pod_api_errors_total{reason}`), cached for a
+//! short while, and the lines still ship with the path's labels: the API never holds logs back
+//! longer than one `timeout_ms`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+use super::source::PodPath;
+use crate::logs::LogMetrics;
+
+/// Pods remembered at most; past it the cache starts afresh.
+const MAX_CACHED_PODS: usize = 10_000;
+/// The largest pod object read from the API.
+const MAX_POD_BYTES: u64 = 1 << 20;
+/// Pod labels copied onto a stream at most.
+pub const MAX_POD_LABELS: usize = 16;
+/// A label value longer than this is cut (Loki's default limit is 2048).
+const MAX_VALUE_BYTES: usize = 1024;
+/// How long a failed lookup is remembered before the next try.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(30);
+
+/// `[sources.kubernetes_pods.api]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PodApiConfig {
+    /// Whether pod labels are looked up at all.
+    #[serde(default)]
+    pub enabled: bool,
+    /// The API server, e.g. `https://kubernetes.default.svc` (in cluster) or
+    /// `http://127.0.0.1:8001` (`kubectl proxy`).
+    #[serde(default = "default_url")]
+    pub url: String,
+    /// The bearer token, read at every lookup (tokens are rotated); none: no `Authorization`.
+    #[serde(default = "default_token_file")]
+    pub token_file: Option<PathBuf>,
+    /// The CA of an `https://` API server.
+    #[serde(default = "default_ca_file")]
+    pub ca_file: Option<PathBuf>,
+    /// The pod labels to copy onto streams; keep them few and low-cardinality.
+    #[serde(default = "default_labels")]
+    pub labels: Vec<String>,
+    /// How long one lookup may take.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+impl Default for PodApiConfig {
+    fn default() -> Self {
+        PodApiConfig {
+            enabled: false,
+            url: default_url(),
+            token_file: default_token_file(),
+            ca_file: default_ca_file(),
+            labels: default_labels(),
+            timeout_ms: default_timeout_ms(),
+        }
+    }
+}
+
+fn default_url() -> String {
+    "https://kubernetes.default.svc".into()
+}
+fn default_token_file() -> Option<PathBuf> {
+    Some("/var/run/secrets/kubernetes.io/serviceaccount/token".into())
+}
+fn default_ca_file() -> Option<PathBuf> {
+    Some("/var/run/secrets/kubernetes.io/serviceaccount/ca.crt".into())
+}
+fn default_labels() -> Vec<String> {
+    ["app", "app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/component"]
+        .map(String::from)
+        .into()
+}
+fn default_timeout_ms() -> u64 {
+    2000
+}
+
+impl PodApiConfig {
+    /// Checks the settings; the error names the key.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        if !self.enabled {
+            return Ok(());
+        }
+        let uri: http::Uri = self.url.parse().map_err(|e| ("api.url", format!("{:?}: {e}", self.url)))?;
+        if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
+            return Err(("api.url", format!("{:?}: expected an http:// or https:// URL", self.url)));
+        }
+        if self.labels.is_empty() || self.labels.len() > MAX_POD_LABELS {
+            return Err(("api.labels", format!("name 1 to {MAX_POD_LABELS} pod labels")));
+        }
+        if let Some(bad) = self.labels.iter().find(|l| l.is_empty() || l.len() > 317) {
+            return Err(("api.labels", format!("{bad:?} is not a Kubernetes label key")));
+        }
+        if self.timeout_ms == 0 || self.timeout_ms > 60_000 {
+            return Err(("api.timeout_ms", "must be 1 to 60000".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Why a lookup failed: the `reason` label.
+fn reason_of(e: &ureq::Error) -> &'static str {
+    match e {
+        ureq::Error::StatusCode(401 | 403) => "unauthorized",
+        ureq::Error::StatusCode(404) => "not_found",
+        ureq::Error::StatusCode(_) => "http_status",
+        ureq::Error::Timeout(_) => "timeout",
+        ureq::Error::BodyExceedsLimit(_) => "too_large",
+        _ => "connect",
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Pod {
+    metadata: PodMeta,
+}
+
+#[derive(Debug, Deserialize)]
+struct PodMeta {
+    #[serde(default)]
+    uid: String,
+    #[serde(default)]
+    labels: HashMap<String, String>,
+}
+
+/// A Kubernetes label key as a Loki label name: every character outside `[A-Za-z0-9_]` becomes
+/// `_`, and a leading digit gets a `_` in front.
+pub fn label_name(key: &str) -> String {
+    let mut out: String = key.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
+    if out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert(0, '_');
+    }
+    out
+}
+
+/// Picks the configured labels out of a pod's labels, as Loki label pairs.
+pub fn pick(wanted: &[String], labels: &HashMap<String, String>) -> Vec<(String, String)> {
+    wanted
+        .iter()
+        .filter_map(|k| labels.get(k).map(|v| (label_name(k), cut(v))))
+        .filter(|(_, v)| !v.is_empty())
+        .collect()
+}
+
+fn cut(v: &str) -> String {
+    let mut end = v.len().min(MAX_VALUE_BYTES);
+    while !v.is_char_boundary(end) {
+        end -= 1;
+    }
+    v[..end].to_string()
+}
+
+/// A name as Kubernetes allows it in a path segment (DNS subdomain characters).
+fn safe_segment(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 253 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+}
+
+/// The lookups, their cache and their counters. Used from the discovery thread only.
+#[derive(Debug)]
+pub struct PodApi {
+    cfg: PodApiConfig,
+    agent: ureq::Agent,
+    cache: HashMap<String, (Instant, Option<Vec<(String, String)>>)>,
+    metrics: Arc<LogMetrics>,
+}
+
+impl PodApi {
+    /// A client for `cfg` (which must be enabled and checked).
+    pub fn new(cfg: PodApiConfig, metrics: Arc<LogMetrics>) -> Result<Self, String> {
+        let mut tls = ureq::tls::TlsConfig::builder();
+        if let Some(ca) = cfg.ca_file.as_ref().filter(|_| cfg.url.starts_with("https://")) {
+            let pem = std::fs::read(ca).map_err(|e| format!("api.ca_file {}: {e}", ca.display()))?;
+            let certs = ureq::tls::parse_pem(&pem)
+                .filter_map(|i| match i {
+                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(Ok(c)),
+                    Ok(_) => None,
+                    Err(e) => Some(Err(e)),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("api.ca_file {}: {e}", ca.display()))?;
+            if certs.is_empty() {
+                return Err(format!("api.ca_file {}: no PEM certificate", ca.display()));
+            }
+            tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
+        }
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_millis(cfg.timeout_ms)))
+            .tls_config(tls.build())
+            .build()
+            .new_agent();
+        metrics.pod_api_errors("connect", 0);
+        Ok(PodApi { cfg, agent, cache: HashMap::new(), metrics })
+    }
+
+    /// The configured pod labels of the pod a log path names; empty when it has none or the API
+    /// could not say.
+    pub fn labels(&mut self, p: &PodPath) -> Vec<(String, String)> {
+        if let Some((at, cached)) = self.cache.get(&p.uid) {
+            match cached {
+                Some(labels) => return labels.clone(),
+                None if at.elapsed() < RETRY_AFTER_FAILURE => return Vec::new(),
+                None => {}
+            }
+        }
+        if self.cache.len() >= MAX_CACHED_PODS {
+            self.cache.clear();
+        }
+        let found = self.fetch(p);
+        let labels = found.clone().unwrap_or_default();
+        self.cache.insert(p.uid.clone(), (Instant::now(), found));
+        labels
+    }
+
+    fn fetch(&self, p: &PodPath) -> Option<Vec<(String, String)>> {
+        if !safe_segment(&p.namespace) || !safe_segment(&p.pod) {
+            self.metrics.pod_api_errors("bad_name", 1);
+            return None;
+        }
+        let url = format!("{}/api/v1/namespaces/{}/pods/{}", self.cfg.url.trim_end_matches('/'), p.namespace, p.pod);
+        let mut req = self.agent.get(&url).header("Accept", "application/json");
+        if let Some(tf) = &self.cfg.token_file {
+            match std::fs::read_to_string(tf) {
+                Ok(t) => req = req.header("Authorization", &format!("Bearer {}", t.trim())),
+                Err(e) => {
+                    tracing::warn!(error = %e, file = %tf.display(), "read the Kubernetes API token");
+                    self.metrics.pod_api_errors("token", 1);
+                    return None;
+                }
+            }
+        }
+        let body = req
+            .call()
+            .and_then(|mut r| r.body_mut().with_config().limit(MAX_POD_BYTES).read_to_vec());
+        let body = match body {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(error = %e, namespace = %p.namespace, pod = %p.pod, "look up pod labels");
+                self.metrics.pod_api_errors(reason_of(&e), 1);
+                return None;
+            }
+        };
+        let pod: Pod = match serde_json::from_slice(&body) {
+            Ok(pod) => pod,
+            Err(e) => {
+                tracing::warn!(error = %e, namespace = %p.namespace, pod = %p.pod, "pod object does not parse");
+                self.metrics.pod_api_errors("bad_answer", 1);
+                return None;
+            }
+        };
+        // A pod of the same name but another UID is its successor: its labels are not this one's.
+        if pod.metadata.uid != p.uid {
+            return Some(Vec::new());
+        }
+        Some(pick(&self.cfg.labels, &pod.metadata.labels))
+    }
+}
