@@ -269,8 +269,11 @@ def test_write_quorum_fails_cleanly_when_peers_are_down(tmp_path):
         assert "quorum" in e.value.response["Error"]["Message"]
         assert 1.4 <= elapsed < 10, elapsed
         assert a.metric("storage_node_write_quorum_failures_total") == 1
-        # With one peer back, the quorum of two is met and the write is answered.
+        # With one peer back (reachable, and repaired: a peer still under recovery does not count
+        # toward a quorum), the quorum of two is met and the write is answered.
         b.start()
+        wait_for("the peer back and repaired", lambda: a.metric(UP, peer=b.node_id) == 1
+                 and a.metric(REC_ACTIVE, peer=b.node_id) == 0 and caught_up(a, b.node_id))
         s3.put_object(Bucket="quorum", Key="k2", Body=b"y" * 100)
         assert b.s3.get_object(Bucket="quorum", Key="k2")["Body"].read() == b"y" * 100
         assert a.metric("storage_node_write_quorum_failures_total") == 1
