@@ -26,3 +26,34 @@ pub fn promtool_check(text: &str) -> (Option<i32>, String) {
     );
     (out.status.code(), report)
 }
+
+/// Renders `families` as the text format and asserts that `promtool check metrics` accepts it:
+/// no parse error (exit 1), and every lint finding (exit 3) one that `allowed` names — the
+/// exporter names we keep on purpose for compatibility. Returns the rendered text.
+pub fn assert_promtool_accepts<'a>(
+    families: impl IntoIterator<Item = &'a crate::event::Family>,
+    allowed: impl Fn(&str) -> bool,
+) -> String {
+    let mut text = String::new();
+    crate::sinks::prometheus_exporter::render(
+        families,
+        crate::sinks::prometheus_exporter::Format::Text,
+        &mut text,
+    );
+    let (code, report) = promtool_check(&text);
+    assert!(
+        code == Some(0) || code == Some(3),
+        "promtool exit {code:?}:\n{report}"
+    );
+    let unexpected: Vec<&str> = report
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .filter(|l| !allowed(l))
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "promtool findings:\n{}\n---\n{text}",
+        unexpected.join("\n")
+    );
+    text
+}

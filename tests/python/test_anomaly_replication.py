@@ -12,7 +12,8 @@ import pytest
 import requests
 
 from harness.alertmanager import Alertmanager
-from harness.procs import Server, free_ports, release_binary, wait_until
+from harness.agent import Agent
+from harness.procs import wait_until
 from replication_cluster import make_cluster
 
 ALERT = "ReplicationLagAnomaly"
@@ -36,17 +37,10 @@ def pair(tmp_path):
         n.stop()
 
 
-def start_agent(root, node, am_url: str) -> tuple[Server, str]:
-    port, pipeline = free_ports(2)
-    cfg = root / "agent.toml"
+def start_agent(root, node, am_url: str) -> Agent:
     # The watch is the default one for replication lag (a rate detector that predicts when the
     # threshold is crossed), with a threshold and horizon scaled to a test that lasts seconds.
-    cfg.write_text(f"""
-data_dir = "{root / 'state'}"
-[api]
-listen = "127.0.0.1:{port}"
-[pipeline]
-listen = "127.0.0.1:{pipeline}"
+    return Agent(root / "agent", config_toml=f"""
 [sources.host]
 enabled = false
 [sources.smartctl]
@@ -74,15 +68,7 @@ alert = "{ALERT}"
 severity = "warning"
 component = "storage-node"
 detector = {{ kind = "rate", direction = "up", warmup_samples = 3, threshold = 20.0, horizon_secs = 60 }}
-""")
-    url = f"http://127.0.0.1:{port}"
-    server = Server(
-        name="node-agent",
-        cmd=[str(release_binary("node-agent", "NODE_AGENT_BIN")), "run", "--config", str(cfg)],
-        log_path=root / "agent.log",
-        ready_url=f"{url}/healthz",
-    ).start()
-    return server, url
+""").start()
 
 
 def lag_alerts(am: Alertmanager) -> list[dict]:
@@ -92,7 +78,7 @@ def lag_alerts(am: Alertmanager) -> list[dict]:
 def test_a_killed_peer_raises_a_replication_lag_alert_that_resolves_after_restart(pair, am, tmp_path):
     a, b = pair
     a.s3.create_bucket(Bucket="lag")
-    agent, agent_url = start_agent(tmp_path, a, am.url)
+    agent = start_agent(tmp_path, a, am.url)
     try:
         # A steady, caught-up link first: the detector warms up on a lag of 0 and stays quiet.
         a.s3.put_object(Bucket="lag", Key="before", Body=b"x")
@@ -117,7 +103,7 @@ def test_a_killed_peer_raises_a_replication_lag_alert_that_resolves_after_restar
         wait_until(lambda: a.metric("storage_node_replication_lag_seconds", peer=b.node_id) == 0, 60,
                    what="the lag to return to 0")
         wait_until(lambda: lag_alerts(am) == [], 60, interval_s=0.5, what=f"{ALERT} to resolve")
-        active = requests.get(f"{agent_url}/api/v1/alerts", timeout=5).json()["data"]["alerts"]
+        active = requests.get(f"{agent.url}/api/v1/alerts", timeout=5).json()["data"]["alerts"]
         assert [x for x in active if x["labels"]["alertname"] == ALERT] == []
     except AssertionError as e:
         raise AssertionError(f"{e}\n--- agent log ---\n{agent.log_tail()}") from None
