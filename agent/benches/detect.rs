@@ -5,7 +5,9 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use agent::transforms::detect::{DetectorKind, DetectorParams, SeriesDetector, parse_timestamp, run_detect};
+use agent::transforms::detect::{
+    DetectorKind, DetectorParams, SeriesDetector, parse_timestamp, run_detect,
+};
 
 fn signal(n: usize) -> Vec<(i64, f64)> {
     let mut s = 0x9e37_79b9_7f4a_7c15u64;
@@ -24,7 +26,10 @@ fn signal(n: usize) -> Vec<(i64, f64)> {
 }
 
 fn per_sample_ns(kind: DetectorKind, data: &[(i64, f64)], series: usize) -> (f64, usize) {
-    let p = DetectorParams { threshold: Some(1e9), ..DetectorParams::of(kind) };
+    let p = DetectorParams {
+        threshold: Some(1e9),
+        ..DetectorParams::of(kind)
+    };
     let mut dets: Vec<SeriesDetector> = (0..series).map(|_| SeriesDetector::new(p)).collect();
     let start = Instant::now();
     let mut acc = 0.0;
@@ -53,7 +58,13 @@ fn main() {
         DetectorKind::Auto,
     ] {
         let (ns, mem) = per_sample_ns(kind, &data, series);
-        println!("{:<13} {:>9.1}  {:>13.2}  {:>12}", format!("{kind:?}"), ns, ns / base, mem);
+        println!(
+            "{:<13} {:>9.1}  {:>13.2}  {:>12}",
+            format!("{kind:?}"),
+            ns,
+            ns / base,
+            mem
+        );
     }
 
     // The detect command's path: CSV in memory -> run_detect -> a sink.
@@ -67,7 +78,10 @@ fn main() {
     for line in csv.as_bytes().split(|c| *c == b'\n').skip(1) {
         if let Some(i) = line.iter().position(|c| *c == b',') {
             parsed += parse_timestamp(&line[..i]).unwrap_or(0) as f64;
-            parsed += std::str::from_utf8(&line[i + 1..]).ok().and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
+            parsed += std::str::from_utf8(&line[i + 1..])
+                .ok()
+                .and_then(|s| s.parse::<f64>().ok())
+                .unwrap_or(0.0);
         }
     }
     black_box(parsed);

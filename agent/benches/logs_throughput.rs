@@ -25,14 +25,26 @@ fn repo_root() -> PathBuf {
 }
 
 fn release_bin(name: &str) -> PathBuf {
-    let dir = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| repo_root().join("target"), PathBuf::from);
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| repo_root().join("target"), PathBuf::from);
     dir.join("release").join(name)
 }
 
 fn ensure_binaries() -> R<()> {
     let st = Command::new(env!("CARGO"))
         .current_dir(repo_root())
-        .args(["build", "--release", "-p", "agent", "--bin", "node-agent", "-p", "e2e", "--bin", "test-loki"])
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "agent",
+            "--bin",
+            "node-agent",
+            "-p",
+            "e2e",
+            "--bin",
+            "test-loki",
+        ])
         .status()?;
     if !st.success() {
         return Err("cargo build of node-agent and test-loki failed".into());
@@ -43,7 +55,8 @@ fn ensure_binaries() -> R<()> {
 /// A 150-byte line whose tail is pseudo-random text (so snappy works about as hard as on real
 /// logs, not on a run of one byte).
 fn line(seq: usize, file: usize) -> String {
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 =/:.-_";
+    const ALPHABET: &[u8] =
+        b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 =/:.-_";
     let mut s = format!("seq={seq:09} file={file} level=info msg=\"benchmark line\" ");
     let mut x = (seq as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     while s.len() < LINE - 1 {
@@ -105,7 +118,12 @@ impl Drop for Proc {
 fn start_loki(dir: &Path, record: Option<&Path>) -> R<(Proc, u16)> {
     let port_file = dir.join("loki.port");
     let mut cmd = Command::new(release_bin("test-loki"));
-    cmd.args(["--port-file", &port_file.display().to_string(), "--keep-max", "0"]);
+    cmd.args([
+        "--port-file",
+        &port_file.display().to_string(),
+        "--keep-max",
+        "0",
+    ]);
     if let Some(r) = record {
         cmd.args(["--record", &r.display().to_string()]);
     }
@@ -138,8 +156,19 @@ fn start_agent(dir: &Path, logs: &Path, loki_port: u16) -> R<Proc> {
     let listen = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
     Ok(Proc(
         Command::new(release_bin("node-agent"))
-            .args(["run", "--config", &cfg.display().to_string(), "--listen", &listen.to_string()])
-            .args(["--data-dir", &dir.join("data").display().to_string(), "--log-level", "warn"])
+            .args([
+                "run",
+                "--config",
+                &cfg.display().to_string(),
+                "--listen",
+                &listen.to_string(),
+            ])
+            .args([
+                "--data-dir",
+                &dir.join("data").display().to_string(),
+                "--log-level",
+                "warn",
+            ])
             .stdout(Stdio::null())
             .spawn()?,
     ))
@@ -148,7 +177,9 @@ fn start_agent(dir: &Path, logs: &Path, loki_port: u16) -> R<Proc> {
 fn wait_accepted(port: u16, n: u64, timeout: Duration) -> R<()> {
     let t0 = Instant::now();
     loop {
-        let got = http_get(port, "/control/stats")?["accepted_entries"].as_u64().unwrap_or(0);
+        let got = http_get(port, "/control/stats")?["accepted_entries"]
+            .as_u64()
+            .unwrap_or(0);
         if got >= n {
             return Ok(());
         }
@@ -216,18 +247,33 @@ fn throughput(total: usize) -> R<()> {
 
     let agent_mib_s = mib / cpu;
     let base_mib_s = mib / base_cpu;
-    println!("logs_throughput: {total} lines, {mib:.1} MiB in {FILES} files -> test Loki (protobuf+snappy)");
+    println!(
+        "logs_throughput: {total} lines, {mib:.1} MiB in {FILES} files -> test Loki (protobuf+snappy)"
+    );
     println!("  agent: wall {wall:.2} s, cpu {cpu:.2} s");
-    println!("  agent: {agent_mib_s:.1} MiB/cpu-s, {:.0} lines/cpu-s", total as f64 / cpu);
-    println!("  baseline (read + count lines, this process): {base_mib_s:.1} MiB/cpu-s; agent/baseline = {:.3}", agent_mib_s / base_mib_s);
-    println!("  anchors: Promtail 23 MiB/cpu-s, 161k lines/cpu-s -> agent/promtail = {:.2}x MiB, {:.2}x lines",
-        agent_mib_s / 23.0, total as f64 / cpu / 161_000.0);
-    println!("  rss: peak {peak:.1} MiB (Promtail 106), idle {idle_rss:.1} MiB (Promtail 71), after the run {after:.1} MiB");
+    println!(
+        "  agent: {agent_mib_s:.1} MiB/cpu-s, {:.0} lines/cpu-s",
+        total as f64 / cpu
+    );
+    println!(
+        "  baseline (read + count lines, this process): {base_mib_s:.1} MiB/cpu-s; agent/baseline = {:.3}",
+        agent_mib_s / base_mib_s
+    );
+    println!(
+        "  anchors: Promtail 23 MiB/cpu-s, 161k lines/cpu-s -> agent/promtail = {:.2}x MiB, {:.2}x lines",
+        agent_mib_s / 23.0,
+        total as f64 / cpu / 161_000.0
+    );
+    println!(
+        "  rss: peak {peak:.1} MiB (Promtail 106), idle {idle_rss:.1} MiB (Promtail 71), after the run {after:.1} MiB"
+    );
     Ok(())
 }
 
 fn now_ns() -> u128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
 }
 
 fn delay(secs: u64) -> R<()> {
@@ -241,7 +287,12 @@ fn delay(secs: u64) -> R<()> {
     let rate = 10_000u64;
     let total = rate * secs;
     let mut files: Vec<_> = (0..FILES)
-        .map(|i| std::fs::OpenOptions::new().create(true).append(true).open(logs.join(format!("d{i}.log"))))
+        .map(|i| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(logs.join(format!("d{i}.log")))
+        })
         .collect::<Result<_, _>>()?;
     let t0 = Instant::now();
     let tick = Duration::from_millis(10);
@@ -255,7 +306,11 @@ fn delay(secs: u64) -> R<()> {
         let ts = now_ns();
         for _ in 0..per_tick {
             let f = (seq % FILES as u64) as usize;
-            writeln!(files[f], "written={ts} {}", line(seq as usize, f).trim_end())?;
+            writeln!(
+                files[f],
+                "written={ts} {}",
+                line(seq as usize, f).trim_end()
+            )?;
             seq += 1;
         }
     }
@@ -264,14 +319,26 @@ fn delay(secs: u64) -> R<()> {
     for l in std::fs::read_to_string(&record)?.lines() {
         let v: serde_json::Value = serde_json::from_str(l)?;
         let line = v["line"].as_str().unwrap_or("");
-        let written: u128 = line.strip_prefix("written=").and_then(|r| r.split(' ').next()).ok_or("bad line")?.parse()?;
-        let received = v["received"].as_u64().map(u128::from).ok_or("no received")?;
+        let written: u128 = line
+            .strip_prefix("written=")
+            .and_then(|r| r.split(' ').next())
+            .ok_or("bad line")?
+            .parse()?;
+        let received = v["received"]
+            .as_u64()
+            .map(u128::from)
+            .ok_or("no received")?;
         delays.push(received.saturating_sub(written) as f64 / 1e9);
     }
     delays.sort_by(|a, b| a.total_cmp(b));
     let q = |p: f64| delays[((delays.len() - 1) as f64 * p) as usize];
-    println!("delivery delay at {rate} lines/s for {secs} s ({} lines): p50 {:.3} s, p99 {:.3} s, max {:.3} s (target p99 < 2 s)",
-        delays.len(), q(0.5), q(0.99), q(1.0));
+    println!(
+        "delivery delay at {rate} lines/s for {secs} s ({} lines): p50 {:.3} s, p99 {:.3} s, max {:.3} s (target p99 < 2 s)",
+        delays.len(),
+        q(0.5),
+        q(0.99),
+        q(1.0)
+    );
     Ok(())
 }
 
@@ -279,8 +346,14 @@ fn main() -> R<()> {
     if std::env::args().any(|a| a == "--list") {
         return Ok(());
     }
-    let total: usize = std::env::var("LOGS_BENCH_LINES").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000_000);
-    let secs: u64 = std::env::var("LOGS_BENCH_DELAY_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+    let total: usize = std::env::var("LOGS_BENCH_LINES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2_000_000);
+    let secs: u64 = std::env::var("LOGS_BENCH_DELAY_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
     ensure_binaries()?;
     throughput(total)?;
     delay(secs)?;

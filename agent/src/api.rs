@@ -36,11 +36,7 @@ pub struct ApiState {
 }
 
 /// Accepts connections until `shutdown` turns true.
-pub async fn serve(
-    listener: TcpListener,
-    state: Arc<ApiState>,
-    shutdown: watch::Receiver<bool>,
-) {
+pub async fn serve(listener: TcpListener, state: Arc<ApiState>, shutdown: watch::Receiver<bool>) {
     let limits = crate::http_server::Limits {
         max_connections: state.max_connections,
         header_read_timeout: state.header_read_timeout,
@@ -68,8 +64,13 @@ async fn handle(req: Request<Incoming>, state: Arc<ApiState>) -> Response<Full<B
         return text_response(StatusCode::OK, "ok\n");
     }
     if path == "/api/v1/alerts" {
-        let mut r = Response::new(Full::new(Bytes::from(crate::sinks::alertmanager::api_alerts_json(&state.alerts))));
-        r.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+        let mut r = Response::new(Full::new(Bytes::from(
+            crate::sinks::alertmanager::api_alerts_json(&state.alerts),
+        )));
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/json"),
+        );
         return r;
     }
     if path != state.exporter.path {

@@ -130,7 +130,10 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Detect { config: path, detector } => match detect(path, detector) {
+        Command::Detect {
+            config: path,
+            detector,
+        } => match detect(path, detector) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("node-agent detect: {e}");
@@ -246,10 +249,15 @@ fn detect(path: Option<PathBuf>, detector: Option<String>) -> anyhow::Result<()>
     }
     if let Some(name) = &detector {
         params.kind = DetectorKind::from_name(name).ok_or_else(|| {
-            anyhow::anyhow!("unknown detector {name:?}; one of {}", DetectorKind::NAMES.join(", "))
+            anyhow::anyhow!(
+                "unknown detector {name:?}; one of {}",
+                DetectorKind::NAMES.join(", ")
+            )
         })?;
     }
-    params.check().map_err(|r| anyhow::anyhow!("detector parameters: {r}"))?;
+    params
+        .check()
+        .map_err(|r| anyhow::anyhow!("detector parameters: {r}"))?;
     let mut det = SeriesDetector::new(params);
     let stats = run_detect(std::io::stdin().lock(), std::io::stdout().lock(), &mut det)?;
     if stats.bad_values + stats.bad_timestamps > 0 {

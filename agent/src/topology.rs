@@ -290,7 +290,11 @@ pub async fn start(config: &Config) -> Result<Running, TopologyError> {
         })?;
     let (tx, rx) = watch::channel(false);
     let mut tasks = Vec::new();
-    let built_names: Vec<String> = built.sources.iter().map(|(s, _)| s.name().to_string()).collect();
+    let built_names: Vec<String> = built
+        .sources
+        .iter()
+        .map(|(s, _)| s.name().to_string())
+        .collect();
     for (src, schedule) in built.sources {
         tracing::info!(
             source = src.name(),
@@ -334,7 +338,11 @@ pub async fn start(config: &Config) -> Result<Running, TopologyError> {
             rx.clone(),
         )));
         if !am.urls.is_empty() {
-            let sink = crate::sinks::alertmanager::AlertmanagerSink::new(am.clone(), Arc::clone(&alerts), sink_stats);
+            let sink = crate::sinks::alertmanager::AlertmanagerSink::new(
+                am.clone(),
+                Arc::clone(&alerts),
+                sink_stats,
+            );
             tasks.push(tokio::spawn(sink.run(rx.clone())));
         }
     }
@@ -352,7 +360,9 @@ pub async fn start(config: &Config) -> Result<Running, TopologyError> {
     let pipeline_addr = if config.pipeline.enabled {
         let p = &config.pipeline;
         let pipeline = Pipeline::build(p, &config.sources.otlp, &config.sources.pushgateway);
-        built.store.attach(Arc::clone(&pipeline.store) as Arc<dyn crate::store::Provider>);
+        built
+            .store
+            .attach(Arc::clone(&pipeline.store) as Arc<dyn crate::store::Provider>);
         let bind_err = |source| TopologyError::Bind {
             addr: p.listen,
             source,
@@ -362,7 +372,11 @@ pub async fn start(config: &Config) -> Result<Running, TopologyError> {
             .map_err(bind_err)?;
         let paddr = listener.local_addr().map_err(bind_err)?;
         let state = Arc::new(pipeline.state(p));
-        tasks.push(tokio::spawn(crate::pipeline::serve(listener, state, rx.clone())));
+        tasks.push(tokio::spawn(crate::pipeline::serve(
+            listener,
+            state,
+            rx.clone(),
+        )));
         tasks.push(pipeline.spawn_reaper(Duration::from_millis(p.reap_interval_ms), rx));
         tracing::info!(addr = %paddr, "pipeline receivers listening");
         Some(paddr)

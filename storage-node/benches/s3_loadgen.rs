@@ -40,16 +40,25 @@ const REGION: &str = "us-east-1";
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
 fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free loopback port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
 }
 
 /// `YYYYMMDD` and `YYYYMMDDTHHMMSSZ` for now (UTC), without a date crate.
 fn amz_dates() -> (String, String) {
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     // Howard Hinnant's civil-from-days.
@@ -63,7 +72,12 @@ fn amz_dates() -> (String, String) {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
     let date = format!("{y:04}{m:02}{d:02}");
-    let stamp = format!("{date}T{:02}{:02}{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60);
+    let stamp = format!(
+        "{date}T{:02}{:02}{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    );
     (date, stamp)
 }
 
@@ -80,7 +94,10 @@ fn signed(method: &str, host: &str, path: &str, body: Bytes) -> http::Request<Fu
         "{method}\n{path}\n\nhost:{host}\nx-amz-content-sha256:UNSIGNED-PAYLOAD\nx-amz-date:{stamp}\n\nhost;x-amz-content-sha256;x-amz-date\nUNSIGNED-PAYLOAD"
     );
     let scope = format!("{date}/{REGION}/s3/aws4_request");
-    let to_sign = format!("AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{}", hex::encode(Sha256::digest(canonical.as_bytes())));
+    let to_sign = format!(
+        "AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{}",
+        hex::encode(Sha256::digest(canonical.as_bytes()))
+    );
     let mut key = hmac(format!("AWS4{SECRET}").as_bytes(), &date);
     for part in [REGION, "s3", "aws4_request"] {
         key = hmac(&key, part);
@@ -117,15 +134,37 @@ fn start_node(instrumentation: bool) -> Node {
     let dir = tempfile::tempdir_in(bench_dir()).expect("tempdir");
     let (s3, admin) = (free_port(), free_port());
     let child = Command::new(env!("CARGO_BIN_EXE_storage-node"))
-        .args(["serve", "--node-id", "bench", "--access-key", ACCESS, "--secret-key", SECRET])
+        .args([
+            "serve",
+            "--node-id",
+            "bench",
+            "--access-key",
+            ACCESS,
+            "--secret-key",
+            SECRET,
+        ])
         .arg("--data-dir")
         .arg(dir.path())
-        .args(["--s3-listen", &format!("127.0.0.1:{s3}"), "--admin-listen", &format!("127.0.0.1:{admin}")])
-        .args(["--instrumentation", if instrumentation { "true" } else { "false" }, "--log-level", "warn"])
+        .args([
+            "--s3-listen",
+            &format!("127.0.0.1:{s3}"),
+            "--admin-listen",
+            &format!("127.0.0.1:{admin}"),
+        ])
+        .args([
+            "--instrumentation",
+            if instrumentation { "true" } else { "false" },
+            "--log-level",
+            "warn",
+        ])
         .stdout(Stdio::null())
         .spawn()
         .expect("start storage-node");
-    let node = Node { child, host: format!("127.0.0.1:{s3}"), _dir: dir };
+    let node = Node {
+        child,
+        host: format!("127.0.0.1:{s3}"),
+        _dir: dir,
+    };
     for _ in 0..200 {
         if std::net::TcpStream::connect(("127.0.0.1", admin)).is_ok() {
             return node;
@@ -136,7 +175,9 @@ fn start_node(instrumentation: bool) -> Node {
 }
 
 fn bench_dir() -> PathBuf {
-    std::env::var_os("LOADGEN_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir)
+    std::env::var_os("LOADGEN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir)
 }
 
 #[derive(Debug, Default)]
@@ -171,7 +212,10 @@ impl Result_ {
 }
 
 fn merge(parts: Vec<Result_>, secs: f64) -> Result_ {
-    let mut r = Result_ { secs, ..Default::default() };
+    let mut r = Result_ {
+        secs,
+        ..Default::default()
+    };
     for p in parts {
         r.ops += p.ops;
         r.errors += p.errors;
@@ -205,19 +249,34 @@ fn raw_fs(size: usize, concurrency: usize, secs: u64) -> Result_ {
                         f.sync_all()?;
                         std::fs::rename(&tmp, &dst)
                     })();
-                    if ok.is_ok() { r.ops += 1 } else { r.errors += 1 }
-                    r.lat_us.push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+                    if ok.is_ok() {
+                        r.ops += 1
+                    } else {
+                        r.errors += 1
+                    }
+                    r.lat_us
+                        .push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
                     i += 1;
                 }
                 r
             })
         })
         .collect();
-    let parts = threads.into_iter().map(|t| t.join().expect("worker")).collect();
+    let parts = threads
+        .into_iter()
+        .map(|t| t.join().expect("worker"))
+        .collect();
     merge(parts, started.elapsed().as_secs_f64())
 }
 
-async fn s3_phase(client: &HttpClient, host: &str, method: &'static str, size: usize, concurrency: usize, secs: u64) -> Result_ {
+async fn s3_phase(
+    client: &HttpClient,
+    host: &str,
+    method: &'static str,
+    size: usize,
+    concurrency: usize,
+    secs: u64,
+) -> Result_ {
     let body = Bytes::from(vec![0xa5u8; size]);
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -231,7 +290,11 @@ async fn s3_phase(client: &HttpClient, host: &str, method: &'static str, size: u
                 // GETs read keys every PUT phase wrote (each worker writes at least 64).
                 let n = if method == "PUT" { 500 } else { 64 };
                 let path = format!("/bench/s{size}/w{w}/k{}", i % n);
-                let b = if method == "PUT" { body.clone() } else { Bytes::new() };
+                let b = if method == "PUT" {
+                    body.clone()
+                } else {
+                    Bytes::new()
+                };
                 let t = Instant::now();
                 let ok = match client.request(signed(method, &host, &path, b)).await {
                     Ok(resp) => {
@@ -240,8 +303,13 @@ async fn s3_phase(client: &HttpClient, host: &str, method: &'static str, size: u
                     }
                     Err(_) => false,
                 };
-                if ok { r.ops += 1 } else { r.errors += 1 }
-                r.lat_us.push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+                if ok {
+                    r.ops += 1
+                } else {
+                    r.errors += 1
+                }
+                r.lat_us
+                    .push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
                 i += 1;
             }
             r
@@ -261,12 +329,24 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// Runs every phase on both nodes, alternating off/on for `rounds` rounds so neither side always
 /// runs on a warmer machine; keeps each round's result.
-async fn compare(client: &HttpClient, concurrency: usize, secs: u64, rounds: usize) -> Vec<(String, Vec<Result_>, Vec<Result_>)> {
+async fn compare(
+    client: &HttpClient,
+    concurrency: usize,
+    secs: u64,
+    rounds: usize,
+) -> Vec<(String, Vec<Result_>, Vec<Result_>)> {
     let off = start_node(false);
     let on = start_node(true);
     for node in [&off, &on] {
-        let resp = client.request(signed("PUT", &node.host, "/bench", Bytes::new())).await.expect("create bucket");
-        assert!(resp.status().is_success(), "create bucket: {}", resp.status());
+        let resp = client
+            .request(signed("PUT", &node.host, "/bench", Bytes::new()))
+            .await
+            .expect("create bucket");
+        assert!(
+            resp.status().is_success(),
+            "create bucket: {}",
+            resp.status()
+        );
     }
     let mut out = Vec::new();
     for (size, label) in [(4096usize, "4KiB"), (1 << 20, "1MiB")] {
@@ -278,7 +358,13 @@ async fn compare(client: &HttpClient, concurrency: usize, secs: u64, rounds: usi
                 for is_off in [first_off, !first_off] {
                     let node = if is_off { &off } else { &on };
                     let r = s3_phase(client, &node.host, method, size, concurrency, secs).await;
-                    println!("{}", r.line(&format!("{name} instr={} r{round}", if is_off { "off" } else { "on" })));
+                    println!(
+                        "{}",
+                        r.line(&format!(
+                            "{name} instr={} r{round}",
+                            if is_off { "off" } else { "on" }
+                        ))
+                    );
                     if is_off { offs.push(r) } else { ons.push(r) }
                 }
             }
@@ -305,10 +391,25 @@ impl PeerProc {
 
     fn start(&mut self) {
         let child = Command::new(env!("CARGO_BIN_EXE_storage-node"))
-            .args(["serve", "--node-id", &self.id, "--access-key", ACCESS, "--secret-key", SECRET, "--log-level", "warn"])
+            .args([
+                "serve",
+                "--node-id",
+                &self.id,
+                "--access-key",
+                ACCESS,
+                "--secret-key",
+                SECRET,
+                "--log-level",
+                "warn",
+            ])
             .arg("--data-dir")
             .arg(&self.dir)
-            .args(["--s3-listen", &format!("127.0.0.1:{}", self.s3), "--admin-listen", &format!("127.0.0.1:{}", self.admin)])
+            .args([
+                "--s3-listen",
+                &format!("127.0.0.1:{}", self.s3),
+                "--admin-listen",
+                &format!("127.0.0.1:{}", self.admin),
+            ])
             .args(&self.args)
             .stdout(Stdio::null())
             .spawn()
@@ -344,12 +445,24 @@ fn cluster(root: &std::path::Path, first_args: &[&str]) -> Vec<PeerProc> {
         .map(|i| {
             let mut args: Vec<String> = (0..3)
                 .filter(|&j| j != i)
-                .flat_map(|j| ["--peer".to_owned(), format!("n{j}=http://127.0.0.1:{}", ports[j].0)])
+                .flat_map(|j| {
+                    [
+                        "--peer".to_owned(),
+                        format!("n{j}=http://127.0.0.1:{}", ports[j].0),
+                    ]
+                })
                 .collect();
             if i == 0 {
                 args.extend(first_args.iter().map(|s| (*s).to_owned()));
             }
-            PeerProc { id: format!("n{i}"), dir: root.join(format!("n{i}")), s3: ports[i].0, admin: ports[i].1, args, child: None }
+            PeerProc {
+                id: format!("n{i}"),
+                dir: root.join(format!("n{i}")),
+                s3: ports[i].0,
+                admin: ports[i].1,
+                args,
+                child: None,
+            }
         })
         .collect();
     for n in &mut nodes {
@@ -359,17 +472,28 @@ fn cluster(root: &std::path::Path, first_args: &[&str]) -> Vec<PeerProc> {
 }
 
 async fn scrape(client: &HttpClient, admin: u16, name: &str, peer: &str) -> Option<f64> {
-    let req = http::Request::get(format!("http://127.0.0.1:{admin}/metrics")).body(Full::new(Bytes::new())).ok()?;
+    let req = http::Request::get(format!("http://127.0.0.1:{admin}/metrics"))
+        .body(Full::new(Bytes::new()))
+        .ok()?;
     let resp = client.request(req).await.ok()?;
     let body = resp.into_body().collect().await.ok()?.to_bytes();
     let text = String::from_utf8_lossy(&body);
     let prefix = format!("{name}{{peer=\"{peer}\"}} ");
-    text.lines().find_map(|l| l.strip_prefix(prefix.as_str())).and_then(|v| v.trim().parse().ok())
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 async fn create_bucket(client: &HttpClient, host: &str) {
-    let resp = client.request(signed("PUT", host, "/bench", Bytes::new())).await.expect("create bucket");
-    assert!(resp.status().is_success() || resp.status().as_u16() == 409, "create bucket: {}", resp.status());
+    let resp = client
+        .request(signed("PUT", host, "/bench", Bytes::new()))
+        .await
+        .expect("create bucket");
+    assert!(
+        resp.status().is_success() || resp.status().as_u16() == 409,
+        "create bucket: {}",
+        resp.status()
+    );
 }
 
 async fn replication_mode(client: &HttpClient, concurrency: usize, secs: u64, rounds: usize) {
@@ -386,7 +510,10 @@ async fn replication_mode(client: &HttpClient, concurrency: usize, secs: u64, ro
     let mut lag_samples: Vec<f64> = Vec::new();
     for round in 0..rounds {
         let a = s3_phase(client, &single.host, "PUT", 4096, concurrency, secs).await;
-        println!("{}", a.line(&format!("PUT 4KiB c{concurrency} single node r{round}")));
+        println!(
+            "{}",
+            a.line(&format!("PUT 4KiB c{concurrency} single node r{round}"))
+        );
         alone.push(a);
         // Sample the lag gauge of both peers while the replicated phase runs.
         let sampling = {
@@ -396,7 +523,10 @@ async fn replication_mode(client: &HttpClient, concurrency: usize, secs: u64, ro
                 let end = Instant::now() + Duration::from_secs(secs);
                 while Instant::now() < end {
                     for peer in ["n1", "n2"] {
-                        if let Some(x) = scrape(&client, admin, "storage_node_replication_lag_seconds", peer).await {
+                        if let Some(x) =
+                            scrape(&client, admin, "storage_node_replication_lag_seconds", peer)
+                                .await
+                        {
                             v.push(x);
                         }
                     }
@@ -406,32 +536,70 @@ async fn replication_mode(client: &HttpClient, concurrency: usize, secs: u64, ro
             })
         };
         let r = s3_phase(client, &nodes[0].host(), "PUT", 4096, concurrency, secs).await;
-        println!("{}", r.line(&format!("PUT 4KiB c{concurrency} 3 nodes async r{round}")));
+        println!(
+            "{}",
+            r.line(&format!("PUT 4KiB c{concurrency} 3 nodes async r{round}"))
+        );
         repl.push(r);
         lag_samples.extend(sampling.await.expect("sampler"));
     }
     drop(single);
     let ops = |v: &[Result_]| median(v.iter().map(Result_::ops_per_sec).collect());
     lag_samples.sort_by(f64::total_cmp);
-    let pct = |p: f64| lag_samples.get(((lag_samples.len().max(1) - 1) as f64 * p).round() as usize).copied().unwrap_or(0.0);
-    let (lag50, lag99, lagmax) = (pct(0.5), pct(0.99), lag_samples.last().copied().unwrap_or(0.0));
+    let pct = |p: f64| {
+        lag_samples
+            .get(((lag_samples.len().max(1) - 1) as f64 * p).round() as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    let (lag50, lag99, lagmax) = (
+        pct(0.5),
+        pct(0.99),
+        lag_samples.last().copied().unwrap_or(0.0),
+    );
 
     // 2. Catch-up after an outage of one peer under the same load.
     for _ in 0..100 {
-        if scrape(client, nodes[0].admin, "storage_node_replication_pending_entries", "n2").await == Some(0.0) {
+        if scrape(
+            client,
+            nodes[0].admin,
+            "storage_node_replication_pending_entries",
+            "n2",
+        )
+        .await
+            == Some(0.0)
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     nodes[2].kill();
     let during = s3_phase(client, &nodes[0].host(), "PUT", 4096, concurrency, outage).await;
-    println!("{}", during.line(&format!("PUT 4KiB c{concurrency} during {outage}s outage")));
-    let backlog = scrape(client, nodes[0].admin, "storage_node_replication_pending_entries", "n2").await.unwrap_or(0.0);
+    println!(
+        "{}",
+        during.line(&format!("PUT 4KiB c{concurrency} during {outage}s outage"))
+    );
+    let backlog = scrape(
+        client,
+        nodes[0].admin,
+        "storage_node_replication_pending_entries",
+        "n2",
+    )
+    .await
+    .unwrap_or(0.0);
     let t = Instant::now();
     nodes[2].start();
     let mut caught_up = None;
     for _ in 0..6000 {
-        if scrape(client, nodes[0].admin, "storage_node_replication_pending_entries", "n2").await == Some(0.0) {
+        if scrape(
+            client,
+            nodes[0].admin,
+            "storage_node_replication_pending_entries",
+            "n2",
+        )
+        .await
+            == Some(0.0)
+        {
             caught_up = Some(t.elapsed().as_secs_f64());
             break;
         }
@@ -447,7 +615,10 @@ async fn replication_mode(client: &HttpClient, concurrency: usize, secs: u64, ro
     let mut quorum = Vec::new();
     for round in 0..rounds {
         let q = s3_phase(client, &nodes[0].host(), "PUT", 4096, concurrency, secs).await;
-        println!("{}", q.line(&format!("PUT 4KiB c{concurrency} write-quorum 3 r{round}")));
+        println!(
+            "{}",
+            q.line(&format!("PUT 4KiB c{concurrency} write-quorum 3 r{round}"))
+        );
         quorum.push(q);
     }
     drop(nodes);
@@ -460,13 +631,21 @@ async fn replication_mode(client: &HttpClient, concurrency: usize, secs: u64, ro
         ops(&repl),
         ops(&repl) / ops(&alone)
     );
-    println!("steady-state lag under that load: p50 {:.3} s  p99 {:.3} s  max {:.3} s ({} samples)", lag50, lag99, lagmax, lag_samples.len());
+    println!(
+        "steady-state lag under that load: p50 {:.3} s  p99 {:.3} s  max {:.3} s ({} samples)",
+        lag50,
+        lag99,
+        lagmax,
+        lag_samples.len()
+    );
     match caught_up {
         Some(s) => println!(
             "catch-up after a {outage}s outage: {backlog:.0} entries in {s:.2} s ({:.0} entries/s)",
             backlog / s.max(0.001)
         ),
-        None => println!("catch-up after a {outage}s outage: {backlog:.0} entries NOT caught up within 300 s"),
+        None => println!(
+            "catch-up after a {outage}s outage: {backlog:.0} entries NOT caught up within 300 s"
+        ),
     }
     let qp99 = median(quorum.iter().map(|r| r.pct(0.99)).collect());
     println!(
@@ -482,19 +661,38 @@ fn main() {
     if std::env::var("LOADGEN_MODE").as_deref() == Ok("replication") {
         let secs = env_num("LOADGEN_SECS", 4);
         let rounds = env_num("LOADGEN_ROUNDS", 3) as usize;
-        println!("s3_loadgen replication: concurrency {concurrency}, {secs}s per phase, {rounds} rounds, data under {}", bench_dir().display());
-        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
-        let client: HttpClient = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(concurrency + 4).build_http();
+        println!(
+            "s3_loadgen replication: concurrency {concurrency}, {secs}s per phase, {rounds} rounds, data under {}",
+            bench_dir().display()
+        );
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let client: HttpClient = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(concurrency + 4)
+            .build_http();
         rt.block_on(replication_mode(&client, concurrency, secs, rounds));
         return;
     }
     let secs = env_num("LOADGEN_SECS", 4);
     let rounds = env_num("LOADGEN_ROUNDS", 3) as usize;
-    println!("s3_loadgen: concurrency {concurrency}, {secs}s per phase, {rounds} rounds, data under {}", bench_dir().display());
+    println!(
+        "s3_loadgen: concurrency {concurrency}, {secs}s per phase, {rounds} rounds, data under {}",
+        bench_dir().display()
+    );
     let raw = raw_fs(4096, concurrency, secs * 2);
-    println!("{}", raw.line(&format!("raw fs write+fsync+rename 4KiB c{concurrency}")));
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
-    let client: HttpClient = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(concurrency).build_http();
+    println!(
+        "{}",
+        raw.line(&format!("raw fs write+fsync+rename 4KiB c{concurrency}"))
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let client: HttpClient = Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(concurrency)
+        .build_http();
     let results = rt.block_on(compare(&client, concurrency, secs, rounds));
     println!();
     println!("summary (medians over {rounds} rounds, instrumentation on vs off in the same run):");
@@ -508,7 +706,15 @@ fn main() {
             (1.0 - on / off) * 100.0
         );
     }
-    let put = &results.iter().find(|(n, _, _)| n.starts_with("PUT 4KiB")).expect("phase ran").1;
+    let put = &results
+        .iter()
+        .find(|(n, _, _)| n.starts_with("PUT 4KiB"))
+        .expect("phase ran")
+        .1;
     let p99 = median(put.iter().map(|r| r.pct(0.99)).collect());
-    println!("PUT 4KiB p99 vs raw fs p99: {p99:.2} ms / {:.2} ms = {:.2}x", raw.pct(0.99), p99 / raw.pct(0.99).max(0.001));
+    println!(
+        "PUT 4KiB p99 vs raw fs p99: {p99:.2} ms / {:.2} ms = {:.2}x",
+        raw.pct(0.99),
+        p99 / raw.pct(0.99).max(0.001)
+    );
 }

@@ -11,11 +11,18 @@ use serde::Deserialize;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("parse config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("invalid address for {option}: {value:?} ({reason})")]
-    Address { option: &'static str, value: String, reason: String },
+    Address {
+        option: &'static str,
+        value: String,
+        reason: String,
+    },
     #[error("data directory {path} is not usable: {reason}")]
     DataDir { path: PathBuf, reason: String },
     #[error("secret key: {0}")]
@@ -23,7 +30,10 @@ pub enum ConfigError {
     #[error("tls: {0}")]
     Tls(String),
     #[error("invalid value for {option}: {reason}")]
-    Invalid { option: &'static str, reason: String },
+    Invalid {
+        option: &'static str,
+        reason: String,
+    },
 }
 
 /// The TOML file. Every key is optional; unknown keys are refused.
@@ -180,7 +190,10 @@ pub struct TlsFiles {
 }
 
 fn default_node_id() -> String {
-    std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "node-0".to_owned())
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "node-0".to_owned())
 }
 fn default_data_dir() -> PathBuf {
     PathBuf::from("./data")
@@ -211,12 +224,18 @@ fn default_log_level() -> String {
 
 /// Reads and parses a TOML config file.
 pub fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
     parse_file(path, &text)
 }
 
 fn parse_file(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
-    toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string().trim_end().to_owned() })
+    toml::from_str(text).map_err(|e| ConfigError::Parse {
+        path: path.to_owned(),
+        message: e.to_string().trim_end().to_owned(),
+    })
 }
 
 impl Config {
@@ -230,12 +249,20 @@ impl Config {
     }
 
     fn merge(cli: CliConfig, file: FileConfig) -> Result<Self, ConfigError> {
-        let s3_listen = cli.s3_listen.or(file.s3_listen).unwrap_or_else(|| default_s3_listen().to_owned());
-        let admin_listen = cli.admin_listen.or(file.admin_listen).unwrap_or_else(|| default_admin_listen().to_owned());
+        let s3_listen = cli
+            .s3_listen
+            .or(file.s3_listen)
+            .unwrap_or_else(|| default_s3_listen().to_owned());
+        let admin_listen = cli
+            .admin_listen
+            .or(file.admin_listen)
+            .unwrap_or_else(|| default_admin_listen().to_owned());
         let secret_key_file = cli.secret_key_file.or(file.secret_key_file);
         let secret_key = match (cli.secret_key.or(file.secret_key), secret_key_file) {
             (Some(_), Some(_)) => {
-                return Err(ConfigError::Secret("give secret_key or secret_key_file, not both".to_owned()));
+                return Err(ConfigError::Secret(
+                    "give secret_key or secret_key_file, not both".to_owned(),
+                ));
             }
             (Some(s), None) => s,
             (None, Some(path)) => {
@@ -255,24 +282,39 @@ impl Config {
         let tls = match (cli.tls_cert.or(file.tls_cert), cli.tls_key.or(file.tls_key)) {
             (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
             (None, None) => None,
-            _ => return Err(ConfigError::Tls("tls_cert and tls_key must be given together".to_owned())),
+            _ => {
+                return Err(ConfigError::Tls(
+                    "tls_cert and tls_key must be given together".to_owned(),
+                ));
+            }
         };
         let node_id = cli.node_id.or(file.node_id).unwrap_or_else(default_node_id);
-        let peer_specs = if cli.peers.is_empty() { file.peers.map(|p| p.into_specs()).unwrap_or_default() } else { cli.peers };
+        let peer_specs = if cli.peers.is_empty() {
+            file.peers.map(|p| p.into_specs()).unwrap_or_default()
+        } else {
+            cli.peers
+        };
         let replication = crate::replication::config::ReplicationConfig::build(
             &node_id,
             peer_specs,
             cli.write_quorum.or(file.write_quorum),
             cli.quorum_timeout_ms.or(file.quorum_timeout_ms),
-            cli.replication_backlog_max_bytes.or(file.replication_backlog_max_bytes),
+            cli.replication_backlog_max_bytes
+                .or(file.replication_backlog_max_bytes),
             cli.peer_ca_file.or(file.peer_ca_file),
         )?;
         let config = Config {
             node_id,
-            data_dir: cli.data_dir.or(file.data_dir).unwrap_or_else(default_data_dir),
+            data_dir: cli
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(default_data_dir),
             s3_listen: parse_addr("s3_listen", &s3_listen)?,
             admin_listen: parse_addr("admin_listen", &admin_listen)?,
-            access_key: cli.access_key.or(file.access_key).unwrap_or_else(default_access_key),
+            access_key: cli
+                .access_key
+                .or(file.access_key)
+                .unwrap_or_else(default_access_key),
             secret_key,
             tls,
             slow_op_threshold_ms: cli
@@ -288,7 +330,10 @@ impl Config {
                 .or(file.scrub_bytes_per_sec)
                 .unwrap_or_else(default_scrub_bytes_per_sec),
             log_file: cli.log_file.or(file.log_file),
-            log_level: cli.log_level.or(file.log_level).unwrap_or_else(default_log_level),
+            log_level: cli
+                .log_level
+                .or(file.log_level)
+                .unwrap_or_else(default_log_level),
             instrumentation: cli.instrumentation.or(file.instrumentation).unwrap_or(true),
             otlp_traces_endpoint: cli
                 .otlp_traces_endpoint
@@ -304,16 +349,28 @@ impl Config {
 
     fn check_values(&self) -> Result<(), ConfigError> {
         if self.node_id.is_empty() || self.node_id.len() > 128 {
-            return Err(ConfigError::Invalid { option: "node_id", reason: "must be 1 to 128 characters".to_owned() });
+            return Err(ConfigError::Invalid {
+                option: "node_id",
+                reason: "must be 1 to 128 characters".to_owned(),
+            });
         }
         if self.access_key.is_empty() {
-            return Err(ConfigError::Invalid { option: "access_key", reason: "must not be empty".to_owned() });
+            return Err(ConfigError::Invalid {
+                option: "access_key",
+                reason: "must not be empty".to_owned(),
+            });
         }
         if self.scrub_bytes_per_sec == 0 {
-            return Err(ConfigError::Invalid { option: "scrub_bytes_per_sec", reason: "must be above 0".to_owned() });
+            return Err(ConfigError::Invalid {
+                option: "scrub_bytes_per_sec",
+                reason: "must be above 0".to_owned(),
+            });
         }
         if self.slow_op_threshold_ms == 0 {
-            return Err(ConfigError::Invalid { option: "slow_op_threshold_ms", reason: "must be above 0".to_owned() });
+            return Err(ConfigError::Invalid {
+                option: "slow_op_threshold_ms",
+                reason: "must be above 0".to_owned(),
+            });
         }
         Ok(())
     }
@@ -323,37 +380,51 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         check_data_dir(&self.data_dir)?;
         if let Some(tls) = &self.tls {
-            crate::http::tls::load_server_config(tls).map_err(|e| ConfigError::Tls(e.to_string()))?;
+            crate::http::tls::load_server_config(tls)
+                .map_err(|e| ConfigError::Tls(e.to_string()))?;
         }
         if let Some(ca) = &self.replication.peer_ca_file {
-            crate::http::tls::load_client_config(ca).map_err(|e| ConfigError::Tls(format!("peer_ca_file: {e}")))?;
+            crate::http::tls::load_client_config(ca)
+                .map_err(|e| ConfigError::Tls(format!("peer_ca_file: {e}")))?;
         }
         Ok(())
     }
 }
 
 fn parse_addr(option: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {
-    value.parse::<SocketAddr>().map_err(|e| ConfigError::Address {
-        option,
-        value: value.to_owned(),
-        reason: format!("{e}; expected IP:PORT such as 127.0.0.1:9000"),
-    })
+    value
+        .parse::<SocketAddr>()
+        .map_err(|e| ConfigError::Address {
+            option,
+            value: value.to_owned(),
+            reason: format!("{e}; expected IP:PORT such as 127.0.0.1:9000"),
+        })
 }
 
 /// An OTLP/HTTP endpoint: an absolute `http://` URL (the exporter speaks plain HTTP to a local
 /// collector or agent).
 fn parse_otlp_endpoint(value: &str) -> Result<http::Uri, ConfigError> {
-    let bad = |reason: &str| ConfigError::Invalid { option: "otlp_traces_endpoint", reason: format!("{value:?}: {reason}") };
-    let uri: http::Uri = value.parse().map_err(|e| bad(&format!("not a URL ({e})")))?;
+    let bad = |reason: &str| ConfigError::Invalid {
+        option: "otlp_traces_endpoint",
+        reason: format!("{value:?}: {reason}"),
+    };
+    let uri: http::Uri = value
+        .parse()
+        .map_err(|e| bad(&format!("not a URL ({e})")))?;
     if uri.scheme_str() != Some("http") || uri.host().is_none() {
-        return Err(bad("expected an absolute http:// URL such as http://127.0.0.1:4318/v1/traces"));
+        return Err(bad(
+            "expected an absolute http:// URL such as http://127.0.0.1:4318/v1/traces",
+        ));
     }
     Ok(uri)
 }
 
 /// Creates the data directory when missing and proves that it is writable with a probe file.
 pub fn check_data_dir(dir: &Path) -> Result<(), ConfigError> {
-    let fail = |reason: String| ConfigError::DataDir { path: dir.to_owned(), reason };
+    let fail = |reason: String| ConfigError::DataDir {
+        path: dir.to_owned(),
+        reason,
+    };
     std::fs::create_dir_all(dir).map_err(|e| fail(format!("create: {e}")))?;
     let probe = dir.join(format!(".write-probe-{}", std::process::id()));
     std::fs::write(&probe, b"probe").map_err(|e| fail(format!("not writable: {e}")))?;

@@ -52,7 +52,10 @@ pub fn apply(body: &[u8]) -> Result<u64, FaultError> {
         return Err(FaultError::TooLarge(req.disk_delay_ms));
     }
     DISK_DELAY_MS.store(req.disk_delay_ms, Ordering::Release);
-    tracing::warn!(disk_delay_ms = req.disk_delay_ms, "fault injection: disk delay set");
+    tracing::warn!(
+        disk_delay_ms = req.disk_delay_ms,
+        "fault injection: disk delay set"
+    );
     Ok(req.disk_delay_ms)
 }
 

@@ -42,11 +42,18 @@ pub enum StartError {
     #[error("open replication: {0}")]
     Replication(#[from] replication::ReplicationError),
     #[error("bind {what} on {addr}: {source}")]
-    Bind { what: &'static str, addr: std::net::SocketAddr, source: std::io::Error },
+    Bind {
+        what: &'static str,
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// Opens the store and serves S3 and admin until `shutdown` resolves.
-pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()> + Send) -> Result<(), StartError> {
+pub async fn run(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), StartError> {
     config.validate()?;
     if config.fault_injection {
         fault::enable();
@@ -55,10 +62,17 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     let metrics = Arc::new(Metrics::new(config.instrumentation, &config.node_id));
     let started = Instant::now();
     let (store, report) = {
-        let (dir, m, id) = (config.data_dir.clone(), metrics.clone(), config.node_id.clone());
+        let (dir, m, id) = (
+            config.data_dir.clone(),
+            metrics.clone(),
+            config.node_id.clone(),
+        );
         tokio::task::spawn_blocking(move || DiskStore::open_node(dir, m, &id))
             .await
-            .map_err(|e| store::StoreError::Io { context: "open store".into(), source: std::io::Error::other(e) })??
+            .map_err(|e| store::StoreError::Io {
+                context: "open store".into(),
+                source: std::io::Error::other(e),
+            })??
     };
     tracing::info!(
         node_id = config.node_id,
@@ -71,11 +85,21 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
         "store opened"
     );
     let replicator = {
-        let (id, secret, rc, st) = (config.node_id.clone(), config.secret_key.clone(), config.replication.clone(), store.clone());
+        let (id, secret, rc, st) = (
+            config.node_id.clone(),
+            config.secret_key.clone(),
+            config.replication.clone(),
+            store.clone(),
+        );
         let rm = replication::metrics::ReplicationMetrics::new(metrics.registry());
-        let (r, log_report) = tokio::task::spawn_blocking(move || replication::Replicator::open(id, secret, rc, st, rm))
-            .await
-            .map_err(|e| store::StoreError::Io { context: "open replication".into(), source: std::io::Error::other(e) })??;
+        let (r, log_report) = tokio::task::spawn_blocking(move || {
+            replication::Replicator::open(id, secret, rc, st, rm)
+        })
+        .await
+        .map_err(|e| store::StoreError::Io {
+            context: "open replication".into(),
+            source: std::io::Error::other(e),
+        })??;
         tracing::info!(
             peers = config.replication.peers.len(),
             write_quorum = config.replication.write_quorum,
@@ -96,7 +120,10 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
         replicator.incarnation.clone(),
         store.clone(),
     ));
-    let tracker = OpTracker::new(Duration::from_millis(config.slow_op_threshold_ms), metrics.clone());
+    let tracker = OpTracker::new(
+        Duration::from_millis(config.slow_op_threshold_ms),
+        metrics.clone(),
+    );
     let scrub_state = Arc::new(Mutex::new(store::scrub::ScrubStatus::default()));
 
     let traces = match &config.otlp_traces_endpoint {
@@ -109,19 +136,36 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     };
     let s3_service = {
         let mut b = s3s::service::S3ServiceBuilder::new(S3Frontend::new(store.clone()));
-        b.set_auth(http::auth::SingleKeyAuth::new(config.access_key.clone(), config.secret_key.clone()));
-        replication::WithReplication::new(Metered::new(b.build(), metrics.clone(), tracker.clone(), traces.clone()), receiver)
+        b.set_auth(http::auth::SingleKeyAuth::new(
+            config.access_key.clone(),
+            config.secret_key.clone(),
+        ));
+        replication::WithReplication::new(
+            Metered::new(b.build(), metrics.clone(), tracker.clone(), traces.clone()),
+            receiver,
+        )
     };
     let tls = match &config.tls {
-        Some(files) => Some(tokio_rustls::TlsAcceptor::from(http::tls::load_server_config(files).map_err(|e| config::ConfigError::Tls(e.to_string()))?)),
+        Some(files) => Some(tokio_rustls::TlsAcceptor::from(
+            http::tls::load_server_config(files)
+                .map_err(|e| config::ConfigError::Tls(e.to_string()))?,
+        )),
         None => None,
     };
     let s3_listener = tokio::net::TcpListener::bind(config.s3_listen)
         .await
-        .map_err(|source| StartError::Bind { what: "s3", addr: config.s3_listen, source })?;
+        .map_err(|source| StartError::Bind {
+            what: "s3",
+            addr: config.s3_listen,
+            source,
+        })?;
     let admin_listener = tokio::net::TcpListener::bind(config.admin_listen)
         .await
-        .map_err(|source| StartError::Bind { what: "admin", addr: config.admin_listen, source })?;
+        .map_err(|source| StartError::Bind {
+            what: "admin",
+            addr: config.admin_listen,
+            source,
+        })?;
     let admin = Arc::new(AdminState {
         node_id: config.node_id.clone(),
         started,
@@ -148,8 +192,18 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
         let admin = admin.clone();
         hyper::service::service_fn(move |req| http::admin::handle(admin.clone(), req))
     };
-    let admin_task = tokio::spawn(http::server::serve(admin_listener, admin_service, None, stopped(stop_rx.clone())));
-    let s3_task = tokio::spawn(http::server::serve(s3_listener, s3_service, tls, stopped(stop_rx.clone())));
+    let admin_task = tokio::spawn(http::server::serve(
+        admin_listener,
+        admin_service,
+        None,
+        stopped(stop_rx.clone()),
+    ));
+    let s3_task = tokio::spawn(http::server::serve(
+        s3_listener,
+        s3_service,
+        tls,
+        stopped(stop_rx.clone()),
+    ));
     let mut background = vec![
         tokio::spawn(ops::watch_slow_ops(tracker.clone())),
         tokio::spawn(store::scrub::run(
@@ -175,7 +229,11 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     }
     if traces.exporting() {
         let t = traces.clone();
-        let _ = tokio::time::timeout(Duration::from_secs(15), tokio::task::spawn_blocking(move || t.shutdown())).await;
+        let _ = tokio::time::timeout(
+            Duration::from_secs(15),
+            tokio::task::spawn_blocking(move || t.shutdown()),
+        )
+        .await;
     }
     tracing::info!("stopped");
     Ok(())

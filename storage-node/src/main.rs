@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use storage_node::config::{CliConfig, Config};
 
 #[derive(Debug, Parser)]
-#[command(name = "storage-node", version, about = "S3-compatible object storage daemon, instrumented like a Ceph OSD")]
+#[command(
+    name = "storage-node",
+    version,
+    about = "S3-compatible object storage daemon, instrumented like a Ceph OSD"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -33,7 +37,14 @@ fn main() -> ExitCode {
             cli.config = Some(file.clone());
             match Config::load(&cli).and_then(|c| c.validate().map(|()| c)) {
                 Ok(c) => {
-                    println!("{}: ok (node {}, s3 {}, admin {}, data {})", file.display(), c.node_id, c.s3_listen, c.admin_listen, c.data_dir.display());
+                    println!(
+                        "{}: ok (node {}, s3 {}, admin {}, data {})",
+                        file.display(),
+                        c.node_id,
+                        c.s3_listen,
+                        c.admin_listen,
+                        c.data_dir.display()
+                    );
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
@@ -50,11 +61,16 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            if let Err(e) = storage_node::telemetry::init(&config.log_level, config.log_file.as_deref()) {
+            if let Err(e) =
+                storage_node::telemetry::init(&config.log_level, config.log_file.as_deref())
+            {
                 eprintln!("storage-node: {e}");
                 return ExitCode::from(2);
             }
-            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("storage-node: start runtime: {e}");

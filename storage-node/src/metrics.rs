@@ -5,13 +5,15 @@
 //! Label values come from bounded sets only: [`Op`], [`Outcome`] and S3 error codes known to `s3s`.
 
 use prometheus::{
-    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Latency buckets from 100 µs to 10 s.
-pub const LATENCY_BUCKETS: &[f64] =
-    &[0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+pub const LATENCY_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
 
 /// The kind of an S3 request, as a label value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -25,7 +27,14 @@ pub enum Op {
 }
 
 impl Op {
-    pub const ALL: [Op; 6] = [Op::Get, Op::Put, Op::Delete, Op::List, Op::Head, Op::Multipart];
+    pub const ALL: [Op; 6] = [
+        Op::Get,
+        Op::Put,
+        Op::Delete,
+        Op::List,
+        Op::Head,
+        Op::Multipart,
+    ];
 
     /// Position in [`Op::ALL`].
     pub fn index(self) -> usize {
@@ -120,26 +129,34 @@ pub struct Metrics {
 
 fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
     let c = IntCounter::new(name, help).expect("static metric definition");
-    registry.register(Box::new(c.clone())).expect("metric registered once");
+    registry
+        .register(Box::new(c.clone()))
+        .expect("metric registered once");
     c
 }
 
 fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
     let g = IntGauge::new(name, help).expect("static metric definition");
-    registry.register(Box::new(g.clone())).expect("metric registered once");
+    registry
+        .register(Box::new(g.clone()))
+        .expect("metric registered once");
     g
 }
 
 fn float_gauge(registry: &Registry, name: &str, help: &str) -> Gauge {
     let g = Gauge::new(name, help).expect("static metric definition");
-    registry.register(Box::new(g.clone())).expect("metric registered once");
+    registry
+        .register(Box::new(g.clone()))
+        .expect("metric registered once");
     g
 }
 
 fn histogram(registry: &Registry, name: &str, help: &str) -> Histogram {
     let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()))
         .expect("static metric definition");
-    registry.register(Box::new(h.clone())).expect("metric registered once");
+    registry
+        .register(Box::new(h.clone()))
+        .expect("metric registered once");
     h
 }
 
@@ -148,19 +165,28 @@ impl Metrics {
     pub fn new(enabled: bool, node_id: &str) -> Self {
         let registry = Registry::new();
         let build = IntGaugeVec::new(
-            Opts::new("storage_node_build_info", "Build information; the value is always 1."),
+            Opts::new(
+                "storage_node_build_info",
+                "Build information; the value is always 1.",
+            ),
             &["version", "node_id"],
         )
         .expect("static metric definition");
-        build.with_label_values(&[env!("CARGO_PKG_VERSION"), node_id]).set(1);
-        registry.register(Box::new(build)).expect("metric registered once");
+        build
+            .with_label_values(&[env!("CARGO_PKG_VERSION"), node_id])
+            .set(1);
+        registry
+            .register(Box::new(build))
+            .expect("metric registered once");
 
         // A second registry holds the series when instrumentation is off, so nothing is exported.
         let scratch = Registry::new();
         let reg = if enabled { &registry } else { &scratch };
         if enabled {
             let process = prometheus::process_collector::ProcessCollector::for_self();
-            registry.register(Box::new(process)).expect("metric registered once");
+            registry
+                .register(Box::new(process))
+                .expect("metric registered once");
         }
         let op_latency = HistogramVec::new(
             HistogramOpts::new(
@@ -171,18 +197,23 @@ impl Metrics {
             &["op", "outcome"],
         )
         .expect("static metric definition");
-        reg.register(Box::new(op_latency.clone())).expect("metric registered once");
+        reg.register(Box::new(op_latency.clone()))
+            .expect("metric registered once");
         let op_latency_children = Op::ALL
             .iter()
             .flat_map(|op| Outcome::ALL.iter().map(move |o| (op, o)))
             .map(|(op, outcome)| op_latency.with_label_values(&[op.as_str(), outcome.as_str()]))
             .collect();
         let request_errors = IntCounterVec::new(
-            Opts::new("storage_node_request_errors_total", "S3 error responses, by S3 error code."),
+            Opts::new(
+                "storage_node_request_errors_total",
+                "S3 error responses, by S3 error code.",
+            ),
             &["code"],
         )
         .expect("static metric definition");
-        reg.register(Box::new(request_errors.clone())).expect("metric registered once");
+        reg.register(Box::new(request_errors.clone()))
+            .expect("metric registered once");
 
         Metrics {
             enabled,
@@ -197,29 +228,73 @@ impl Metrics {
                 "storage_node_apply_latency_seconds",
                 "Time to apply a write to the file system: writing the bytes and renaming into place.",
             ),
-            ops_in_flight: gauge(reg, "storage_node_ops_in_flight", "S3 requests being served."),
-            slow_ops: gauge(reg, "storage_node_slow_ops", "S3 requests in flight for longer than the slow-op threshold."),
+            ops_in_flight: gauge(
+                reg,
+                "storage_node_ops_in_flight",
+                "S3 requests being served.",
+            ),
+            slow_ops: gauge(
+                reg,
+                "storage_node_slow_ops",
+                "S3 requests in flight for longer than the slow-op threshold.",
+            ),
             slow_ops_total: counter(
                 reg,
                 "storage_node_slow_ops_total",
                 "S3 requests that ended after taking longer than the slow-op threshold.",
             ),
-            read_bytes: counter(reg, "storage_node_read_bytes_total", "Object bytes sent to clients."),
-            written_bytes: counter(reg, "storage_node_written_bytes_total", "Object bytes received and stored."),
+            read_bytes: counter(
+                reg,
+                "storage_node_read_bytes_total",
+                "Object bytes sent to clients.",
+            ),
+            written_bytes: counter(
+                reg,
+                "storage_node_written_bytes_total",
+                "Object bytes received and stored.",
+            ),
             buckets: gauge(reg, "storage_node_buckets", "Buckets stored."),
             objects: gauge(reg, "storage_node_objects", "Objects stored."),
-            stored_bytes: gauge(reg, "storage_node_stored_bytes", "Bytes of object data stored."),
-            capacity_bytes: gauge(reg, "storage_node_capacity_bytes", "Size of the file system holding the data directory."),
-            free_bytes: gauge(reg, "storage_node_free_bytes", "Bytes available to the node on that file system."),
+            stored_bytes: gauge(
+                reg,
+                "storage_node_stored_bytes",
+                "Bytes of object data stored.",
+            ),
+            capacity_bytes: gauge(
+                reg,
+                "storage_node_capacity_bytes",
+                "Size of the file system holding the data directory.",
+            ),
+            free_bytes: gauge(
+                reg,
+                "storage_node_free_bytes",
+                "Bytes available to the node on that file system.",
+            ),
             checksum_errors: counter(
                 reg,
                 "storage_node_checksum_errors_total",
                 "Stored data whose CRC32C did not match, found by a read or by the scrubber.",
             ),
-            scrub_objects: counter(reg, "storage_node_scrub_objects_total", "Objects verified by the scrubber."),
-            scrub_bytes: counter(reg, "storage_node_scrub_bytes_total", "Bytes verified by the scrubber."),
-            scrub_errors: counter(reg, "storage_node_scrub_errors_total", "Objects the scrubber found damaged or unreadable."),
-            scrub_progress: float_gauge(reg, "storage_node_scrub_progress_ratio", "Fraction of the current scrub pass done."),
+            scrub_objects: counter(
+                reg,
+                "storage_node_scrub_objects_total",
+                "Objects verified by the scrubber.",
+            ),
+            scrub_bytes: counter(
+                reg,
+                "storage_node_scrub_bytes_total",
+                "Bytes verified by the scrubber.",
+            ),
+            scrub_errors: counter(
+                reg,
+                "storage_node_scrub_errors_total",
+                "Objects the scrubber found damaged or unreadable.",
+            ),
+            scrub_progress: float_gauge(
+                reg,
+                "storage_node_scrub_progress_ratio",
+                "Fraction of the current scrub pass done.",
+            ),
             scrub_last_completed: float_gauge(
                 reg,
                 "storage_node_scrub_last_completed_timestamp_seconds",

@@ -44,7 +44,12 @@ pub struct OpGuard {
 
 impl OpTracker {
     pub fn new(threshold: Duration, metrics: Arc<Metrics>) -> Arc<Self> {
-        Arc::new(OpTracker { next: AtomicU64::new(1), inflight: Mutex::new(HashMap::new()), threshold, metrics })
+        Arc::new(OpTracker {
+            next: AtomicU64::new(1),
+            inflight: Mutex::new(HashMap::new()),
+            threshold,
+            metrics,
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Inflight>> {
@@ -54,9 +59,20 @@ impl OpTracker {
     pub fn start(self: &Arc<Self>, op: Op, request_id: String) -> OpGuard {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
-        self.lock().insert(id, Inflight { op, started, request_id });
+        self.lock().insert(
+            id,
+            Inflight {
+                op,
+                started,
+                request_id,
+            },
+        );
         self.metrics.op_started();
-        OpGuard { tracker: self.clone(), id, started }
+        OpGuard {
+            tracker: self.clone(),
+            id,
+            started,
+        }
     }
 
     pub fn threshold(&self) -> Duration {
@@ -65,7 +81,11 @@ impl OpTracker {
 
     /// Counts the slow ops now, sets the gauge, and returns how many there are.
     pub fn refresh_slow(&self) -> usize {
-        let n = self.lock().values().filter(|o| o.started.elapsed() >= self.threshold).count();
+        let n = self
+            .lock()
+            .values()
+            .filter(|o| o.started.elapsed() >= self.threshold)
+            .count();
         self.metrics.set_slow_ops(n);
         n
     }
@@ -75,7 +95,11 @@ impl OpTracker {
         let mut ops: Vec<OpView> = self
             .lock()
             .values()
-            .map(|o| OpView { op: o.op.as_str(), age_seconds: o.started.elapsed().as_secs_f64(), request_id: o.request_id.clone() })
+            .map(|o| OpView {
+                op: o.op.as_str(),
+                age_seconds: o.started.elapsed().as_secs_f64(),
+                request_id: o.request_id.clone(),
+            })
             .collect();
         ops.sort_by(|a, b| b.age_seconds.total_cmp(&a.age_seconds));
         ops.truncate(limit);
@@ -96,7 +120,9 @@ impl OpGuard {
 impl Drop for OpGuard {
     fn drop(&mut self) {
         self.tracker.lock().remove(&self.id);
-        self.tracker.metrics.op_ended(self.started.elapsed() >= self.tracker.threshold);
+        self.tracker
+            .metrics
+            .op_ended(self.started.elapsed() >= self.tracker.threshold);
     }
 }
 
@@ -108,7 +134,11 @@ pub async fn watch_slow_ops(tracker: Arc<OpTracker>) {
         tick.tick().await;
         let n = tracker.refresh_slow();
         if n > 0 && n != last {
-            tracing::warn!(slow_ops = n, threshold_ms = tracker.threshold.as_millis() as u64, "slow ops in flight");
+            tracing::warn!(
+                slow_ops = n,
+                threshold_ms = tracker.threshold.as_millis() as u64,
+                "slow ops in flight"
+            );
         }
         last = n;
     }

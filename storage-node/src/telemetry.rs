@@ -8,7 +8,8 @@ use tracing_subscriber::fmt::writer::MakeWriterExt;
 
 /// Installs the global subscriber. Fails if the filter does not parse or the file cannot be opened.
 pub fn init(level: &str, file: Option<&Path>) -> Result<(), String> {
-    let filter = EnvFilter::try_new(level).map_err(|e| format!("invalid log level {level:?}: {e}"))?;
+    let filter =
+        EnvFilter::try_new(level).map_err(|e| format!("invalid log level {level:?}: {e}"))?;
     let builder = tracing_subscriber::fmt()
         .json()
         .flatten_event(true)
@@ -23,7 +24,9 @@ pub fn init(level: &str, file: Option<&Path>) -> Result<(), String> {
                 .append(true)
                 .open(path)
                 .map_err(|e| format!("open log file {}: {e}", path.display()))?;
-            builder.with_writer(std::io::stdout.and(Mutex::new(f))).try_init()
+            builder
+                .with_writer(std::io::stdout.and(Mutex::new(f)))
+                .try_init()
         }
         None => builder.with_writer(std::io::stdout).try_init(),
     };

@@ -9,7 +9,8 @@ use std::time::SystemTime;
 
 use http::HeaderMap;
 use opentelemetry::trace::{
-    Span as _, SpanContext, SpanId, SpanKind, Status, TraceContextExt, TraceFlags, TraceId, TraceState, Tracer as _,
+    Span as _, SpanContext, SpanId, SpanKind, Status, TraceContextExt, TraceFlags, TraceId,
+    TraceState, Tracer as _,
 };
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_otlp::WithExportConfig;
@@ -48,7 +49,10 @@ impl Traces {
 
     /// Exports spans to `endpoint` (an OTLP/HTTP traces URL). Must run inside the Tokio runtime.
     pub fn otlp(endpoint: &http::Uri, node_id: &str) -> Result<Self, TracesError> {
-        let fail = |reason: String| TracesError { endpoint: endpoint.to_string(), reason };
+        let fail = |reason: String| TracesError {
+            endpoint: endpoint.to_string(),
+            reason,
+        };
         let exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_http()
             .with_endpoint(endpoint.to_string())
@@ -60,15 +64,22 @@ impl Traces {
             .with_max_export_batch_size(MAX_EXPORT_BATCH)
             .with_scheduled_delay(EXPORT_DELAY)
             .build();
-        let processor = BatchSpanProcessor::builder(exporter, Tokio).with_batch_config(batch).build();
+        let processor = BatchSpanProcessor::builder(exporter, Tokio)
+            .with_batch_config(batch)
+            .build();
         let resource = Resource::builder()
             .with_service_name("storage-node")
             .with_attribute(KeyValue::new("service.instance.id", node_id.to_owned()))
             .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
             .build();
-        let provider = SdkTracerProvider::builder().with_resource(resource).with_span_processor(processor).build();
+        let provider = SdkTracerProvider::builder()
+            .with_resource(resource)
+            .with_span_processor(processor)
+            .build();
         let tracer = opentelemetry::trace::TracerProvider::tracer(&provider, "storage-node");
-        Ok(Traces { export: Some((provider, tracer)) })
+        Ok(Traces {
+            export: Some((provider, tracer)),
+        })
     }
 
     /// Whether spans are exported.
@@ -77,7 +88,12 @@ impl Traces {
     }
 
     /// Starts the trace of one request named `op` (`PutObject`, ...).
-    pub fn start(&self, op: &'static str, method: &http::Method, headers: &HeaderMap) -> RequestTrace {
+    pub fn start(
+        &self,
+        op: &'static str,
+        method: &http::Method,
+        headers: &HeaderMap,
+    ) -> RequestTrace {
         let parent = remote_parent(headers);
         match &self.export {
             Some((_, tracer)) => {
@@ -97,11 +113,21 @@ impl Traces {
                     ])
                     .start_with_context(tracer, &cx);
                 let sc = span.span_context().clone();
-                RequestTrace { trace_id: sc.trace_id(), span_id: sc.span_id(), span: Some(span) }
+                RequestTrace {
+                    trace_id: sc.trace_id(),
+                    span_id: sc.span_id(),
+                    span: Some(span),
+                }
             }
             None => {
-                let trace_id = parent.as_ref().map_or_else(|| TraceId::from_bytes(rand::random()), |p| p.trace_id());
-                RequestTrace { trace_id, span_id: SpanId::from_bytes(rand::random()), span: None }
+                let trace_id = parent
+                    .as_ref()
+                    .map_or_else(|| TraceId::from_bytes(rand::random()), |p| p.trace_id());
+                RequestTrace {
+                    trace_id,
+                    span_id: SpanId::from_bytes(rand::random()),
+                    span: None,
+                }
             }
         }
     }
@@ -136,9 +162,21 @@ impl RequestTrace {
     }
 
     /// Ends the span with the response's outcome.
-    pub fn finish(&mut self, bucket: &str, status: u16, error_code: Option<&str>, bytes_in: u64, bytes_out: u64) {
-        let Some(mut span) = self.span.take() else { return };
-        span.set_attribute(KeyValue::new("http.response.status_code", i64::from(status)));
+    pub fn finish(
+        &mut self,
+        bucket: &str,
+        status: u16,
+        error_code: Option<&str>,
+        bytes_in: u64,
+        bytes_out: u64,
+    ) {
+        let Some(mut span) = self.span.take() else {
+            return;
+        };
+        span.set_attribute(KeyValue::new(
+            "http.response.status_code",
+            i64::from(status),
+        ));
         span.set_attribute(KeyValue::new("aws.s3.bucket", bucket.to_owned()));
         span.set_attribute(KeyValue::new("http.request.body.size", bytes_in as i64));
         span.set_attribute(KeyValue::new("http.response.body.size", bytes_out as i64));
@@ -147,7 +185,9 @@ impl RequestTrace {
         }
         // Server spans are errors on 5xx only (OpenTelemetry's HTTP semantic conventions).
         if status >= 500 {
-            span.set_status(Status::error(error_code.unwrap_or("server error").to_owned()));
+            span.set_status(Status::error(
+                error_code.unwrap_or("server error").to_owned(),
+            ));
         }
         span.end_with_timestamp(SystemTime::now());
     }
@@ -158,9 +198,19 @@ impl RequestTrace {
 pub fn remote_parent(headers: &HeaderMap) -> Option<SpanContext> {
     let value = headers.get("traceparent")?.to_str().ok()?.trim();
     let mut parts = value.split('-');
-    let (version, trace, span, flags) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    let is_hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    if !is_hex(version, 2) || version == "ff" || !is_hex(trace, 32) || !is_hex(span, 16) || !is_hex(flags, 2) {
+    let (version, trace, span, flags) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let is_hex = |s: &str, n: usize| {
+        s.len() == n
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    if !is_hex(version, 2)
+        || version == "ff"
+        || !is_hex(trace, 32)
+        || !is_hex(span, 16)
+        || !is_hex(flags, 2)
+    {
         return None;
     }
     // Version 00 has exactly four fields; later versions may append more.
@@ -173,7 +223,13 @@ pub fn remote_parent(headers: &HeaderMap) -> Option<SpanContext> {
         return None;
     }
     let flags = u8::from_str_radix(flags, 16).ok()?;
-    Some(SpanContext::new(trace_id, span_id, TraceFlags::new(flags & 1), true, TraceState::default()))
+    Some(SpanContext::new(
+        trace_id,
+        span_id,
+        TraceFlags::new(flags & 1),
+        true,
+        TraceState::default(),
+    ))
 }
 
 #[cfg(test)]

@@ -6,20 +6,20 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use crate::pipeline::PipelineConfig;
+use crate::sinks::alertmanager::AlertmanagerConfig;
 use crate::sinks::loki::{LokiConfig, LokiEndpointConfig};
 use crate::sinks::prometheus_exporter::PrometheusExporterConfig;
-use crate::sources::files::FilesConfig;
-use crate::sources::kubernetes_pods::KubernetesPodsConfig;
-use crate::sources::ceph::CephConfig;
 use crate::sinks::prometheus_remote_write::RemoteWriteConfig;
-use crate::sinks::alertmanager::AlertmanagerConfig;
-use crate::transforms::detect::DetectConfig;
+use crate::sources::ceph::CephConfig;
+use crate::sources::files::FilesConfig;
 use crate::sources::host::HostConfig;
+use crate::sources::kubernetes_pods::KubernetesPodsConfig;
 use crate::sources::nvml::NvmlConfig;
 use crate::sources::otlp::OtlpConfig;
 use crate::sources::pushgateway::PushgatewayConfig;
 use crate::sources::smartctl::SmartctlConfig;
 use crate::sources::storage_node::StorageNodeConfig;
+use crate::transforms::detect::DetectConfig;
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -222,7 +222,11 @@ impl Config {
             self.sinks.alertmanager.urls = o.alertmanager_urls.clone();
         }
         if !o.loki_urls.is_empty() {
-            self.sinks.loki.endpoints = o.loki_urls.iter().map(|u| LokiEndpointConfig::with_url(u)).collect();
+            self.sinks.loki.endpoints = o
+                .loki_urls
+                .iter()
+                .map(|u| LokiEndpointConfig::with_url(u))
+                .collect();
         }
         if !o.log_paths.is_empty() {
             self.sources.files.include = o.log_paths.clone();

@@ -149,22 +149,40 @@ encoding = "json"
     )
     .expect("valid");
     assert_eq!(c.sources.files.include, vec!["/var/log/app/*.log"]);
-    assert_eq!(c.sinks.loki.endpoints[0].tenant_id.as_deref(), Some("team-a"));
+    assert_eq!(
+        c.sinks.loki.endpoints[0].tenant_id.as_deref(),
+        Some("team-a")
+    );
     c.apply(&Overrides {
-        loki_urls: vec!["http://a/loki/api/v1/push".into(), "https://b/loki/api/v1/push".into()],
+        loki_urls: vec![
+            "http://a/loki/api/v1/push".into(),
+            "https://b/loki/api/v1/push".into(),
+        ],
         log_paths: vec!["/x/*.log".into()],
         pod_logs_dir: Some("/other".into()),
         ..Overrides::default()
     });
     assert_eq!(c.sinks.loki.endpoints.len(), 2);
     assert_eq!(c.sources.files.include, vec!["/x/*.log"]);
-    assert_eq!(c.sources.kubernetes_pods.root, std::path::PathBuf::from("/other"));
-    assert_eq!(crate::logs::pipeline::sink_names(&c), vec!["loki", "loki_1"]);
+    assert_eq!(
+        c.sources.kubernetes_pods.root,
+        std::path::PathBuf::from("/other")
+    );
+    assert_eq!(
+        crate::logs::pipeline::sink_names(&c),
+        vec!["loki", "loki_1"]
+    );
     // Unknown keys and bad values are named.
-    let e = parse("[sinks.loki]\nendpoint = []\n").expect_err("must fail").to_string();
+    let e = parse("[sinks.loki]\nendpoint = []\n")
+        .expect_err("must fail")
+        .to_string();
     assert!(e.contains("endpoint"), "{e}");
-    let e = parse("[[sinks.loki.endpoints]]\nurl = \"ftp://x\"\n").expect_err("must fail").to_string();
+    let e = parse("[[sinks.loki.endpoints]]\nurl = \"ftp://x\"\n")
+        .expect_err("must fail")
+        .to_string();
     assert!(e.contains("scheme"), "{e}");
-    let e = parse("[sources.files]\ninclude = [\"/a\"]\nmultiline = { start_pattern = \"(\" }\n").expect_err("must fail").to_string();
+    let e = parse("[sources.files]\ninclude = [\"/a\"]\nmultiline = { start_pattern = \"(\" }\n")
+        .expect_err("must fail")
+        .to_string();
     assert!(e.contains("start_pattern"), "{e}");
 }

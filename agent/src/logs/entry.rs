@@ -62,7 +62,13 @@ pub struct LogEntry {
 impl LogEntry {
     /// Bytes this entry counts for in batches and buffers.
     pub fn size(&self) -> usize {
-        self.line.len() + self.metadata.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>() + 16
+        self.line.len()
+            + self
+                .metadata
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>()
+            + 16
     }
 }
 

@@ -6,11 +6,18 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use crate::event::{Family, Histogram, Labels, MetricKind, Metric, Value};
+use crate::event::{Family, Histogram, Labels, Metric, MetricKind, Value};
 
 const PUSH_BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
 const BATCH_BUCKETS: [f64; 8] = [
-    1024.0, 4096.0, 16384.0, 65536.0, 262_144.0, 1_048_576.0, 4_194_304.0, 16_777_216.0,
+    1024.0,
+    4096.0,
+    16384.0,
+    65536.0,
+    262_144.0,
+    1_048_576.0,
+    4_194_304.0,
+    16_777_216.0,
 ];
 
 #[derive(Debug, Clone, Default)]
@@ -93,11 +100,20 @@ impl LogMetrics {
     pub fn register_sink(&self, sink: &str, buffer_limit_bytes: u64) {
         let mut guard = self.lock();
         let g = &mut *guard;
-        for m in [&mut g.lines_sent, &mut g.bytes_sent, &mut g.lines_retried, &mut g.buffer_bytes] {
+        for m in [
+            &mut g.lines_sent,
+            &mut g.bytes_sent,
+            &mut g.lines_retried,
+            &mut g.buffer_bytes,
+        ] {
             bump(m, sink.to_string(), 0);
         }
         g.buffer_limit.insert(sink.to_string(), buffer_limit_bytes);
-        bump(&mut g.lines_dropped, ("loki".to_string(), "stream_limit".to_string()), 0);
+        bump(
+            &mut g.lines_dropped,
+            ("loki".to_string(), "stream_limit".to_string()),
+            0,
+        );
     }
 
     /// Lines and bytes a source read.
@@ -109,7 +125,11 @@ impl LogMetrics {
 
     /// Input a source or transform could not parse as expected.
     pub fn malformed(&self, source: &str, reason: &'static str, n: u64) {
-        bump(&mut self.lock().malformed, (source.to_string(), reason.to_string()), n);
+        bump(
+            &mut self.lock().malformed,
+            (source.to_string(), reason.to_string()),
+            n,
+        );
     }
 
     /// Failed pod-label lookups against the Kubernetes API, by reason.
@@ -119,7 +139,11 @@ impl LogMetrics {
 
     /// Lines given up because a bound was hit.
     pub fn dropped(&self, component: &str, reason: &'static str, n: u64) {
-        bump(&mut self.lock().lines_dropped, (component.to_string(), reason.to_string()), n);
+        bump(
+            &mut self.lock().lines_dropped,
+            (component.to_string(), reason.to_string()),
+            n,
+        );
     }
 
     /// A push Loki accepted.
@@ -136,14 +160,24 @@ impl LogMetrics {
 
     /// Lines Loki refused for good.
     pub fn rejected(&self, sink: &str, reason: &str, lines: u64) {
-        bump(&mut self.lock().lines_rejected, (sink.to_string(), reason.to_string()), lines);
+        bump(
+            &mut self.lock().lines_rejected,
+            (sink.to_string(), reason.to_string()),
+            lines,
+        );
     }
 
     /// One push attempt's duration and compressed size.
     pub fn push(&self, sink: &str, seconds: f64, bytes: usize) {
         let mut g = self.lock();
-        g.push_duration.entry(sink.to_string()).or_default().observe(&PUSH_BUCKETS, seconds);
-        g.batch_bytes.entry(sink.to_string()).or_default().observe(&BATCH_BUCKETS, bytes as f64);
+        g.push_duration
+            .entry(sink.to_string())
+            .or_default()
+            .observe(&PUSH_BUCKETS, seconds);
+        g.batch_bytes
+            .entry(sink.to_string())
+            .or_default()
+            .observe(&BATCH_BUCKETS, bytes as f64);
     }
 
     /// The bound of a buffer that is not a sink's channel (the spill buffer, `<sink>_spill`).
@@ -173,7 +207,10 @@ impl LogMetrics {
     /// A counter's value (tests).
     pub fn malformed_count(&self, source: &str, reason: &str) -> u64 {
         let g = self.lock();
-        g.malformed.get(&(source.to_string(), reason.to_string())).copied().unwrap_or(0)
+        g.malformed
+            .get(&(source.to_string(), reason.to_string()))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Lines sent by `sink` (tests).
@@ -184,17 +221,26 @@ impl LogMetrics {
     /// The families, for `/metrics`.
     pub fn families(&self) -> Vec<Family> {
         let g = self.lock();
-        let one = |name: &str, help: &str, kind: MetricKind, label: &str, m: &BTreeMap<String, u64>| {
-            let mut f = Family::new(name, help, kind);
-            for (k, v) in m {
-                f.push(Labels::new().with(label, k.as_str()), *v as f64);
-            }
-            f
-        };
-        let two = |name: &str, help: &str, l1: &str, l2: &str, m: &BTreeMap<(String, String), u64>, kind| {
+        let one =
+            |name: &str, help: &str, kind: MetricKind, label: &str, m: &BTreeMap<String, u64>| {
+                let mut f = Family::new(name, help, kind);
+                for (k, v) in m {
+                    f.push(Labels::new().with(label, k.as_str()), *v as f64);
+                }
+                f
+            };
+        let two = |name: &str,
+                   help: &str,
+                   l1: &str,
+                   l2: &str,
+                   m: &BTreeMap<(String, String), u64>,
+                   kind| {
             let mut f = Family::new(name, help, kind);
             for ((a, b), v) in m {
-                f.push(Labels::new().with(l1, a.as_str()).with(l2, b.as_str()), *v as f64);
+                f.push(
+                    Labels::new().with(l1, a.as_str()).with(l2, b.as_str()),
+                    *v as f64,
+                );
             }
             f
         };
@@ -210,20 +256,106 @@ impl LogMetrics {
         };
         use MetricKind::{Counter, Gauge};
         vec![
-            one("nodewatch_agent_log_lines_read_total", "Log lines read by a source.", Counter, "source", &g.lines_read),
-            one("nodewatch_agent_log_bytes_read_total", "Log bytes read by a source.", Counter, "source", &g.bytes_read),
-            one("nodewatch_agent_log_lines_sent_total", "Log lines Loki accepted.", Counter, "sink", &g.lines_sent),
-            one("nodewatch_agent_log_bytes_sent_total", "Log line bytes Loki accepted.", Counter, "sink", &g.bytes_sent),
-            one("nodewatch_agent_log_lines_retried_total", "Log lines sent again after a 429, 5xx or network error.", Counter, "sink", &g.lines_retried),
-            two("nodewatch_agent_log_lines_rejected_total", "Log lines Loki refused with a 4xx other than 429 (not retried).", "sink", "reason", &g.lines_rejected, Counter),
-            two("nodewatch_agent_log_lines_dropped_total", "Log lines given up because a bound was hit.", "component", "reason", &g.lines_dropped, Counter),
-            two("nodewatch_agent_log_malformed_total", "Log input that did not parse as its format expects.", "source", "reason", &g.malformed, Counter),
-            hist("nodewatch_agent_loki_push_duration_seconds", "Duration of one push to Loki.", &g.push_duration, &PUSH_BUCKETS),
-            hist("nodewatch_agent_loki_batch_bytes", "Compressed size of one push to Loki.", &g.batch_bytes, &BATCH_BUCKETS),
-            one("nodewatch_agent_log_buffer_bytes", "Log bytes held between the sources and the sink.", Gauge, "sink", &g.buffer_bytes),
-            one("nodewatch_agent_log_buffer_limit_bytes", "The bound of nodewatch_agent_log_buffer_bytes; at the bound the sources stop reading.", Gauge, "sink", &g.buffer_limit),
-            one("nodewatch_agent_log_pod_api_errors_total", "Pod-label lookups the Kubernetes API did not answer (the lines ship without them).", Counter, "reason", &g.pod_api_errors),
-            two("nodewatch_agent_log_file_bytes_behind", "Bytes between a file's read position and its end.", "source", "filename", &g.behind, Gauge),
+            one(
+                "nodewatch_agent_log_lines_read_total",
+                "Log lines read by a source.",
+                Counter,
+                "source",
+                &g.lines_read,
+            ),
+            one(
+                "nodewatch_agent_log_bytes_read_total",
+                "Log bytes read by a source.",
+                Counter,
+                "source",
+                &g.bytes_read,
+            ),
+            one(
+                "nodewatch_agent_log_lines_sent_total",
+                "Log lines Loki accepted.",
+                Counter,
+                "sink",
+                &g.lines_sent,
+            ),
+            one(
+                "nodewatch_agent_log_bytes_sent_total",
+                "Log line bytes Loki accepted.",
+                Counter,
+                "sink",
+                &g.bytes_sent,
+            ),
+            one(
+                "nodewatch_agent_log_lines_retried_total",
+                "Log lines sent again after a 429, 5xx or network error.",
+                Counter,
+                "sink",
+                &g.lines_retried,
+            ),
+            two(
+                "nodewatch_agent_log_lines_rejected_total",
+                "Log lines Loki refused with a 4xx other than 429 (not retried).",
+                "sink",
+                "reason",
+                &g.lines_rejected,
+                Counter,
+            ),
+            two(
+                "nodewatch_agent_log_lines_dropped_total",
+                "Log lines given up because a bound was hit.",
+                "component",
+                "reason",
+                &g.lines_dropped,
+                Counter,
+            ),
+            two(
+                "nodewatch_agent_log_malformed_total",
+                "Log input that did not parse as its format expects.",
+                "source",
+                "reason",
+                &g.malformed,
+                Counter,
+            ),
+            hist(
+                "nodewatch_agent_loki_push_duration_seconds",
+                "Duration of one push to Loki.",
+                &g.push_duration,
+                &PUSH_BUCKETS,
+            ),
+            hist(
+                "nodewatch_agent_loki_batch_bytes",
+                "Compressed size of one push to Loki.",
+                &g.batch_bytes,
+                &BATCH_BUCKETS,
+            ),
+            one(
+                "nodewatch_agent_log_buffer_bytes",
+                "Log bytes held between the sources and the sink.",
+                Gauge,
+                "sink",
+                &g.buffer_bytes,
+            ),
+            one(
+                "nodewatch_agent_log_buffer_limit_bytes",
+                "The bound of nodewatch_agent_log_buffer_bytes; at the bound the sources stop reading.",
+                Gauge,
+                "sink",
+                &g.buffer_limit,
+            ),
+            one(
+                "nodewatch_agent_log_pod_api_errors_total",
+                "Pod-label lookups the Kubernetes API did not answer (the lines ship without them).",
+                Counter,
+                "reason",
+                &g.pod_api_errors,
+            ),
+            two(
+                "nodewatch_agent_log_file_bytes_behind",
+                "Bytes between a file's read position and its end.",
+                "source",
+                "filename",
+                &g.behind,
+                Gauge,
+            ),
         ]
     }
 }

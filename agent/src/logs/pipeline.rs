@@ -106,9 +106,12 @@ pub fn validate(config: &Config) -> Result<(), LogsError> {
         .api
         .check()
         .map_err(|(k, r)| LogsError::PodApi(format!("{k}: {r}")))?;
-    for m in [&config.sources.files.multiline, &config.sources.kubernetes_pods.multiline]
-        .into_iter()
-        .flatten()
+    for m in [
+        &config.sources.files.multiline,
+        &config.sources.kubernetes_pods.multiline,
+    ]
+    .into_iter()
+    .flatten()
     {
         check_multiline(m)?;
     }
@@ -122,7 +125,13 @@ fn check_multiline(m: &MultilineConfig) -> Result<(), MultilineError> {
 fn positions_path(data_dir: &std::path::Path, sink: &str) -> PathBuf {
     let safe: String = sink
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     data_dir.join("loki").join(safe).join("positions.json")
 }
@@ -155,18 +164,28 @@ pub fn start(config: &Config, metrics: Arc<LogMetrics>) -> Result<Option<LogsRun
             name: name.clone(),
             source,
         })?;
-        let chunk_max = MAX_CHUNK_BYTES.min(e.batch_max_bytes.max(1024) / 2).max(1024);
+        let chunk_max = MAX_CHUNK_BYTES
+            .min(e.batch_max_bytes.max(1024) / 2)
+            .max(1024);
         // A chunk may overshoot chunk_max by one read (128 KiB), hence the factor 2.
         let capacity = (e.buffer_max_bytes / (2 * chunk_max)).max(1);
         let (tx, rx) = mpsc::channel(capacity);
         let buffered = Arc::new(AtomicU64::new(0));
         let spill = if pods.enabled && e.pod_logs_spill_max_bytes > 0 {
             let dir = positions_path(&config.data_dir, &name).with_file_name("spill");
-            Some(Arc::new(SpillQueue::open(&dir, e.pod_logs_spill_max_bytes, Arc::clone(&metrics), &format!("{name}_spill"))?))
+            Some(Arc::new(SpillQueue::open(
+                &dir,
+                e.pod_logs_spill_max_bytes,
+                Arc::clone(&metrics),
+                &format!("{name}_spill"),
+            )?))
         } else {
             None
         };
-        let mut tailer = |tail: &TailConfig, proc_cfg: ProcessorConfig, d: Box<dyn Discover>, spill: Option<Arc<SpillQueue>>| {
+        let mut tailer = |tail: &TailConfig,
+                          proc_cfg: ProcessorConfig,
+                          d: Box<dyn Discover>,
+                          spill: Option<Arc<SpillQueue>>| {
             let t = Tailer::new(
                 tail.clone(),
                 Arc::new(proc_cfg),
@@ -211,7 +230,10 @@ pub fn start(config: &Config, metrics: Arc<LogMetrics>) -> Result<Option<LogsRun
                 Box::new({
                     let d = PodsDiscover::new(pods.root.clone(), node.clone(), pods.labels.clone());
                     if pods.api.enabled {
-                        d.with_api(PodApi::new(pods.api.clone(), Arc::clone(&metrics)).map_err(LogsError::PodApi)?)
+                        d.with_api(
+                            PodApi::new(pods.api.clone(), Arc::clone(&metrics))
+                                .map_err(LogsError::PodApi)?,
+                        )
                     } else {
                         d
                     }
@@ -220,16 +242,26 @@ pub fn start(config: &Config, metrics: Arc<LogMetrics>) -> Result<Option<LogsRun
             )?;
         }
         if let Some(q) = &spill {
-            running
-                .readers
-                .push(SpillReader::spawn(Arc::clone(q), tx.clone(), Arc::clone(&buffered)).map_err(LogsError::Thread)?);
+            running.readers.push(
+                SpillReader::spawn(Arc::clone(q), tx.clone(), Arc::clone(&buffered))
+                    .map_err(LogsError::Thread)?,
+            );
         }
         drop(tx);
-        let mut sink = LokiSink::new(&name, e.clone(), client, Arc::clone(&metrics), Arc::clone(&positions), buffered);
+        let mut sink = LokiSink::new(
+            &name,
+            e.clone(),
+            client,
+            Arc::clone(&metrics),
+            Arc::clone(&positions),
+            buffered,
+        );
         if let Some(q) = spill {
             sink = sink.with_spill(q);
         }
-        running.sinks.push(tokio::spawn(sink.run(rx, shutdown_rx.clone())));
+        running
+            .sinks
+            .push(tokio::spawn(sink.run(rx, shutdown_rx.clone())));
         tracing::info!(sink = %name, url = %e.url, "log pipeline started");
         running.positions.push(positions);
     }

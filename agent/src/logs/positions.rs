@@ -315,7 +315,8 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PositionsError> {
     };
     let tmp = path.with_extension("tmp");
     let mut f = std::fs::File::create(&tmp).map_err(|e| io("create temporary for", e))?;
-    f.write_all(bytes).map_err(|e| io("write temporary for", e))?;
+    f.write_all(bytes)
+        .map_err(|e| io("write temporary for", e))?;
     f.sync_all().map_err(|e| io("fsync temporary for", e))?;
     drop(f);
     std::fs::rename(&tmp, path).map_err(|e| io("rename into", e))?;

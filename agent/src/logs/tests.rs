@@ -21,8 +21,19 @@ fn rfc3339_with_nanos_zones_and_rejects() {
         parse_rfc3339_nanos("2020-08-19T23:06:24+02:00"),
         parse_rfc3339_nanos("2020-08-19T21:06:24Z")
     );
-    assert_eq!(parse_rfc3339_nanos("2016-03-02T22:58:51.338462311Z"), Some(1_456_959_531_338_462_311));
-    for bad in ["", "2020-08-19", "2020-13-19T21:06:24Z", "2020-08-19T21:06:24", "2020-08-19T21:06:24.Z", "xxxx-08-19T21:06:24Z", "2020-08-19T21:06:24Zjunk"] {
+    assert_eq!(
+        parse_rfc3339_nanos("2016-03-02T22:58:51.338462311Z"),
+        Some(1_456_959_531_338_462_311)
+    );
+    for bad in [
+        "",
+        "2020-08-19",
+        "2020-13-19T21:06:24Z",
+        "2020-08-19T21:06:24",
+        "2020-08-19T21:06:24.Z",
+        "xxxx-08-19T21:06:24Z",
+        "2020-08-19T21:06:24Zjunk",
+    ] {
         assert_eq!(parse_rfc3339_nanos(bad), None, "{bad}");
     }
 }
@@ -35,7 +46,10 @@ fn stream_labels_sorted_escaped_deduplicated() {
         ("job".into(), "override".into()),
     ]);
     assert_eq!(l.rendered, r#"{filename="/a \"b\"\\c", job="override"}"#);
-    assert_eq!(l.with("level", "info").rendered, r#"{filename="/a \"b\"\\c", job="override", level="info"}"#);
+    assert_eq!(
+        l.with("level", "info").rendered,
+        r#"{filename="/a \"b\"\\c", job="override", level="info"}"#
+    );
 }
 
 fn key(ino: u64) -> FileKey {
@@ -55,7 +69,10 @@ fn positions_ack_only_forward_and_survive_reload() {
     assert!(!path.with_extension("tmp").exists());
     let q = Positions::open(&path).expect("ok");
     let r = q.live(key(7)).expect("ok");
-    assert_eq!((r.id, r.acked, r.read, r.fp_len, r.fp_crc), (id, 500, 500, 100, 42));
+    assert_eq!(
+        (r.id, r.acked, r.read, r.fp_len, r.fp_crc),
+        (id, 500, 500, 100, 42)
+    );
     // A new record never reuses an id.
     assert!(q.create(key(8), "/y.log", 0, 0, (0, 0)) > id);
 }
@@ -80,7 +97,10 @@ fn retired_records_are_copy_candidates_and_forgotten_later() {
     p.retire(id);
     assert!(p.live(key(1)).is_none());
     let found = p.find_copy_source(key(2), |r| r.fp_crc == 9).expect("ok");
-    assert_eq!((found.id, found.read, found.acked, found.retired), (id, 4096, 4000, true));
+    assert_eq!(
+        (found.id, found.read, found.acked, found.retired),
+        (id, 4096, 4000, true)
+    );
     // Short fingerprints never qualify.
     let short = p.create(key(3), "/b.log", 0, 0, (10, 5));
     p.set_open(short, false);
@@ -89,5 +109,8 @@ fn retired_records_are_copy_candidates_and_forgotten_later() {
     for _ in 0..=3 {
         p.note_scan(&seen, 3);
     }
-    assert!(p.snapshot().is_empty(), "closed, unseen records are forgotten");
+    assert!(
+        p.snapshot().is_empty(),
+        "closed, unseen records are forgotten"
+    );
 }

@@ -1,25 +1,36 @@
 use super::*;
 
 fn cli() -> CliConfig {
-    CliConfig { secret_key: Some("s3cr3t".to_owned()), ..Default::default() }
+    CliConfig {
+        secret_key: Some("s3cr3t".to_owned()),
+        ..Default::default()
+    }
 }
 
 #[test]
 fn unknown_key_is_refused_by_name() {
-    let e = parse_file(Path::new("x.toml"), "node_id = \"a\"\nbogus_key = 1\n").expect_err("unknown key");
+    let e = parse_file(Path::new("x.toml"), "node_id = \"a\"\nbogus_key = 1\n")
+        .expect_err("unknown key");
     assert!(e.to_string().contains("bogus_key"), "{e}");
 }
 
 #[test]
 fn bad_address_names_the_option() {
-    let file = FileConfig { s3_listen: Some("localhost:notaport".to_owned()), ..Default::default() };
+    let file = FileConfig {
+        s3_listen: Some("localhost:notaport".to_owned()),
+        ..Default::default()
+    };
     let e = Config::merge(cli(), file).expect_err("bad address");
     assert!(e.to_string().contains("s3_listen"), "{e}");
 }
 
 #[test]
 fn flags_override_file_over_defaults() {
-    let file = FileConfig { node_id: Some("from-file".to_owned()), admin_listen: Some("127.0.0.1:1".to_owned()), ..Default::default() };
+    let file = FileConfig {
+        node_id: Some("from-file".to_owned()),
+        admin_listen: Some("127.0.0.1:1".to_owned()),
+        ..Default::default()
+    };
     let mut c = cli();
     c.node_id = Some("from-flag".to_owned());
     let cfg = Config::merge(c, file).expect("valid");
@@ -34,9 +45,20 @@ fn secret_comes_from_a_file_without_its_newline() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("secret");
     std::fs::write(&path, "abc\n").expect("write");
-    let c = CliConfig { secret_key_file: Some(path), ..Default::default() };
-    assert_eq!(Config::merge(c, FileConfig::default()).expect("valid").secret_key, "abc");
-    assert!(Config::merge(CliConfig::default(), FileConfig::default()).is_err(), "a secret is required");
+    let c = CliConfig {
+        secret_key_file: Some(path),
+        ..Default::default()
+    };
+    assert_eq!(
+        Config::merge(c, FileConfig::default())
+            .expect("valid")
+            .secret_key,
+        "abc"
+    );
+    assert!(
+        Config::merge(CliConfig::default(), FileConfig::default()).is_err(),
+        "a secret is required"
+    );
 }
 
 #[test]
@@ -52,14 +74,28 @@ fn unwritable_data_dir_is_refused() {
 fn peers_come_from_flags_or_from_a_toml_list_or_table() {
     let mut c = cli();
     c.node_id = Some("a".to_owned());
-    c.peers = vec!["b=http://127.0.0.1:9001".to_owned(), "c=http://127.0.0.1:9002".to_owned()];
+    c.peers = vec![
+        "b=http://127.0.0.1:9001".to_owned(),
+        "c=http://127.0.0.1:9002".to_owned(),
+    ];
     c.write_quorum = Some(3);
     let cfg = Config::merge(c, FileConfig::default()).expect("valid");
-    assert_eq!(cfg.replication.peers.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(), ["b", "c"]);
+    assert_eq!(
+        cfg.replication
+            .peers
+            .iter()
+            .map(|p| p.id.as_str())
+            .collect::<Vec<_>>(),
+        ["b", "c"]
+    );
     assert_eq!(cfg.replication.peers[0].authority, "127.0.0.1:9001");
     assert_eq!(cfg.replication.write_quorum, 3);
 
-    let list = parse_file(Path::new("x.toml"), "node_id = \"a\"\npeers = [\"b=http://10.0.0.2:9000\"]\nwrite_quorum = 2\n").expect("list");
+    let list = parse_file(
+        Path::new("x.toml"),
+        "node_id = \"a\"\npeers = [\"b=http://10.0.0.2:9000\"]\nwrite_quorum = 2\n",
+    )
+    .expect("list");
     let cfg = Config::merge(cli(), list).expect("valid");
     assert_eq!(cfg.replication.peers[0].id, "b");
     assert_eq!(cfg.replication.write_quorum, 2);
@@ -71,7 +107,13 @@ fn peers_come_from_flags_or_from_a_toml_list_or_table() {
     .expect("table");
     let cfg = Config::merge(cli(), table).expect("valid");
     assert_eq!(cfg.replication.peers.len(), 2);
-    assert_eq!((cfg.replication.quorum_timeout_ms, cfg.replication.backlog_max_bytes), (250, 4096));
+    assert_eq!(
+        (
+            cfg.replication.quorum_timeout_ms,
+            cfg.replication.backlog_max_bytes
+        ),
+        (250, 4096)
+    );
     // Without peers, nothing replicates and the quorum is this node alone.
     let cfg = Config::merge(cli(), FileConfig::default()).expect("valid");
     assert!(cfg.replication.peers.is_empty());
@@ -107,9 +149,22 @@ fn bad_peers_and_quorums_are_refused_with_the_option_named() {
 fn https_peers_are_reached_with_the_peer_ca_file() {
     let mut c = cli();
     c.node_id = Some("a".to_owned());
-    c.peers = vec!["b=https://10.0.0.2:9000".to_owned(), "c=http://10.0.0.3:9000".to_owned()];
+    c.peers = vec![
+        "b=https://10.0.0.2:9000".to_owned(),
+        "c=http://10.0.0.3:9000".to_owned(),
+    ];
     c.peer_ca_file = Some("/etc/nodewatch/ca.pem".into());
     let cfg = Config::merge(c, FileConfig::default()).expect("https peers with a CA file");
-    assert_eq!(cfg.replication.peers.iter().map(|p| p.scheme).collect::<Vec<_>>(), ["https", "http"]);
-    assert_eq!(cfg.replication.peer_ca_file.as_deref(), Some(Path::new("/etc/nodewatch/ca.pem")));
+    assert_eq!(
+        cfg.replication
+            .peers
+            .iter()
+            .map(|p| p.scheme)
+            .collect::<Vec<_>>(),
+        ["https", "http"]
+    );
+    assert_eq!(
+        cfg.replication.peer_ca_file.as_deref(),
+        Some(Path::new("/etc/nodewatch/ca.pem"))
+    );
 }

@@ -84,15 +84,26 @@ impl AdminState {
             oldest_ops: self.tracker.snapshot(20),
             last_scrub: self.scrub.lock().unwrap_or_else(|e| e.into_inner()).clone(),
             tls: self.tls,
-            replication: self.replication.as_ref().map(|r| r.status()).unwrap_or_default(),
+            replication: self
+                .replication
+                .as_ref()
+                .map(|r| r.status())
+                .unwrap_or_default(),
         }
     }
 }
 
-fn text(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+fn text(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(body.into()));
     *r.status_mut() = status;
-    r.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static(content_type));
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(content_type),
+    );
     r
 }
 
@@ -103,21 +114,38 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     if req.method() != http::Method::POST {
-        return text(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "method not allowed\n");
+        return text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain",
+            "method not allowed\n",
+        );
     }
     let limited = http_body_util::Limited::new(req.into_body(), 4096);
     let body = match http_body_util::BodyExt::collect(limited).await {
         Ok(c) => c.to_bytes(),
-        Err(e) => return text(StatusCode::BAD_REQUEST, "text/plain", format!("read body: {e}\n")),
+        Err(e) => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                "text/plain",
+                format!("read body: {e}\n"),
+            );
+        }
     };
     match crate::fault::apply(&body) {
-        Ok(ms) => text(StatusCode::OK, "application/json", format!("{{\"disk_delay_ms\":{ms}}}\n")),
+        Ok(ms) => text(
+            StatusCode::OK,
+            "application/json",
+            format!("{{\"disk_delay_ms\":{ms}}}\n"),
+        ),
         Err(e) => text(StatusCode::BAD_REQUEST, "text/plain", format!("{e}\n")),
     }
 }
 
 /// Routes one admin request.
-pub async fn handle<B>(state: Arc<AdminState>, req: Request<B>) -> Result<Response<Full<Bytes>>, Infallible>
+pub async fn handle<B>(
+    state: Arc<AdminState>,
+    req: Request<B>,
+) -> Result<Response<Full<Bytes>>, Infallible>
 where
     B: http_body::Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -126,12 +154,20 @@ where
         return Ok(fault(req).await);
     }
     if req.method() != http::Method::GET && req.method() != http::Method::HEAD {
-        return Ok(text(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "method not allowed\n"));
+        return Ok(text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain",
+            "method not allowed\n",
+        ));
     }
     let resp = match req.uri().path() {
         "/metrics" => {
             state.refresh();
-            text(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", state.metrics.render())
+            text(
+                StatusCode::OK,
+                "text/plain; version=0.0.4; charset=utf-8",
+                state.metrics.render(),
+            )
         }
         "/healthz" => text(StatusCode::OK, "text/plain", "ok\n"),
         "/readyz" => {
@@ -143,7 +179,11 @@ where
         }
         "/admin/status" => match serde_json::to_vec_pretty(&state.status()) {
             Ok(body) => text(StatusCode::OK, "application/json", body),
-            Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, "text/plain", format!("encode status: {e}\n")),
+            Err(e) => text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "text/plain",
+                format!("encode status: {e}\n"),
+            ),
         },
         _ => text(StatusCode::NOT_FOUND, "text/plain", "not found\n"),
     };

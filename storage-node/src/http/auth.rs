@@ -13,7 +13,10 @@ pub struct SingleKeyAuth {
 
 impl SingleKeyAuth {
     pub fn new(access_key: String, secret_key: String) -> Self {
-        SingleKeyAuth { access_key, secret_key: SecretKey::from(secret_key) }
+        SingleKeyAuth {
+            access_key,
+            secret_key: SecretKey::from(secret_key),
+        }
     }
 }
 
@@ -23,7 +26,10 @@ impl S3Auth for SingleKeyAuth {
         if access_key == self.access_key {
             Ok(self.secret_key.clone())
         } else {
-            Err(s3_error!(InvalidAccessKeyId, "The AWS Access Key Id you provided does not exist in our records."))
+            Err(s3_error!(
+                InvalidAccessKeyId,
+                "The AWS Access Key Id you provided does not exist in our records."
+            ))
         }
     }
 }

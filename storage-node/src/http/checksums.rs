@@ -27,20 +27,42 @@ pub struct Declared {
 }
 
 impl Declared {
-    pub fn new(content_md5: Option<String>, checksum: Checksum, algorithm: Option<&ChecksumAlgorithm>) -> Result<Self, StoreError> {
-        let mut d = Declared { content_md5, ..Default::default() };
-        let Checksum { checksum_crc32, checksum_crc32c, checksum_sha1, checksum_sha256, checksum_crc64nvme, .. } = checksum;
-        for (name, v) in ALGORITHMS.iter().zip([checksum_crc32, checksum_crc32c, checksum_sha1, checksum_sha256, checksum_crc64nvme]) {
+    pub fn new(
+        content_md5: Option<String>,
+        checksum: Checksum,
+        algorithm: Option<&ChecksumAlgorithm>,
+    ) -> Result<Self, StoreError> {
+        let mut d = Declared {
+            content_md5,
+            ..Default::default()
+        };
+        let Checksum {
+            checksum_crc32,
+            checksum_crc32c,
+            checksum_sha1,
+            checksum_sha256,
+            checksum_crc64nvme,
+            ..
+        } = checksum;
+        for (name, v) in ALGORITHMS.iter().zip([
+            checksum_crc32,
+            checksum_crc32c,
+            checksum_sha1,
+            checksum_sha256,
+            checksum_crc64nvme,
+        ]) {
             if let Some(v) = v {
                 d.values.insert(name, v);
             }
         }
         if let Some(alg) = algorithm {
             let lower = alg.as_str().to_ascii_lowercase();
-            let name = ALGORITHMS
-                .iter()
-                .find(|a| **a == lower)
-                .ok_or_else(|| StoreError::InvalidArgument(format!("unsupported checksum algorithm {:?}", alg.as_str())))?;
+            let name = ALGORITHMS.iter().find(|a| **a == lower).ok_or_else(|| {
+                StoreError::InvalidArgument(format!(
+                    "unsupported checksum algorithm {:?}",
+                    alg.as_str()
+                ))
+            })?;
             d.algorithms.push(name);
         }
         Ok(d)
@@ -63,17 +85,34 @@ fn hasher_for(names: &[&str]) -> ChecksumHasher {
 }
 
 fn computed_values(c: Checksum) -> BTreeMap<&'static str, String> {
-    let Checksum { checksum_crc32, checksum_crc32c, checksum_sha1, checksum_sha256, checksum_crc64nvme, .. } = c;
+    let Checksum {
+        checksum_crc32,
+        checksum_crc32c,
+        checksum_sha1,
+        checksum_sha256,
+        checksum_crc64nvme,
+        ..
+    } = c;
     ALGORITHMS
         .iter()
-        .zip([checksum_crc32, checksum_crc32c, checksum_sha1, checksum_sha256, checksum_crc64nvme])
+        .zip([
+            checksum_crc32,
+            checksum_crc32c,
+            checksum_sha1,
+            checksum_sha256,
+            checksum_crc64nvme,
+        ])
         .filter_map(|(n, v)| v.map(|v| (*n, v)))
         .collect()
 }
 
 /// Wraps a request body so it is hashed on the way to the store, and builds the hook that checks
 /// the digests (trailers included) before the object is committed.
-pub fn verify_body(declared: Declared, body: StreamingBlob, trailers: Option<TrailingHeaders>) -> (ByteStream, FinishHook) {
+pub fn verify_body(
+    declared: Declared,
+    body: StreamingBlob,
+    trailers: Option<TrailingHeaders>,
+) -> (ByteStream, FinishHook) {
     let mut names: Vec<&'static str> = declared.values.keys().copied().collect();
     names.extend(declared.algorithms.iter().copied());
     names.sort_unstable();
@@ -86,16 +125,22 @@ pub fn verify_body(declared: Declared, body: StreamingBlob, trailers: Option<Tra
     );
     let finish: FinishHook = Box::new(move |digest: &BodyDigest| {
         if let Some(md5) = &declared.content_md5 {
-            let want = base64_decode(md5).ok_or_else(|| StoreError::InvalidArgument("Content-MD5 is not base64".to_owned()))?;
+            let want = base64_decode(md5).ok_or_else(|| {
+                StoreError::InvalidArgument("Content-MD5 is not base64".to_owned())
+            })?;
             if want != digest.md5 {
-                return Err(StoreError::BadDigest("the Content-MD5 you specified did not match what we received".to_owned()));
+                return Err(StoreError::BadDigest(
+                    "the Content-MD5 you specified did not match what we received".to_owned(),
+                ));
             }
         }
         let mut expected = declared.values;
         if let Some(map) = trailers.and_then(|t| t.take()) {
             for name in ALGORITHMS {
                 if let Some(v) = map.get(format!("x-amz-checksum-{name}").as_str()) {
-                    let v = v.to_str().map_err(|_| StoreError::InvalidArgument("trailer checksum is not text".to_owned()))?;
+                    let v = v.to_str().map_err(|_| {
+                        StoreError::InvalidArgument("trailer checksum is not text".to_owned())
+                    })?;
                     expected.insert(name, v.to_owned());
                 }
             }
@@ -105,11 +150,22 @@ pub fn verify_body(declared: Declared, body: StreamingBlob, trailers: Option<Tra
         for (name, want) in &expected {
             match computed.get(name) {
                 Some(got) if got == want => {}
-                Some(_) => return Err(StoreError::BadDigest(format!("the x-amz-checksum-{name} you specified did not match the body"))),
-                None => return Err(StoreError::InvalidArgument(format!("x-amz-checksum-{name} was not declared before the body"))),
+                Some(_) => {
+                    return Err(StoreError::BadDigest(format!(
+                        "the x-amz-checksum-{name} you specified did not match the body"
+                    )));
+                }
+                None => {
+                    return Err(StoreError::InvalidArgument(format!(
+                        "x-amz-checksum-{name} was not declared before the body"
+                    )));
+                }
             }
         }
-        Ok(computed.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+        Ok(computed
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect())
     });
     (stream, finish)
 }
@@ -130,4 +186,3 @@ pub fn to_checksum(stored: &BTreeMap<String, String>) -> Checksum {
 fn base64_decode(s: &str) -> Option<Vec<u8>> {
     base64_simd::STANDARD.decode_to_vec(s.trim()).ok()
 }
-

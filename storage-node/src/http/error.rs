@@ -29,7 +29,10 @@ pub fn to_s3(e: StoreError) -> S3Error {
         StoreError::InvalidArgument(msg) => s3_error!(InvalidArgument, "{msg}"),
         StoreError::Body(err) => {
             tracing::debug!(error = %err, "request body ended early");
-            s3_error!(IncompleteBody, "the request body could not be read completely")
+            s3_error!(
+                IncompleteBody,
+                "the request body could not be read completely"
+            )
         }
         StoreError::InsufficientStorage => {
             tracing::error!("no space left on the data device; refusing the write");
@@ -42,7 +45,10 @@ pub fn to_s3(e: StoreError) -> S3Error {
         }
         StoreError::Corrupt { .. } => {
             // Already counted and logged with the object by the store.
-            s3_error!(InternalError, "the stored object failed its checksum and cannot be served")
+            s3_error!(
+                InternalError,
+                "the stored object failed its checksum and cannot be served"
+            )
         }
         StoreError::Unavailable(msg) => {
             tracing::warn!(reason = %msg, "write answered 503");

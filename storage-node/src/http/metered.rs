@@ -27,7 +27,11 @@ const MAX_ERROR_BODY: usize = 16 * 1024;
 pub fn classify(method: &Method, uri: &Uri) -> Op {
     let path = uri.path().trim_start_matches('/');
     let query = uri.query().unwrap_or("");
-    let has = |name: &str| query.split('&').any(|kv| kv == name || kv.starts_with(&format!("{name}=")));
+    let has = |name: &str| {
+        query
+            .split('&')
+            .any(|kv| kv == name || kv.starts_with(&format!("{name}=")))
+    };
     let is_object = path.split_once('/').is_some_and(|(_, key)| !key.is_empty());
     if has("uploads") || has("uploadId") {
         return Op::Multipart;
@@ -46,8 +50,12 @@ pub fn classify(method: &Method, uri: &Uri) -> Op {
 
 /// The error code in an S3 XML error body, mapped to a bounded label value.
 pub fn error_code_label(body: &[u8]) -> String {
-    let Some(start) = memfind(body, b"<Code>").map(|i| i + 6) else { return "Unknown".to_owned() };
-    let Some(len) = memfind(&body[start..], b"</Code>") else { return "Unknown".to_owned() };
+    let Some(start) = memfind(body, b"<Code>").map(|i| i + 6) else {
+        return "Unknown".to_owned();
+    };
+    let Some(len) = memfind(&body[start..], b"</Code>") else {
+        return "Unknown".to_owned();
+    };
     let code = &body[start..start + len];
     if code == STORAGE_FULL_CODE.as_bytes() {
         return STORAGE_FULL_CODE.to_owned();
@@ -73,8 +81,18 @@ pub struct Metered {
 }
 
 impl Metered {
-    pub fn new(inner: S3Service, metrics: Arc<Metrics>, tracker: Arc<OpTracker>, traces: Traces) -> Self {
-        Metered { inner, metrics, tracker, traces }
+    pub fn new(
+        inner: S3Service,
+        metrics: Arc<Metrics>,
+        tracker: Arc<OpTracker>,
+        traces: Traces,
+    ) -> Self {
+        Metered {
+            inner,
+            metrics,
+            tracker,
+            traces,
+        }
     }
 }
 
@@ -96,7 +114,11 @@ struct Completion {
 impl Completion {
     fn finish(mut self, bytes_out: u64, body_failed: bool) {
         let secs = self.guard.elapsed().as_secs_f64();
-        let outcome = if body_failed { Outcome::ServerError } else { Outcome::from_status(self.status) };
+        let outcome = if body_failed {
+            Outcome::ServerError
+        } else {
+            Outcome::from_status(self.status)
+        };
         self.metrics.observe_op(self.op, outcome, secs);
         if self.op == Op::Get && self.status < 300 {
             self.metrics.add_read_bytes(bytes_out);
@@ -120,8 +142,18 @@ impl Completion {
             body_failed,
             "request"
         );
-        let status = if body_failed { self.status.max(500) } else { self.status };
-        self.trace.finish(&self.bucket, status, self.error_code.as_deref(), self.bytes_in, bytes_out);
+        let status = if body_failed {
+            self.status.max(500)
+        } else {
+            self.status
+        };
+        self.trace.finish(
+            &self.bucket,
+            status,
+            self.error_code.as_deref(),
+            self.bytes_in,
+            bytes_out,
+        );
         drop(self.guard);
     }
 }
@@ -137,7 +169,9 @@ pub struct MeteredBody {
 
 impl std::fmt::Debug for MeteredBody {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MeteredBody").field("sent", &self.sent).finish_non_exhaustive()
+        f.debug_struct("MeteredBody")
+            .field("sent", &self.sent)
+            .finish_non_exhaustive()
     }
 }
 
@@ -153,7 +187,10 @@ impl HttpBody for MeteredBody {
     type Data = Bytes;
     type Error = s3s::StdError;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = &mut *self;
         let polled = Pin::new(&mut this.inner).poll_frame(cx);
         match &polled {
@@ -200,8 +237,14 @@ fn bucket_of(uri: &Uri) -> String {
 
 fn declared_len(req: &Request<Incoming>) -> u64 {
     let h = req.headers();
-    let get = |name: &str| h.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    get("x-amz-decoded-content-length").or_else(|| get("content-length")).unwrap_or(0)
+    let get = |name: &str| {
+        h.get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    get("x-amz-decoded-content-length")
+        .or_else(|| get("content-length"))
+        .unwrap_or(0)
 }
 
 impl hyper::service::Service<Request<Incoming>> for Metered {
@@ -232,9 +275,17 @@ impl hyper::service::Service<Request<Incoming>> for Metered {
             // A refused upload may leave its body unread, and hyper then closes the connection:
             // say so, so that clients do not reuse it and fail their next request.
             if status >= 400 && matches!(method, Method::PUT | Method::POST) {
-                parts.headers.insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+                parts.headers.insert(
+                    http::header::CONNECTION,
+                    http::HeaderValue::from_static("close"),
+                );
             }
-            let (body, error_code) = if status >= 400 && body.size_hint().upper().is_some_and(|n| n as usize <= MAX_ERROR_BODY) {
+            let (body, error_code) = if status >= 400
+                && body
+                    .size_hint()
+                    .upper()
+                    .is_some_and(|n| n as usize <= MAX_ERROR_BODY)
+            {
                 match http_body_util::BodyExt::collect(body).await {
                     Ok(collected) => {
                         let bytes = collected.to_bytes();
@@ -249,18 +300,34 @@ impl hyper::service::Service<Request<Incoming>> for Metered {
                 (body, None)
             };
             let is_head = method == Method::HEAD;
-            let completion = Completion { guard, metrics, op, method, bucket, status, bytes_in, request_id, error_code, trace };
+            let completion = Completion {
+                guard,
+                metrics,
+                op,
+                method,
+                bucket,
+                status,
+                bytes_in,
+                request_id,
+                error_code,
+                trace,
+            };
             let expected = if is_head {
                 None
             } else {
                 parts
-                .headers
-                .get(http::header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<u64>().ok())
-                .or_else(|| body.size_hint().exact())
+                    .headers
+                    .get(http::header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .or_else(|| body.size_hint().exact())
             };
-            let mut body = MeteredBody { inner: body, sent: 0, expected, done: Some(completion) };
+            let mut body = MeteredBody {
+                inner: body,
+                sent: 0,
+                expected,
+                done: Some(completion),
+            };
             if body.inner.is_end_stream() {
                 body.complete(false);
             }

@@ -32,11 +32,20 @@ fn etag(s: &str) -> ETag {
 }
 
 fn attrs(content_type: Option<ContentType>, metadata: Option<Metadata>) -> ObjectAttrs {
-    ObjectAttrs { content_type, user_metadata: metadata.map(|m| m.into_iter().collect()).unwrap_or_default() }
+    ObjectAttrs {
+        content_type,
+        user_metadata: metadata
+            .map(|m| m.into_iter().collect())
+            .unwrap_or_default(),
+    }
 }
 
 fn metadata(m: &BTreeMap<String, String>) -> Option<Metadata> {
-    if m.is_empty() { None } else { Some(m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()) }
+    if m.is_empty() {
+        None
+    } else {
+        Some(m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+    }
 }
 
 /// The flexible-checksum values a request declared in its headers.
@@ -80,47 +89,94 @@ fn etag_value(e: &ETag) -> String {
 
 #[async_trait::async_trait]
 impl<S: ObjectStore + std::fmt::Debug> S3 for S3Frontend<S> {
-    async fn list_buckets(&self, _req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
+    async fn list_buckets(
+        &self,
+        _req: S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
         let buckets = self.store.list_buckets().await.map_err(to_s3)?;
         let output = ListBucketsOutput {
             buckets: Some(
                 buckets
                     .into_iter()
-                    .map(|b| Bucket { name: Some(b.name), creation_date: Some(ts(b.created_ms)), ..Default::default() })
+                    .map(|b| Bucket {
+                        name: Some(b.name),
+                        creation_date: Some(ts(b.created_ms)),
+                        ..Default::default()
+                    })
                     .collect(),
             ),
-            owner: Some(Owner { display_name: Some("nodewatch".to_owned()), id: Some("nodewatch".to_owned()) }),
+            owner: Some(Owner {
+                display_name: Some("nodewatch".to_owned()),
+                id: Some("nodewatch".to_owned()),
+            }),
             ..Default::default()
         };
         Ok(S3Response::new(output))
     }
 
-    async fn create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
+    async fn create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
         let bucket = req.input.bucket;
         self.store.create_bucket(&bucket).await.map_err(to_s3)?;
-        Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{bucket}")), ..Default::default() }))
+        Ok(S3Response::new(CreateBucketOutput {
+            location: Some(format!("/{bucket}")),
+            ..Default::default()
+        }))
     }
 
-    async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
-        self.store.head_bucket(&req.input.bucket).await.map_err(to_s3)?;
+    async fn head_bucket(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
+        self.store
+            .head_bucket(&req.input.bucket)
+            .await
+            .map_err(to_s3)?;
         Ok(S3Response::new(HeadBucketOutput::default()))
     }
 
-    async fn delete_bucket(&self, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
-        self.store.delete_bucket(&req.input.bucket).await.map_err(to_s3)?;
+    async fn delete_bucket(
+        &self,
+        req: S3Request<DeleteBucketInput>,
+    ) -> S3Result<S3Response<DeleteBucketOutput>> {
+        self.store
+            .delete_bucket(&req.input.bucket)
+            .await
+            .map_err(to_s3)?;
         Ok(S3Response::new(DeleteBucketOutput::default()))
     }
 
-    async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+    async fn put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
         let trailers = req.trailing_headers;
         let mut input = req.input;
-        let declared = Declared::new(input.content_md5.take(), declared_checksum(&input.checksum_crc32, &input.checksum_crc32c, &input.checksum_sha1, &input.checksum_sha256, &input.checksum_crc64nvme), input.checksum_algorithm.as_ref())
-            .map_err(to_s3)?;
+        let declared = Declared::new(
+            input.content_md5.take(),
+            declared_checksum(
+                &input.checksum_crc32,
+                &input.checksum_crc32c,
+                &input.checksum_sha1,
+                &input.checksum_sha256,
+                &input.checksum_crc64nvme,
+            ),
+            input.checksum_algorithm.as_ref(),
+        )
+        .map_err(to_s3)?;
         let body = input.body.take().ok_or_else(|| s3_error!(IncompleteBody))?;
         let (stream, finish) = verify_body(declared, body, trailers);
         let meta = self
             .store
-            .put_object(&input.bucket, &input.key, attrs(input.content_type, input.metadata), stream, finish)
+            .put_object(
+                &input.bucket,
+                &input.key,
+                attrs(input.content_type, input.metadata),
+                stream,
+                finish,
+            )
             .await
             .map_err(to_s3)?;
         let c = to_checksum(&meta.checksums);
@@ -135,22 +191,38 @@ impl<S: ObjectStore + std::fmt::Debug> S3 for S3Frontend<S> {
         }))
     }
 
-    async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+    async fn get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
         let input = req.input;
         let range = input.range.map(|r| match r {
             Range::Int { first, last } => ByteRange::Int { first, last },
             Range::Suffix { length } => ByteRange::Suffix { length },
         });
-        let obj = self.store.get_object(&input.bucket, &input.key, range).await.map_err(to_s3)?;
+        let obj = self
+            .store
+            .get_object(&input.bucket, &input.key, range)
+            .await
+            .map_err(to_s3)?;
         let meta = obj.meta;
         let (start, end) = obj.range;
         let partial = range.is_some();
-        let want_checksums = !partial && input.checksum_mode.as_ref().is_some_and(|m| m.as_str() == ChecksumMode::ENABLED);
-        let c = if want_checksums { to_checksum(&meta.checksums) } else { Checksum::default() };
+        let want_checksums = !partial
+            && input
+                .checksum_mode
+                .as_ref()
+                .is_some_and(|m| m.as_str() == ChecksumMode::ENABLED);
+        let c = if want_checksums {
+            to_checksum(&meta.checksums)
+        } else {
+            Checksum::default()
+        };
         let output = GetObjectOutput {
             body: Some(StreamingBlob::wrap(obj.stream)),
             content_length: Some((end - start) as i64),
-            content_range: partial.then(|| format!("bytes {start}-{}/{}", end.saturating_sub(1), meta.size)),
+            content_range: partial
+                .then(|| format!("bytes {start}-{}/{}", end.saturating_sub(1), meta.size)),
             accept_ranges: Some("bytes".to_owned()),
             e_tag: Some(etag(&meta.etag)),
             last_modified: Some(ts(meta.last_modified_ms)),
@@ -171,11 +243,25 @@ impl<S: ObjectStore + std::fmt::Debug> S3 for S3Frontend<S> {
         Ok(resp)
     }
 
-    async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+    async fn head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
         let input = req.input;
-        let meta = self.store.head_object(&input.bucket, &input.key).await.map_err(to_s3)?;
-        let want_checksums = input.checksum_mode.as_ref().is_some_and(|m| m.as_str() == ChecksumMode::ENABLED);
-        let c = if want_checksums { to_checksum(&meta.checksums) } else { Checksum::default() };
+        let meta = self
+            .store
+            .head_object(&input.bucket, &input.key)
+            .await
+            .map_err(to_s3)?;
+        let want_checksums = input
+            .checksum_mode
+            .as_ref()
+            .is_some_and(|m| m.as_str() == ChecksumMode::ENABLED);
+        let c = if want_checksums {
+            to_checksum(&meta.checksums)
+        } else {
+            Checksum::default()
+        };
         Ok(S3Response::new(HeadObjectOutput {
             content_length: Some(meta.size as i64),
             e_tag: Some(etag(&meta.etag)),
@@ -193,15 +279,27 @@ impl<S: ObjectStore + std::fmt::Debug> S3 for S3Frontend<S> {
         }))
     }
 
-    async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
-        self.store.delete_object(&req.input.bucket, &req.input.key).await.map_err(to_s3)?;
+    async fn delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        self.store
+            .delete_object(&req.input.bucket, &req.input.key)
+            .await
+            .map_err(to_s3)?;
         Ok(S3Response::new(DeleteObjectOutput::default()))
     }
 
-    async fn delete_objects(&self, req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
+    async fn delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
         let input = req.input;
         if input.delete.objects.len() > 1000 {
-            return Err(s3_error!(MalformedXML, "at most 1000 keys per DeleteObjects request"));
+            return Err(s3_error!(
+                MalformedXML,
+                "at most 1000 keys per DeleteObjects request"
+            ));
         }
         self.store.head_bucket(&input.bucket).await.map_err(to_s3)?;
         let quiet = input.delete.quiet.unwrap_or(false);
@@ -211,7 +309,10 @@ impl<S: ObjectStore + std::fmt::Debug> S3 for S3Frontend<S> {
             match self.store.delete_object(&input.bucket, &obj.key).await {
                 Ok(()) => {
                     if !quiet {
-                        deleted.push(DeletedObject { key: Some(obj.key), ..Default::default() });
+                        deleted.push(DeletedObject {
+                            key: Some(obj.key),
+                            ..Default::default()
+                        });
                     }
                 }
                 Err(e) => {
@@ -232,15 +333,24 @@ impl<S: ObjectStore + std::fmt::Debug> S3 for S3Frontend<S> {
         }))
     }
 
-    async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
+    async fn copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
         let input = req.input;
         let (src_bucket, src_key) = match &input.copy_source {
             CopySource::Bucket { bucket, key, .. } => (bucket.to_string(), key.to_string()),
             CopySource::AccessPoint { .. } | CopySource::Outpost { .. } => {
-                return Err(s3_error!(InvalidArgument, "copy sources must be bucket/key"));
+                return Err(s3_error!(
+                    InvalidArgument,
+                    "copy sources must be bucket/key"
+                ));
             }
         };
-        let replace = input.metadata_directive.as_ref().is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
+        let replace = input
+            .metadata_directive
+            .as_ref()
+            .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
         if !replace && src_bucket == input.bucket && src_key == input.key {
             return Err(s3_error!(
                 InvalidRequest,
@@ -263,7 +373,10 @@ impl<S: ObjectStore + std::fmt::Debug> S3 for S3Frontend<S> {
         }))
     }
 
-    async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
+    async fn list_objects_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> S3Result<S3Response<ListObjectsV2Output>> {
         let input = req.input;
         let max_keys = input.max_keys.unwrap_or(1000);
         if max_keys < 0 {
@@ -276,8 +389,15 @@ impl<S: ObjectStore + std::fmt::Debug> S3 for S3Frontend<S> {
             continuation: input.continuation_token.clone(),
             max_keys: max_keys as usize,
         };
-        let page = self.store.list_objects(&input.bucket, query).await.map_err(to_s3)?;
-        let url = input.encoding_type.as_ref().is_some_and(|e| e.as_str() == EncodingType::URL);
+        let page = self
+            .store
+            .list_objects(&input.bucket, query)
+            .await
+            .map_err(to_s3)?;
+        let url = input
+            .encoding_type
+            .as_ref()
+            .is_some_and(|e| e.as_str() == EncodingType::URL);
         let enc = |s: String| if url { url_encode(&s) } else { s };
         let key_count = (page.objects.len() + page.common_prefixes.len()) as i32;
         let contents: Vec<Object> = page
@@ -288,12 +408,19 @@ impl<S: ObjectStore + std::fmt::Debug> S3 for S3Frontend<S> {
                 size: Some(o.size as i64),
                 e_tag: Some(etag(&o.etag)),
                 last_modified: Some(ts(o.last_modified_ms)),
-                storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
+                storage_class: Some(ObjectStorageClass::from_static(
+                    ObjectStorageClass::STANDARD,
+                )),
                 ..Default::default()
             })
             .collect();
-        let common_prefixes: Vec<CommonPrefix> =
-            page.common_prefixes.into_iter().map(|p| CommonPrefix { prefix: Some(enc(p)) }).collect();
+        let common_prefixes: Vec<CommonPrefix> = page
+            .common_prefixes
+            .into_iter()
+            .map(|p| CommonPrefix {
+                prefix: Some(enc(p)),
+            })
+            .collect();
         Ok(S3Response::new(ListObjectsV2Output {
             name: Some(input.bucket),
             prefix: input.prefix.map(enc),
@@ -316,10 +443,18 @@ impl<S: ObjectStore + std::fmt::Debug> S3 for S3Frontend<S> {
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         let input = req.input;
-        let algorithm = input.checksum_algorithm.as_ref().map(|a| a.as_str().to_ascii_lowercase());
+        let algorithm = input
+            .checksum_algorithm
+            .as_ref()
+            .map(|a| a.as_str().to_ascii_lowercase());
         let info = self
             .store
-            .create_upload(&input.bucket, &input.key, attrs(input.content_type, input.metadata), algorithm)
+            .create_upload(
+                &input.bucket,
+                &input.key,
+                attrs(input.content_type, input.metadata),
+                algorithm,
+            )
             .await
             .map_err(to_s3)?;
         Ok(S3Response::new(CreateMultipartUploadOutput {
@@ -331,16 +466,36 @@ impl<S: ObjectStore + std::fmt::Debug> S3 for S3Frontend<S> {
         }))
     }
 
-    async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+    async fn upload_part(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
         let trailers = req.trailing_headers;
         let mut input = req.input;
-        let declared = Declared::new(input.content_md5.take(), declared_checksum(&input.checksum_crc32, &input.checksum_crc32c, &input.checksum_sha1, &input.checksum_sha256, &input.checksum_crc64nvme), input.checksum_algorithm.as_ref())
-            .map_err(to_s3)?;
+        let declared = Declared::new(
+            input.content_md5.take(),
+            declared_checksum(
+                &input.checksum_crc32,
+                &input.checksum_crc32c,
+                &input.checksum_sha1,
+                &input.checksum_sha256,
+                &input.checksum_crc64nvme,
+            ),
+            input.checksum_algorithm.as_ref(),
+        )
+        .map_err(to_s3)?;
         let body = input.body.take().ok_or_else(|| s3_error!(IncompleteBody))?;
         let (stream, finish) = verify_body(declared, body, trailers);
         let part = self
             .store
-            .upload_part(&input.bucket, &input.key, &input.upload_id, input.part_number, stream, finish)
+            .upload_part(
+                &input.bucket,
+                &input.key,
+                &input.upload_id,
+                input.part_number,
+                stream,
+                finish,
+            )
             .await
             .map_err(to_s3)?;
         let c = to_checksum(&part.checksums);
@@ -365,7 +520,12 @@ impl<S: ObjectStore + std::fmt::Debug> S3 for S3Frontend<S> {
             .and_then(|m| m.parts)
             .unwrap_or_default()
             .into_iter()
-            .map(|p| (p.part_number.unwrap_or(0), p.e_tag.as_ref().map(etag_value).unwrap_or_default()))
+            .map(|p| {
+                (
+                    p.part_number.unwrap_or(0),
+                    p.e_tag.as_ref().map(etag_value).unwrap_or_default(),
+                )
+            })
             .collect();
         let meta = self
             .store
@@ -386,19 +546,36 @@ impl<S: ObjectStore + std::fmt::Debug> S3 for S3Frontend<S> {
         req: S3Request<AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
         let input = req.input;
-        self.store.abort_upload(&input.bucket, &input.key, &input.upload_id).await.map_err(to_s3)?;
+        self.store
+            .abort_upload(&input.bucket, &input.key, &input.upload_id)
+            .await
+            .map_err(to_s3)?;
         Ok(S3Response::new(AbortMultipartUploadOutput::default()))
     }
 
-    async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
+    async fn list_parts(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
         let input = req.input;
-        let (info, parts) = self.store.list_parts(&input.bucket, &input.key, &input.upload_id).await.map_err(to_s3)?;
+        let (info, parts) = self
+            .store
+            .list_parts(&input.bucket, &input.key, &input.upload_id)
+            .await
+            .map_err(to_s3)?;
         let marker = input.part_number_marker.unwrap_or(0);
         let max = input.max_parts.unwrap_or(1000).clamp(0, 1000) as usize;
-        let after: Vec<_> = parts.into_iter().filter(|p| p.part_number > marker).collect();
+        let after: Vec<_> = parts
+            .into_iter()
+            .filter(|p| p.part_number > marker)
+            .collect();
         let truncated = after.len() > max;
         let page: Vec<_> = after.into_iter().take(max).collect();
-        let next = if truncated { page.last().map(|p| p.part_number) } else { None };
+        let next = if truncated {
+            page.last().map(|p| p.part_number)
+        } else {
+            None
+        };
         Ok(S3Response::new(ListPartsOutput {
             bucket: Some(info.bucket),
             key: Some(info.key),
@@ -435,7 +612,11 @@ impl<S: ObjectStore + std::fmt::Debug> S3 for S3Frontend<S> {
     ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
         let input = req.input;
         let prefix = input.prefix.clone().unwrap_or_default();
-        let uploads = self.store.list_uploads(&input.bucket, &prefix).await.map_err(to_s3)?;
+        let uploads = self
+            .store
+            .list_uploads(&input.bucket, &prefix)
+            .await
+            .map_err(to_s3)?;
         let max = input.max_uploads.unwrap_or(1000).clamp(0, 1000) as usize;
         let truncated = uploads.len() > max;
         Ok(S3Response::new(ListMultipartUploadsOutput {

@@ -5,8 +5,12 @@ fn series_exist_from_the_start_with_bounded_labels() {
     let m = Metrics::new(true, "n1");
     m.observe_op(Op::Get, Outcome::Success, 0.002);
     let text = String::from_utf8(m.render()).expect("utf8");
-    assert!(text.contains("storage_node_op_latency_seconds_bucket{op=\"get\",outcome=\"success\",le=\"0.0025\"} 1"));
-    assert!(text.contains("storage_node_op_latency_seconds_count{op=\"multipart\",outcome=\"server_error\"} 0"));
+    assert!(text.contains(
+        "storage_node_op_latency_seconds_bucket{op=\"get\",outcome=\"success\",le=\"0.0025\"} 1"
+    ));
+    assert!(text.contains(
+        "storage_node_op_latency_seconds_count{op=\"multipart\",outcome=\"server_error\"} 0"
+    ));
     assert!(text.contains("le=\"0.0001\"") && text.contains("le=\"10\""));
     assert!(text.contains("storage_node_build_info{node_id=\"n1\""));
 }

@@ -31,7 +31,10 @@ impl PeersToml {
     pub fn into_specs(self) -> Vec<String> {
         match self {
             PeersToml::List(v) => v,
-            PeersToml::Table(t) => t.into_iter().map(|(id, url)| format!("{id}={url}")).collect(),
+            PeersToml::Table(t) => t
+                .into_iter()
+                .map(|(id, url)| format!("{id}={url}"))
+                .collect(),
         }
     }
 }
@@ -75,32 +78,62 @@ impl Default for ReplicationConfig {
 }
 
 fn invalid(option: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { option, reason: reason.into() }
+    ConfigError::Invalid {
+        option,
+        reason: reason.into(),
+    }
 }
 
 /// Peer ids become file names (cursor files) and label values: keep them short and plain.
 fn valid_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 /// Parses one `ID=URL`.
 pub fn parse_peer(spec: &str) -> Result<Peer, ConfigError> {
-    let (id, url) = spec.split_once('=').ok_or_else(|| invalid("peer", format!("{spec:?} is not ID=URL")))?;
+    let (id, url) = spec
+        .split_once('=')
+        .ok_or_else(|| invalid("peer", format!("{spec:?} is not ID=URL")))?;
     let (id, url) = (id.trim(), url.trim());
     if !valid_id(id) {
-        return Err(invalid("peer", format!("peer id {id:?} must be 1 to 64 of [A-Za-z0-9._-]")));
+        return Err(invalid(
+            "peer",
+            format!("peer id {id:?} must be 1 to 64 of [A-Za-z0-9._-]"),
+        ));
     }
-    let uri: http::Uri = url.parse().map_err(|e| invalid("peer", format!("{url:?}: {e}")))?;
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e| invalid("peer", format!("{url:?}: {e}")))?;
     let scheme = match uri.scheme_str() {
         Some("http") => "http",
         Some("https") => "https",
-        _ => return Err(invalid("peer", format!("{url:?}: give an http:// or https:// URL"))),
+        _ => {
+            return Err(invalid(
+                "peer",
+                format!("{url:?}: give an http:// or https:// URL"),
+            ));
+        }
     };
-    let authority = uri.authority().filter(|a| a.port_u16().is_some()).ok_or_else(|| invalid("peer", format!("{url:?} needs a host and a port")))?;
+    let authority = uri
+        .authority()
+        .filter(|a| a.port_u16().is_some())
+        .ok_or_else(|| invalid("peer", format!("{url:?} needs a host and a port")))?;
     if !matches!(uri.path(), "" | "/") {
-        return Err(invalid("peer", format!("{url:?}: the URL must not have a path")));
+        return Err(invalid(
+            "peer",
+            format!("{url:?}: the URL must not have a path"),
+        ));
     }
-    Ok(Peer { id: id.to_owned(), authority: authority.as_str().to_owned(), url: url.to_owned(), scheme })
+    Ok(Peer {
+        id: id.to_owned(),
+        authority: authority.as_str().to_owned(),
+        url: url.to_owned(),
+        scheme,
+    })
 }
 
 impl ReplicationConfig {
@@ -117,10 +150,21 @@ impl ReplicationConfig {
         for spec in peer_specs.iter().filter(|s| !s.trim().is_empty()) {
             let p = parse_peer(spec)?;
             if p.id == node_id {
-                return Err(invalid("peer", format!("peer {:?} has this node's own id", p.id)));
+                return Err(invalid(
+                    "peer",
+                    format!("peer {:?} has this node's own id", p.id),
+                ));
             }
-            if node_tag(&p.id) == node_tag(node_id) || peers.iter().any(|q| node_tag(&q.id) == node_tag(&p.id)) {
-                return Err(invalid("peer", format!("peer id {:?} is given twice (or its version tag collides; rename it)", p.id)));
+            if node_tag(&p.id) == node_tag(node_id)
+                || peers.iter().any(|q| node_tag(&q.id) == node_tag(&p.id))
+            {
+                return Err(invalid(
+                    "peer",
+                    format!(
+                        "peer id {:?} is given twice (or its version tag collides; rename it)",
+                        p.id
+                    ),
+                ));
             }
             peers.push(p);
         }
@@ -132,10 +176,20 @@ impl ReplicationConfig {
             peer_ca_file,
         };
         if c.peer_ca_file.is_none() && c.peers.iter().any(|p| p.scheme == "https") {
-            return Err(invalid("peer_ca_file", "https:// peers need the CA that signed their certificates (--peer-ca-file)"));
+            return Err(invalid(
+                "peer_ca_file",
+                "https:// peers need the CA that signed their certificates (--peer-ca-file)",
+            ));
         }
         if c.write_quorum == 0 || c.write_quorum > c.peers.len() + 1 {
-            return Err(invalid("write_quorum", format!("must be 1 to {} (this node and its {} peers)", c.peers.len() + 1, c.peers.len())));
+            return Err(invalid(
+                "write_quorum",
+                format!(
+                    "must be 1 to {} (this node and its {} peers)",
+                    c.peers.len() + 1,
+                    c.peers.len()
+                ),
+            ));
         }
         if c.quorum_timeout_ms == 0 {
             return Err(invalid("quorum_timeout_ms", "must be above 0"));

@@ -45,7 +45,10 @@ pub fn load(dir: &Path, peer: &str) -> Result<Option<Cursor>, ReplicationError> 
             }
         },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(ReplicationError::Io { context: "read cursor file", source: e }),
+        Err(e) => Err(ReplicationError::Io {
+            context: "read cursor file",
+            source: e,
+        }),
     }
 }
 
@@ -58,7 +61,9 @@ pub fn store(dir: &Path, peer: &str, cursor: &Cursor) -> Result<(), ReplicationE
     f.write_all(&json).map_err(io_ctx("write cursor file"))?;
     f.sync_all().map_err(io_ctx("fsync cursor file"))?;
     std::fs::rename(&tmp, path(dir, peer)).map_err(io_ctx("rename cursor file"))?;
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io_ctx("fsync cursor directory"))?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_ctx("fsync cursor directory"))?;
     Ok(())
 }
 
@@ -70,15 +75,23 @@ pub fn incarnation(dir: &Path) -> Result<String, ReplicationError> {
         Ok(s) if !s.trim().is_empty() => return Ok(s.trim().to_owned()),
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(ReplicationError::Io { context: "read incarnation", source: e }),
+        Err(e) => {
+            return Err(ReplicationError::Io {
+                context: "read incarnation",
+                source: e,
+            });
+        }
     }
     std::fs::create_dir_all(dir).map_err(io_ctx("create replication directory"))?;
     let id = uuid::Uuid::new_v4().simple().to_string();
     let tmp = dir.join(".incarnation.tmp");
     let mut f = std::fs::File::create(&tmp).map_err(io_ctx("create incarnation"))?;
-    f.write_all(id.as_bytes()).map_err(io_ctx("write incarnation"))?;
+    f.write_all(id.as_bytes())
+        .map_err(io_ctx("write incarnation"))?;
     f.sync_all().map_err(io_ctx("fsync incarnation"))?;
     std::fs::rename(&tmp, &p).map_err(io_ctx("rename incarnation"))?;
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io_ctx("fsync replication directory"))?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_ctx("fsync replication directory"))?;
     Ok(id)
 }

@@ -13,7 +13,9 @@ const LOGICAL_BITS: u32 = 16;
 
 /// The version of an object or tombstone: compared by HLC, then by the writer's node tag, so every
 /// node picks the same winner. The default (0, 0) is older than anything written with a version.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Version {
     /// The hybrid logical clock value when the write was made.
     pub hlc: u64,
@@ -55,7 +57,11 @@ impl Hlc {
 
     /// A clock reading time from `now_ms` (tests use a fake one).
     pub fn with_clock(node_id: &str, now_ms: fn() -> u64) -> Self {
-        Hlc { node: node_tag(node_id), last: AtomicU64::new(0), now_ms }
+        Hlc {
+            node: node_tag(node_id),
+            last: AtomicU64::new(0),
+            now_ms,
+        }
     }
 
     pub fn node(&self) -> u32 {
@@ -68,8 +74,16 @@ impl Hlc {
         let mut cur = self.last.load(Ordering::Relaxed);
         loop {
             let next = physical.max(cur + 1);
-            match self.last.compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Relaxed) {
-                Ok(_) => return Version { hlc: next, node: self.node },
+            match self
+                .last
+                .compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => {
+                    return Version {
+                        hlc: next,
+                        node: self.node,
+                    };
+                }
                 Err(seen) => cur = seen,
             }
         }

@@ -131,14 +131,20 @@ fn decode_header(h: &[u8]) -> Option<(u64, u64)> {
     if crc32c::crc32c(&h[..24]) != crc {
         return None;
     }
-    Some((u64::from_le_bytes(h[8..16].try_into().ok()?), u64::from_le_bytes(h[16..24].try_into().ok()?)))
+    Some((
+        u64::from_le_bytes(h[8..16].try_into().ok()?),
+        u64::from_le_bytes(h[16..24].try_into().ok()?),
+    ))
 }
 
 /// Encodes one record with its length and CRC.
 pub fn encode_record(rec: &LogRecord) -> Result<Vec<u8>, ReplicationError> {
     let payload = serde_json::to_vec(rec).map_err(|e| ReplicationError::Encode(e.to_string()))?;
     if payload.len() > MAX_RECORD_LEN {
-        return Err(ReplicationError::Encode(format!("record of {} bytes is over the limit", payload.len())));
+        return Err(ReplicationError::Encode(format!(
+            "record of {} bytes is over the limit",
+            payload.len()
+        )));
     }
     let mut out = Vec::with_capacity(RECORD_HEAD + payload.len());
     out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
@@ -165,7 +171,8 @@ pub fn decode_record(buf: &[u8]) -> Result<Option<(LogRecord, usize)>, String> {
     if crc32c::crc32c(payload) != crc {
         return Err("record crc32c mismatch".to_owned());
     }
-    let rec: LogRecord = serde_json::from_slice(payload).map_err(|e| format!("record does not parse: {e}"))?;
+    let rec: LogRecord =
+        serde_json::from_slice(payload).map_err(|e| format!("record does not parse: {e}"))?;
     Ok(Some((rec, RECORD_HEAD + len)))
 }
 
@@ -173,10 +180,21 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-fn create_segment(dir: &Path, first_seq: u64, cum_before: u64) -> Result<(File, Segment), ReplicationError> {
+fn create_segment(
+    dir: &Path,
+    first_seq: u64,
+    cum_before: u64,
+) -> Result<(File, Segment), ReplicationError> {
     let path = dir.join(seg_name(first_seq));
-    let mut f = OpenOptions::new().create(true).truncate(true).write(true).read(true).open(&path).map_err(io_ctx("create log segment"))?;
-    f.write_all(&encode_header(first_seq, cum_before)).map_err(io_ctx("write log segment header"))?;
+    let mut f = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .read(true)
+        .open(&path)
+        .map_err(io_ctx("create log segment"))?;
+    f.write_all(&encode_header(first_seq, cum_before))
+        .map_err(io_ctx("write log segment header"))?;
     f.sync_all().map_err(io_ctx("fsync log segment"))?;
     sync_dir(dir).map_err(io_ctx("fsync log directory"))?;
     Ok((f, Segment { first_seq, path }))
@@ -208,7 +226,10 @@ fn scan_segment(path: &Path) -> Result<(u64, u64, Vec<LogRecord>, u64, bool), Re
 
 impl ReplLog {
     /// Opens (or creates) the log in `dir`, cutting a torn tail.
-    pub fn open(dir: PathBuf, segment_bytes: u64) -> Result<(Self, LogOpenReport), ReplicationError> {
+    pub fn open(
+        dir: PathBuf,
+        segment_bytes: u64,
+    ) -> Result<(Self, LogOpenReport), ReplicationError> {
         std::fs::create_dir_all(&dir).map_err(io_ctx("create log directory"))?;
         let mut names: Vec<(u64, PathBuf)> = Vec::new();
         for e in std::fs::read_dir(&dir).map_err(io_ctx("list log directory"))? {
@@ -223,7 +244,10 @@ impl ReplLog {
             }
         }
         names.sort();
-        let mut report = LogOpenReport { segments: names.len(), ..Default::default() };
+        let mut report = LogOpenReport {
+            segments: names.len(),
+            ..Default::default()
+        };
         let mut segments = Vec::new();
         let (mut next_seq, mut cum_bytes) = (1u64, 0u64);
         let mut tail: Option<(PathBuf, u64)> = None;
@@ -246,7 +270,9 @@ impl ReplLog {
                 cum_bytes = r.cum_bytes;
             }
             report.records += recs.len() as u64;
-            let file_len = std::fs::metadata(path).map_err(io_ctx("stat log segment"))?.len();
+            let file_len = std::fs::metadata(path)
+                .map_err(io_ctx("stat log segment"))?
+                .len();
             if damaged {
                 let cut = file_len - good_len;
                 if last {
@@ -256,18 +282,29 @@ impl ReplLog {
                     tracing::error!(segment = %path.display(), bytes = cut, "damaged record in the replication log; peers will be repaired by recovery");
                     report.damaged = true;
                 }
-                let f = OpenOptions::new().write(true).open(path).map_err(io_ctx("open log segment"))?;
-                f.set_len(good_len).map_err(io_ctx("truncate log segment"))?;
+                let f = OpenOptions::new()
+                    .write(true)
+                    .open(path)
+                    .map_err(io_ctx("open log segment"))?;
+                f.set_len(good_len)
+                    .map_err(io_ctx("truncate log segment"))?;
                 f.sync_all().map_err(io_ctx("fsync log segment"))?;
             }
-            segments.push(Segment { first_seq: *first, path: path.clone() });
+            segments.push(Segment {
+                first_seq: *first,
+                path: path.clone(),
+            });
             if last {
                 tail = Some((path.clone(), good_len));
             }
         }
         let (file, len) = match tail {
             Some((path, len)) => {
-                let f = OpenOptions::new().read(true).write(true).open(&path).map_err(io_ctx("open log segment"))?;
+                let f = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(&path)
+                    .map_err(io_ctx("open log segment"))?;
                 (f, len)
             }
             None => {
@@ -282,7 +319,13 @@ impl ReplLog {
         let log = ReplLog {
             dir,
             segment_bytes: segment_bytes.max(HEADER_LEN as u64 + 1),
-            writer: Mutex::new(Writer { file: Arc::new(file), len, segments, next_seq, cum_bytes }),
+            writer: Mutex::new(Writer {
+                file: Arc::new(file),
+                len,
+                segments,
+                next_seq,
+                cum_bytes,
+            }),
             sync_lock: Mutex::new(()),
             synced_seq: AtomicU64::new(last_seq),
             synced_cum: AtomicU64::new(cum_bytes),
@@ -311,20 +354,32 @@ impl ReplLog {
 
     /// Makes an unsettled record readable (its write is visible now, or failed).
     pub fn settle(&self, seq: u64) {
-        self.unsettled.lock().unwrap_or_else(|e| e.into_inner()).remove(&seq);
+        self.unsettled
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&seq);
         self.durable.send_replace(self.readable_seq());
     }
 
     /// The highest sequence number readers may see: durable, and no unsettled record at or below.
     pub fn readable_seq(&self) -> u64 {
         let synced = self.synced_seq.load(Ordering::Acquire);
-        match self.unsettled.lock().unwrap_or_else(|e| e.into_inner()).first() {
+        match self
+            .unsettled
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .first()
+        {
             Some(first) => synced.min(first - 1),
             None => synced,
         }
     }
 
-    fn append_inner(&self, new: NewRecord<'_>, unsettled: bool) -> Result<LogRecord, ReplicationError> {
+    fn append_inner(
+        &self,
+        new: NewRecord<'_>,
+        unsettled: bool,
+    ) -> Result<LogRecord, ReplicationError> {
         let rec = {
             let mut w = self.writer();
             let rec = LogRecord {
@@ -346,9 +401,14 @@ impl ReplLog {
                 w.len = HEADER_LEN as u64;
                 w.segments.push(seg);
             }
-            w.file.write_all_at(&bytes, w.len).map_err(io_ctx("append to replication log"))?;
+            w.file
+                .write_all_at(&bytes, w.len)
+                .map_err(io_ctx("append to replication log"))?;
             if unsettled {
-                self.unsettled.lock().unwrap_or_else(|e| e.into_inner()).insert(rec.seq);
+                self.unsettled
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(rec.seq);
             }
             w.len += bytes.len() as u64;
             w.next_seq += 1;
@@ -373,7 +433,12 @@ impl ReplLog {
         }
         let (file, upto, cum, end) = {
             let w = self.writer();
-            (w.file.clone(), w.next_seq - 1, w.cum_bytes, (w.segments.last().map_or(0, |s| s.first_seq), w.len))
+            (
+                w.file.clone(),
+                w.next_seq - 1,
+                w.cum_bytes,
+                (w.segments.last().map_or(0, |s| s.first_seq), w.len),
+            )
         };
         file.sync_data().map_err(io_ctx("fsync replication log"))?;
         *self.synced_end.lock().unwrap_or_else(|e| e.into_inner()) = end;
@@ -422,7 +487,11 @@ impl ReplLog {
         }
         if !doomed.is_empty() {
             sync_dir(&self.dir).map_err(io_ctx("fsync log directory"))?;
-            tracing::debug!(segments = doomed.len(), first_needed, "truncated the replication log");
+            tracing::debug!(
+                segments = doomed.len(),
+                first_needed,
+                "truncated the replication log"
+            );
         }
         Ok(deletes)
     }
@@ -446,7 +515,11 @@ pub struct LogReader {
 impl LogReader {
     /// A reader whose first record will be the first one with `seq >= from_seq`.
     pub fn new(log: Arc<ReplLog>, from_seq: u64) -> Self {
-        LogReader { log, next_seq: from_seq, pos: None }
+        LogReader {
+            log,
+            next_seq: from_seq,
+            pos: None,
+        }
     }
 
     pub fn next_seq(&self) -> u64 {
@@ -455,24 +528,46 @@ impl LogReader {
 
     /// Up to `max_records` durable records (fewer when `max_bytes` of objects is reached, but at
     /// least one when any is there).
-    pub fn read(&mut self, max_records: usize, max_bytes: u64) -> Result<Vec<LogRecord>, ReplicationError> {
+    pub fn read(
+        &mut self,
+        max_records: usize,
+        max_bytes: u64,
+    ) -> Result<Vec<LogRecord>, ReplicationError> {
         let durable = self.log.readable_seq();
         let mut out: Vec<LogRecord> = Vec::new();
         let mut bytes = 0u64;
-        while self.next_seq <= durable && out.len() < max_records && (out.is_empty() || bytes < max_bytes) {
+        while self.next_seq <= durable
+            && out.len() < max_records
+            && (out.is_empty() || bytes < max_bytes)
+        {
             if self.pos.is_none() && !self.open_segment()? {
                 break;
             }
-            let Some((first, file, off)) = self.pos.as_mut() else { break };
+            let Some((first, file, off)) = self.pos.as_mut() else {
+                break;
+            };
             let first = *first;
-            let (end_seg, end_len) = *self.log.synced_end.lock().unwrap_or_else(|e| e.into_inner());
-            let want = if first == end_seg { end_len.saturating_sub(*off).min(READ_CHUNK as u64) as usize } else { READ_CHUNK };
+            let (end_seg, end_len) = *self
+                .log
+                .synced_end
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let want = if first == end_seg {
+                end_len.saturating_sub(*off).min(READ_CHUNK as u64) as usize
+            } else {
+                READ_CHUNK
+            };
             let mut buf = vec![0u8; want];
-            let n = file.read_at(&mut buf, *off).map_err(io_ctx("read log segment"))?;
+            let n = file
+                .read_at(&mut buf, *off)
+                .map_err(io_ctx("read log segment"))?;
             buf.truncate(n);
             let mut used = 0;
             let mut progressed = false;
-            while used < buf.len() && out.len() < max_records && (out.is_empty() || bytes < max_bytes) {
+            while used < buf.len()
+                && out.len() < max_records
+                && (out.is_empty() || bytes < max_bytes)
+            {
                 match decode_record(&buf[used..]) {
                     Ok(Some((r, len))) => {
                         used += len;
@@ -490,7 +585,9 @@ impl LogReader {
                     }
                     Ok(None) => break,
                     Err(detail) => {
-                        return Err(ReplicationError::Corrupt(format!("segment {first}: {detail}")));
+                        return Err(ReplicationError::Corrupt(format!(
+                            "segment {first}: {detail}"
+                        )));
                     }
                 }
             }
@@ -517,7 +614,12 @@ impl LogReader {
     /// Opens the segment holding `next_seq`; false when there is none yet.
     fn open_segment(&mut self) -> Result<bool, ReplicationError> {
         let segs = self.log.segments();
-        let Some(seg) = segs.iter().rev().find(|s| s.first_seq <= self.next_seq).or_else(|| segs.first()) else {
+        let Some(seg) = segs
+            .iter()
+            .rev()
+            .find(|s| s.first_seq <= self.next_seq)
+            .or_else(|| segs.first())
+        else {
             return Ok(false);
         };
         let file = File::open(&seg.path).map_err(io_ctx("open log segment"))?;

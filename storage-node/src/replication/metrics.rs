@@ -1,11 +1,21 @@
 //! Replication and recovery metrics, every one labelled `peer` (a configured peer id: a bounded
 //! set), plus `storage_node_write_quorum_failures_total`. Registered in the node's registry.
 
-use prometheus::{Gauge, GaugeVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+use prometheus::{
+    Gauge, GaugeVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
 
 /// The bounded values of `reason` in `storage_node_replication_errors_total`.
-pub const ERROR_REASONS: [&str; 8] =
-    ["connect", "timeout", "auth", "peer_4xx", "peer_5xx", "protocol", "local_io", "log_corrupt"];
+pub const ERROR_REASONS: [&str; 8] = [
+    "connect",
+    "timeout",
+    "auth",
+    "peer_4xx",
+    "peer_5xx",
+    "protocol",
+    "local_io",
+    "log_corrupt",
+];
 
 /// One peer's series, resolved once.
 #[derive(Debug, Clone)]
@@ -30,7 +40,9 @@ pub struct PeerMetrics {
 impl PeerMetrics {
     /// Counts an error; `reason` must be one of [`ERROR_REASONS`].
     pub fn error(&self, reason: &'static str) {
-        self.errors.with_label_values(&[self.peer.as_str(), reason]).inc();
+        self.errors
+            .with_label_values(&[self.peer.as_str(), reason])
+            .inc();
     }
 }
 
@@ -55,7 +67,8 @@ pub struct ReplicationMetrics {
 }
 
 fn reg<C: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: C) -> C {
-    r.register(Box::new(c.clone())).expect("metric registered once");
+    r.register(Box::new(c.clone()))
+        .expect("metric registered once");
     c
 }
 
@@ -65,27 +78,60 @@ impl ReplicationMetrics {
         let scratch = Registry::new();
         let r = registry.unwrap_or(&scratch);
         let p = &["peer"];
-        let gv = |name: &str, help: &str| reg(r, GaugeVec::new(Opts::new(name, help), p).expect("static metric definition"));
-        let igv = |name: &str, help: &str| reg(r, IntGaugeVec::new(Opts::new(name, help), p).expect("static metric definition"));
-        let icv = |name: &str, help: &str| reg(r, IntCounterVec::new(Opts::new(name, help), p).expect("static metric definition"));
+        let gv = |name: &str, help: &str| {
+            reg(
+                r,
+                GaugeVec::new(Opts::new(name, help), p).expect("static metric definition"),
+            )
+        };
+        let igv = |name: &str, help: &str| {
+            reg(
+                r,
+                IntGaugeVec::new(Opts::new(name, help), p).expect("static metric definition"),
+            )
+        };
+        let icv = |name: &str, help: &str| {
+            reg(
+                r,
+                IntCounterVec::new(Opts::new(name, help), p).expect("static metric definition"),
+            )
+        };
         ReplicationMetrics {
             lag_seconds: gv(
                 "storage_node_replication_lag_seconds",
                 "Age of the oldest write not yet acknowledged by the peer; 0 when caught up.",
             ),
-            pending_entries: igv("storage_node_replication_pending_entries", "Logged writes the peer has not acknowledged."),
-            pending_bytes: igv("storage_node_replication_pending_bytes", "Object bytes of the writes the peer has not acknowledged."),
-            shipped_entries: icv("storage_node_replication_shipped_entries_total", "Writes shipped to the peer and acknowledged."),
-            shipped_bytes: icv("storage_node_replication_shipped_bytes_total", "Object bytes shipped to the peer and acknowledged."),
+            pending_entries: igv(
+                "storage_node_replication_pending_entries",
+                "Logged writes the peer has not acknowledged.",
+            ),
+            pending_bytes: igv(
+                "storage_node_replication_pending_bytes",
+                "Object bytes of the writes the peer has not acknowledged.",
+            ),
+            shipped_entries: icv(
+                "storage_node_replication_shipped_entries_total",
+                "Writes shipped to the peer and acknowledged.",
+            ),
+            shipped_bytes: icv(
+                "storage_node_replication_shipped_bytes_total",
+                "Object bytes shipped to the peer and acknowledged.",
+            ),
             errors: reg(
                 r,
                 IntCounterVec::new(
-                    Opts::new("storage_node_replication_errors_total", "Failed shipping or recovery requests, by reason."),
+                    Opts::new(
+                        "storage_node_replication_errors_total",
+                        "Failed shipping or recovery requests, by reason.",
+                    ),
                     &["peer", "reason"],
                 )
                 .expect("static metric definition"),
             ),
-            peer_up: igv("storage_node_replication_peer_up", "1 when the peer's last answer was a success, as the shipper sees it."),
+            peer_up: igv(
+                "storage_node_replication_peer_up",
+                "1 when the peer's last answer was a success, as the shipper sees it.",
+            ),
             last_ack_timestamp: gv(
                 "storage_node_replication_last_ack_timestamp_seconds",
                 "When the peer last acknowledged a batch, Unix time.",
@@ -98,9 +144,18 @@ impl ReplicationMetrics {
                 "storage_node_replication_backlog_dropped_entries_total",
                 "Logged writes not kept for the peer because its backlog was full (recovery repairs them).",
             ),
-            recovery_active: igv("storage_node_recovery_active", "1 while a recovery (backfill) pass to the peer runs."),
-            recovery_objects: icv("storage_node_recovery_objects_total", "Objects and tombstones sent to the peer by recovery."),
-            recovery_bytes: icv("storage_node_recovery_bytes_total", "Object bytes sent to the peer by recovery."),
+            recovery_active: igv(
+                "storage_node_recovery_active",
+                "1 while a recovery (backfill) pass to the peer runs.",
+            ),
+            recovery_objects: icv(
+                "storage_node_recovery_objects_total",
+                "Objects and tombstones sent to the peer by recovery.",
+            ),
+            recovery_bytes: icv(
+                "storage_node_recovery_bytes_total",
+                "Object bytes sent to the peer by recovery.",
+            ),
             recovery_objects_remaining: igv(
                 "storage_node_recovery_objects_remaining",
                 "Objects the running recovery pass has still to compare or send.",

@@ -13,7 +13,10 @@ use hmac::Mac;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 
-use super::wire::{self, ApplyResponse, FrameHeader, Hello, HmacSha256, KeyVersion, VersionsRequest, VersionsResponse};
+use super::wire::{
+    self, ApplyResponse, FrameHeader, Hello, HmacSha256, KeyVersion, VersionsRequest,
+    VersionsResponse,
+};
 use crate::store::disk::DiskStore;
 use crate::store::{ByteStream, FinishHook, MAX_OBJECT_SIZE, StoreError, now_ms};
 
@@ -45,7 +48,10 @@ fn json<T: serde::Serialize>(v: &T) -> Response<Full<Bytes>> {
     match serde_json::to_vec(v) {
         Ok(b) => {
             let mut r = reply(StatusCode::OK, b);
-            r.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+            r.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            );
             r
         }
         Err(e) => reply(StatusCode::INTERNAL_SERVER_ERROR, format!("encode: {e}\n")),
@@ -77,7 +83,10 @@ where
             }
         }
         if self.buf.len() < n {
-            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "body ended inside a frame"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "body ended inside a frame",
+            ));
         }
         Ok(())
     }
@@ -109,24 +118,54 @@ impl futures::Stream for ChannelStream {
 
 impl Receiver {
     pub fn new(node_id: String, secret: String, incarnation: String, store: DiskStore) -> Self {
-        Receiver { node_id, secret: secret.into_bytes(), incarnation, store }
+        Receiver {
+            node_id,
+            secret: secret.into_bytes(),
+            incarnation,
+            store,
+        }
     }
 
     /// Checks the request's signature headers; `Err` is the 403 to send.
-    fn authenticate(&self, method: &Method, path: &str, headers: &http::HeaderMap, body_hash: &str) -> Result<(), Box<Response<Full<Bytes>>>> {
+    fn authenticate(
+        &self,
+        method: &Method,
+        path: &str,
+        headers: &http::HeaderMap,
+        body_hash: &str,
+    ) -> Result<(), Box<Response<Full<Bytes>>>> {
         let get = |h: &str| headers.get(h).and_then(|v| v.to_str().ok());
         let denied = |why: &str| {
-            tracing::warn!(path, reason = why, "refused an unauthenticated replication request");
-            Box::new(reply(StatusCode::FORBIDDEN, format!("replication request refused: {why}\n")))
+            tracing::warn!(
+                path,
+                reason = why,
+                "refused an unauthenticated replication request"
+            );
+            Box::new(reply(
+                StatusCode::FORBIDDEN,
+                format!("replication request refused: {why}\n"),
+            ))
         };
-        let (Some(node), Some(time), Some(sig)) = (get(wire::HDR_NODE), get(wire::HDR_TIME), get(wire::HDR_SIG)) else {
+        let (Some(node), Some(time), Some(sig)) =
+            (get(wire::HDR_NODE), get(wire::HDR_TIME), get(wire::HDR_SIG))
+        else {
             return Err(denied("missing signature headers"));
         };
-        let Ok(time_ms) = time.parse::<u64>() else { return Err(denied("bad time")) };
+        let Ok(time_ms) = time.parse::<u64>() else {
+            return Err(denied("bad time"));
+        };
         if now_ms().abs_diff(time_ms) > wire::MAX_SKEW_MS {
             return Err(denied("request time too far from this node's clock"));
         }
-        if !wire::verify(&self.secret, method.as_str(), path, node, time_ms, body_hash, sig) {
+        if !wire::verify(
+            &self.secret,
+            method.as_str(),
+            path,
+            node,
+            time_ms,
+            body_hash,
+            sig,
+        ) {
             return Err(denied("bad signature"));
         }
         Ok(())
@@ -143,22 +182,45 @@ impl Receiver {
         let route = path.strip_prefix(wire::PREFIX).unwrap_or("");
         match (&parts.method, route) {
             (&Method::GET, "hello") => {
-                if let Err(r) = self.authenticate(&parts.method, &path, &parts.headers, &wire::body_hash(b"")) {
+                if let Err(r) =
+                    self.authenticate(&parts.method, &path, &parts.headers, &wire::body_hash(b""))
+                {
                     return *r;
                 }
-                json(&Hello { node_id: self.node_id.clone(), incarnation: self.incarnation.clone() })
+                json(&Hello {
+                    node_id: self.node_id.clone(),
+                    incarnation: self.incarnation.clone(),
+                })
             }
             (&Method::POST, "versions") => {
-                let bytes = match http_body_util::Limited::new(body, wire::MAX_JSON_BODY).collect().await {
+                let bytes = match http_body_util::Limited::new(body, wire::MAX_JSON_BODY)
+                    .collect()
+                    .await
+                {
                     Ok(c) => c.to_bytes(),
-                    Err(_) => return reply(StatusCode::PAYLOAD_TOO_LARGE, "body too large or unreadable\n"),
+                    Err(_) => {
+                        return reply(
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            "body too large or unreadable\n",
+                        );
+                    }
                 };
-                if let Err(r) = self.authenticate(&parts.method, &path, &parts.headers, &wire::body_hash(&bytes)) {
+                if let Err(r) = self.authenticate(
+                    &parts.method,
+                    &path,
+                    &parts.headers,
+                    &wire::body_hash(&bytes),
+                ) {
                     return *r;
                 }
                 let req: VersionsRequest = match serde_json::from_slice(&bytes) {
                     Ok(r) => r,
-                    Err(e) => return reply(StatusCode::BAD_REQUEST, format!("bad versions request: {e}\n")),
+                    Err(e) => {
+                        return reply(
+                            StatusCode::BAD_REQUEST,
+                            format!("bad versions request: {e}\n"),
+                        );
+                    }
                 };
                 if req.keys.len() > wire::MAX_KEYS {
                     return reply(StatusCode::BAD_REQUEST, "too many keys\n");
@@ -166,23 +228,41 @@ impl Receiver {
                 let versions = req
                     .keys
                     .iter()
-                    .map(|k| self.store.version_of(&req.bucket, k).map(|(version, deleted)| KeyVersion { version, deleted }))
+                    .map(|k| {
+                        self.store
+                            .version_of(&req.bucket, k)
+                            .map(|(version, deleted)| KeyVersion { version, deleted })
+                    })
                     .collect();
                 json(&VersionsResponse { versions })
             }
             (&Method::POST, "apply") => {
-                if let Err(r) = self.authenticate(&parts.method, &path, &parts.headers, wire::FRAMES) {
+                if let Err(r) =
+                    self.authenticate(&parts.method, &path, &parts.headers, wire::FRAMES)
+                {
                     return *r;
                 }
-                let time_ms = parts.headers.get(wire::HDR_TIME).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
-                let mut reader = BodyReader { body, buf: BytesMut::new(), eof: false };
+                let time_ms = parts
+                    .headers
+                    .get(wire::HDR_TIME)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                let mut reader = BodyReader {
+                    body,
+                    buf: BytesMut::new(),
+                    eof: false,
+                };
                 match self.apply(&mut reader, time_ms).await {
                     Ok(answer) => json(&answer),
                     Err((status, msg)) => {
                         tracing::warn!(status = status.as_u16(), error = %msg, "replication apply refused");
                         let mut r = reply(status, format!("{msg}\n"));
                         // The rest of the body is unread: do not reuse the connection.
-                        r.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+                        r.headers_mut().insert(
+                            http::header::CONNECTION,
+                            http::HeaderValue::from_static("close"),
+                        );
                         r
                     }
                 }
@@ -191,17 +271,27 @@ impl Receiver {
         }
     }
 
-    async fn apply<B>(&self, reader: &mut BodyReader<B>, time_ms: u64) -> Result<ApplyResponse, (StatusCode, String)>
+    async fn apply<B>(
+        &self,
+        reader: &mut BodyReader<B>,
+        time_ms: u64,
+    ) -> Result<ApplyResponse, (StatusCode, String)>
     where
         B: http_body::Body<Data = Bytes> + Unpin + Send,
         B::Error: std::error::Error + Send + Sync + 'static,
     {
         let bad = |m: String| (StatusCode::BAD_REQUEST, m);
-        let mut answer = ApplyResponse { incarnation: Some(self.incarnation.clone()), ..Default::default() };
+        let mut answer = ApplyResponse {
+            incarnation: Some(self.incarnation.clone()),
+            ..Default::default()
+        };
         let mut group: Vec<(usize, FrameHeader, Bytes)> = Vec::new();
         let mut group_bytes = 0u64;
         for frame_no in 0..=wire::MAX_KEYS {
-            let len = reader.take(4).await.map_err(|e| bad(format!("frame {frame_no}: {e}")))?;
+            let len = reader
+                .take(4)
+                .await
+                .map_err(|e| bad(format!("frame {frame_no}: {e}")))?;
             let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
             if len == 0 {
                 self.apply_group(group, &mut answer).await?;
@@ -210,42 +300,65 @@ impl Receiver {
             if len > wire::MAX_HEADER_LEN {
                 return Err(bad(format!("frame {frame_no}: header of {len} bytes")));
             }
-            let header_bytes = reader.take(len).await.map_err(|e| bad(format!("frame {frame_no}: {e}")))?;
-            let header: FrameHeader =
-                serde_json::from_slice(&header_bytes).map_err(|e| bad(format!("frame {frame_no}: header: {e}")))?;
+            let header_bytes = reader
+                .take(len)
+                .await
+                .map_err(|e| bad(format!("frame {frame_no}: {e}")))?;
+            let header: FrameHeader = serde_json::from_slice(&header_bytes)
+                .map_err(|e| bad(format!("frame {frame_no}: header: {e}")))?;
             let size = header.meta.size;
             if size > MAX_OBJECT_SIZE {
                 return Err(bad(format!("frame {frame_no}: object of {size} bytes")));
             }
             let mut mac = wire::frame_mac(&self.secret, time_ms, &header_bytes);
-            let stale = self.store.version_of(&header.bucket, &header.meta.key).is_some_and(|(v, _)| v >= header.meta.version);
+            let stale = self
+                .store
+                .version_of(&header.bucket, &header.meta.key)
+                .is_some_and(|(v, _)| v >= header.meta.version);
             if stale {
                 let mut left = size;
                 while left > 0 {
-                    let c = reader.chunk(left.min(CHUNK as u64) as usize).await.map_err(|e| bad(format!("frame {frame_no}: {e}")))?;
+                    let c = reader
+                        .chunk(left.min(CHUNK as u64) as usize)
+                        .await
+                        .map_err(|e| bad(format!("frame {frame_no}: {e}")))?;
                     left -= c.len() as u64;
                 }
-                reader.take(wire::MAC_LEN).await.map_err(|e| bad(format!("frame {frame_no}: {e}")))?;
+                reader
+                    .take(wire::MAC_LEN)
+                    .await
+                    .map_err(|e| bad(format!("frame {frame_no}: {e}")))?;
                 answer.stale += 1;
                 continue;
             }
             if size <= INLINE_MAX {
-                let data = reader.take(size as usize).await.map_err(|e| bad(format!("frame {frame_no}: {e}")))?;
+                let data = reader
+                    .take(size as usize)
+                    .await
+                    .map_err(|e| bad(format!("frame {frame_no}: {e}")))?;
                 mac.update(&data);
-                let got = reader.take(wire::MAC_LEN).await.map_err(|e| bad(format!("frame {frame_no}: {e}")))?;
+                let got = reader
+                    .take(wire::MAC_LEN)
+                    .await
+                    .map_err(|e| bad(format!("frame {frame_no}: {e}")))?;
                 if mac.verify_slice(&got).is_err() {
-                    return Err((StatusCode::FORBIDDEN, format!("frame {frame_no}: frame MAC does not match")));
+                    return Err((
+                        StatusCode::FORBIDDEN,
+                        format!("frame {frame_no}: frame MAC does not match"),
+                    ));
                 }
                 group_bytes += size;
                 group.push((frame_no, header, data));
                 if group.len() >= GROUP_FRAMES || group_bytes >= GROUP_BYTES {
-                    self.apply_group(std::mem::take(&mut group), &mut answer).await?;
+                    self.apply_group(std::mem::take(&mut group), &mut answer)
+                        .await?;
                     group_bytes = 0;
                 }
                 continue;
             }
             // A large frame: what came before it goes first.
-            self.apply_group(std::mem::take(&mut group), &mut answer).await?;
+            self.apply_group(std::mem::take(&mut group), &mut answer)
+                .await?;
             group_bytes = 0;
             let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
             let cell: Arc<Mutex<Option<(HmacSha256, Bytes)>>> = Arc::new(Mutex::new(None));
@@ -257,7 +370,9 @@ impl Receiver {
                     let c = match reader.chunk(left.min(CHUNK as u64) as usize).await {
                         Ok(c) => c,
                         Err(e) => {
-                            let _ = tx.send(Err(std::io::Error::new(e.kind(), e.to_string()))).await;
+                            let _ = tx
+                                .send(Err(std::io::Error::new(e.kind(), e.to_string())))
+                                .await;
                             return Err(e.to_string());
                         }
                     };
@@ -267,7 +382,10 @@ impl Receiver {
                         return Err("the store stopped reading".to_owned());
                     }
                 }
-                let got = reader.take(wire::MAC_LEN).await.map_err(|e| e.to_string())?;
+                let got = reader
+                    .take(wire::MAC_LEN)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 *fed.lock().unwrap_or_else(|e| e.into_inner()) = Some((mac, got));
                 drop(tx);
                 Ok(())
@@ -278,19 +396,39 @@ impl Receiver {
                     .unwrap_or_else(|e| e.into_inner())
                     .take()
                     .ok_or_else(|| StoreError::BadDigest("frame MAC missing".to_owned()))?;
-                mac.verify_slice(&got).map_err(|_| StoreError::BadDigest("frame MAC does not match".to_owned()))?;
+                mac.verify_slice(&got)
+                    .map_err(|_| StoreError::BadDigest("frame MAC does not match".to_owned()))?;
                 Ok(BTreeMap::new())
             });
             let stream: ByteStream = Box::pin(ChannelStream(rx));
-            let (fed, applied) = tokio::join!(feed, self.store.apply_replica(&header.bucket, header.meta, stream, finish));
+            let (fed, applied) = tokio::join!(
+                feed,
+                self.store
+                    .apply_replica(&header.bucket, header.meta, stream, finish)
+            );
             match (fed, applied) {
                 (Ok(()), Ok(true)) => answer.applied += 1,
                 (Ok(()), Ok(false)) => answer.stale += 1,
-                (_, Err(StoreError::BadDigest(m))) if m.contains("MAC") => return Err((StatusCode::FORBIDDEN, format!("frame {frame_no}: {m}"))),
-                (_, Err(e @ (StoreError::BadDigest(_) | StoreError::InvalidBucketName(_) | StoreError::InvalidKey(_) | StoreError::KeyTooLong { .. }))) => {
+                (_, Err(StoreError::BadDigest(m))) if m.contains("MAC") => {
+                    return Err((StatusCode::FORBIDDEN, format!("frame {frame_no}: {m}")));
+                }
+                (
+                    _,
+                    Err(
+                        e @ (StoreError::BadDigest(_)
+                        | StoreError::InvalidBucketName(_)
+                        | StoreError::InvalidKey(_)
+                        | StoreError::KeyTooLong { .. }),
+                    ),
+                ) => {
                     return Err(bad(format!("frame {frame_no}: {e}")));
                 }
-                (_, Err(e)) => return Err((StatusCode::INTERNAL_SERVER_ERROR, format!("frame {frame_no}: {e}"))),
+                (_, Err(e)) => {
+                    return Err((
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        format!("frame {frame_no}: {e}"),
+                    ));
+                }
                 (Err(e), Ok(_)) => return Err(bad(format!("frame {frame_no}: {e}"))),
             }
         }
@@ -299,13 +437,23 @@ impl Receiver {
 
     /// Applies verified small frames, several at once. Frames of one key may be in one group: the
     /// store's version check keeps the newest whatever the order.
-    async fn apply_group(&self, group: Vec<(usize, FrameHeader, Bytes)>, answer: &mut ApplyResponse) -> Result<(), (StatusCode, String)> {
+    async fn apply_group(
+        &self,
+        group: Vec<(usize, FrameHeader, Bytes)>,
+        answer: &mut ApplyResponse,
+    ) -> Result<(), (StatusCode, String)> {
         use futures::StreamExt;
         let results: Vec<(usize, Result<bool, StoreError>)> = futures::stream::iter(group)
             .map(|(frame_no, header, data)| async move {
-                let stream: ByteStream = Box::pin(futures::stream::once(futures::future::ready(Ok(data))));
+                let stream: ByteStream =
+                    Box::pin(futures::stream::once(futures::future::ready(Ok(data))));
                 let ok: FinishHook = Box::new(|_| Ok(BTreeMap::new()));
-                (frame_no, self.store.apply_replica(&header.bucket, header.meta, stream, ok).await)
+                (
+                    frame_no,
+                    self.store
+                        .apply_replica(&header.bucket, header.meta, stream, ok)
+                        .await,
+                )
             })
             .buffer_unordered(APPLY_CONCURRENCY)
             .collect()
@@ -314,10 +462,20 @@ impl Receiver {
             match r {
                 Ok(true) => answer.applied += 1,
                 Ok(false) => answer.stale += 1,
-                Err(e @ (StoreError::BadDigest(_) | StoreError::InvalidBucketName(_) | StoreError::InvalidKey(_) | StoreError::KeyTooLong { .. })) => {
+                Err(
+                    e @ (StoreError::BadDigest(_)
+                    | StoreError::InvalidBucketName(_)
+                    | StoreError::InvalidKey(_)
+                    | StoreError::KeyTooLong { .. }),
+                ) => {
                     return Err((StatusCode::BAD_REQUEST, format!("frame {frame_no}: {e}")));
                 }
-                Err(e) => return Err((StatusCode::INTERNAL_SERVER_ERROR, format!("frame {frame_no}: {e}"))),
+                Err(e) => {
+                    return Err((
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        format!("frame {frame_no}: {e}"),
+                    ));
+                }
             }
         }
         Ok(())

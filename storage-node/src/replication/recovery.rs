@@ -32,7 +32,10 @@ impl Drop for Active<'_> {
 }
 
 /// Runs one recovery pass to `peer`; on success the peer's cursor no longer needs recovery.
-pub(super) async fn run(rep: &Arc<Replicator>, peer: &Arc<PeerState>) -> Result<(), ReplicationError> {
+pub(super) async fn run(
+    rep: &Arc<Replicator>,
+    peer: &Arc<PeerState>,
+) -> Result<(), ReplicationError> {
     let started = Instant::now();
     let (start_seq, start_cum) = (rep.log.last_seq(), rep.log.last_cum_bytes());
     // Marked first: re-attaching moves the peer's cursor to the end of the log, and a write quorum
@@ -43,22 +46,38 @@ pub(super) async fn run(rep: &Arc<Replicator>, peer: &Arc<PeerState>) -> Result<
         let (r, p) = (rep.clone(), peer.clone());
         tokio::task::spawn_blocking(move || r.reattach(&p, start_seq, start_cum))
             .await
-            .map_err(|e| ReplicationError::Io { context: "cursor task", source: std::io::Error::other(e) })??;
+            .map_err(|e| ReplicationError::Io {
+                context: "cursor task",
+                source: std::io::Error::other(e),
+            })??;
     }
     peer.metrics.recovery_active.set(1);
     let total = rep.store.version_count();
     peer.metrics.recovery_objects_remaining.set(total as i64);
-    tracing::info!(peer = peer.peer.id, objects = total, from_seq = start_seq, "recovery pass started");
+    tracing::info!(
+        peer = peer.peer.id,
+        objects = total,
+        from_seq = start_seq,
+        "recovery pass started"
+    );
     let (mut compared, mut sent, mut bytes) = (0u64, 0u64, 0u64);
     for bucket in rep.store.list_buckets().await? {
         let mut after: Option<String> = None;
         loop {
-            let page = rep.store.versions_page(&bucket.name, after.as_deref(), PAGE);
+            let page = rep
+                .store
+                .versions_page(&bucket.name, after.as_deref(), PAGE);
             let Some(last) = page.last() else { break };
             after = Some(last.key.clone());
-            let req = VersionsRequest { bucket: bucket.name.clone(), keys: page.iter().map(|e| e.key.clone()).collect() };
-            let body = serde_json::to_vec(&req).map_err(|e| ReplicationError::Encode(e.to_string()))?;
-            let theirs: VersionsResponse = rep.call_json(&peer.peer, http::Method::POST, "versions", body).await?;
+            let req = VersionsRequest {
+                bucket: bucket.name.clone(),
+                keys: page.iter().map(|e| e.key.clone()).collect(),
+            };
+            let body =
+                serde_json::to_vec(&req).map_err(|e| ReplicationError::Encode(e.to_string()))?;
+            let theirs: VersionsResponse = rep
+                .call_json(&peer.peer, http::Method::POST, "versions", body)
+                .await?;
             if theirs.versions.len() != page.len() {
                 return Err(ReplicationError::Protocol {
                     peer: peer.peer.id.clone(),
@@ -77,7 +96,9 @@ pub(super) async fn run(rep: &Arc<Replicator>, peer: &Arc<PeerState>) -> Result<
                 .collect();
             compared += page.len() as u64;
             let mut to_send = diff.len() as u64;
-            peer.metrics.recovery_objects_remaining.set((total.saturating_sub(compared) + to_send) as i64);
+            peer.metrics
+                .recovery_objects_remaining
+                .set((total.saturating_sub(compared) + to_send) as i64);
             for chunk in diff.chunks(SHIP_CHUNK) {
                 let (_, b, frames) = ship_keys(rep, peer, chunk.to_vec()).await?;
                 sent += frames as u64;
@@ -85,7 +106,9 @@ pub(super) async fn run(rep: &Arc<Replicator>, peer: &Arc<PeerState>) -> Result<
                 to_send = to_send.saturating_sub(chunk.len() as u64);
                 peer.metrics.recovery_objects.inc_by(frames as u64);
                 peer.metrics.recovery_bytes.inc_by(b);
-                peer.metrics.recovery_objects_remaining.set((total.saturating_sub(compared) + to_send) as i64);
+                peer.metrics
+                    .recovery_objects_remaining
+                    .set((total.saturating_sub(compared) + to_send) as i64);
             }
         }
     }
@@ -93,7 +116,10 @@ pub(super) async fn run(rep: &Arc<Replicator>, peer: &Arc<PeerState>) -> Result<
         let (r, p) = (rep.clone(), peer.clone());
         tokio::task::spawn_blocking(move || r.update_cursor(&p, |c| c.needs_recovery = false))
             .await
-            .map_err(|e| ReplicationError::Io { context: "cursor task", source: std::io::Error::other(e) })??;
+            .map_err(|e| ReplicationError::Io {
+                context: "cursor task",
+                source: std::io::Error::other(e),
+            })??;
     }
     drop(_active);
     rep.quorum_changed();

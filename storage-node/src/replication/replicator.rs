@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
 use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde::Serialize;
@@ -63,7 +63,10 @@ impl PeerState {
     }
 
     pub fn cursor(&self) -> Cursor {
-        self.cursor.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.cursor
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 
@@ -167,13 +170,18 @@ impl Replicator {
             Some(ca) => crate::http::tls::load_client_config(ca),
             None => crate::http::tls::client_config(rustls::RootCertStore::empty()).map(Arc::new),
         }
-        .map_err(|e| ReplicationError::Io { context: "peer TLS config".into(), source: std::io::Error::other(e.to_string()) })?;
+        .map_err(|e| ReplicationError::Io {
+            context: "peer TLS config".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config((*tls).clone())
             .https_or_http()
             .enable_http1()
             .wrap_connector(connector);
-        let client = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(8).build(connector);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(8)
+            .build(connector);
         let r = Replicator {
             node_id,
             secret: secret.into_bytes(),
@@ -191,13 +199,18 @@ impl Replicator {
     }
 
     /// Saves a peer's cursor after changing it with `f`.
-    pub(super) fn update_cursor(&self, peer: &PeerState, f: impl FnOnce(&mut Cursor)) -> Result<(), ReplicationError> {
+    pub(super) fn update_cursor(
+        &self,
+        peer: &PeerState,
+        f: impl FnOnce(&mut Cursor),
+    ) -> Result<(), ReplicationError> {
         let mut c = peer.cursor.lock().unwrap_or_else(|e| e.into_inner());
         let mut next = c.clone();
         f(&mut next);
         cursor::store(&self.cursor_dir, &peer.peer.id, &next)?;
         peer.acked_seq.fetch_max(next.acked_seq, Ordering::AcqRel);
-        peer.acked_cum.fetch_max(next.acked_cum_bytes, Ordering::AcqRel);
+        peer.acked_cum
+            .fetch_max(next.acked_cum_bytes, Ordering::AcqRel);
         *c = next;
         Ok(())
     }
@@ -255,18 +268,27 @@ impl Replicator {
         if self.log.segment_count() < 2 {
             return;
         }
-        let first_needed =
-            self.peers.iter().filter(|p| p.attached()).map(|p| p.acked_seq() + 1).min().unwrap_or(self.log.last_seq() + 1);
-        let all_clean = self.peers.iter().all(|p| p.attached() && !p.cursor().needs_recovery);
+        let first_needed = self
+            .peers
+            .iter()
+            .filter(|p| p.attached())
+            .map(|p| p.acked_seq() + 1)
+            .min()
+            .unwrap_or(self.log.last_seq() + 1);
+        let all_clean = self
+            .peers
+            .iter()
+            .all(|p| p.attached() && !p.cursor().needs_recovery);
         let log = self.log.clone();
-        let deletes = match tokio::task::spawn_blocking(move || log.truncate_before(first_needed)).await {
-            Ok(Ok(d)) => d,
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "truncate the replication log");
-                return;
-            }
-            Err(_) => return,
-        };
+        let deletes =
+            match tokio::task::spawn_blocking(move || log.truncate_before(first_needed)).await {
+                Ok(Ok(d)) => d,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "truncate the replication log");
+                    return;
+                }
+                Err(_) => return,
+            };
         if !all_clean {
             return;
         }
@@ -277,7 +299,10 @@ impl Replicator {
             }
         }
         if collected > 0 {
-            tracing::info!(tombstones = collected, "garbage-collected tombstones every peer acknowledged");
+            tracing::info!(
+                tombstones = collected,
+                "garbage-collected tombstones every peer acknowledged"
+            );
         }
     }
 
@@ -301,7 +326,12 @@ impl Replicator {
     }
 
     /// Re-attaches a peer at the start of recovery: from `seq` on, the log is kept for it again.
-    pub(super) fn reattach(&self, peer: &PeerState, seq: u64, cum: u64) -> Result<(), ReplicationError> {
+    pub(super) fn reattach(
+        &self,
+        peer: &PeerState,
+        seq: u64,
+        cum: u64,
+    ) -> Result<(), ReplicationError> {
         self.update_cursor(peer, |c| {
             c.acked_seq = seq;
             c.acked_cum_bytes = cum;
@@ -320,11 +350,19 @@ impl Replicator {
             let acked = p.acked_seq();
             let pending = last.saturating_sub(acked);
             p.metrics.pending_entries.set(pending as i64);
-            p.metrics.pending_bytes.set(cum.saturating_sub(p.acked_cum.load(Ordering::Acquire)) as i64);
+            p.metrics
+                .pending_bytes
+                .set(cum.saturating_sub(p.acked_cum.load(Ordering::Acquire)) as i64);
             let oldest = p.oldest_unacked_ms.load(Ordering::Acquire);
-            let lag = if pending == 0 && p.attached() || oldest == 0 { 0.0 } else { now.saturating_sub(oldest) as f64 / 1000.0 };
+            let lag = if pending == 0 && p.attached() || oldest == 0 {
+                0.0
+            } else {
+                now.saturating_sub(oldest) as f64 / 1000.0
+            };
             p.metrics.lag_seconds.set(lag);
-            p.metrics.peer_up.set(i64::from(p.up.load(Ordering::Acquire)));
+            p.metrics
+                .peer_up
+                .set(i64::from(p.up.load(Ordering::Acquire)));
         }
     }
 
@@ -365,7 +403,14 @@ impl Replicator {
         timeout: Duration,
     ) -> Result<Bytes, ReplicationError> {
         let path = format!("{}{route}", wire::PREFIX);
-        let sig = wire::sign(&self.secret, method.as_str(), &path, &self.node_id, time_ms, body_hash);
+        let sig = wire::sign(
+            &self.secret,
+            method.as_str(),
+            &path,
+            &self.node_id,
+            time_ms,
+            body_hash,
+        );
         let req = http::Request::builder()
             .method(method)
             .uri(format!("{}://{}{path}", peer.scheme, peer.authority))
@@ -374,29 +419,44 @@ impl Replicator {
             .header(wire::HDR_TIME, time_ms.to_string())
             .header(wire::HDR_SIG, sig)
             .body(body)
-            .map_err(|e| ReplicationError::Protocol { peer: peer.id.clone(), detail: e.to_string() })?;
+            .map_err(|e| ReplicationError::Protocol {
+                peer: peer.id.clone(),
+                detail: e.to_string(),
+            })?;
         let work = async {
             let resp = self
                 .client
                 .request(req)
                 .await
-                .map_err(|e| ReplicationError::Connect { peer: peer.id.clone(), detail: format!("{e:?}").chars().take(200).collect() })?;
+                .map_err(|e| ReplicationError::Connect {
+                    peer: peer.id.clone(),
+                    detail: format!("{e:?}").chars().take(200).collect(),
+                })?;
             let status = resp.status();
             let limited = http_body_util::Limited::new(resp.into_body(), MAX_ANSWER);
             let bytes = limited
                 .collect()
                 .await
-                .map_err(|e| ReplicationError::Protocol { peer: peer.id.clone(), detail: format!("read answer: {e}") })?
+                .map_err(|e| ReplicationError::Protocol {
+                    peer: peer.id.clone(),
+                    detail: format!("read answer: {e}"),
+                })?
                 .to_bytes();
             if !status.is_success() {
                 let detail = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned();
-                return Err(ReplicationError::Status { peer: peer.id.clone(), status: status.as_u16(), detail });
+                return Err(ReplicationError::Status {
+                    peer: peer.id.clone(),
+                    status: status.as_u16(),
+                    detail,
+                });
             }
             Ok(bytes)
         };
         match tokio::time::timeout(timeout, work).await {
             Ok(r) => r,
-            Err(_) => Err(ReplicationError::Timeout { peer: peer.id.clone() }),
+            Err(_) => Err(ReplicationError::Timeout {
+                peer: peer.id.clone(),
+            }),
         }
     }
 
@@ -409,9 +469,24 @@ impl Replicator {
         body: Vec<u8>,
     ) -> Result<T, ReplicationError> {
         let hash = wire::body_hash(&body);
-        let body = Full::new(Bytes::from(body)).map_err(|never| match never {}).boxed();
-        let bytes = self.call(peer, method, route, body, &hash, now_ms(), Duration::from_secs(10)).await?;
-        serde_json::from_slice(&bytes).map_err(|e| ReplicationError::Protocol { peer: peer.id.clone(), detail: e.to_string() })
+        let body = Full::new(Bytes::from(body))
+            .map_err(|never| match never {})
+            .boxed();
+        let bytes = self
+            .call(
+                peer,
+                method,
+                route,
+                body,
+                &hash,
+                now_ms(),
+                Duration::from_secs(10),
+            )
+            .await?;
+        serde_json::from_slice(&bytes).map_err(|e| ReplicationError::Protocol {
+            peer: peer.id.clone(),
+            detail: e.to_string(),
+        })
     }
 }
 
@@ -420,11 +495,21 @@ impl WriteLog for Replicator {
     fn log(&self, bucket: &str, meta: &ObjectMeta) -> Result<u64, StoreError> {
         let rec = self
             .log
-            .append_unsettled(NewRecord { bucket, key: &meta.key, version: meta.version, size: meta.size, deleted: meta.deleted })
+            .append_unsettled(NewRecord {
+                bucket,
+                key: &meta.key,
+                version: meta.version,
+                size: meta.size,
+                deleted: meta.deleted,
+            })
             .map_err(store_err)?;
         for p in &self.peers {
             if p.attached() {
-                if rec.cum_bytes.saturating_sub(p.acked_cum.load(Ordering::Acquire)) > self.config.backlog_max_bytes {
+                if rec
+                    .cum_bytes
+                    .saturating_sub(p.acked_cum.load(Ordering::Acquire))
+                    > self.config.backlog_max_bytes
+                {
                     self.detach(p, rec.seq);
                 }
             } else {
@@ -443,7 +528,8 @@ impl WriteLog for Replicator {
         if need == 0 {
             return Ok(());
         }
-        let deadline = tokio::time::Instant::now() + Duration::from_millis(self.config.quorum_timeout_ms);
+        let deadline =
+            tokio::time::Instant::now() + Duration::from_millis(self.config.quorum_timeout_ms);
         loop {
             let notified = self.acks.notified();
             tokio::pin!(notified);
@@ -452,7 +538,11 @@ impl WriteLog for Replicator {
             let holding = |p: &&Arc<PeerState>| {
                 p.acked_seq() >= seq
                     && !p.recovering.load(Ordering::Acquire)
-                    && !p.cursor.lock().unwrap_or_else(|e| e.into_inner()).needs_recovery
+                    && !p
+                        .cursor
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .needs_recovery
             };
             if self.peers.iter().filter(holding).count() >= need {
                 return Ok(());

@@ -44,14 +44,19 @@ pub struct Backoff {
 
 impl Default for Backoff {
     fn default() -> Self {
-        Backoff { attempt: 0, rng: rand::rngs::StdRng::from_os_rng() }
+        Backoff {
+            attempt: 0,
+            rng: rand::rngs::StdRng::from_os_rng(),
+        }
     }
 }
 
 impl Backoff {
     /// The next pause: uniform in `[cap/4, cap]`, where `cap` doubles per failure up to the maximum.
     pub fn next_delay(&mut self) -> Duration {
-        let cap = BACKOFF_BASE_MS.saturating_mul(1 << self.attempt.min(16)).min(BACKOFF_MAX_MS);
+        let cap = BACKOFF_BASE_MS
+            .saturating_mul(1 << self.attempt.min(16))
+            .min(BACKOFF_MAX_MS);
         self.attempt += 1;
         Duration::from_millis(self.rng.random_range(cap / 4..=cap))
     }
@@ -67,7 +72,10 @@ pub fn spawn(rep: Arc<Replicator>) -> Vec<tokio::task::JoinHandle<()>> {
     for peer in rep.peers.clone() {
         let rep = rep.clone();
         let span = tracing::info_span!("shipper", peer = %peer.peer.id);
-        tasks.push(tokio::spawn(tracing::Instrument::instrument(run(rep, peer), span)));
+        tasks.push(tokio::spawn(tracing::Instrument::instrument(
+            run(rep, peer),
+            span,
+        )));
     }
     let r = rep.clone();
     tasks.push(tokio::spawn(async move {
@@ -81,7 +89,9 @@ pub fn spawn(rep: Arc<Replicator>) -> Vec<tokio::task::JoinHandle<()>> {
 
 /// Says hello: checks the peer's id and notices a changed incarnation (a wiped data directory).
 async fn hello(rep: &Arc<Replicator>, peer: &Arc<PeerState>) -> Result<(), ReplicationError> {
-    let h: Hello = rep.call_json(&peer.peer, http::Method::GET, "hello", Vec::new()).await?;
+    let h: Hello = rep
+        .call_json(&peer.peer, http::Method::GET, "hello", Vec::new())
+        .await?;
     if h.node_id != peer.peer.id {
         return Err(ReplicationError::Protocol {
             peer: peer.peer.id.clone(),
@@ -91,12 +101,19 @@ async fn hello(rep: &Arc<Replicator>, peer: &Arc<PeerState>) -> Result<(), Repli
     note_incarnation(rep, peer, &h.incarnation)
 }
 
-fn note_incarnation(rep: &Replicator, peer: &PeerState, incarnation: &str) -> Result<(), ReplicationError> {
+fn note_incarnation(
+    rep: &Replicator,
+    peer: &PeerState,
+    incarnation: &str,
+) -> Result<(), ReplicationError> {
     let c = peer.cursor();
     match c.peer_incarnation.as_deref() {
         Some(i) if i == incarnation => Ok(()),
         Some(_) => {
-            tracing::warn!(peer = peer.peer.id, "the peer's data directory changed (wiped or replaced): starting recovery");
+            tracing::warn!(
+                peer = peer.peer.id,
+                "the peer's data directory changed (wiped or replaced): starting recovery"
+            );
             rep.update_cursor(peer, |c| {
                 c.needs_recovery = true;
                 c.peer_incarnation = Some(incarnation.to_owned());
@@ -118,7 +135,8 @@ async fn run(rep: Arc<Replicator>, peer: Arc<PeerState>) {
             batch.clear();
             reader = None;
         } else if batch.is_empty() {
-            let r = reader.get_or_insert_with(|| LogReader::new(rep.log.clone(), peer.acked_seq() + 1));
+            let r =
+                reader.get_or_insert_with(|| LogReader::new(rep.log.clone(), peer.acked_seq() + 1));
             match r.read(BATCH_RECORDS, BATCH_BYTES) {
                 Ok(b) => batch = b,
                 Err(e) => {
@@ -129,7 +147,8 @@ async fn run(rep: Arc<Replicator>, peer: Arc<PeerState>) {
                     continue;
                 }
             }
-            peer.oldest_unacked_ms.store(batch.first().map_or(0, |r| r.ts_ms), Ordering::Release);
+            peer.oldest_unacked_ms
+                .store(batch.first().map_or(0, |r| r.ts_ms), Ordering::Release);
         }
         let result = async {
             if contact.is_none_or(|t| t.elapsed() > IDLE_HELLO && batch.is_empty()) {
@@ -181,13 +200,22 @@ async fn run(rep: Arc<Replicator>, peer: Arc<PeerState>) {
 }
 
 /// Ships one batch of log records and, on the peer's acknowledgement, moves the cursor past it.
-async fn ship_batch(rep: &Arc<Replicator>, peer: &Arc<PeerState>, batch: &[LogRecord]) -> Result<(), ReplicationError> {
-    let (Some(first), Some(last)) = (batch.first(), batch.last()) else { return Ok(()) };
+async fn ship_batch(
+    rep: &Arc<Replicator>,
+    peer: &Arc<PeerState>,
+    batch: &[LogRecord],
+) -> Result<(), ReplicationError> {
+    let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
+        return Ok(());
+    };
     let started = Instant::now();
     // A key written several times in the batch is shipped once, in its current version.
     let mut seen = std::collections::HashSet::new();
-    let keys: Vec<(String, String)> =
-        batch.iter().filter(|r| seen.insert((&r.bucket, &r.key))).map(|r| (r.bucket.clone(), r.key.clone())).collect();
+    let keys: Vec<(String, String)> = batch
+        .iter()
+        .filter(|r| seen.insert((&r.bucket, &r.key)))
+        .map(|r| (r.bucket.clone(), r.key.clone()))
+        .collect();
     let (answer, bytes, frames) = ship_keys(rep, peer, keys).await?;
     rep.acked(peer, last.seq, last.cum_bytes);
     peer.metrics.shipped_entries.inc_by(batch.len() as u64);
@@ -217,7 +245,11 @@ struct Prepared {
 }
 
 /// Opens the current file of each key (skipping keys with none) and verifies small ones whole.
-fn prepare(rep: &Replicator, peer: &PeerState, keys: Vec<(String, String)>) -> Result<Vec<Prepared>, ReplicationError> {
+fn prepare(
+    rep: &Replicator,
+    peer: &PeerState,
+    keys: Vec<(String, String)>,
+) -> Result<Vec<Prepared>, ReplicationError> {
     let mut out = Vec::with_capacity(keys.len());
     for (bucket, key) in keys {
         let reader = match rep.store.open_current(&bucket, &key) {
@@ -249,9 +281,17 @@ fn prepare(rep: &Replicator, peer: &PeerState, keys: Vec<(String, String)>) -> R
             }
             None
         };
-        let header = serde_json::to_vec(&FrameHeader { bucket, meta: reader.footer.meta.clone() })
-            .map_err(|e| ReplicationError::Encode(e.to_string()))?;
-        out.push(Prepared { header, reader: Arc::new(reader), inline, size });
+        let header = serde_json::to_vec(&FrameHeader {
+            bucket,
+            meta: reader.footer.meta.clone(),
+        })
+        .map_err(|e| ReplicationError::Encode(e.to_string()))?;
+        out.push(Prepared {
+            header,
+            reader: Arc::new(reader),
+            inline,
+            size,
+        });
     }
     Ok(out)
 }
@@ -313,20 +353,42 @@ pub(super) async fn ship_keys(
     let (r, p) = (rep.clone(), peer.clone());
     let prepared = tokio::task::spawn_blocking(move || prepare(&r, &p, keys))
         .await
-        .map_err(|e| ReplicationError::Io { context: "prepare batch", source: std::io::Error::other(e) })??;
+        .map_err(|e| ReplicationError::Io {
+            context: "prepare batch",
+            source: std::io::Error::other(e),
+        })??;
     let bytes: u64 = prepared.iter().map(|p| p.size).sum();
     let frames = prepared.len();
     if frames == 0 {
         return Ok((ApplyResponse::default(), 0, 0));
     }
     let time_ms = now_ms();
-    let state = BodyState { items: prepared.into(), cur: None, ended: false, secret: rep.secret.clone().into(), time_ms };
+    let state = BodyState {
+        items: prepared.into(),
+        cur: None,
+        ended: false,
+        secret: rep.secret.clone().into(),
+        time_ms,
+    };
     let stream = futures::stream::unfold(state, next_chunk).map_ok(Frame::data);
     let body = StreamBody::new(stream).boxed();
     let timeout = Duration::from_secs(30 + bytes / (4 << 20));
-    let answer = rep.call(&peer.peer, http::Method::POST, "apply", body, wire::FRAMES, time_ms, timeout).await?;
-    let answer: ApplyResponse = serde_json::from_slice(&answer)
-        .map_err(|e| ReplicationError::Protocol { peer: peer.peer.id.clone(), detail: e.to_string() })?;
+    let answer = rep
+        .call(
+            &peer.peer,
+            http::Method::POST,
+            "apply",
+            body,
+            wire::FRAMES,
+            time_ms,
+            timeout,
+        )
+        .await?;
+    let answer: ApplyResponse =
+        serde_json::from_slice(&answer).map_err(|e| ReplicationError::Protocol {
+            peer: peer.peer.id.clone(),
+            detail: e.to_string(),
+        })?;
     if let Some(inc) = answer.incarnation.as_deref() {
         note_incarnation(rep, peer, inc)?;
     }

@@ -92,9 +92,19 @@ fn mac(secret: &[u8]) -> HmacSha256 {
 }
 
 /// The request signature.
-pub fn sign(secret: &[u8], method: &str, path: &str, node: &str, time_ms: u64, body_hash: &str) -> String {
+pub fn sign(
+    secret: &[u8],
+    method: &str,
+    path: &str,
+    node: &str,
+    time_ms: u64,
+    body_hash: &str,
+) -> String {
     let mut m = mac(secret);
-    m.update(format!("nodewatch-replication-v1\n{method}\n{path}\n{node}\n{time_ms}\n{body_hash}").as_bytes());
+    m.update(
+        format!("nodewatch-replication-v1\n{method}\n{path}\n{node}\n{time_ms}\n{body_hash}")
+            .as_bytes(),
+    );
     hex::encode(m.finalize().into_bytes())
 }
 
@@ -104,10 +114,23 @@ pub fn body_hash(body: &[u8]) -> String {
 }
 
 /// Checks a signature in constant time.
-pub fn verify(secret: &[u8], method: &str, path: &str, node: &str, time_ms: u64, body_hash: &str, sig_hex: &str) -> bool {
-    let Ok(sig) = hex::decode(sig_hex) else { return false };
+pub fn verify(
+    secret: &[u8],
+    method: &str,
+    path: &str,
+    node: &str,
+    time_ms: u64,
+    body_hash: &str,
+    sig_hex: &str,
+) -> bool {
+    let Ok(sig) = hex::decode(sig_hex) else {
+        return false;
+    };
     let mut m = mac(secret);
-    m.update(format!("nodewatch-replication-v1\n{method}\n{path}\n{node}\n{time_ms}\n{body_hash}").as_bytes());
+    m.update(
+        format!("nodewatch-replication-v1\n{method}\n{path}\n{node}\n{time_ms}\n{body_hash}")
+            .as_bytes(),
+    );
     m.verify_slice(&sig).is_ok()
 }
 

@@ -38,7 +38,11 @@ pub enum StoreError {
     #[error("no space left on the data device")]
     InsufficientStorage,
     #[error("checksum mismatch in stored object {bucket}/{key_hash}: {detail}")]
-    Corrupt { bucket: String, key_hash: String, detail: String },
+    Corrupt {
+        bucket: String,
+        key_hash: String,
+        detail: String,
+    },
     #[error("unavailable: {0}")]
     Unavailable(String),
     #[error("read request body: {0}")]
@@ -53,11 +57,17 @@ impl StoreError {
         if is_no_space(&source) {
             return StoreError::InsufficientStorage;
         }
-        StoreError::Io { context: context.into(), source }
+        StoreError::Io {
+            context: context.into(),
+            source,
+        }
     }
 }
 
 /// ENOSPC and EDQUOT both mean the write cannot be stored.
 pub fn is_no_space(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded)
+    matches!(
+        e.kind(),
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+    )
 }

@@ -27,12 +27,14 @@ pub const MIN_PART_SIZE: u64 = 5 << 20;
 pub const MAX_OBJECT_SIZE: u64 = 5 << 40;
 
 /// A request body, or an object's bytes on the way out.
-pub type ByteStream = std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, io::Error>> + Send + Sync + 'static>>;
+pub type ByteStream =
+    std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, io::Error>> + Send + Sync + 'static>>;
 
 /// Called once the whole body has been read and before the object becomes visible. It checks the
 /// client's digests (Content-MD5, flexible checksums, trailers) against what was received and returns
 /// the checksums to store with the object. An error aborts the write and nothing becomes visible.
-pub type FinishHook = Box<dyn FnOnce(&BodyDigest) -> Result<BTreeMap<String, String>, StoreError> + Send>;
+pub type FinishHook =
+    Box<dyn FnOnce(&BodyDigest) -> Result<BTreeMap<String, String>, StoreError> + Send>;
 
 /// Digests the store computes over every body it writes.
 #[derive(Debug, Clone)]
@@ -122,7 +124,10 @@ pub struct ObjectBody {
 
 impl std::fmt::Debug for ObjectBody {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ObjectBody").field("meta", &self.meta).field("range", &self.range).finish_non_exhaustive()
+        f.debug_struct("ObjectBody")
+            .field("meta", &self.meta)
+            .field("range", &self.range)
+            .finish_non_exhaustive()
     }
 }
 
@@ -210,7 +215,12 @@ pub trait ObjectStore: Send + Sync + 'static {
         body: ByteStream,
         finish: FinishHook,
     ) -> Result<ObjectMeta, StoreError>;
-    async fn get_object(&self, bucket: &str, key: &str, range: Option<ByteRange>) -> Result<ObjectBody, StoreError>;
+    async fn get_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        range: Option<ByteRange>,
+    ) -> Result<ObjectBody, StoreError>;
     async fn head_object(&self, bucket: &str, key: &str) -> Result<ObjectMeta, StoreError>;
     /// Deleting a missing key succeeds, as in S3.
     async fn delete_object(&self, bucket: &str, key: &str) -> Result<(), StoreError>;
@@ -249,9 +259,20 @@ pub trait ObjectStore: Send + Sync + 'static {
         upload_id: &str,
         parts: Vec<(i32, String)>,
     ) -> Result<ObjectMeta, StoreError>;
-    async fn abort_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<(), StoreError>;
-    async fn list_parts(&self, bucket: &str, key: &str, upload_id: &str) -> Result<(UploadInfo, Vec<PartInfo>), StoreError>;
-    async fn list_uploads(&self, bucket: &str, prefix: &str) -> Result<Vec<UploadInfo>, StoreError>;
+    async fn abort_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<(), StoreError>;
+    async fn list_parts(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<(UploadInfo, Vec<PartInfo>), StoreError>;
+    async fn list_uploads(&self, bucket: &str, prefix: &str)
+    -> Result<Vec<UploadInfo>, StoreError>;
 
     fn stats(&self) -> StoreStats;
 }
@@ -277,7 +298,10 @@ pub fn validate_bucket(bucket: &str) -> Result<(), StoreError> {
     if !(3..=63).contains(&b.len()) {
         return Err(bad());
     }
-    if !b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'.' || *c == b'-') {
+    if !b
+        .iter()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'.' || *c == b'-')
+    {
         return Err(bad());
     }
     let alnum = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit();
@@ -302,7 +326,10 @@ pub trait WriteLog: Send + Sync + std::fmt::Debug + 'static {
 
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 #[cfg(test)]

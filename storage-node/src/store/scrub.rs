@@ -30,11 +30,19 @@ pub struct ScrubStatus {
 pub type ScrubState = Arc<Mutex<ScrubStatus>>;
 
 /// Scrubs one full pass over every object, pacing reads to `bytes_per_sec`.
-pub fn scrub_pass(store: &DiskStore, metrics: &Metrics, bytes_per_sec: u64, state: &ScrubState) -> ScrubStatus {
+pub fn scrub_pass(
+    store: &DiskStore,
+    metrics: &Metrics,
+    bytes_per_sec: u64,
+    state: &ScrubState,
+) -> ScrubStatus {
     let started = Instant::now();
     let keys = store.all_keys();
     let total = keys.len().max(1) as f64;
-    let mut pass = ScrubStatus { running: true, ..Default::default() };
+    let mut pass = ScrubStatus {
+        running: true,
+        ..Default::default()
+    };
     let rate = bytes_per_sec.max(1) as f64;
     let mut budget_start = Instant::now();
     let mut budget_bytes = 0u64;
@@ -71,7 +79,9 @@ pub fn scrub_pass(store: &DiskStore, metrics: &Metrics, bytes_per_sec: u64, stat
                         metrics.checksum_error();
                         tracing::error!(bucket, key_hash = hash, %detail, "scrub found a damaged object");
                     }
-                    FormatError::Io(err) => tracing::error!(bucket, key_hash = hash, error = %err, "scrub could not read an object"),
+                    FormatError::Io(err) => {
+                        tracing::error!(bucket, key_hash = hash, error = %err, "scrub could not read an object")
+                    }
                 }
                 if pass.damaged.len() < 100 {
                     pass.damaged.push(format!("{bucket}/{hash}"));
@@ -99,14 +109,22 @@ pub fn scrub_pass(store: &DiskStore, metrics: &Metrics, bytes_per_sec: u64, stat
 }
 
 /// Runs scrub passes forever, `interval` apart, on a blocking thread per pass.
-pub async fn run(store: DiskStore, metrics: Arc<Metrics>, interval: Duration, bytes_per_sec: u64, state: ScrubState) {
+pub async fn run(
+    store: DiskStore,
+    metrics: Arc<Metrics>,
+    interval: Duration,
+    bytes_per_sec: u64,
+    state: ScrubState,
+) {
     loop {
         tokio::time::sleep(interval).await;
         {
             state.lock().unwrap_or_else(|e| e.into_inner()).running = true;
         }
         let (s, m, st) = (store.clone(), metrics.clone(), state.clone());
-        if let Err(e) = tokio::task::spawn_blocking(move || scrub_pass(&s, &m, bytes_per_sec, &st)).await {
+        if let Err(e) =
+            tokio::task::spawn_blocking(move || scrub_pass(&s, &m, bytes_per_sec, &st)).await
+        {
             tracing::error!(error = %e, "scrub pass stopped");
         }
     }

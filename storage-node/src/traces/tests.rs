@@ -4,18 +4,30 @@ use super::*;
 
 fn headers(traceparent: &str) -> HeaderMap {
     let mut h = HeaderMap::new();
-    h.insert("traceparent", HeaderValue::from_str(traceparent).expect("header"));
+    h.insert(
+        "traceparent",
+        HeaderValue::from_str(traceparent).expect("header"),
+    );
     h
 }
 
 #[test]
 fn traceparent_is_parsed() {
-    let sc = remote_parent(&headers("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")).expect("valid");
-    assert_eq!(sc.trace_id().to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+    let sc = remote_parent(&headers(
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    ))
+    .expect("valid");
+    assert_eq!(
+        sc.trace_id().to_string(),
+        "4bf92f3577b34da6a3ce929d0e0e4736"
+    );
     assert_eq!(sc.span_id().to_string(), "00f067aa0ba902b7");
     assert!(sc.is_sampled());
     assert!(sc.is_remote());
-    let unsampled = remote_parent(&headers("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00")).expect("valid");
+    let unsampled = remote_parent(&headers(
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
+    ))
+    .expect("valid");
     assert!(!unsampled.is_sampled());
 }
 
@@ -38,7 +50,12 @@ fn malformed_traceparent_is_ignored() {
 
 #[test]
 fn future_versions_may_append_fields() {
-    assert!(remote_parent(&headers("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-more")).is_some());
+    assert!(
+        remote_parent(&headers(
+            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-more"
+        ))
+        .is_some()
+    );
 }
 
 #[test]
@@ -49,9 +66,21 @@ fn disabled_tracer_still_gives_ids_and_joins_the_callers_trace() {
     assert_eq!(fresh.span_id().len(), 16);
     assert_ne!(fresh.trace_id(), "0".repeat(32));
     let other = t.start("GetObject", &Method::GET, &HeaderMap::new());
-    assert_ne!(fresh.trace_id(), other.trace_id(), "each request starts its own trace");
+    assert_ne!(
+        fresh.trace_id(),
+        other.trace_id(),
+        "each request starts its own trace"
+    );
 
-    let joined = t.start("PutObject", &Method::PUT, &headers("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
+    let joined = t.start(
+        "PutObject",
+        &Method::PUT,
+        &headers("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+    );
     assert_eq!(joined.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
-    assert_ne!(joined.span_id(), "00f067aa0ba902b7", "the request has its own span id");
+    assert_ne!(
+        joined.span_id(),
+        "00f067aa0ba902b7",
+        "the request has its own span id"
+    );
 }

@@ -15,7 +15,10 @@ fn main() -> anyhow::Result<()> {
     let mut port: u16 = 0;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
-        let mut val = || args.next().ok_or_else(|| anyhow::anyhow!("{a} needs a value"));
+        let mut val = || {
+            args.next()
+                .ok_or_else(|| anyhow::anyhow!("{a} needs a value"))
+        };
         match a.as_str() {
             "--port-file" => port_file = Some(val()?),
             "--port" => port = val()?.parse()?,
@@ -29,7 +32,12 @@ fn main() -> anyhow::Result<()> {
         }
     }
     let record = match record {
-        Some(p) => Some(std::fs::OpenOptions::new().create(true).append(true).open(p)?),
+        Some(p) => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)?,
+        ),
         None => None,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()

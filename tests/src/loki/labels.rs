@@ -61,7 +61,9 @@ pub fn parse(s: &str) -> Result<Vec<(String, String)>, String> {
             i += 1;
         }
         if i >= b.len() || b[i] != b'"' {
-            return Err(format!("error parsing labels {s:?}: expected a quoted value"));
+            return Err(format!(
+                "error parsing labels {s:?}: expected a quoted value"
+            ));
         }
         i += 1;
         let mut v = String::new();
@@ -117,10 +119,16 @@ pub fn validate(pairs: &[(String, String)], limits: &LabelLimits) -> Result<(), 
             return Err(format!("label name {n:?} is reserved (starts with __)"));
         }
         if n.len() > limits.max_name_len {
-            return Err(format!("label name {n:?} longer than {}", limits.max_name_len));
+            return Err(format!(
+                "label name {n:?} longer than {}",
+                limits.max_name_len
+            ));
         }
         if v.len() > limits.max_value_len {
-            return Err(format!("label {n} value longer than {}", limits.max_value_len));
+            return Err(format!(
+                "label {n} value longer than {}",
+                limits.max_value_len
+            ));
         }
         if v.is_empty() {
             return Err(format!("label {n} has an empty value"));

@@ -101,14 +101,19 @@ type Resp = Response<Full<Bytes>>;
 
 fn text(status: u16, body: impl Into<String>) -> Resp {
     let mut r = Response::new(Full::new(Bytes::from(body.into())));
-    *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    *r.status_mut() =
+        hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
     r
 }
 
 fn json(v: &impl Serialize) -> Resp {
-    let mut r = Response::new(Full::new(Bytes::from(serde_json::to_vec(v).unwrap_or_default())));
-    r.headers_mut()
-        .insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
+    let mut r = Response::new(Full::new(Bytes::from(
+        serde_json::to_vec(v).unwrap_or_default(),
+    )));
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
     r
 }
 
@@ -146,7 +151,10 @@ impl Receiver {
     }
 
     /// Routes one request.
-    pub async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Result<Resp, std::convert::Infallible> {
+    pub async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+    ) -> Result<Resp, std::convert::Infallible> {
         let path = req.uri().path().to_string();
         let method = req.method().clone();
         Ok(match (method.as_str(), path.as_str()) {
@@ -193,7 +201,10 @@ impl Receiver {
         if let Some(c) = &mut f.count {
             *c -= 1;
         }
-        let mut r = text(f.status, format!("test-loki: failing with {} on request", f.status));
+        let mut r = text(
+            f.status,
+            format!("test-loki: failing with {} on request", f.status),
+        );
         if let Some(ra) = f.retry_after
             && let Ok(v) = hyper::header::HeaderValue::from_str(&ra.to_string())
         {
@@ -208,7 +219,13 @@ impl Receiver {
             return r;
         }
         let headers = req.headers().clone();
-        let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        let header = |n: &str| {
+            headers
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string()
+        };
         let ctype = header("content-type");
         let cenc = header("content-encoding");
         let tenant = header("x-scope-orgid");
@@ -241,11 +258,15 @@ impl Receiver {
             *g.stats.tenants.entry(tenant).or_insert(0) += 1;
             *g.stats.authorization.entry(auth).or_insert(0) += 1;
             for s in streams {
-                let pairs = match s.labels.and_then(|p| labels::validate(&p, &self.limits.labels).map(|_| p)) {
+                let pairs = match s
+                    .labels
+                    .and_then(|p| labels::validate(&p, &self.limits.labels).map(|_| p))
+                {
                     Ok(p) => p,
                     Err(e) => {
                         g.stats.rejected_entries += s.entries.len() as u64;
-                        *g.stats.rejected_reasons.entry("labels".into()).or_insert(0) += s.entries.len() as u64;
+                        *g.stats.rejected_reasons.entry("labels".into()).or_insert(0) +=
+                            s.entries.len() as u64;
                         errors.push(e);
                         continue;
                     }
@@ -255,14 +276,25 @@ impl Receiver {
                 let key = format!("{sorted:?}");
                 for (ts, line, md) in s.entries {
                     let reason = if line.len() > self.limits.max_line_bytes {
-                        Some(("line_too_long", format!("max line size ({}) exceeded", self.limits.max_line_bytes)))
+                        Some((
+                            "line_too_long",
+                            format!("max line size ({}) exceeded", self.limits.max_line_bytes),
+                        ))
                     } else if let Some(bad) = md.iter().find(|(n, _)| !labels::valid_name(n)) {
-                        Some(("metadata", format!("invalid structured metadata name {:?}", bad.0)))
+                        Some((
+                            "metadata",
+                            format!("invalid structured metadata name {:?}", bad.0),
+                        ))
                     } else {
                         match g.last_ts.get(&key) {
-                            Some((last, last_line)) if *last == ts && *last_line == line => Some(("duplicate", String::new())),
+                            Some((last, last_line)) if *last == ts && *last_line == line => {
+                                Some(("duplicate", String::new()))
+                            }
                             Some((last, _)) if self.limits.reject_out_of_order && ts < *last => {
-                                Some(("out_of_order", format!("entry out of order for stream {key}")))
+                                Some((
+                                    "out_of_order",
+                                    format!("entry out of order for stream {key}"),
+                                ))
                             }
                             _ => None,
                         }
@@ -330,7 +362,8 @@ fn decode_protobuf(body: &[u8], max: usize) -> Result<Vec<InStream>, (u16, Strin
     let raw = snap::raw::Decoder::new()
         .decompress_vec(body)
         .map_err(|e| (400, format!("snappy: {e}")))?;
-    let req = proto::PushRequest::decode(raw.as_slice()).map_err(|e| (400, format!("protobuf: {e}")))?;
+    let req =
+        proto::PushRequest::decode(raw.as_slice()).map_err(|e| (400, format!("protobuf: {e}")))?;
     Ok(req
         .streams
         .into_iter()
@@ -340,8 +373,14 @@ fn decode_protobuf(body: &[u8], max: usize) -> Result<Vec<InStream>, (u16, Strin
                 .entries
                 .into_iter()
                 .map(|e| {
-                    let ts = e.timestamp.map_or(0, |t| t.seconds * 1_000_000_000 + i64::from(t.nanos));
-                    let md = e.structured_metadata.into_iter().map(|p| (p.name, p.value)).collect();
+                    let ts = e
+                        .timestamp
+                        .map_or(0, |t| t.seconds * 1_000_000_000 + i64::from(t.nanos));
+                    let md = e
+                        .structured_metadata
+                        .into_iter()
+                        .map(|p| (p.name, p.value))
+                        .collect();
                     (ts, e.line, md)
                 })
                 .collect(),
@@ -384,7 +423,10 @@ fn decode_json(body: &[u8], encoding: &str, max: usize) -> Result<Vec<InStream>,
                 .and_then(|t| t.as_str())
                 .and_then(|t| t.parse::<i64>().ok())
                 .ok_or((400, "json: bad timestamp".to_string()))?;
-            let line = v.get(1).and_then(|l| l.as_str()).ok_or((400, "json: bad line".to_string()))?;
+            let line = v
+                .get(1)
+                .and_then(|l| l.as_str())
+                .ok_or((400, "json: bad line".to_string()))?;
             let md = v
                 .get(2)
                 .and_then(|m| m.as_object())

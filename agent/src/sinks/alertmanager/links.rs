@@ -61,13 +61,18 @@ impl Links {
     /// The LogQL query for a node and component.
     pub fn logql(&self, node: &str, component: &str) -> String {
         let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
-        self.selector.replace("$node", &esc(node)).replace("$component", &esc(component))
+        self.selector
+            .replace("$node", &esc(node))
+            .replace("$component", &esc(component))
     }
 
     /// A Grafana Explore link (the `panes` form of Grafana 10+) for the logs from 15 minutes
     /// before to 15 minutes after `at`.
     pub fn explore(&self, node: &str, component: &str, at: SystemTime) -> String {
-        let ms = at.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_millis() as u64;
+        let ms = at
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO)
+            .as_millis() as u64;
         let (from, to) = (ms.saturating_sub(15 * 60_000), ms + 15 * 60_000);
         let panes = serde_json::json!({
             "a": {
@@ -81,6 +86,10 @@ impl Links {
                 "range": {"from": from.to_string(), "to": to.to_string()},
             }
         });
-        format!("{}/explore?schemaVersion=1&orgId=1&panes={}", self.grafana, urlencode(&panes.to_string()))
+        format!(
+            "{}/explore?schemaVersion=1&orgId=1&panes={}",
+            self.grafana,
+            urlencode(&panes.to_string())
+        )
     }
 }

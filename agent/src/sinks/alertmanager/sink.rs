@@ -74,9 +74,18 @@ impl SinkStats {
 
     /// The agent's alert-delivery families.
     pub fn families(&self) -> Vec<Family> {
-        let mut sent = Family::counter("nodewatch_agent_alerts_sent_total", "Alerts delivered to an Alertmanager.");
-        let mut failed = Family::counter("nodewatch_agent_alerts_send_failures_total", "Failed POSTs to an Alertmanager.");
-        let mut dropped = Family::counter("nodewatch_agent_alerts_dropped_total", "Resolved alerts dropped because an Alertmanager's queue was full.");
+        let mut sent = Family::counter(
+            "nodewatch_agent_alerts_sent_total",
+            "Alerts delivered to an Alertmanager.",
+        );
+        let mut failed = Family::counter(
+            "nodewatch_agent_alerts_send_failures_total",
+            "Failed POSTs to an Alertmanager.",
+        );
+        let mut dropped = Family::counter(
+            "nodewatch_agent_alerts_dropped_total",
+            "Resolved alerts dropped because an Alertmanager's queue was full.",
+        );
         for (url, s) in self.snapshot() {
             let l = Labels::new().with("alertmanager", url);
             sent.push(l.clone(), s.sent as f64);
@@ -132,16 +141,26 @@ impl AlertmanagerSink {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(Duration::from_millis(config.timeout_ms)));
         connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(2).build(connector);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(2)
+            .build(connector);
         for u in &config.urls {
             stats.update(u.trim_end_matches('/'), |_| {});
         }
-        AlertmanagerSink { config, book, stats, client }
+        AlertmanagerSink {
+            config,
+            book,
+            stats,
+            client,
+        }
     }
 
     async fn post(&self, url: &str, body: Vec<u8>) -> Result<(), AlertmanagerError> {
         let endpoint = format!("{url}/api/v2/alerts");
-        let err = |reason: String| AlertmanagerError::Send { url: url.to_string(), reason };
+        let err = |reason: String| AlertmanagerError::Send {
+            url: url.to_string(),
+            reason,
+        };
         let uri: Uri = endpoint.parse().map_err(|e| err(format!("{e}")))?;
         let req = Request::post(uri)
             .header(http::header::CONTENT_TYPE, "application/json")
@@ -156,7 +175,10 @@ impl AlertmanagerSink {
         // Drain (bounded) so the connection can be reused.
         let _ = Limited::new(resp.into_body(), 64 * 1024).collect().await;
         if !status.is_success() {
-            return Err(AlertmanagerError::Status { url: url.to_string(), status: status.as_u16() });
+            return Err(AlertmanagerError::Status {
+                url: url.to_string(),
+                status: status.as_u16(),
+            });
         }
         Ok(())
     }
@@ -229,7 +251,9 @@ impl AlertmanagerSink {
                     }
                     Err(e) => {
                         self.stats.update(&t.url, |s| s.failures += 1);
-                        let jitter = Duration::from_millis(u64::from(rand_jitter()) % (t.backoff.as_millis() as u64 / 4 + 1));
+                        let jitter = Duration::from_millis(
+                            u64::from(rand_jitter()) % (t.backoff.as_millis() as u64 / 4 + 1),
+                        );
                         t.next_attempt = Instant::now() + t.backoff + jitter;
                         tracing::warn!(error = %e, retry_in_ms = (t.backoff + jitter).as_millis() as u64, "alertmanager unreachable; retry");
                         t.backoff = (t.backoff * 2).min(max_backoff);
@@ -242,5 +266,8 @@ impl AlertmanagerSink {
 
 /// A cheap jitter source: the clock's nanoseconds.
 fn rand_jitter() -> u32 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0)
 }

@@ -62,7 +62,10 @@ pub struct LokiClient {
     port: u16,
     authority: String,
     path: String,
-    tls: Option<(tokio_rustls::TlsConnector, rustls::pki_types::ServerName<'static>)>,
+    tls: Option<(
+        tokio_rustls::TlsConnector,
+        rustls::pki_types::ServerName<'static>,
+    )>,
     conn: Option<SendRequest<Full<Bytes>>>,
 }
 
@@ -103,9 +106,20 @@ fn parse_url(url: &str) -> Result<(bool, String, u16, String, String), ClientErr
     };
     let host = uri.host().ok_or_else(|| bad("no host"))?.to_string();
     let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-    let authority = uri.authority().map(|a| a.to_string()).unwrap_or_else(|| host.clone());
-    let path = uri.path_and_query().map_or("/".to_string(), |p| p.to_string());
-    Ok((https, host.trim_matches(['[', ']']).to_string(), port, authority, path))
+    let authority = uri
+        .authority()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|| host.clone());
+    let path = uri
+        .path_and_query()
+        .map_or("/".to_string(), |p| p.to_string());
+    Ok((
+        https,
+        host.trim_matches(['[', ']']).to_string(),
+        port,
+        authority,
+        path,
+    ))
 }
 
 fn tls_connector(ca_file: Option<&Path>) -> Result<tokio_rustls::TlsConnector, ClientError> {
@@ -121,7 +135,10 @@ fn tls_connector(ca_file: Option<&Path>) -> Result<tokio_rustls::TlsConnector, C
         let _ = roots.add(cert);
     }
     if roots.is_empty() {
-        return Err(ClientError::Tls(format!("{}: no usable CA certificate", path.display())));
+        return Err(ClientError::Tls(format!(
+            "{}: no usable CA certificate",
+            path.display()
+        )));
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
@@ -155,7 +172,9 @@ impl LokiClient {
     }
 
     async fn connect(&mut self) -> Result<SendRequest<Full<Bytes>>, ClientError> {
-        let t = |e: std::io::Error| ClientError::Transport(format!("connect {}:{}: {e}", self.host, self.port));
+        let t = |e: std::io::Error| {
+            ClientError::Transport(format!("connect {}:{}: {e}", self.host, self.port))
+        };
         let tcp = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
             .await
             .map_err(t)?;
@@ -216,7 +235,10 @@ impl LokiClient {
             .map_err(|e| ClientError::Transport(format!("connection: {e}")))?;
         let mut req = http::Request::post(self.path.as_str())
             .header(http::header::HOST, self.authority.as_str())
-            .header(http::header::USER_AGENT, concat!("nodewatch-node-agent/", env!("CARGO_PKG_VERSION")));
+            .header(
+                http::header::USER_AGENT,
+                concat!("nodewatch-node-agent/", env!("CARGO_PKG_VERSION")),
+            );
         req = match self.cfg.encoding {
             Encoding::Protobuf => req.header(http::header::CONTENT_TYPE, "application/x-protobuf"),
             Encoding::Json => req
@@ -275,8 +297,16 @@ fn base64_encode(input: &[u8]) -> String {
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         out.push(T[(n >> 18) as usize & 63] as char);
         out.push(T[(n >> 12) as usize & 63] as char);
-        out.push(if c.len() > 1 { T[(n >> 6) as usize & 63] as char } else { '=' });
-        out.push(if c.len() > 2 { T[n as usize & 63] as char } else { '=' });
+        out.push(if c.len() > 1 {
+            T[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        out.push(if c.len() > 2 {
+            T[n as usize & 63] as char
+        } else {
+            '='
+        });
     }
     out
 }

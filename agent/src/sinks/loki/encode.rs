@@ -127,7 +127,10 @@ fn put_ld(out: &mut Vec<u8>, field: u8, bytes: &[u8]) {
 }
 
 fn ts_parts(ts_ns: i64) -> (i64, i32) {
-    (ts_ns.div_euclid(1_000_000_000), ts_ns.rem_euclid(1_000_000_000) as i32)
+    (
+        ts_ns.div_euclid(1_000_000_000),
+        ts_ns.rem_euclid(1_000_000_000) as i32,
+    )
 }
 
 fn timestamp_len(ts_ns: i64) -> usize {
@@ -154,7 +157,9 @@ fn entry_len(e: &LogEntry) -> usize {
 pub fn encode_protobuf(streams: &[(&str, Vec<&LogEntry>)]) -> Vec<u8> {
     let sizes: Vec<usize> = streams
         .iter()
-        .map(|(labels, es)| ld_len(labels.len()) + es.iter().map(|e| ld_len(entry_len(e))).sum::<usize>())
+        .map(|(labels, es)| {
+            ld_len(labels.len()) + es.iter().map(|e| ld_len(entry_len(e))).sum::<usize>()
+        })
         .collect();
     let total: usize = sizes.iter().map(|s| ld_len(*s)).sum();
     let mut out = Vec::with_capacity(total);

@@ -101,7 +101,10 @@ impl LokiSink {
                     Ok(Ok(())) => {}
                 }
             }
-            let left = self.buffered.fetch_sub(held, Ordering::Relaxed).saturating_sub(held);
+            let left = self
+                .buffered
+                .fetch_sub(held, Ordering::Relaxed)
+                .saturating_sub(held);
             self.metrics.buffer(&self.name, left);
             if closed {
                 return;
@@ -111,7 +114,9 @@ impl LokiSink {
 
     /// Drops entries of streams beyond the per-tenant limit (counted and logged).
     fn apply_stream_limit(&mut self, batch: &Batch) -> Vec<bool> {
-        if self.window_started.elapsed() >= Duration::from_secs(self.cfg.stream_limit_window_secs.max(1)) {
+        if self.window_started.elapsed()
+            >= Duration::from_secs(self.cfg.stream_limit_window_secs.max(1))
+        {
             self.streams.clear();
             self.window_started = Instant::now();
         }
@@ -137,7 +142,10 @@ impl LokiSink {
         }
         if dropped > 0 {
             self.metrics.dropped("loki", "stream_limit", dropped);
-            if self.warned_streams.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
+            if self
+                .warned_streams
+                .is_none_or(|t| t.elapsed() > Duration::from_secs(60))
+            {
                 tracing::warn!(sink = %self.name, max_streams = self.cfg.max_streams, dropped,
                     "per-tenant stream limit reached; entries of new streams are dropped");
                 self.warned_streams = Some(Instant::now());
@@ -162,7 +170,11 @@ impl LokiSink {
         if lines == 0 {
             return None;
         }
-        let bytes: u64 = streams.iter().flat_map(|(_, v)| v.iter()).map(|e| e.line.len() as u64).sum();
+        let bytes: u64 = streams
+            .iter()
+            .flat_map(|(_, v)| v.iter())
+            .map(|e| e.line.len() as u64)
+            .sum();
         let body = match self.cfg.encoding {
             Encoding::Protobuf => {
                 let raw = encode_protobuf(&streams);
@@ -192,7 +204,8 @@ impl LokiSink {
         loop {
             let start = Instant::now();
             let result = self.client.push(body.clone()).await;
-            self.metrics.push(&self.name, start.elapsed().as_secs_f64(), body.len());
+            self.metrics
+                .push(&self.name, start.elapsed().as_secs_f64(), body.len());
             let (retry_after, why) = match result {
                 Ok(r) => match classify(r.status) {
                     Class::Delivered => {
@@ -215,7 +228,10 @@ impl LokiSink {
                             "Loki rejected a push; not retried, its lines are counted as rejected");
                         return;
                     }
-                    Class::Retry => (r.retry_after.as_deref().and_then(parse_retry_after), format!("http {}", r.status)),
+                    Class::Retry => (
+                        r.retry_after.as_deref().and_then(parse_retry_after),
+                        format!("http {}", r.status),
+                    ),
                 },
                 Err(e) => (None, e.to_string()),
             };

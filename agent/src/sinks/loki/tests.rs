@@ -16,11 +16,21 @@ use super::*;
 use crate::logs::{Chunk, LogEntry, LogMetrics, Positions, StreamLabels};
 
 fn entry(stream: &Arc<StreamLabels>, ts: i64, line: &str) -> LogEntry {
-    LogEntry { ts_ns: ts, line: line.into(), stream: Arc::clone(stream), metadata: Vec::new() }
+    LogEntry {
+        ts_ns: ts,
+        line: line.into(),
+        stream: Arc::clone(stream),
+        metadata: Vec::new(),
+    }
 }
 
 fn labels(pairs: &[(&str, &str)]) -> Arc<StreamLabels> {
-    Arc::new(StreamLabels::new(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()))
+    Arc::new(StreamLabels::new(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    ))
 }
 
 fn sample_batch() -> Batch {
@@ -31,7 +41,10 @@ fn sample_batch() -> Batch {
     c.push(entry(&b, 5, "b1"));
     c.push(entry(&a, 1_000_000_000, "a1"));
     let mut e = entry(&a, 2_000_000_000, "a2 é");
-    e.metadata = vec![("trace_id".into(), "t1".into()), ("request_id".into(), "r1".into())];
+    e.metadata = vec![
+        ("trace_id".into(), "t1".into()),
+        ("request_id".into(), "r1".into()),
+    ];
     c.push(e);
     c.ack(1, 10);
     c.ack(2, 20);
@@ -44,7 +57,14 @@ fn sample_batch() -> Batch {
 #[test]
 fn protobuf_encoding_decodes_with_prost_and_orders_each_stream() {
     let batch = sample_batch();
-    assert_eq!(batch.acks.iter().map(|a| (a.record, a.offset)).collect::<Vec<_>>(), vec![(1, 15), (2, 20)]);
+    assert_eq!(
+        batch
+            .acks
+            .iter()
+            .map(|a| (a.record, a.offset))
+            .collect::<Vec<_>>(),
+        vec![(1, 15), (2, 20)]
+    );
     let streams = batch.streams();
     let raw = encode_protobuf(&streams);
     let req = proto::PushRequest::decode(raw.as_slice()).expect("ok");
@@ -53,16 +73,40 @@ fn protobuf_encoding_decodes_with_prost_and_orders_each_stream() {
     assert_eq!(s0.labels, r#"{filename="/a.log", job="files"}"#);
     let lines: Vec<_> = s0.entries.iter().map(|e| e.line.as_str()).collect();
     assert_eq!(lines, vec!["a1", "a2 é", "a3"]);
-    assert_eq!(s0.entries[0].timestamp, Some(proto::Timestamp { seconds: 1, nanos: 0 }));
-    assert_eq!(s0.entries[2].timestamp, Some(proto::Timestamp { seconds: 3, nanos: 1 }));
+    assert_eq!(
+        s0.entries[0].timestamp,
+        Some(proto::Timestamp {
+            seconds: 1,
+            nanos: 0
+        })
+    );
+    assert_eq!(
+        s0.entries[2].timestamp,
+        Some(proto::Timestamp {
+            seconds: 3,
+            nanos: 1
+        })
+    );
     assert_eq!(
         s0.entries[1].structured_metadata,
         vec![
-            proto::LabelPairAdapter { name: "trace_id".into(), value: "t1".into() },
-            proto::LabelPairAdapter { name: "request_id".into(), value: "r1".into() }
+            proto::LabelPairAdapter {
+                name: "trace_id".into(),
+                value: "t1".into()
+            },
+            proto::LabelPairAdapter {
+                name: "request_id".into(),
+                value: "r1".into()
+            }
         ]
     );
-    assert_eq!(req.streams[1].entries[0].timestamp, Some(proto::Timestamp { seconds: 0, nanos: 5 }));
+    assert_eq!(
+        req.streams[1].entries[0].timestamp,
+        Some(proto::Timestamp {
+            seconds: 0,
+            nanos: 5
+        })
+    );
     // Byte-identical to prost's own encoding of the same message.
     assert_eq!(raw, req.encode_to_vec());
 }
@@ -99,7 +143,11 @@ fn backoff_doubles_with_jitter_caps_and_honours_retry_after() {
     let d: Vec<Duration> = (0..6).map(|_| b.next(None)).collect();
     for (i, x) in d.iter().enumerate() {
         let full = Duration::from_millis((100u64 << i).min(1000));
-        assert!(*x >= full / 2 && *x <= full, "attempt {i}: {x:?} not in [{:?}, {full:?}]", full / 2);
+        assert!(
+            *x >= full / 2 && *x <= full,
+            "attempt {i}: {x:?} not in [{:?}, {full:?}]",
+            full / 2
+        );
     }
     assert!(b.next(Some(Duration::from_secs(3))) >= Duration::from_secs(3));
     assert!(b.next(Some(Duration::from_secs(3600))) <= Duration::from_secs(300));
@@ -114,34 +162,53 @@ fn base64_matches_rfc4648() {
 }
 
 /// A server that answers each push with the next scripted status and records bodies.
-async fn scripted(script: Vec<(u16, Option<&'static str>)>) -> (String, Arc<Mutex<Vec<(http::HeaderMap, Bytes)>>>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("ok");
+async fn scripted(
+    script: Vec<(u16, Option<&'static str>)>,
+) -> (String, Arc<Mutex<Vec<(http::HeaderMap, Bytes)>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("ok");
     let addr = listener.local_addr().expect("ok");
     let script = Arc::new(Mutex::new(VecDeque::from(script)));
     let seen = Arc::new(Mutex::new(Vec::new()));
     let seen2 = Arc::clone(&seen);
     tokio::spawn(async move {
         loop {
-            let Ok((s, _)) = listener.accept().await else { return };
+            let Ok((s, _)) = listener.accept().await else {
+                return;
+            };
             let script = Arc::clone(&script);
             let seen = Arc::clone(&seen2);
             tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    let script = Arc::clone(&script);
-                    let seen = Arc::clone(&seen);
-                    async move {
-                        let h = req.headers().clone();
-                        let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                        seen.lock().expect("ok").push((h, body));
-                        let (status, ra) = script.lock().expect("ok").pop_front().unwrap_or((204, None));
-                        let mut r = hyper::Response::new(Full::new(Bytes::from_static(b"scripted")));
-                        *r.status_mut() = hyper::StatusCode::from_u16(status).expect("ok");
-                        if let Some(ra) = ra {
-                            r.headers_mut().insert("retry-after", ra.parse().expect("ok"));
+                let svc = hyper::service::service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| {
+                        let script = Arc::clone(&script);
+                        let seen = Arc::clone(&seen);
+                        async move {
+                            let h = req.headers().clone();
+                            let body = req
+                                .into_body()
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
+                            seen.lock().expect("ok").push((h, body));
+                            let (status, ra) = script
+                                .lock()
+                                .expect("ok")
+                                .pop_front()
+                                .unwrap_or((204, None));
+                            let mut r =
+                                hyper::Response::new(Full::new(Bytes::from_static(b"scripted")));
+                            *r.status_mut() = hyper::StatusCode::from_u16(status).expect("ok");
+                            if let Some(ra) = ra {
+                                r.headers_mut()
+                                    .insert("retry-after", ra.parse().expect("ok"));
+                            }
+                            Ok::<_, std::convert::Infallible>(r)
                         }
-                        Ok::<_, std::convert::Infallible>(r)
-                    }
-                });
+                    },
+                );
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(hyper_util::rt::TokioIo::new(s), svc)
                     .await;
@@ -161,19 +228,34 @@ async fn run_sink(cfg: LokiEndpointConfig, chunks: Vec<Chunk>) -> SinkRun {
     let positions = Arc::new(Positions::open(&dir.path().join("p.json")).expect("ok"));
     let metrics = Arc::new(LogMetrics::default());
     let client = LokiClient::new(cfg.clone()).expect("ok");
-    let sink = LokiSink::new("t", cfg, client, Arc::clone(&metrics), Arc::clone(&positions), Arc::new(AtomicU64::new(0)));
+    let sink = LokiSink::new(
+        "t",
+        cfg,
+        client,
+        Arc::clone(&metrics),
+        Arc::clone(&positions),
+        Arc::new(AtomicU64::new(0)),
+    );
     let (tx, rx) = mpsc::channel(16);
     let (_stop_tx, stop_rx) = watch::channel(false);
     for c in chunks {
         tx.send(c).await.expect("ok");
     }
     drop(tx);
-    tokio::time::timeout(Duration::from_secs(20), sink.run(rx, stop_rx)).await.expect("sink finishes");
+    tokio::time::timeout(Duration::from_secs(20), sink.run(rx, stop_rx))
+        .await
+        .expect("sink finishes");
     SinkRun { metrics, _dir: dir }
 }
 
 fn fast(url: &str) -> LokiEndpointConfig {
-    LokiEndpointConfig { min_backoff_ms: 10, max_backoff_ms: 50, batch_wait_ms: 10, tenant_id: Some("t1".into()), ..LokiEndpointConfig::with_url(url) }
+    LokiEndpointConfig {
+        min_backoff_ms: 10,
+        max_backoff_ms: 50,
+        batch_wait_ms: 10,
+        tenant_id: Some("t1".into()),
+        ..LokiEndpointConfig::with_url(url)
+    }
 }
 
 fn chunk_for(positions_record: u64, n: usize) -> Chunk {
@@ -194,12 +276,21 @@ async fn retries_5xx_and_429_then_acknowledges() {
     let id = positions.create(crate::logs::FileKey { dev: 1, ino: 1 }, "/a", 0, 0, (0, 0));
     let metrics = Arc::new(LogMetrics::default());
     let cfg = fast(&url);
-    let sink = LokiSink::new("t", cfg.clone(), LokiClient::new(cfg).expect("ok"), Arc::clone(&metrics), Arc::clone(&positions), Arc::new(AtomicU64::new(0)));
+    let sink = LokiSink::new(
+        "t",
+        cfg.clone(),
+        LokiClient::new(cfg).expect("ok"),
+        Arc::clone(&metrics),
+        Arc::clone(&positions),
+        Arc::new(AtomicU64::new(0)),
+    );
     let (tx, rx) = mpsc::channel(4);
     let (_s, stop) = watch::channel(false);
     tx.send(chunk_for(id, 3)).await.expect("ok");
     drop(tx);
-    tokio::time::timeout(Duration::from_secs(20), sink.run(rx, stop)).await.expect("ok");
+    tokio::time::timeout(Duration::from_secs(20), sink.run(rx, stop))
+        .await
+        .expect("ok");
     assert_eq!(positions.acked(id), Some(1000));
     assert_eq!(metrics.sent_count("t"), 3);
     let bodies = seen.lock().expect("ok");
@@ -211,7 +302,10 @@ async fn retries_5xx_and_429_then_acknowledges() {
     let req = proto::PushRequest::decode(raw.as_slice()).expect("ok");
     assert_eq!(req.streams[0].entries.len(), 3);
     let fams = metrics.families();
-    let retried = fams.iter().find(|f| f.name == "nodewatch_agent_log_lines_retried_total").expect("ok");
+    let retried = fams
+        .iter()
+        .find(|f| f.name == "nodewatch_agent_log_lines_retried_total")
+        .expect("ok");
     assert_eq!(retried.metrics[0].value.as_scalar(), Some(9.0));
 }
 
@@ -222,18 +316,39 @@ async fn other_4xx_is_rejected_not_retried_and_still_acknowledged() {
     let positions = Arc::new(Positions::open(&dir.path().join("p.json")).expect("ok"));
     let id = positions.create(crate::logs::FileKey { dev: 1, ino: 1 }, "/a", 0, 0, (0, 0));
     let metrics = Arc::new(LogMetrics::default());
-    let cfg = LokiEndpointConfig { encoding: Encoding::Json, ..fast(&url) };
-    let sink = LokiSink::new("t", cfg.clone(), LokiClient::new(cfg).expect("ok"), Arc::clone(&metrics), Arc::clone(&positions), Arc::new(AtomicU64::new(0)));
+    let cfg = LokiEndpointConfig {
+        encoding: Encoding::Json,
+        ..fast(&url)
+    };
+    let sink = LokiSink::new(
+        "t",
+        cfg.clone(),
+        LokiClient::new(cfg).expect("ok"),
+        Arc::clone(&metrics),
+        Arc::clone(&positions),
+        Arc::new(AtomicU64::new(0)),
+    );
     let (tx, rx) = mpsc::channel(4);
     let (_s, stop) = watch::channel(false);
     tx.send(chunk_for(id, 2)).await.expect("ok");
     drop(tx);
-    tokio::time::timeout(Duration::from_secs(20), sink.run(rx, stop)).await.expect("ok");
+    tokio::time::timeout(Duration::from_secs(20), sink.run(rx, stop))
+        .await
+        .expect("ok");
     assert_eq!(seen.lock().expect("ok").len(), 1);
-    assert_eq!(seen.lock().expect("ok")[0].0.get("content-encoding").expect("ok"), "gzip");
+    assert_eq!(
+        seen.lock().expect("ok")[0]
+            .0
+            .get("content-encoding")
+            .expect("ok"),
+        "gzip"
+    );
     assert_eq!(positions.acked(id), Some(1000));
     let fams = metrics.families();
-    let rejected = fams.iter().find(|f| f.name == "nodewatch_agent_log_lines_rejected_total").expect("ok");
+    let rejected = fams
+        .iter()
+        .find(|f| f.name == "nodewatch_agent_log_lines_rejected_total")
+        .expect("ok");
     assert_eq!(rejected.metrics[0].labels.get("reason"), Some("http_400"));
     assert_eq!(rejected.metrics[0].value.as_scalar(), Some(2.0));
 }
@@ -246,12 +361,24 @@ async fn stream_limit_drops_new_streams_and_counts_them() {
         let l = labels(&[("job", "files"), ("n", &i.to_string())]);
         c.push(entry(&l, 1, "x"));
     }
-    let cfg = LokiEndpointConfig { max_streams: 2, ..fast(&url) };
+    let cfg = LokiEndpointConfig {
+        max_streams: 2,
+        ..fast(&url)
+    };
     let run = run_sink(cfg, vec![c]).await;
     let body = seen.lock().expect("ok")[0].1.clone();
     let raw = snap::raw::Decoder::new().decompress_vec(&body).expect("ok");
-    assert_eq!(proto::PushRequest::decode(raw.as_slice()).expect("ok").streams.len(), 2);
+    assert_eq!(
+        proto::PushRequest::decode(raw.as_slice())
+            .expect("ok")
+            .streams
+            .len(),
+        2
+    );
     let fams = run.metrics.families();
-    let dropped = fams.iter().find(|f| f.name == "nodewatch_agent_log_lines_dropped_total").expect("ok");
+    let dropped = fams
+        .iter()
+        .find(|f| f.name == "nodewatch_agent_log_lines_dropped_total")
+        .expect("ok");
     assert_eq!(dropped.metrics[0].value.as_scalar(), Some(3.0));
 }

@@ -70,8 +70,11 @@ impl Discover for FilesDiscover {
                 .cache
                 .entry(path.clone())
                 .or_insert_with(|| {
-                    let mut pairs: Vec<(String, String)> =
-                        self.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                    let mut pairs: Vec<(String, String)> = self
+                        .labels
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
                     pairs.push(("job".into(), "files".into()));
                     pairs.push(("filename".into(), path.display().to_string()));
                     Arc::new(StreamLabels::new(pairs))

@@ -15,16 +15,31 @@ fn globs_find_files_with_job_filename_and_static_labels() {
     };
     let specs = FilesDiscover::new(&c).expect("ok").discover();
     assert_eq!(specs.len(), 1);
-    let want = format!(r#"{{env="prod", filename="{}", job="files"}}"#, d.path().join("a.log").display());
+    let want = format!(
+        r#"{{env="prod", filename="{}", job="files"}}"#,
+        d.path().join("a.log").display()
+    );
     assert_eq!(specs[0].labels.rendered, want);
 }
 
 #[test]
 fn bad_patterns_and_label_names_are_refused() {
-    let c = FilesConfig { include: vec!["/a/[".into()], ..FilesConfig::default() };
-    assert!(matches!(FilesDiscover::new(&c), Err(FilesError::Pattern { .. })));
+    let c = FilesConfig {
+        include: vec!["/a/[".into()],
+        ..FilesConfig::default()
+    };
+    assert!(matches!(
+        FilesDiscover::new(&c),
+        Err(FilesError::Pattern { .. })
+    ));
     for bad in ["__reserved", "1abc", "with-dash"] {
-        let c = FilesConfig { labels: [(bad.to_string(), "v".to_string())].into(), ..FilesConfig::default() };
-        assert!(matches!(FilesDiscover::new(&c), Err(FilesError::Label(_))), "{bad}");
+        let c = FilesConfig {
+            labels: [(bad.to_string(), "v".to_string())].into(),
+            ..FilesConfig::default()
+        };
+        assert!(
+            matches!(FilesDiscover::new(&c), Err(FilesError::Label(_))),
+            "{bad}"
+        );
     }
 }

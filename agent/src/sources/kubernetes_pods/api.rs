@@ -77,9 +77,14 @@ fn default_ca_file() -> Option<PathBuf> {
     Some("/var/run/secrets/kubernetes.io/serviceaccount/ca.crt".into())
 }
 fn default_labels() -> Vec<String> {
-    ["app", "app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/component"]
-        .map(String::from)
-        .into()
+    [
+        "app",
+        "app.kubernetes.io/name",
+        "app.kubernetes.io/instance",
+        "app.kubernetes.io/component",
+    ]
+    .map(String::from)
+    .into()
 }
 fn default_timeout_ms() -> u64 {
     2000
@@ -91,15 +96,27 @@ impl PodApiConfig {
         if !self.enabled {
             return Ok(());
         }
-        let uri: http::Uri = self.url.parse().map_err(|e| ("api.url", format!("{:?}: {e}", self.url)))?;
+        let uri: http::Uri = self
+            .url
+            .parse()
+            .map_err(|e| ("api.url", format!("{:?}: {e}", self.url)))?;
         if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
-            return Err(("api.url", format!("{:?}: expected an http:// or https:// URL", self.url)));
+            return Err((
+                "api.url",
+                format!("{:?}: expected an http:// or https:// URL", self.url),
+            ));
         }
         if self.labels.is_empty() || self.labels.len() > MAX_POD_LABELS {
-            return Err(("api.labels", format!("name 1 to {MAX_POD_LABELS} pod labels")));
+            return Err((
+                "api.labels",
+                format!("name 1 to {MAX_POD_LABELS} pod labels"),
+            ));
         }
         if let Some(bad) = self.labels.iter().find(|l| l.is_empty() || l.len() > 317) {
-            return Err(("api.labels", format!("{bad:?} is not a Kubernetes label key")));
+            return Err((
+                "api.labels",
+                format!("{bad:?} is not a Kubernetes label key"),
+            ));
         }
         if self.timeout_ms == 0 || self.timeout_ms > 60_000 {
             return Err(("api.timeout_ms", "must be 1 to 60000".into()));
@@ -136,7 +153,16 @@ struct PodMeta {
 /// A Kubernetes label key as a Loki label name: every character outside `[A-Za-z0-9_]` becomes
 /// `_`, and a leading digit gets a `_` in front.
 pub fn label_name(key: &str) -> String {
-    let mut out: String = key.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
+    let mut out: String = key
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     if out.starts_with(|c: char| c.is_ascii_digit()) {
         out.insert(0, '_');
     }
@@ -162,7 +188,10 @@ fn cut(v: &str) -> String {
 
 /// A name as Kubernetes allows it in a path segment (DNS subdomain characters).
 fn safe_segment(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 253 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+    !s.is_empty()
+        && s.len() <= 253
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
 }
 
 /// The lookups, their cache and their counters. Used from the discovery thread only.
@@ -178,8 +207,13 @@ impl PodApi {
     /// A client for `cfg` (which must be enabled and checked).
     pub fn new(cfg: PodApiConfig, metrics: Arc<LogMetrics>) -> Result<Self, String> {
         let mut tls = ureq::tls::TlsConfig::builder();
-        if let Some(ca) = cfg.ca_file.as_ref().filter(|_| cfg.url.starts_with("https://")) {
-            let pem = std::fs::read(ca).map_err(|e| format!("api.ca_file {}: {e}", ca.display()))?;
+        if let Some(ca) = cfg
+            .ca_file
+            .as_ref()
+            .filter(|_| cfg.url.starts_with("https://"))
+        {
+            let pem =
+                std::fs::read(ca).map_err(|e| format!("api.ca_file {}: {e}", ca.display()))?;
             let certs = ureq::tls::parse_pem(&pem)
                 .filter_map(|i| match i {
                     Ok(ureq::tls::PemItem::Certificate(c)) => Some(Ok(c)),
@@ -199,7 +233,12 @@ impl PodApi {
             .build()
             .new_agent();
         metrics.pod_api_errors("connect", 0);
-        Ok(PodApi { cfg, agent, cache: HashMap::new(), metrics })
+        Ok(PodApi {
+            cfg,
+            agent,
+            cache: HashMap::new(),
+            metrics,
+        })
     }
 
     /// The configured pod labels of the pod a log path names; empty when it has none or the API
@@ -226,7 +265,12 @@ impl PodApi {
             self.metrics.pod_api_errors("bad_name", 1);
             return None;
         }
-        let url = format!("{}/api/v1/namespaces/{}/pods/{}", self.cfg.url.trim_end_matches('/'), p.namespace, p.pod);
+        let url = format!(
+            "{}/api/v1/namespaces/{}/pods/{}",
+            self.cfg.url.trim_end_matches('/'),
+            p.namespace,
+            p.pod
+        );
         let mut req = self.agent.get(&url).header("Accept", "application/json");
         if let Some(tf) = &self.cfg.token_file {
             match std::fs::read_to_string(tf) {
@@ -238,9 +282,12 @@ impl PodApi {
                 }
             }
         }
-        let body = req
-            .call()
-            .and_then(|mut r| r.body_mut().with_config().limit(MAX_POD_BYTES).read_to_vec());
+        let body = req.call().and_then(|mut r| {
+            r.body_mut()
+                .with_config()
+                .limit(MAX_POD_BYTES)
+                .read_to_vec()
+        });
         let body = match body {
             Ok(b) => b,
             Err(e) => {

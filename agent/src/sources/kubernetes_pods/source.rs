@@ -53,7 +53,8 @@ fn is_log_file(name: &str) -> bool {
     };
     !num.is_empty()
         && num.bytes().all(|b| b.is_ascii_digit())
-        && (rest.is_empty() || (rest.starts_with('.') && !rest.ends_with(".gz") && !rest.ends_with(".tmp")))
+        && (rest.is_empty()
+            || (rest.starts_with('.') && !rest.ends_with(".gz") && !rest.ends_with(".tmp")))
 }
 
 /// Finds the files of the `kubernetes_pods` source.
@@ -146,5 +147,8 @@ pub fn node_name(configured: Option<&str>) -> String {
     {
         return n;
     }
-    rustix::system::uname().nodename().to_string_lossy().into_owned()
+    rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned()
 }

@@ -13,7 +13,13 @@ fn pod_paths_give_namespace_pod_uid_container() {
     assert_eq!(p.pod, "coredns-5d78c9869d-abcde");
     assert_eq!(p.uid, "0b9d7c1e-1111-2222-3333-444455556666");
     assert_eq!(p.container, "coredns");
-    assert!(parse_pod_path(root, Path::new("/var/log/pods/ns_pod_uid/c/1.log.20240101-120000")).is_some());
+    assert!(
+        parse_pod_path(
+            root,
+            Path::new("/var/log/pods/ns_pod_uid/c/1.log.20240101-120000")
+        )
+        .is_some()
+    );
     for bad in [
         "/var/log/pods/ns_pod_uid/c/0.log.20240101-120000.gz",
         "/var/log/pods/ns_pod_uid/c/0.log.tmp",
@@ -36,22 +42,35 @@ fn discovery_labels_each_file_from_its_path() {
     let mut disc = PodsDiscover::new(d.path().to_path_buf(), "node-a".into(), Default::default());
     let specs = disc.discover();
     assert_eq!(specs.len(), 1);
-    assert_eq!(specs[0].labels.rendered, r#"{container="nginx", namespace="default", node_name="node-a", pod="web-0"}"#);
+    assert_eq!(
+        specs[0].labels.rendered,
+        r#"{container="nginx", namespace="default", node_name="node-a", pod="web-0"}"#
+    );
 }
 
 #[test]
 fn pod_label_keys_become_loki_label_names() {
     assert_eq!(label_name("app"), "app");
-    assert_eq!(label_name("app.kubernetes.io/name"), "app_kubernetes_io_name");
+    assert_eq!(
+        label_name("app.kubernetes.io/name"),
+        "app_kubernetes_io_name"
+    );
     assert_eq!(label_name("9lives"), "_9lives");
-    let labels: std::collections::HashMap<String, String> =
-        [("app", "web"), ("tier", "front"), ("app.kubernetes.io/name", "shop"), ("empty", "")]
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .into();
+    let labels: std::collections::HashMap<String, String> = [
+        ("app", "web"),
+        ("tier", "front"),
+        ("app.kubernetes.io/name", "shop"),
+        ("empty", ""),
+    ]
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .into();
     let wanted = ["app", "app.kubernetes.io/name", "empty", "absent"].map(String::from);
     assert_eq!(
         pick(&wanted, &labels),
-        [("app".to_string(), "web".to_string()), ("app_kubernetes_io_name".to_string(), "shop".to_string())]
+        [
+            ("app".to_string(), "web".to_string()),
+            ("app_kubernetes_io_name".to_string(), "shop".to_string())
+        ]
     );
 }
 
@@ -74,7 +93,11 @@ fn pod_api_settings_are_checked_only_when_enabled() {
 fn fake_api(
     pods: Vec<(&'static str, u16, String)>,
     max: usize,
-) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>, std::thread::JoinHandle<()>) {
+) -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    std::thread::JoinHandle<()>,
+) {
     use std::io::{BufRead as _, Write as _};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
@@ -117,18 +140,35 @@ fn fake_api(
 #[test]
 fn pod_labels_from_the_api_join_the_path_labels_and_failures_do_not_hold_logs_back() {
     let d = tempfile::tempdir().expect("ok");
-    for pod_dir in ["shop_web-0_uid-web/nginx", "shop_db-0_uid-db/postgres", "shop_old-0_uid-gone/app"] {
+    for pod_dir in [
+        "shop_web-0_uid-web/nginx",
+        "shop_db-0_uid-db/postgres",
+        "shop_old-0_uid-gone/app",
+    ] {
         let dir = d.path().join(pod_dir);
         std::fs::create_dir_all(&dir).expect("ok");
         std::fs::write(dir.join("0.log"), "").expect("ok");
     }
-    let pod = |uid: &str, labels: &str| format!(r#"{{"kind":"Pod","metadata":{{"name":"x","uid":"{uid}","labels":{{{labels}}}}}}}"#);
+    let pod = |uid: &str, labels: &str| {
+        format!(r#"{{"kind":"Pod","metadata":{{"name":"x","uid":"{uid}","labels":{{{labels}}}}}}}"#)
+    };
     let (url, seen, server) = fake_api(
         vec![
-            ("/api/v1/namespaces/shop/pods/web-0", 200, pod("uid-web", r#""app":"web","app.kubernetes.io/name":"shop","pod":"spoof","team":"x""#)),
+            (
+                "/api/v1/namespaces/shop/pods/web-0",
+                200,
+                pod(
+                    "uid-web",
+                    r#""app":"web","app.kubernetes.io/name":"shop","pod":"spoof","team":"x""#,
+                ),
+            ),
             ("/api/v1/namespaces/shop/pods/db-0", 500, "oops".to_string()),
             // Same name, another UID: the pod was replaced; its labels are not the old pod's.
-            ("/api/v1/namespaces/shop/pods/old-0", 200, pod("uid-new", r#""app":"new""#)),
+            (
+                "/api/v1/namespaces/shop/pods/old-0",
+                200,
+                pod("uid-new", r#""app":"new""#),
+            ),
         ],
         3,
     );
@@ -140,12 +180,15 @@ fn pod_labels_from_the_api_join_the_path_labels_and_failures_do_not_hold_logs_ba
         url,
         token_file: Some(token),
         ca_file: None,
-        labels: ["app", "app.kubernetes.io/name", "pod"].map(String::from).into(),
+        labels: ["app", "app.kubernetes.io/name", "pod"]
+            .map(String::from)
+            .into(),
         timeout_ms: 2000,
     };
     cfg.check().expect("valid");
     let api = PodApi::new(cfg, std::sync::Arc::clone(&metrics)).expect("client");
-    let mut disc = PodsDiscover::new(d.path().to_path_buf(), "node-a".into(), Default::default()).with_api(api);
+    let mut disc = PodsDiscover::new(d.path().to_path_buf(), "node-a".into(), Default::default())
+        .with_api(api);
     let specs = disc.discover();
     let rendered: Vec<&str> = specs.iter().map(|s| s.labels.rendered.as_str()).collect();
     assert_eq!(
@@ -162,12 +205,28 @@ fn pod_labels_from_the_api_join_the_path_labels_and_failures_do_not_hold_logs_ba
     server.join().expect("server");
     let seen = seen.lock().expect("lock").clone();
     assert_eq!(seen.len(), 3, "{seen:?}");
-    assert!(seen.iter().all(|s| s.to_ascii_lowercase().ends_with("authorization: bearer s3cr3t")), "{seen:?}");
+    assert!(
+        seen.iter().all(|s| s
+            .to_ascii_lowercase()
+            .ends_with("authorization: bearer s3cr3t")),
+        "{seen:?}"
+    );
     let fams = metrics.families();
-    let errors = fams.iter().find(|f| f.name == "nodewatch_agent_log_pod_api_errors_total").expect("family");
+    let errors = fams
+        .iter()
+        .find(|f| f.name == "nodewatch_agent_log_pod_api_errors_total")
+        .expect("family");
     let count = |reason: &str| {
-        errors.metrics.iter().find(|m| m.labels.get("reason") == Some(reason)).map(|m| m.value.clone())
+        errors
+            .metrics
+            .iter()
+            .find(|m| m.labels.get("reason") == Some(reason))
+            .map(|m| m.value.clone())
     };
     assert_eq!(count("http_status"), Some(crate::event::Value::Scalar(1.0)));
-    assert_eq!(count("connect"), Some(crate::event::Value::Scalar(0.0)), "the series exists from the start");
+    assert_eq!(
+        count("connect"),
+        Some(crate::event::Value::Scalar(0.0)),
+        "the series exists from the start"
+    );
 }

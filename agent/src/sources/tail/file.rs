@@ -72,7 +72,9 @@ impl TailedFile {
             Some(l) => l.start,
             None => self.offset - self.buf.len() as u64,
         };
-        self.proc.pending_start().map_or(consumed, |p| p.min(consumed))
+        self.proc
+            .pending_start()
+            .map_or(consumed, |p| p.min(consumed))
     }
 
     /// Starts over at offset 0 (the file was truncated).
@@ -141,7 +143,8 @@ impl TailedFile {
                 metrics.malformed(source, "line_too_long", 1);
                 line = &line[..utf8_cut(line, self.max_line)];
             }
-            self.proc.line(line, buf_offset + pos as u64, now_ns, now, out);
+            self.proc
+                .line(line, buf_offset + pos as u64, now_ns, now, out);
             lines += 1;
             pos += i + 1;
         }

@@ -45,7 +45,10 @@ impl LineProcessor {
         base: Arc<StreamLabels>,
         metrics: Arc<LogMetrics>,
     ) -> Result<Self, MultilineError> {
-        let joiner = cfg.container.as_ref().map(|c| Joiner::new(c.max_line_bytes));
+        let joiner = cfg
+            .container
+            .as_ref()
+            .map(|c| Joiner::new(c.max_line_bytes));
         let multiline = cfg.multiline.as_ref().map(Multiline::new).transpose()?;
         Ok(LineProcessor {
             cfg,
@@ -60,7 +63,14 @@ impl LineProcessor {
     }
 
     /// One raw line (without its newline) that starts at file offset `start`.
-    pub fn line(&mut self, bytes: &[u8], start: u64, now_ns: i64, now: Instant, out: &mut Vec<LogEntry>) {
+    pub fn line(
+        &mut self,
+        bytes: &[u8],
+        start: u64,
+        now_ns: i64,
+        now: Instant,
+        out: &mut Vec<LogEntry>,
+    ) {
         let src = self.cfg.source;
         let text: Cow<'_, str> = match std::str::from_utf8(bytes) {
             Ok(s) => Cow::Borrowed(s),
@@ -95,7 +105,15 @@ impl LineProcessor {
         }
     }
 
-    fn stage2(&mut self, ts: i64, tag: Option<Stream>, msg: String, start: u64, now: Instant, out: &mut Vec<LogEntry>) {
+    fn stage2(
+        &mut self,
+        ts: i64,
+        tag: Option<Stream>,
+        msg: String,
+        start: u64,
+        now: Instant,
+        out: &mut Vec<LogEntry>,
+    ) {
         match &mut self.multiline {
             Some(ml) => {
                 ml.push(ts, tag, msg, start, now, &mut self.merged);

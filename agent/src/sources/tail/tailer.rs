@@ -126,7 +126,8 @@ impl Tailer {
         let s = Arc::clone(&shutdown);
         let name = format!("tail-{}", self.proc_cfg.source);
         let thread = std::thread::Builder::new().name(name).spawn(move || {
-            let span = tracing::info_span!("tailer", source = self.proc_cfg.source, sink = %self.sink);
+            let span =
+                tracing::info_span!("tailer", source = self.proc_cfg.source, sink = %self.sink);
             let _g = span.enter();
             self.run(&s);
         })?;
@@ -216,11 +217,14 @@ impl Tailer {
             }
             if self.files.len() >= self.cfg.max_open_files {
                 if !self.warned_max_open {
-                    tracing::warn!(max_open_files = self.cfg.max_open_files,
-                        "open file bound reached; more files wait until others close");
+                    tracing::warn!(
+                        max_open_files = self.cfg.max_open_files,
+                        "open file bound reached; more files wait until others close"
+                    );
                     self.warned_max_open = true;
                 }
-                self.metrics.dropped(self.proc_cfg.source, "max_open_files", 0);
+                self.metrics
+                    .dropped(self.proc_cfg.source, "max_open_files", 0);
                 continue;
             }
             if let Err(e) = self.open(spec) {
@@ -280,10 +284,23 @@ impl Tailer {
             }
         };
         file.seek(std::io::SeekFrom::Start(start))?;
-        let proc = LineProcessor::new(Arc::clone(&self.proc_cfg), spec.labels, Arc::clone(&self.metrics))
-            .map_err(std::io::Error::other)?;
+        let proc = LineProcessor::new(
+            Arc::clone(&self.proc_cfg),
+            spec.labels,
+            Arc::clone(&self.metrics),
+        )
+        .map_err(std::io::Error::other)?;
         tracing::debug!(path = %path_str, offset = start, "tail file");
-        self.files.push(TailedFile::new(file, key, id, spec.path, start, proc, fp, self.cfg.max_line_bytes));
+        self.files.push(TailedFile::new(
+            file,
+            key,
+            id,
+            spec.path,
+            start,
+            proc,
+            fp,
+            self.cfg.max_line_bytes,
+        ));
         Ok(())
     }
 
@@ -366,7 +383,8 @@ impl Tailer {
         }
         f.proc.tick(now, &mut self.scratch);
         let (record, safe, offset) = (f.record, f.safe_offset(), f.offset);
-        self.metrics.behind(source, &f.label, Some(size.saturating_sub(offset)));
+        self.metrics
+            .behind(source, &f.label, Some(size.saturating_sub(offset)));
         self.positions.set_read(record, offset);
         for e in self.scratch.drain(..) {
             self.chunk.push(e);

@@ -22,17 +22,29 @@ struct H {
 }
 
 fn tail_cfg() -> TailConfig {
-    TailConfig { eof_flush_ms: 0, rotate_wait_ms: 0, ..TailConfig::default() }
+    TailConfig {
+        eof_flush_ms: 0,
+        rotate_wait_ms: 0,
+        ..TailConfig::default()
+    }
 }
 
 fn harness(dir: &Path, pattern: &str, cfg: TailConfig) -> H {
     let pos = Arc::new(Positions::open(&dir.join("state/positions.json")).expect("ok"));
     let metrics = Arc::new(LogMetrics::default());
     let (tx, rx) = mpsc::channel(10_000);
-    let fc = FilesConfig { include: vec![dir.join(pattern).display().to_string()], ..FilesConfig::default() };
+    let fc = FilesConfig {
+        include: vec![dir.join(pattern).display().to_string()],
+        ..FilesConfig::default()
+    };
     let t = Tailer::new(
         cfg,
-        Arc::new(ProcessorConfig { source: "files", container: None, multiline: None, parse: ParseConfig::default() }),
+        Arc::new(ProcessorConfig {
+            source: "files",
+            container: None,
+            multiline: None,
+            parse: ParseConfig::default(),
+        }),
         Box::new(FilesDiscover::new(&fc).expect("ok")),
         Arc::clone(&pos),
         Arc::clone(&metrics),
@@ -41,7 +53,12 @@ fn harness(dir: &Path, pattern: &str, cfg: TailConfig) -> H {
         "test",
         64 * 1024,
     );
-    H { t, rx, pos, metrics }
+    H {
+        t,
+        rx,
+        pos,
+        metrics,
+    }
 }
 
 impl H {
@@ -60,12 +77,18 @@ impl H {
 }
 
 fn append(p: &Path, s: &str) {
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(p).expect("ok");
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(p)
+        .expect("ok");
     f.write_all(s.as_bytes()).expect("ok");
 }
 
 fn lines(from: usize, to: usize) -> String {
-    (from..=to).map(|i| format!("line {i:05} with padding to make fingerprints long enough\n")).collect()
+    (from..=to)
+        .map(|i| format!("line {i:05} with padding to make fingerprints long enough\n"))
+        .collect()
 }
 
 fn expect(from: usize, to: usize) -> Vec<String> {
@@ -126,9 +149,16 @@ fn renamed_away_file_is_finished_then_released() {
     append(&d.path().join("old"), &lines(3, 3));
     append(&f, &lines(4, 4));
     let got = h.step(true);
-    assert!(got.contains(&expect(3, 3)[0]) && got.contains(&expect(4, 4)[0]), "{got:?}");
+    assert!(
+        got.contains(&expect(3, 3)[0]) && got.contains(&expect(4, 4)[0]),
+        "{got:?}"
+    );
     h.step(false);
-    assert_eq!(h.t.open_files(), 1, "the renamed-away file is released at its end");
+    assert_eq!(
+        h.t.open_files(),
+        1,
+        "the renamed-away file is released at its end"
+    );
 }
 
 #[test]
@@ -140,7 +170,11 @@ fn copytruncate_reads_the_copy_tail_once() {
     assert_eq!(h.step(true), expect(1, 3));
     append(&f, &lines(4, 5)); // written, not read yet
     std::fs::copy(&f, d.path().join("a.log.1")).expect("ok");
-    std::fs::OpenOptions::new().write(true).truncate(true).open(&f).expect("ok");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&f)
+        .expect("ok");
     append(&f, &lines(6, 6));
     let mut got = h.step(true);
     got.extend(h.step(true));
@@ -155,7 +189,11 @@ fn truncated_and_rewritten_file_starts_over() {
     append(&f, &lines(1, 9));
     let mut h = harness(d.path(), "a.log", tail_cfg());
     assert_eq!(h.step(true).len(), 9);
-    std::fs::OpenOptions::new().write(true).truncate(true).open(&f).expect("ok");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&f)
+        .expect("ok");
     // Longer than before is noticed by the fingerprint, not only by the size.
     append(&f, &lines(100, 111));
     assert_eq!(h.step(true), expect(100, 111));
@@ -168,7 +206,10 @@ fn deleted_file_is_read_to_its_end_from_the_open_descriptor() {
     append(&f, &lines(1, 1));
     let mut h = harness(d.path(), "a.log", tail_cfg());
     assert_eq!(h.step(true), expect(1, 1));
-    let mut w = std::fs::OpenOptions::new().append(true).open(&f).expect("ok");
+    let mut w = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&f)
+        .expect("ok");
     std::fs::remove_file(&f).expect("ok");
     w.write_all(lines(2, 3).as_bytes()).expect("ok");
     drop(w);
@@ -183,7 +224,10 @@ fn reused_inode_with_other_content_is_read_from_the_start() {
     let f = d.path().join("a.log");
     append(&f, &lines(1, 3));
     let meta = std::fs::metadata(&f).expect("ok");
-    let key = FileKey { dev: meta.dev(), ino: meta.ino() };
+    let key = FileKey {
+        dev: meta.dev(),
+        ino: meta.ino(),
+    };
     let mut h = harness(d.path(), "a.log", tail_cfg());
     // A record left by an earlier file with this inode: other first bytes, offset 100.
     let old = h.pos.create(key, "/gone.log", 100, 100, (64, 0xdead_beef));
@@ -197,9 +241,20 @@ fn last_line_without_newline_is_sent_after_the_idle_delay() {
     let d = tempfile::tempdir().expect("ok");
     let f = d.path().join("a.log");
     append(&f, "complete\npartial");
-    let mut h = harness(d.path(), "a.log", TailConfig { eof_flush_ms: 3_600_000, ..tail_cfg() });
+    let mut h = harness(
+        d.path(),
+        "a.log",
+        TailConfig {
+            eof_flush_ms: 3_600_000,
+            ..tail_cfg()
+        },
+    );
     assert_eq!(h.step(true), vec!["complete"]);
-    assert_eq!(h.step(false), Vec::<String>::new(), "held while the file may still grow");
+    assert_eq!(
+        h.step(false),
+        Vec::<String>::new(),
+        "held while the file may still grow"
+    );
     let mut h2 = harness(d.path(), "b.log", tail_cfg());
     append(&d.path().join("b.log"), "no newline");
     let mut got = h2.step(true);
@@ -213,13 +268,23 @@ fn long_lines_are_cut_at_the_bound_and_counted() {
     let f = d.path().join("a.log");
     let big = "x".repeat(300 * 1024);
     append(&f, &format!("0123456789ABCDEF\n{big}\nok\n"));
-    let mut h = harness(d.path(), "a.log", TailConfig { max_line_bytes: 10, ..tail_cfg() });
+    let mut h = harness(
+        d.path(),
+        "a.log",
+        TailConfig {
+            max_line_bytes: 10,
+            ..tail_cfg()
+        },
+    );
     let mut got = h.step(true);
     // One read (128 KiB) per pass once a chunk is full: a few passes reach the end.
     for _ in 0..5 {
         got.extend(h.step(false));
     }
-    assert_eq!(got, vec!["0123456789".to_string(), "x".repeat(10), "ok".to_string()]);
+    assert_eq!(
+        got,
+        vec!["0123456789".to_string(), "x".repeat(10), "ok".to_string()]
+    );
     assert_eq!(h.metrics.malformed_count("files", "line_too_long"), 2);
 }
 
@@ -230,7 +295,14 @@ fn invalid_utf8_and_binary_lines_are_counted_and_sent() {
     std::fs::write(&f, b"ok\n\xff\xfe bad\nnul\x00byte\n").expect("ok");
     let mut h = harness(d.path(), "a.log", tail_cfg());
     let got = h.step(true);
-    assert_eq!(got, vec!["ok".to_string(), "\u{fffd}\u{fffd} bad".to_string(), "nul\0byte".to_string()]);
+    assert_eq!(
+        got,
+        vec![
+            "ok".to_string(),
+            "\u{fffd}\u{fffd} bad".to_string(),
+            "nul\0byte".to_string()
+        ]
+    );
     assert_eq!(h.metrics.malformed_count("files", "invalid_utf8"), 1);
     assert_eq!(h.metrics.malformed_count("files", "binary"), 1);
 }
@@ -242,6 +314,9 @@ fn new_files_are_found_at_discovery() {
     assert!(h.step(true).is_empty());
     let p: PathBuf = d.path().join("late.log");
     append(&p, "hello\n");
-    assert!(h.step(false).is_empty(), "not looked for between discoveries");
+    assert!(
+        h.step(false).is_empty(),
+        "not looked for between discoveries"
+    );
     assert_eq!(h.step(true), vec!["hello"]);
 }

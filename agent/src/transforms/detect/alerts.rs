@@ -70,7 +70,14 @@ impl AlertBook {
 
     /// Moves a firing alert (by labels) to the resolved queue, stamped `at`.
     pub fn resolve(&self, labels: &BTreeMap<String, String>, at: SystemTime) {
-        let key = Alert { labels: labels.clone(), annotations: BTreeMap::new(), starts_at: at, ends_at: None, value: 0.0 }.fingerprint();
+        let key = Alert {
+            labels: labels.clone(),
+            annotations: BTreeMap::new(),
+            starts_at: at,
+            ends_at: None,
+            value: 0.0,
+        }
+        .fingerprint();
         let mut g = self.lock();
         if let Some(mut a) = g.active.remove(&key) {
             a.ends_at = Some(at);

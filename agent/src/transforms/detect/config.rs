@@ -42,8 +42,15 @@ impl DetectorKind {
     }
 
     /// Every name `from_name` accepts first.
-    pub const NAMES: &'static [&'static str] =
-        &["auto", "robust", "seasonal", "level_shift", "counter", "rate", "ewma"];
+    pub const NAMES: &'static [&'static str] = &[
+        "auto",
+        "robust",
+        "seasonal",
+        "level_shift",
+        "counter",
+        "rate",
+        "ewma",
+    ];
 }
 
 /// Which deviations count.
@@ -127,7 +134,10 @@ impl Default for DetectorParams {
 impl DetectorParams {
     /// The defaults with another detector.
     pub fn of(kind: DetectorKind) -> Self {
-        DetectorParams { kind, ..Default::default() }
+        DetectorParams {
+            kind,
+            ..Default::default()
+        }
     }
 
     /// What is out of range, if anything.
@@ -352,7 +362,14 @@ fn default_poll_ms() -> u64 {
     500
 }
 
-fn w(metric: &str, stat: Stat, alert: &str, severity: &str, component: &str, detector: DetectorParams) -> WatchConfig {
+fn w(
+    metric: &str,
+    stat: Stat,
+    alert: &str,
+    severity: &str,
+    component: &str,
+    detector: DetectorParams,
+) -> WatchConfig {
     WatchConfig {
         metric: metric.into(),
         labels: BTreeMap::new(),
@@ -367,12 +384,29 @@ fn w(metric: &str, stat: Stat, alert: &str, severity: &str, component: &str, det
 /// The default watch list (the list; names from the metric-name contract).
 pub fn default_watches() -> Vec<WatchConfig> {
     use DetectorKind::*;
-    let up = |kind| DetectorParams { direction: Direction::Up, ..DetectorParams::of(kind) };
-    let down = |kind| DetectorParams { direction: Direction::Down, ..DetectorParams::of(kind) };
+    let up = |kind| DetectorParams {
+        direction: Direction::Up,
+        ..DetectorParams::of(kind)
+    };
+    let down = |kind| DetectorParams {
+        direction: Direction::Down,
+        ..DetectorParams::of(kind)
+    };
     let counter = DetectorParams::of(Counter);
-    let lag = DetectorParams { threshold: Some(60.0), horizon_secs: 900, ..up(Rate) };
-    let spare = DetectorParams { threshold: None, ..down(Auto) };
-    let used = DetectorParams { threshold: Some(90.0), horizon_secs: 30 * 86_400, ..up(Rate) };
+    let lag = DetectorParams {
+        threshold: Some(60.0),
+        horizon_secs: 900,
+        ..up(Rate)
+    };
+    let spare = DetectorParams {
+        threshold: None,
+        ..down(Auto)
+    };
+    let used = DetectorParams {
+        threshold: Some(90.0),
+        horizon_secs: 30 * 86_400,
+        ..up(Rate)
+    };
     let sn = "storage-node";
     let lat = "StorageNodeLatencyAnomaly";
     let smart = "DiskSmartDegrading";
@@ -380,25 +414,158 @@ pub fn default_watches() -> Vec<WatchConfig> {
     let pipe = "PipelineThroughputAnomaly";
     let host = "HostDiskAnomaly";
     let mut v = vec![
-        w("storage_node_op_latency_seconds", Stat::P99, lat, "warning", sn, up(Auto)),
-        w("storage_node_op_latency_seconds", Stat::Mean, lat, "warning", sn, up(Auto)),
-        w("storage_node_commit_latency_seconds", Stat::Mean, lat, "warning", sn, up(Auto)),
-        w("storage_node_slow_ops", Stat::Value, lat, "critical", sn, up(Auto)),
-        w("storage_node_replication_lag_seconds", Stat::Value, "ReplicationLagAnomaly", "warning", sn, lag),
-        w("smartctl_device_media_errors", Stat::Value, smart, "critical", "kernel", counter),
-        w("smartctl_device_error_log_count", Stat::Value, smart, "warning", "kernel", counter),
-        w("smartctl_device_critical_warning", Stat::Value, smart, "critical", "kernel", counter),
-        w("smartctl_device_percentage_used", Stat::Value, smart, "warning", "kernel", used),
-        w("smartctl_device_available_spare", Stat::Value, smart, "warning", "kernel", spare),
-        w("DCGM_FI_DEV_GPU_TEMP", Stat::Value, gpu, "warning", "nvidia", up(Auto)),
-        w("DCGM_FI_DEV_XID_ERRORS", Stat::Value, gpu, "critical", "nvidia", counter),
-        w("DCGM_FI_DEV_ECC_DBE_VOL_TOTAL", Stat::Value, gpu, "critical", "nvidia", counter),
-        w("DCGM_FI_DEV_ECC_SBE_VOL_TOTAL", Stat::Value, gpu, "warning", "nvidia", counter),
-        w("pipeline_records_processed_total", Stat::Rate, pipe, "warning", "pipeline", down(Auto)),
-        w("pipeline_last_success_timestamp_seconds", Stat::Age, pipe, "warning", "pipeline", up(Auto)),
-        w("nodewatch_pipeline_last_push_timestamp_seconds", Stat::Age, pipe, "warning", "pipeline", up(Auto)),
-        w("node_disk_io_time_weighted_seconds_total", Stat::Rate, host, "warning", "kernel", up(Auto)),
-        w("node_pressure_io_waiting_seconds_total", Stat::Rate, host, "warning", "kernel", up(Auto)),
+        w(
+            "storage_node_op_latency_seconds",
+            Stat::P99,
+            lat,
+            "warning",
+            sn,
+            up(Auto),
+        ),
+        w(
+            "storage_node_op_latency_seconds",
+            Stat::Mean,
+            lat,
+            "warning",
+            sn,
+            up(Auto),
+        ),
+        w(
+            "storage_node_commit_latency_seconds",
+            Stat::Mean,
+            lat,
+            "warning",
+            sn,
+            up(Auto),
+        ),
+        w(
+            "storage_node_slow_ops",
+            Stat::Value,
+            lat,
+            "critical",
+            sn,
+            up(Auto),
+        ),
+        w(
+            "storage_node_replication_lag_seconds",
+            Stat::Value,
+            "ReplicationLagAnomaly",
+            "warning",
+            sn,
+            lag,
+        ),
+        w(
+            "smartctl_device_media_errors",
+            Stat::Value,
+            smart,
+            "critical",
+            "kernel",
+            counter,
+        ),
+        w(
+            "smartctl_device_error_log_count",
+            Stat::Value,
+            smart,
+            "warning",
+            "kernel",
+            counter,
+        ),
+        w(
+            "smartctl_device_critical_warning",
+            Stat::Value,
+            smart,
+            "critical",
+            "kernel",
+            counter,
+        ),
+        w(
+            "smartctl_device_percentage_used",
+            Stat::Value,
+            smart,
+            "warning",
+            "kernel",
+            used,
+        ),
+        w(
+            "smartctl_device_available_spare",
+            Stat::Value,
+            smart,
+            "warning",
+            "kernel",
+            spare,
+        ),
+        w(
+            "DCGM_FI_DEV_GPU_TEMP",
+            Stat::Value,
+            gpu,
+            "warning",
+            "nvidia",
+            up(Auto),
+        ),
+        w(
+            "DCGM_FI_DEV_XID_ERRORS",
+            Stat::Value,
+            gpu,
+            "critical",
+            "nvidia",
+            counter,
+        ),
+        w(
+            "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL",
+            Stat::Value,
+            gpu,
+            "critical",
+            "nvidia",
+            counter,
+        ),
+        w(
+            "DCGM_FI_DEV_ECC_SBE_VOL_TOTAL",
+            Stat::Value,
+            gpu,
+            "warning",
+            "nvidia",
+            counter,
+        ),
+        w(
+            "pipeline_records_processed_total",
+            Stat::Rate,
+            pipe,
+            "warning",
+            "pipeline",
+            down(Auto),
+        ),
+        w(
+            "pipeline_last_success_timestamp_seconds",
+            Stat::Age,
+            pipe,
+            "warning",
+            "pipeline",
+            up(Auto),
+        ),
+        w(
+            "nodewatch_pipeline_last_push_timestamp_seconds",
+            Stat::Age,
+            pipe,
+            "warning",
+            "pipeline",
+            up(Auto),
+        ),
+        w(
+            "node_disk_io_time_weighted_seconds_total",
+            Stat::Rate,
+            host,
+            "warning",
+            "kernel",
+            up(Auto),
+        ),
+        w(
+            "node_pressure_io_waiting_seconds_total",
+            Stat::Rate,
+            host,
+            "warning",
+            "kernel",
+            up(Auto),
+        ),
     ];
     // SMART counters that must not grow (raw values, smartctl_exporter's labels).
     for attr in [
@@ -408,7 +575,14 @@ pub fn default_watches() -> Vec<WatchConfig> {
         "Reported_Uncorrect",
         "UDMA_CRC_Error_Count",
     ] {
-        let mut x = w("smartctl_device_attribute", Stat::Value, smart, "critical", "kernel", counter);
+        let mut x = w(
+            "smartctl_device_attribute",
+            Stat::Value,
+            smart,
+            "critical",
+            "kernel",
+            counter,
+        );
         x.labels.insert("attribute_name".into(), attr.into());
         x.labels.insert("attribute_value_type".into(), "raw".into());
         v.push(x);

@@ -88,12 +88,19 @@ pub fn parse_timestamp(s: &[u8]) -> Option<i64> {
     if !v.is_finite() {
         return None;
     }
-    Some(if v.abs() > 1e11 { (v / 1000.0) as i64 } else { v as i64 })
+    Some(if v.abs() > 1e11 {
+        (v / 1000.0) as i64
+    } else {
+        v as i64
+    })
 }
 
 fn parse_value(s: &[u8]) -> Option<f64> {
     let s = s.trim_ascii();
-    let s = s.strip_prefix(b"\"").and_then(|x| x.strip_suffix(b"\"")).unwrap_or(s);
+    let s = s
+        .strip_prefix(b"\"")
+        .and_then(|x| x.strip_suffix(b"\""))
+        .unwrap_or(s);
     std::str::from_utf8(s).ok()?.parse::<f64>().ok()
 }
 
@@ -127,7 +134,9 @@ pub fn run_detect<R: Read, W: Write>(
     let mut first = true;
     loop {
         line.clear();
-        let n = input.read_until(b'\n', &mut line).map_err(DetectError::Read)?;
+        let n = input
+            .read_until(b'\n', &mut line)
+            .map_err(DetectError::Read)?;
         if n == 0 {
             break;
         }

@@ -140,21 +140,39 @@ impl SeriesDetector {
         let z = d / scale;
         self.fast += 0.1 * d;
         self.absdev += 0.1 * (d.abs() - self.absdev);
-        let score = if self.n < self.p.warmup_samples { 0.0 } else { logistic(self.directed(z), self.p.z_threshold) };
-        Scored { score, baseline: self.fast, upper: self.fast + self.p.z_threshold * scale, lower: self.fast - self.p.z_threshold * scale }
+        let score = if self.n < self.p.warmup_samples {
+            0.0
+        } else {
+            logistic(self.directed(z), self.p.z_threshold)
+        };
+        Scored {
+            score,
+            baseline: self.fast,
+            upper: self.fast + self.p.z_threshold * scale,
+            lower: self.fast - self.p.z_threshold * scale,
+        }
     }
 
     fn counter(&mut self, ts: i64, x: f64) -> Scored {
         if self.n > 0 && x > self.last + self.p.min_absolute_scale {
             self.last_increase_ts = Some(ts);
         }
-        let held = self.last_increase_ts.is_some_and(|t| ts - t < self.p.hold_secs as i64);
+        let held = self
+            .last_increase_ts
+            .is_some_and(|t| ts - t < self.p.hold_secs as i64);
         let base = if self.n == 0 { x } else { self.last };
-        Scored { score: if held { 1.0 } else { 0.0 }, baseline: base, upper: base, lower: base }
+        Scored {
+            score: if held { 1.0 } else { 0.0 },
+            baseline: base,
+            upper: base,
+            lower: base,
+        }
     }
 
     fn floor(&self, level: f64) -> f64 {
-        (self.p.min_relative_scale * level.abs()).max(self.p.min_absolute_scale).max(1e-12)
+        (self.p.min_relative_scale * level.abs())
+            .max(self.p.min_absolute_scale)
+            .max(1e-12)
     }
 
     fn combined(&mut self, ts: i64, x: f64) -> Scored {
@@ -165,7 +183,9 @@ impl SeriesDetector {
         let first = window.is_empty();
         let med = if first { x } else { window.median() };
         let mad = if first { 0.0 } else { window.mad(med) };
-        let floor = (p.min_relative_scale * med.abs()).max(p.min_absolute_scale).max(1e-12);
+        let floor = (p.min_relative_scale * med.abs())
+            .max(p.min_absolute_scale)
+            .max(1e-12);
         let scale = (1.4826 * mad).max(1.2533 * self.absdev).max(floor);
         if first {
             self.fast = x;
@@ -194,7 +214,13 @@ impl SeriesDetector {
                 let z_spike = r / rscale;
                 self.fast += a * (xc - self.fast);
                 self.sfast = 0.0;
-                ((x - med) / scale, (self.fast - med) / (scale * ewma_sd), z_spike.min(2.0 * (x - med).abs() / scale), med, scale)
+                (
+                    (x - med) / scale,
+                    (self.fast - med) / (scale * ewma_sd),
+                    z_spike.min(2.0 * (x - med).abs() / scale),
+                    med,
+                    scale,
+                )
             }
         };
         let r = x - self.pred;
@@ -253,15 +279,29 @@ impl SeriesDetector {
         let zs = match p.kind {
             DetectorKind::Robust => [self.directed(z_robust), 0.0, 0.0, 0.0],
             DetectorKind::LevelShift => [0.0, self.directed(z_level), z_cusum, 0.0],
-            _ => [self.directed(z_robust), self.directed(z_level), z_cusum, self.directed(z_spike)],
+            _ => [
+                self.directed(z_robust),
+                self.directed(z_level),
+                z_cusum,
+                self.directed(z_spike),
+            ],
         };
         let z = zs[0].max(zs[1]).max(zs[2]).max(zs[3]);
         let score = if self.n < p.warmup_samples {
             0.0
         } else {
-            logistic(z, p.z_threshold).max(if z_rate > 0.0 { logistic(z_rate, p.z_threshold) } else { 0.0 })
+            logistic(z, p.z_threshold).max(if z_rate > 0.0 {
+                logistic(z_rate, p.z_threshold)
+            } else {
+                0.0
+            })
         };
         let band = p.z_threshold * sscale;
-        Scored { score, baseline: base, upper: base + band, lower: base - band }
+        Scored {
+            score,
+            baseline: base,
+            upper: base + band,
+            lower: base - band,
+        }
     }
 }

@@ -23,8 +23,15 @@ pub const SOURCE: &str = "detect";
 #[derive(Debug)]
 enum Prev {
     None,
-    Hist { buckets: Vec<(f64, f64)>, sum: f64, count: f64 },
-    Counter { value: f64, ts: f64 },
+    Hist {
+        buckets: Vec<(f64, f64)>,
+        sum: f64,
+        count: f64,
+    },
+    Counter {
+        value: f64,
+        ts: f64,
+    },
 }
 
 #[derive(Debug)]
@@ -68,7 +75,11 @@ pub fn histogram_quantile(q: f64, buckets: &[(f64, f64)]) -> Option<f64> {
                 return Some(prev_le);
             }
             let width = c - prev_c;
-            let frac = if width > 0.0 { (rank - prev_c) / width } else { 1.0 };
+            let frac = if width > 0.0 {
+                (rank - prev_c) / width
+            } else {
+                1.0
+            };
             return Some(prev_le + (le - prev_le) * frac);
         }
         prev_le = le;
@@ -78,17 +89,30 @@ pub fn histogram_quantile(q: f64, buckets: &[(f64, f64)]) -> Option<f64> {
 }
 
 fn matches(w: &WatchConfig, labels: &Labels) -> bool {
-    w.labels.iter().all(|(k, v)| labels.get(k) == Some(v.as_str()))
+    w.labels
+        .iter()
+        .all(|(k, v)| labels.get(k) == Some(v.as_str()))
 }
 
 impl Engine {
     /// An engine writing alerts to `book`.
-    pub fn new(config: DetectConfig, links: Links, book: Arc<AlertBook>, sink_stats: Arc<SinkStats>) -> Self {
+    pub fn new(
+        config: DetectConfig,
+        links: Links,
+        book: Arc<AlertBook>,
+        sink_stats: Arc<SinkStats>,
+    ) -> Self {
         let node = if config.node.is_empty() {
             std::env::var("NODE_NAME")
                 .ok()
                 .filter(|s| !s.is_empty())
-                .or_else(|| rustix::system::uname().nodename().to_str().ok().map(str::to_string))
+                .or_else(|| {
+                    rustix::system::uname()
+                        .nodename()
+                        .to_str()
+                        .ok()
+                        .map(str::to_string)
+                })
                 .unwrap_or_else(|| "unknown".into())
         } else {
             config.node.clone()
@@ -113,7 +137,10 @@ impl Engine {
 
     /// Scores every watched series of one batch at wall-clock time `now`.
     pub fn score_batch(&mut self, families: &[Family], now: SystemTime) {
-        let t = now.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs_f64();
+        let t = now
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO)
+            .as_secs_f64();
         for fam in families {
             for wi in 0..self.config.watch.len() {
                 if self.config.watch[wi].metric != fam.name {
@@ -129,7 +156,15 @@ impl Engine {
         }
     }
 
-    fn observe(&mut self, wi: usize, kind: MetricKind, labels: &Labels, value: &Value, t: f64, now: SystemTime) {
+    fn observe(
+        &mut self,
+        wi: usize,
+        kind: MetricKind,
+        labels: &Labels,
+        value: &Value,
+        t: f64,
+        now: SystemTime,
+    ) {
         let key = (wi, labels.clone());
         if !self.series.contains_key(&key) {
             if self.series.len() >= self.config.max_series {
@@ -159,7 +194,9 @@ impl Engine {
             );
         }
         let stat = self.config.watch[wi].stat;
-        let Some(s) = self.series.get_mut(&key) else { return };
+        let Some(s) = self.series.get_mut(&key) else {
+            return;
+        };
         let x = match (stat, value, kind) {
             (Stat::P99 | Stat::Mean, Value::Histogram(h), _) => hist_sample(&mut s.prev, h, stat),
             (Stat::Rate, Value::Scalar(v), _) => counter_rate(&mut s.prev, *v, t),
@@ -171,14 +208,20 @@ impl Engine {
         let scored = s.det.update(t as i64, x);
         s.last = Some((x, scored));
         let in_grace = self.started.elapsed().as_secs() < self.config.policy.startup_grace_secs;
-        match s.state.observe(&self.config.policy, t as i64, scored.score, in_grace) {
+        match s
+            .state
+            .observe(&self.config.policy, t as i64, scored.score, in_grace)
+        {
             Transition::None => {}
             Transition::Capped => *self.suppressed.entry("rate_cap").or_default() += 1,
             Transition::Grace => *self.suppressed.entry("startup").or_default() += 1,
             Transition::Fire => {
                 let w = &self.config.watch[s.watch];
-                let mut l: BTreeMap<String, String> =
-                    s.labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+                let mut l: BTreeMap<String, String> = s
+                    .labels
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect();
                 l.insert("alertname".into(), w.alert.clone());
                 l.insert("severity".into(), w.severity.clone());
                 l.insert("node".into(), self.node.clone());
@@ -201,10 +244,19 @@ impl Engine {
                     ),
                 );
                 a.insert("runbook_url".into(), self.links.runbook(&w.alert));
-                a.insert("grafana_url".into(), self.links.explore(&self.node, &w.component, now));
+                a.insert(
+                    "grafana_url".into(),
+                    self.links.explore(&self.node, &w.component, now),
+                );
                 a.insert("logql".into(), self.links.logql(&self.node, &w.component));
                 tracing::warn!(alert = %w.alert, metric = %s.metric, labels = %s.labels, value = x, "anomaly alert fires");
-                self.book.fire(Alert { labels: l.clone(), annotations: a, starts_at: now, ends_at: None, value: x });
+                self.book.fire(Alert {
+                    labels: l.clone(),
+                    annotations: a,
+                    starts_at: now,
+                    ends_at: None,
+                    value: x,
+                });
                 s.alert_labels = Some(l);
             }
             Transition::Resolve => {
@@ -218,11 +270,26 @@ impl Engine {
 
     /// The anomaly families: per series score, 0/1, baseline and band; and the engine's counters.
     pub fn families(&self) -> Vec<Family> {
-        let mut score = Family::gauge("nodewatch_anomaly_score", "Anomaly score in [0,1] of a watched series.");
-        let mut flag = Family::gauge("nodewatch_anomaly", "1 while the series' anomaly alert fires.");
-        let mut base = Family::gauge("nodewatch_anomaly_baseline", "The expected value of a watched series.");
-        let mut up = Family::gauge("nodewatch_anomaly_upper", "The upper edge of the expected band.");
-        let mut low = Family::gauge("nodewatch_anomaly_lower", "The lower edge of the expected band.");
+        let mut score = Family::gauge(
+            "nodewatch_anomaly_score",
+            "Anomaly score in [0,1] of a watched series.",
+        );
+        let mut flag = Family::gauge(
+            "nodewatch_anomaly",
+            "1 while the series' anomaly alert fires.",
+        );
+        let mut base = Family::gauge(
+            "nodewatch_anomaly_baseline",
+            "The expected value of a watched series.",
+        );
+        let mut up = Family::gauge(
+            "nodewatch_anomaly_upper",
+            "The upper edge of the expected band.",
+        );
+        let mut low = Family::gauge(
+            "nodewatch_anomaly_lower",
+            "The lower edge of the expected band.",
+        );
         let mut keys: Vec<&Series> = self.series.values().collect();
         keys.sort_by(|a, b| (&a.metric, &a.labels).cmp(&(&b.metric, &b.labels)));
         for s in keys {
@@ -235,20 +302,44 @@ impl Engine {
             low.push(l, sc.lower);
         }
         let mut out = vec![score, flag, base, up, low];
-        out.push(Family::gauge("nodewatch_agent_anomaly_series", "Series the detectors watch.").with(Labels::new(), self.series.len() as f64));
         out.push(
-            Family::counter("nodewatch_agent_anomaly_series_dropped_total", "Series not watched because max_series was reached.")
-                .with(Labels::new(), self.dropped as f64),
+            Family::gauge(
+                "nodewatch_agent_anomaly_series",
+                "Series the detectors watch.",
+            )
+            .with(Labels::new(), self.series.len() as f64),
         );
-        let mut sup = Family::counter("nodewatch_agent_anomaly_alerts_suppressed_total", "Alerts not raised, by reason (startup grace, per-hour cap).");
+        out.push(
+            Family::counter(
+                "nodewatch_agent_anomaly_series_dropped_total",
+                "Series not watched because max_series was reached.",
+            )
+            .with(Labels::new(), self.dropped as f64),
+        );
+        let mut sup = Family::counter(
+            "nodewatch_agent_anomaly_alerts_suppressed_total",
+            "Alerts not raised, by reason (startup grace, per-hour cap).",
+        );
         for r in ["rate_cap", "startup"] {
-            sup.push(Labels::new().with("reason", r), self.suppressed.get(r).copied().unwrap_or(0) as f64);
+            sup.push(
+                Labels::new().with("reason", r),
+                self.suppressed.get(r).copied().unwrap_or(0) as f64,
+            );
         }
         out.push(sup);
-        out.push(Family::gauge("nodewatch_agent_alerts_active", "Anomaly alerts firing now.").with(Labels::new(), self.book.active_count() as f64));
         out.push(
-            Family::counter("nodewatch_agent_alerts_resolved_dropped_total", "Resolved alerts dropped before the sink took them.")
-                .with(Labels::new(), self.book.resolved_dropped() as f64),
+            Family::gauge(
+                "nodewatch_agent_alerts_active",
+                "Anomaly alerts firing now.",
+            )
+            .with(Labels::new(), self.book.active_count() as f64),
+        );
+        out.push(
+            Family::counter(
+                "nodewatch_agent_alerts_resolved_dropped_total",
+                "Resolved alerts dropped before the sink took them.",
+            )
+            .with(Labels::new(), self.book.resolved_dropped() as f64),
         );
         out.extend(self.sink_stats.families());
         out
@@ -256,7 +347,11 @@ impl Engine {
 }
 
 fn fmt_num(x: f64) -> String {
-    if x.abs() >= 1e-3 && x.abs() < 1e6 { format!("{x:.4}") } else { format!("{x:.4e}") }
+    if x.abs() >= 1e-3 && x.abs() < 1e6 {
+        format!("{x:.4}")
+    } else {
+        format!("{x:.4e}")
+    }
 }
 
 fn hist_sample(prev: &mut Prev, h: &Histogram, stat: Stat) -> Option<f64> {
@@ -264,8 +359,22 @@ fn hist_sample(prev: &mut Prev, h: &Histogram, stat: Stat) -> Option<f64> {
     if cur.last().is_none_or(|(le, _)| le.is_finite()) {
         cur.push((f64::INFINITY, h.count));
     }
-    let old = std::mem::replace(prev, Prev::Hist { buckets: cur.clone(), sum: h.sum, count: h.count });
-    let Prev::Hist { buckets: ob, sum: os, count: oc } = old else { return None };
+    let old = std::mem::replace(
+        prev,
+        Prev::Hist {
+            buckets: cur.clone(),
+            sum: h.sum,
+            count: h.count,
+        },
+    );
+    let Prev::Hist {
+        buckets: ob,
+        sum: os,
+        count: oc,
+    } = old
+    else {
+        return None;
+    };
     let dc = h.count - oc;
     if dc <= 0.0 || ob.len() != cur.len() {
         return None;
@@ -273,7 +382,11 @@ fn hist_sample(prev: &mut Prev, h: &Histogram, stat: Stat) -> Option<f64> {
     match stat {
         Stat::Mean => Some((h.sum - os) / dc),
         _ => {
-            let delta: Vec<(f64, f64)> = cur.iter().zip(&ob).map(|(c, o)| (c.0, (c.1 - o.1).max(0.0))).collect();
+            let delta: Vec<(f64, f64)> = cur
+                .iter()
+                .zip(&ob)
+                .map(|(c, o)| (c.0, (c.1 - o.1).max(0.0)))
+                .collect();
             histogram_quantile(0.99, &delta)
         }
     }
@@ -281,7 +394,9 @@ fn hist_sample(prev: &mut Prev, h: &Histogram, stat: Stat) -> Option<f64> {
 
 fn counter_rate(prev: &mut Prev, v: f64, t: f64) -> Option<f64> {
     let old = std::mem::replace(prev, Prev::Counter { value: v, ts: t });
-    let Prev::Counter { value: ov, ts: ot } = old else { return None };
+    let Prev::Counter { value: ov, ts: ot } = old else {
+        return None;
+    };
     let dt = t - ot;
     if dt <= 0.0 || v < ov {
         return None;
@@ -291,7 +406,12 @@ fn counter_rate(prev: &mut Prev, v: f64, t: f64) -> Option<f64> {
 
 /// Runs the engine as a reader of `store`: polls the batches of `sources` every `poll_ms`, scores
 /// each new one, and puts the anomaly families back into the store.
-pub async fn run(mut engine: Engine, store: Arc<Store>, sources: Vec<String>, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(
+    mut engine: Engine,
+    store: Arc<Store>,
+    sources: Vec<String>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let poll = Duration::from_millis(engine.config.poll_ms.max(50));
     let ttl = Duration::from_secs(600);
     // Holding the last batch seen keeps its address from being reused by a new one.
@@ -307,7 +427,9 @@ pub async fn run(mut engine: Engine, store: Arc<Store>, sources: Vec<String>, mu
             break;
         }
         for src in &sources {
-            let Some(batch) = store.get(src) else { continue };
+            let Some(batch) = store.get(src) else {
+                continue;
+            };
             if seen.get(src).is_some_and(|b| Arc::ptr_eq(b, &batch)) {
                 continue;
             }

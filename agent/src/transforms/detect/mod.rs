@@ -13,7 +13,10 @@ mod seasonal;
 mod window;
 
 pub use alerts::{Alert, AlertBook, MAX_RESOLVED};
-pub use config::{AlertPolicy, DetectConfig, DetectorKind, DetectorParams, Direction, Stat, WatchConfig, default_watches};
+pub use config::{
+    AlertPolicy, DetectConfig, DetectorKind, DetectorParams, Direction, Stat, WatchConfig,
+    default_watches,
+};
 pub use csv::{DetectError, DetectStats, parse_timestamp, run_detect};
 pub use detector::{Scored, SeriesDetector};
 pub use engine::{Engine, SOURCE, histogram_quantile, run};

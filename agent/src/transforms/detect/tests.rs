@@ -2,7 +2,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::*;
-use crate::event::{Family, Histogram, Labels, MetricKind, Metric, Value};
+use crate::event::{Family, Histogram, Labels, Metric, MetricKind, Value};
 use crate::sinks::alertmanager::{AlertmanagerConfig, Links, SinkStats};
 
 /// A deterministic noise source (xorshift + Box-Muller), so the signals are reproducible.
@@ -62,7 +62,11 @@ fn rolling_median_and_mad_match_brute_force() {
         let mut last: Vec<f64> = all.iter().rev().take(9).copied().collect();
         last.sort_by(f64::total_cmp);
         let n = last.len();
-        let med = if n % 2 == 1 { last[n / 2] } else { 0.5 * (last[n / 2 - 1] + last[n / 2]) };
+        let med = if n % 2 == 1 {
+            last[n / 2]
+        } else {
+            0.5 * (last[n / 2 - 1] + last[n / 2])
+        };
         assert_eq!(w.median(), med);
         let mut dev: Vec<f64> = last.iter().map(|v| (v - med).abs()).collect();
         dev.sort_by(f64::total_cmp);
@@ -79,7 +83,11 @@ fn spike_is_detected_at_once_and_clean_part_is_quiet() {
     data[at].1 += 8.0;
     let s = scores(DetectorParams::default(), &data);
     assert_eq!(first_hit(&s, at - 10), Some(at), "spike at {at}");
-    assert!(false_positives(&s, 100..at) <= 2, "fp {}", false_positives(&s, 100..at));
+    assert!(
+        false_positives(&s, 100..at) <= 2,
+        "fp {}",
+        false_positives(&s, 100..at)
+    );
 }
 
 #[test]
@@ -94,7 +102,11 @@ fn level_shift_is_detected_within_a_few_samples() {
     assert!((at..at + 8).contains(&hit), "hit at {hit}, shift at {at}");
     assert!(false_positives(&s, 100..at) <= 2);
     // It adapts: a day later the new level is normal.
-    assert!(false_positives(&s, at + 300..2000) <= 3, "fp after adapting {}", false_positives(&s, at + 300..2000));
+    assert!(
+        false_positives(&s, at + 300..2000) <= 3,
+        "fp after adapting {}",
+        false_positives(&s, at + 300..2000)
+    );
 }
 
 #[test]
@@ -133,7 +145,11 @@ fn nightly_batch_is_learned_by_the_seasonal_profile() {
         .map(|i| {
             let ts = T0 + i as i64 * STEP;
             let tod = ts % 86_400;
-            let batch = if (7200..10_800).contains(&tod) { 30.0 } else { 0.0 };
+            let batch = if (7200..10_800).contains(&tod) {
+                30.0
+            } else {
+                0.0
+            };
             (ts, 10.0 + batch + 0.5 * r.gauss())
         })
         .collect();
@@ -158,18 +174,27 @@ fn nightly_batch_is_learned_by_the_seasonal_profile() {
 
 #[test]
 fn counter_growth_is_a_finding() {
-    let data: Vec<(i64, f64)> = (0..100).map(|i| (T0 + i * 60, if i >= 70 { 9.0 } else { 8.0 })).collect();
+    let data: Vec<(i64, f64)> = (0..100)
+        .map(|i| (T0 + i * 60, if i >= 70 { 9.0 } else { 8.0 }))
+        .collect();
     let s = scores(DetectorParams::of(DetectorKind::Counter), &data);
     assert_eq!(first_hit(&s, 0), Some(70));
     assert!(s[70..].iter().all(|&x| x == 1.0), "held for hold_secs");
-    let later: Vec<(i64, f64)> = (0..100).map(|i| (T0 + i * 60, if i >= 10 { 9.0 } else { 8.0 })).collect();
+    let later: Vec<(i64, f64)> = (0..100)
+        .map(|i| (T0 + i * 60, if i >= 10 { 9.0 } else { 8.0 }))
+        .collect();
     let s = scores(DetectorParams::of(DetectorKind::Counter), &later);
     assert!(s[71..].iter().all(|&x| x == 0.0), "released after an hour");
 }
 
 #[test]
 fn growing_lag_is_predicted_before_it_crosses_the_threshold() {
-    let p = DetectorParams { threshold: Some(60.0), horizon_secs: 600, direction: Direction::Up, ..DetectorParams::of(DetectorKind::Rate) };
+    let p = DetectorParams {
+        threshold: Some(60.0),
+        horizon_secs: 600,
+        direction: Direction::Up,
+        ..DetectorParams::of(DetectorKind::Rate)
+    };
     let mut r = Noise(6);
     // 15 s samples: lag ~0.2 s, then from sample 200 it grows by 1 s per sample.
     let data: Vec<(i64, f64)> = (0..300)
@@ -188,7 +213,9 @@ fn growing_lag_is_predicted_before_it_crosses_the_threshold() {
 fn low_variance_series_is_not_scored_on_noise_below_the_floor() {
     // A flat gauge with tiny jitter (0.05 % of its level) never scores.
     let mut r = Noise(8);
-    let data: Vec<(i64, f64)> = (0..1000).map(|i| (T0 + i * 60, 1000.0 + 0.5 * r.gauss())).collect();
+    let data: Vec<(i64, f64)> = (0..1000)
+        .map(|i| (T0 + i * 60, 1000.0 + 0.5 * r.gauss()))
+        .collect();
     let s = scores(DetectorParams::default(), &data);
     assert_eq!(false_positives(&s, 0..1000), 0);
 }
@@ -206,7 +233,13 @@ fn scores_are_in_range_and_warmup_is_zero() {
 
 #[test]
 fn no_lookahead_the_score_of_row_i_ignores_later_rows() {
-    for kind in [DetectorKind::Auto, DetectorKind::Robust, DetectorKind::LevelShift, DetectorKind::Ewma, DetectorKind::Counter] {
+    for kind in [
+        DetectorKind::Auto,
+        DetectorKind::Robust,
+        DetectorKind::LevelShift,
+        DetectorKind::Ewma,
+        DetectorKind::Counter,
+    ] {
         let base = daily_latency(800, 10);
         let full = scores(DetectorParams::of(kind), &base);
         for cut in [100usize, 400, 799] {
@@ -225,7 +258,14 @@ fn csv_scores(text: &str) -> (Vec<String>, DetectStats) {
     let mut out = Vec::new();
     let mut d = SeriesDetector::new(DetectorParams::default());
     let stats = run_detect(text.as_bytes(), &mut out, &mut d).expect("runs");
-    (String::from_utf8(out).expect("utf8").lines().map(str::to_string).collect(), stats)
+    (
+        String::from_utf8(out)
+            .expect("utf8")
+            .lines()
+            .map(str::to_string)
+            .collect(),
+        stats,
+    )
 }
 
 #[test]
@@ -238,7 +278,11 @@ fn detect_command_path_has_no_lookahead_and_skips_the_header() {
     let (a, stats) = csv_scores(&text);
     assert!(stats.header);
     assert_eq!(a.len(), 300);
-    let cut = text.lines().take(201).map(|l| format!("{l}\n")).collect::<String>();
+    let cut = text
+        .lines()
+        .take(201)
+        .map(|l| format!("{l}\n"))
+        .collect::<String>();
     let (b, _) = csv_scores(&(cut.clone() + "1700000000,99999\n1700000300,-5\n"));
     assert_eq!(a[..200], b[..200]);
 }
@@ -250,7 +294,11 @@ fn timestamps_parse_in_every_accepted_form() {
     assert_eq!(parse_timestamp(b"2015-05-15T12:00:00Z"), Some(t));
     assert_eq!(parse_timestamp(b"2015-05-15T12:00:00.250Z"), Some(t));
     assert_eq!(parse_timestamp(b"2015-05-15T14:00:00+02:00"), Some(t));
-    assert_eq!(parse_timestamp(b"\"2015-05-15 12:00:00\""), None, "quoted is not a timestamp here");
+    assert_eq!(
+        parse_timestamp(b"\"2015-05-15 12:00:00\""),
+        None,
+        "quoted is not a timestamp here"
+    );
     assert_eq!(parse_timestamp(b"1431691200"), Some(t));
     assert_eq!(parse_timestamp(b"1431691200000"), Some(t));
     assert_eq!(parse_timestamp(b"2015-13-15 12:00:00"), None);
@@ -262,18 +310,29 @@ fn timestamps_parse_in_every_accepted_form() {
 
 #[test]
 fn memory_per_series_is_under_4_kib() {
-    for kind in [DetectorKind::Auto, DetectorKind::Rate, DetectorKind::Counter] {
+    for kind in [
+        DetectorKind::Auto,
+        DetectorKind::Rate,
+        DetectorKind::Counter,
+    ] {
         let mut d = SeriesDetector::new(DetectorParams::of(kind));
         for (t, x) in daily_latency(3000, 12) {
             d.update(t, x);
         }
-        assert!(d.memory_bytes() < 4096, "{kind:?}: {} bytes", d.memory_bytes());
+        assert!(
+            d.memory_bytes() < 4096,
+            "{kind:?}: {} bytes",
+            d.memory_bytes()
+        );
     }
 }
 
 #[test]
 fn policy_needs_n_of_m_has_hysteresis_grace_and_a_cap() {
-    let p = AlertPolicy { max_alerts_per_hour: 1, ..AlertPolicy::default() };
+    let p = AlertPolicy {
+        max_alerts_per_hour: 1,
+        ..AlertPolicy::default()
+    };
     let mut s = AlertState::default();
     let mut t = 0;
     let mut feed = |s: &mut AlertState, x: f64, grace: bool| {
@@ -283,7 +342,11 @@ fn policy_needs_n_of_m_has_hysteresis_grace_and_a_cap() {
     assert_eq!(feed(&mut s, 0.9, false), Transition::None);
     assert_eq!(feed(&mut s, 0.1, false), Transition::None);
     assert_eq!(feed(&mut s, 0.9, false), Transition::None, "2 of 5");
-    assert_eq!(feed(&mut s, 0.9, true), Transition::Grace, "3 of 5 but in grace");
+    assert_eq!(
+        feed(&mut s, 0.9, true),
+        Transition::Grace,
+        "3 of 5 but in grace"
+    );
     assert_eq!(feed(&mut s, 0.9, false), Transition::Fire);
     // Hysteresis: 0.5 is below fire but above resolve: stays firing.
     for _ in 0..10 {
@@ -304,11 +367,19 @@ fn engine(watch: Vec<WatchConfig>) -> (Engine, Arc<AlertBook>) {
     let book = Arc::new(AlertBook::new());
     let cfg = DetectConfig {
         node: "node-a".into(),
-        policy: AlertPolicy { startup_grace_secs: 0, ..AlertPolicy::default() },
+        policy: AlertPolicy {
+            startup_grace_secs: 0,
+            ..AlertPolicy::default()
+        },
         watch,
         ..DetectConfig::default()
     };
-    let e = Engine::new(cfg, Links::new(&AlertmanagerConfig::default()), Arc::clone(&book), Arc::new(SinkStats::default()));
+    let e = Engine::new(
+        cfg,
+        Links::new(&AlertmanagerConfig::default()),
+        Arc::clone(&book),
+        Arc::new(SinkStats::default()),
+    );
     (e, book)
 }
 
@@ -323,8 +394,13 @@ fn replication_lag_anomaly_fires_from_the_contract_metric_and_resolves() {
     let mut r = Noise(13);
     let mut fired_at = None;
     for i in 0..400i64 {
-        let lag = if (200..260).contains(&i) { 0.3 + 2.0 * (i - 200) as f64 } else { 0.3 + 0.05 * r.gauss().abs() };
-        let fam = Family::gauge("storage_node_replication_lag_seconds", "lag").with(peer.clone(), lag);
+        let lag = if (200..260).contains(&i) {
+            0.3 + 2.0 * (i - 200) as f64
+        } else {
+            0.3 + 0.05 * r.gauss().abs()
+        };
+        let fam =
+            Family::gauge("storage_node_replication_lag_seconds", "lag").with(peer.clone(), lag);
         e.score_batch(&[fam], at(T0 + i * 15));
         if fired_at.is_none() && book.active_count() > 0 {
             fired_at = Some(i);
@@ -346,7 +422,12 @@ fn replication_lag_anomaly_fires_from_the_contract_metric_and_resolves() {
 fn latency_hist(count: f64, slow: f64) -> Value {
     // cumulative buckets: fast ops in le=0.005, slow ones in le=0.5
     Value::Histogram(Histogram {
-        buckets: vec![(0.005, count - slow), (0.05, count - slow), (0.5, count), (f64::INFINITY, count)],
+        buckets: vec![
+            (0.005, count - slow),
+            (0.05, count - slow),
+            (0.5, count),
+            (f64::INFINITY, count),
+        ],
         sum: (count - slow) * 0.002 + slow * 0.3,
         count,
     })
@@ -368,7 +449,10 @@ fn op_latency_p99_and_mean_come_from_bucket_deltas_and_fire() {
             name: "storage_node_op_latency_seconds".into(),
             help: "h".into(),
             kind: MetricKind::Histogram,
-            metrics: vec![Metric { labels: labels.clone(), value: latency_hist(count, slow) }],
+            metrics: vec![Metric {
+                labels: labels.clone(),
+                value: latency_hist(count, slow),
+            }],
         };
         e.score_batch(&[fam], at(T0 + i * 5));
         if fired.is_none() && book.active_count() > 0 {
@@ -378,13 +462,30 @@ fn op_latency_p99_and_mean_come_from_bucket_deltas_and_fire() {
     let i = fired.expect("latency anomaly fired");
     assert!((80..86).contains(&i), "fired at {i}");
     let active = book.active();
-    assert!(active.iter().all(|a| a.labels["alertname"] == "StorageNodeLatencyAnomaly" && a.labels["op"] == "put"));
+    assert!(
+        active.iter().all(
+            |a| a.labels["alertname"] == "StorageNodeLatencyAnomaly" && a.labels["op"] == "put"
+        )
+    );
     let fams = e.families();
-    let score = fams.iter().find(|f| f.name == "nodewatch_anomaly_score").expect("score family");
-    let metrics: Vec<&str> = score.metrics.iter().filter_map(|m| m.labels.get("metric")).collect();
+    let score = fams
+        .iter()
+        .find(|f| f.name == "nodewatch_anomaly_score")
+        .expect("score family");
+    let metrics: Vec<&str> = score
+        .metrics
+        .iter()
+        .filter_map(|m| m.labels.get("metric"))
+        .collect();
     assert!(metrics.contains(&"storage_node_op_latency_seconds_p99"));
     assert!(metrics.contains(&"storage_node_op_latency_seconds_mean"));
-    for name in ["nodewatch_anomaly", "nodewatch_anomaly_baseline", "nodewatch_anomaly_upper", "nodewatch_anomaly_lower", "nodewatch_agent_alerts_active"] {
+    for name in [
+        "nodewatch_anomaly",
+        "nodewatch_anomaly_baseline",
+        "nodewatch_anomaly_upper",
+        "nodewatch_anomaly_lower",
+        "nodewatch_agent_alerts_active",
+    ] {
         assert!(fams.iter().any(|f| f.name == name), "{name}");
     }
 }
@@ -407,7 +508,10 @@ fn the_watched_series_cap_is_counted() {
     e.score_batch(&[fam], at(T0));
     assert_eq!(e.watched(), 2000);
     let fams = e.families();
-    let dropped = fams.iter().find(|f| f.name == "nodewatch_agent_anomaly_series_dropped_total").expect("family");
+    let dropped = fams
+        .iter()
+        .find(|f| f.name == "nodewatch_agent_anomaly_series_dropped_total")
+        .expect("family");
     assert_eq!(dropped.metrics[0].value.as_scalar(), Some(500.0));
 }
 
@@ -432,7 +536,15 @@ detector = { kind = "auto", direction = "up", warmup_samples = 5 }
     assert_eq!(c.transforms.detect.watch[0].detector.warmup_samples, 5);
     let err = crate::config::parse("[transforms.detect]\nbogus = 1\n").expect_err("unknown key");
     assert!(err.to_string().contains("bogus"), "{err}");
-    let err = crate::config::parse("[[transforms.detect.watch]]\nmetric=\"x\"\nalert=\"A\"\ndetector={kind=\"rate\"}\n").expect_err("rate needs a threshold");
+    let err = crate::config::parse(
+        "[[transforms.detect.watch]]\nmetric=\"x\"\nalert=\"A\"\ndetector={kind=\"rate\"}\n",
+    )
+    .expect_err("rate needs a threshold");
     assert!(err.to_string().contains("threshold"), "{err}");
-    assert!(DetectConfig::default().watch.iter().any(|w| w.metric == "storage_node_replication_lag_seconds"));
+    assert!(
+        DetectConfig::default()
+            .watch
+            .iter()
+            .any(|w| w.metric == "storage_node_replication_lag_seconds")
+    );
 }

@@ -53,10 +53,11 @@ pub struct Multiline<T> {
 impl<T: Copy + PartialEq> Multiline<T> {
     /// Compiles the config.
     pub fn new(c: &MultilineConfig) -> Result<Self, MultilineError> {
-        let start = regex::Regex::new(&c.start_pattern).map_err(|source| MultilineError::Pattern {
-            pattern: c.start_pattern.clone(),
-            source,
-        })?;
+        let start =
+            regex::Regex::new(&c.start_pattern).map_err(|source| MultilineError::Pattern {
+                pattern: c.start_pattern.clone(),
+                source,
+            })?;
         Ok(Multiline {
             start,
             timeout: Duration::from_millis(c.timeout_ms),
@@ -67,7 +68,15 @@ impl<T: Copy + PartialEq> Multiline<T> {
     }
 
     /// Feeds one line that started at file offset `start_offset`.
-    pub fn push(&mut self, ts_ns: i64, tag: T, line: String, start_offset: u64, now: Instant, out: &mut Vec<Merged<T>>) {
+    pub fn push(
+        &mut self,
+        ts_ns: i64,
+        tag: T,
+        line: String,
+        start_offset: u64,
+        now: Instant,
+        out: &mut Vec<Merged<T>>,
+    ) {
         let starts = self.start.is_match(&line);
         if let Some(p) = &mut self.pending {
             let fits = p.msg.len() + 1 + line.len() <= self.max_bytes && p.lines < self.max_lines;

@@ -8,7 +8,12 @@ use crate::transforms::parse_cri::parse_cri;
 const CRI: &str = include_str!("../../../tests/data/logs/cri-java-stacktrace-hdfs.derived.log");
 
 fn cfg(pattern: &str) -> MultilineConfig {
-    MultilineConfig { start_pattern: pattern.into(), timeout_ms: 1000, max_bytes: 64 * 1024, max_lines: 500 }
+    MultilineConfig {
+        start_pattern: pattern.into(),
+        timeout_ms: 1000,
+        max_bytes: 64 * 1024,
+        max_lines: 500,
+    }
 }
 
 #[test]
@@ -16,7 +21,10 @@ fn stack_trace_is_one_event() {
     let mut m = Multiline::<()>::new(&cfg("^[A-Za-z]+: ")).expect("ok");
     let now = Instant::now();
     let mut out = Vec::new();
-    let msgs: Vec<String> = CRI.lines().map(|l| parse_cri(l).expect("ok").msg.into_owned()).collect();
+    let msgs: Vec<String> = CRI
+        .lines()
+        .map(|l| parse_cri(l).expect("ok").msg.into_owned())
+        .collect();
     for (i, msg) in msgs.iter().enumerate() {
         m.push(i as i64, (), msg.clone(), i as u64 * 100, now, &mut out);
     }

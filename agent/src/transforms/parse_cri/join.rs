@@ -121,7 +121,10 @@ impl Joiner {
 
     /// Emits whatever is pending (the file ended or was closed).
     pub fn flush(&mut self, out: &mut Vec<Joined>) {
-        for (s, slot) in [(Stream::Stdout, self.stdout.take()), (Stream::Stderr, self.stderr.take())] {
+        for (s, slot) in [
+            (Stream::Stdout, self.stdout.take()),
+            (Stream::Stderr, self.stderr.take()),
+        ] {
             if let Some(p) = slot {
                 out.push(Joined {
                     ts_ns: p.ts_ns,

@@ -145,7 +145,10 @@ pub fn parse_docker(line: &str) -> Result<ContainerLine<'_>, ParseError> {
 }
 
 /// Parses a line in `format`.
-pub fn parse_container_line(format: ContainerFormat, line: &str) -> Result<ContainerLine<'_>, ParseError> {
+pub fn parse_container_line(
+    format: ContainerFormat,
+    line: &str,
+) -> Result<ContainerLine<'_>, ParseError> {
     match format {
         ContainerFormat::Cri => parse_cri(line),
         ContainerFormat::Docker => parse_docker(line),

@@ -28,7 +28,13 @@ pub fn normalize_level(v: &str) -> &'static str {
         "debug"
     } else if eq("trace") || eq("t") {
         "trace"
-    } else if eq("fatal") || eq("critical") || eq("crit") || eq("panic") || eq("alert") || eq("emerg") {
+    } else if eq("fatal")
+        || eq("critical")
+        || eq("crit")
+        || eq("panic")
+        || eq("alert")
+        || eq("emerg")
+    {
         "fatal"
     } else {
         "unknown"
@@ -58,9 +64,9 @@ pub fn parse_line(c: &ParseConfig, line: &str) -> Result<Parsed, &'static str> {
             // tracing-subscriber puts fields at the top (flattened) or under `fields`/`span`.
             let lookup = |k: &str| -> Option<String> {
                 map.get(k).and_then(json_scalar).or_else(|| {
-                    ["fields", "span"].iter().find_map(|o| {
-                        map.get(*o).and_then(|n| n.get(k)).and_then(json_scalar)
-                    })
+                    ["fields", "span"]
+                        .iter()
+                        .find_map(|o| map.get(*o).and_then(|n| n.get(k)).and_then(json_scalar))
                 })
             };
             out.level = lookup(&c.level_field).map(|l| normalize_level(&l));

@@ -14,7 +14,10 @@ fn ops_are_named_from_method_path_and_query() {
     assert_eq!(op(Method::DELETE, "/b/k"), Op::Delete);
     assert_eq!(op(Method::POST, "/b?delete"), Op::Delete);
     assert_eq!(op(Method::POST, "/b/k?uploads"), Op::Multipart);
-    assert_eq!(op(Method::PUT, "/b/k?partNumber=1&uploadId=abc"), Op::Multipart);
+    assert_eq!(
+        op(Method::PUT, "/b/k?partNumber=1&uploadId=abc"),
+        Op::Multipart
+    );
     assert_eq!(op(Method::GET, "/b/k?uploadId=abc"), Op::Multipart);
 }
 
@@ -22,9 +25,18 @@ fn ops_are_named_from_method_path_and_query() {
 fn error_codes_are_bounded() {
     let xml = |c: &str| format!("<?xml version=\"1.0\"?><Error><Code>{c}</Code></Error>");
     assert_eq!(error_code_label(xml("NoSuchKey").as_bytes()), "NoSuchKey");
-    assert_eq!(error_code_label(xml("SignatureDoesNotMatch").as_bytes()), "SignatureDoesNotMatch");
-    assert_eq!(error_code_label(xml("XMinioStorageFull").as_bytes()), "XMinioStorageFull");
-    assert_eq!(error_code_label(xml("made-up-by-someone").as_bytes()), "Other");
+    assert_eq!(
+        error_code_label(xml("SignatureDoesNotMatch").as_bytes()),
+        "SignatureDoesNotMatch"
+    );
+    assert_eq!(
+        error_code_label(xml("XMinioStorageFull").as_bytes()),
+        "XMinioStorageFull"
+    );
+    assert_eq!(
+        error_code_label(xml("made-up-by-someone").as_bytes()),
+        "Other"
+    );
     assert_eq!(error_code_label(b"not xml"), "Unknown");
     assert_eq!(error_code_label(b"<Code>unterminated"), "Unknown");
 }

@@ -19,7 +19,10 @@ fn ticks_are_strictly_increasing_on_a_frozen_clock() {
 #[test]
 fn observe_moves_past_a_remote_version_from_the_future() {
     let c = Hlc::with_clock("a", frozen);
-    let remote = Version { hlc: 5_000 << 16, node: node_tag("b") };
+    let remote = Version {
+        hlc: 5_000 << 16,
+        node: node_tag("b"),
+    };
     c.observe(remote);
     let v = c.tick();
     assert!(v > remote);

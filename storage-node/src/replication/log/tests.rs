@@ -3,7 +3,13 @@ use std::io::Write;
 use super::*;
 
 fn rec(i: u64) -> NewRecord<'static> {
-    NewRecord { bucket: "bkt", key: "k", version: Version { hlc: i, node: 7 }, size: 100, deleted: i.is_multiple_of(5) }
+    NewRecord {
+        bucket: "bkt",
+        key: "k",
+        version: Version { hlc: i, node: 7 },
+        size: 100,
+        deleted: i.is_multiple_of(5),
+    }
 }
 
 fn open(dir: &Path, seg: u64) -> (Arc<ReplLog>, LogOpenReport) {
@@ -28,7 +34,10 @@ fn appends_survive_reopen_and_read_back_in_order() {
     assert_eq!(log.last_cum_bytes(), 5000);
     let mut reader = LogReader::new(log.clone(), 11);
     let got = reader.read(1000, u64::MAX).expect("read");
-    assert_eq!(got.iter().map(|r| r.seq).collect::<Vec<_>>(), (11..=50).collect::<Vec<_>>());
+    assert_eq!(
+        got.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        (11..=50).collect::<Vec<_>>()
+    );
     assert_eq!(got[0].version, Version { hlc: 11, node: 7 });
     assert!(reader.read(10, u64::MAX).expect("read").is_empty());
     assert_eq!(log.append(rec(51)).expect("append").seq, 51);
@@ -77,7 +86,11 @@ fn a_flipped_bit_fails_the_crc_and_cuts_the_tail_there() {
     let mut ends = Vec::new();
     for i in 1..=5 {
         log.append(rec(i)).expect("append");
-        ends.push(std::fs::metadata(dir.path().join(seg_name(1))).expect("stat").len());
+        ends.push(
+            std::fs::metadata(dir.path().join(seg_name(1)))
+                .expect("stat")
+                .len(),
+        );
     }
     drop(log);
     let seg = dir.path().join(seg_name(1));
@@ -110,8 +123,13 @@ fn segments_roll_over_and_truncate_only_below_the_first_needed_record() {
     assert!(deletes.iter().all(|r| r.deleted && r.seq < 30));
     assert!(!deletes.is_empty());
     // Every record from 30 on is still readable, across segment boundaries.
-    let got = LogReader::new(log.clone(), 30).read(1000, u64::MAX).expect("read");
-    assert_eq!(got.iter().map(|r| r.seq).collect::<Vec<_>>(), (30..=40).collect::<Vec<_>>());
+    let got = LogReader::new(log.clone(), 30)
+        .read(1000, u64::MAX)
+        .expect("read");
+    assert_eq!(
+        got.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        (30..=40).collect::<Vec<_>>()
+    );
     // The current segment is never removed, and numbering continues after a reopen.
     log.truncate_before(u64::MAX).expect("truncate");
     assert_eq!(log.segment_count(), 1);
@@ -145,10 +163,17 @@ fn concurrent_appends_get_distinct_sequence_numbers() {
     let threads: Vec<_> = (0..4)
         .map(|_| {
             let log = log.clone();
-            std::thread::spawn(move || (0..50).map(|i| log.append(rec(i)).expect("append").seq).collect::<Vec<_>>())
+            std::thread::spawn(move || {
+                (0..50)
+                    .map(|i| log.append(rec(i)).expect("append").seq)
+                    .collect::<Vec<_>>()
+            })
         })
         .collect();
-    let mut all: Vec<u64> = threads.into_iter().flat_map(|t| t.join().expect("thread")).collect();
+    let mut all: Vec<u64> = threads
+        .into_iter()
+        .flat_map(|t| t.join().expect("thread"))
+        .collect();
     all.sort_unstable();
     assert_eq!(all, (1..=200).collect::<Vec<_>>());
     let got = LogReader::new(log, 1).read(1000, u64::MAX).expect("read");

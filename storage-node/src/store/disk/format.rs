@@ -109,7 +109,11 @@ impl ObjectWriter {
             self.block_crcs.push(self.block_crc);
         }
         meta.size = self.size;
-        let footer = Footer { meta, block_size: BLOCK_SIZE as u32, block_crcs: std::mem::take(&mut self.block_crcs) };
+        let footer = Footer {
+            meta,
+            block_size: BLOCK_SIZE as u32,
+            block_crcs: std::mem::take(&mut self.block_crcs),
+        };
         let json = serde_json::to_vec(&footer).map_err(io::Error::other)?;
         let len = u32::try_from(json.len()).map_err(|_| io::Error::other("footer too large"))?;
         let mut trailer = Vec::with_capacity(json.len() + TRAILER_LEN as usize);
@@ -155,7 +159,9 @@ impl ObjectReader {
     pub fn read_range(&self, start: u64, end: u64) -> Result<Vec<u8>, FormatError> {
         let size = self.footer.meta.size;
         if start > end || end > size {
-            return Err(FormatError::Corrupt(format!("range {start}..{end} outside object of {size} bytes")));
+            return Err(FormatError::Corrupt(format!(
+                "range {start}..{end} outside object of {size} bytes"
+            )));
         }
         if start == end {
             return Ok(Vec::new());
@@ -165,7 +171,8 @@ impl ObjectReader {
         let last_block = (end - 1) / bs;
         let block_start = first_block * bs;
         let block_end = ((last_block + 1) * bs).min(size);
-        let len = usize::try_from(block_end - block_start).map_err(|_| FormatError::Corrupt("range too large".into()))?;
+        let len = usize::try_from(block_end - block_start)
+            .map_err(|_| FormatError::Corrupt("range too large".into()))?;
         let mut buf = vec![0u8; len];
         self.file.read_exact_at(&mut buf, block_start)?;
         for (i, chunk) in buf.chunks(bs as usize).enumerate() {
@@ -206,7 +213,9 @@ impl ObjectReader {
 fn read_footer(file: &mut File) -> Result<Footer, FormatError> {
     let file_len = file.metadata()?.len();
     if file_len < TRAILER_LEN {
-        return Err(FormatError::Corrupt(format!("file of {file_len} bytes has no trailer")));
+        return Err(FormatError::Corrupt(format!(
+            "file of {file_len} bytes has no trailer"
+        )));
     }
     let mut trailer = [0u8; TRAILER_LEN as usize];
     file.seek(SeekFrom::Start(file_len - TRAILER_LEN))?;
@@ -217,18 +226,23 @@ fn read_footer(file: &mut File) -> Result<Footer, FormatError> {
     let len = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
     let crc = u32::from_le_bytes([trailer[4], trailer[5], trailer[6], trailer[7]]);
     if len > MAX_FOOTER_LEN || u64::from(len) + TRAILER_LEN > file_len {
-        return Err(FormatError::Corrupt(format!("footer length {len} does not fit a file of {file_len} bytes")));
+        return Err(FormatError::Corrupt(format!(
+            "footer length {len} does not fit a file of {file_len} bytes"
+        )));
     }
     let mut json = vec![0u8; len as usize];
     file.read_exact_at(&mut json, file_len - TRAILER_LEN - u64::from(len))?;
     if crc32c::crc32c(&json) != crc {
         return Err(FormatError::Corrupt("footer crc32c mismatch".to_owned()));
     }
-    let footer: Footer =
-        serde_json::from_slice(&json).map_err(|e| FormatError::Corrupt(format!("footer does not parse: {e}")))?;
+    let footer: Footer = serde_json::from_slice(&json)
+        .map_err(|e| FormatError::Corrupt(format!("footer does not parse: {e}")))?;
     let data_len = file_len - TRAILER_LEN - u64::from(len);
     let bs = u64::from(footer.block_size);
-    if footer.meta.size != data_len || bs == 0 || footer.block_crcs.len() as u64 != data_len.div_ceil(bs) {
+    if footer.meta.size != data_len
+        || bs == 0
+        || footer.block_crcs.len() as u64 != data_len.div_ceil(bs)
+    {
         return Err(FormatError::Corrupt(format!(
             "footer says {} bytes in {} blocks, file holds {data_len}",
             footer.meta.size,

@@ -25,5 +25,8 @@ pub fn create_dir_durable(dir: &Path) -> io::Result<()> {
 pub fn capacity(path: &Path) -> io::Result<(u64, u64)> {
     let st = rustix::fs::statvfs(path).map_err(io::Error::from)?;
     let frsize = st.f_frsize.max(1);
-    Ok((st.f_blocks.saturating_mul(frsize), st.f_bavail.saturating_mul(frsize)))
+    Ok((
+        st.f_blocks.saturating_mul(frsize),
+        st.f_bavail.saturating_mul(frsize),
+    ))
 }

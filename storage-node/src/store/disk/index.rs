@@ -43,7 +43,10 @@ impl EtagBuf {
         let mut bytes = [0u8; 48];
         let n = etag.len().min(48);
         bytes[..n].copy_from_slice(&etag.as_bytes()[..n]);
-        EtagBuf { len: n as u8, bytes }
+        EtagBuf {
+            len: n as u8,
+            bytes,
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -81,7 +84,14 @@ impl Index {
         if b.contains_key(bucket) {
             return false;
         }
-        b.insert(bucket.to_owned(), BucketIndex { created_ms, objects: BTreeMap::new(), tombstones: BTreeMap::new() });
+        b.insert(
+            bucket.to_owned(),
+            BucketIndex {
+                created_ms,
+                objects: BTreeMap::new(),
+                tombstones: BTreeMap::new(),
+            },
+        );
         true
     }
 
@@ -94,7 +104,9 @@ impl Index {
         let mut b = self.write();
         match b.get(bucket) {
             None => Err(StoreError::NoSuchBucket(bucket.to_owned())),
-            Some(bi) if !bi.objects.is_empty() => Err(StoreError::BucketNotEmpty(bucket.to_owned())),
+            Some(bi) if !bi.objects.is_empty() => {
+                Err(StoreError::BucketNotEmpty(bucket.to_owned()))
+            }
             Some(_) => {
                 b.remove(bucket);
                 Ok(())
@@ -103,19 +115,26 @@ impl Index {
     }
 
     pub fn buckets(&self) -> Vec<(String, u64)> {
-        self.read().iter().map(|(name, b)| (name.clone(), b.created_ms)).collect()
+        self.read()
+            .iter()
+            .map(|(name, b)| (name.clone(), b.created_ms))
+            .collect()
     }
 
     pub fn get(&self, bucket: &str, key: &str) -> Result<Option<Entry>, StoreError> {
         let b = self.read();
-        let bi = b.get(bucket).ok_or_else(|| StoreError::NoSuchBucket(bucket.to_owned()))?;
+        let bi = b
+            .get(bucket)
+            .ok_or_else(|| StoreError::NoSuchBucket(bucket.to_owned()))?;
         Ok(bi.objects.get(key).copied())
     }
 
     /// Inserts or replaces an object. Fails only when the bucket is gone.
     pub fn upsert(&self, bucket: &str, key: &str, entry: Entry) -> Result<(), StoreError> {
         let mut b = self.write();
-        let bi = b.get_mut(bucket).ok_or_else(|| StoreError::NoSuchBucket(bucket.to_owned()))?;
+        let bi = b
+            .get_mut(bucket)
+            .ok_or_else(|| StoreError::NoSuchBucket(bucket.to_owned()))?;
         bi.tombstones.remove(key);
         match bi.objects.insert(key.to_owned(), entry) {
             Some(old) => {
@@ -130,9 +149,16 @@ impl Index {
     }
 
     /// Replaces a key's object (if any) by a tombstone. Fails only when the bucket is gone.
-    pub fn put_tombstone(&self, bucket: &str, key: &str, version: Version) -> Result<(), StoreError> {
+    pub fn put_tombstone(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Version,
+    ) -> Result<(), StoreError> {
         let mut b = self.write();
-        let bi = b.get_mut(bucket).ok_or_else(|| StoreError::NoSuchBucket(bucket.to_owned()))?;
+        let bi = b
+            .get_mut(bucket)
+            .ok_or_else(|| StoreError::NoSuchBucket(bucket.to_owned()))?;
         if let Some(old) = bi.objects.remove(key) {
             self.objects.fetch_sub(1, Ordering::Relaxed);
             self.bytes.fetch_sub(old.size, Ordering::Relaxed);
@@ -144,7 +170,9 @@ impl Index {
     /// Forgets a tombstone if it still has `version`; true when it did.
     pub fn remove_tombstone(&self, bucket: &str, key: &str, version: Version) -> bool {
         let mut b = self.write();
-        let Some(bi) = b.get_mut(bucket) else { return false };
+        let Some(bi) = b.get_mut(bucket) else {
+            return false;
+        };
         if bi.tombstones.get(key) == Some(&version) {
             bi.tombstones.remove(key);
             return true;
@@ -163,12 +191,25 @@ impl Index {
     }
 
     /// Up to `max` keys after `after` (objects and tombstones merged, in key order), for recovery.
-    pub fn versions_page(&self, bucket: &str, after: Option<&str>, max: usize) -> Vec<VersionEntry> {
+    pub fn versions_page(
+        &self,
+        bucket: &str,
+        after: Option<&str>,
+        max: usize,
+    ) -> Vec<VersionEntry> {
         let b = self.read();
-        let Some(bi) = b.get(bucket) else { return Vec::new() };
+        let Some(bi) = b.get(bucket) else {
+            return Vec::new();
+        };
         let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
-        let mut objs = bi.objects.range::<str, _>((lower, Bound::Unbounded)).peekable();
-        let mut tombs = bi.tombstones.range::<str, _>((lower, Bound::Unbounded)).peekable();
+        let mut objs = bi
+            .objects
+            .range::<str, _>((lower, Bound::Unbounded))
+            .peekable();
+        let mut tombs = bi
+            .tombstones
+            .range::<str, _>((lower, Bound::Unbounded))
+            .peekable();
         let mut out = Vec::new();
         while out.len() < max {
             let take_obj = match (objs.peek(), tombs.peek()) {
@@ -179,10 +220,20 @@ impl Index {
             };
             if take_obj {
                 if let Some((k, e)) = objs.next() {
-                    out.push(VersionEntry { key: k.clone(), version: e.version, deleted: false, size: e.size });
+                    out.push(VersionEntry {
+                        key: k.clone(),
+                        version: e.version,
+                        deleted: false,
+                        size: e.size,
+                    });
                 }
             } else if let Some((k, v)) = tombs.next() {
-                out.push(VersionEntry { key: k.clone(), version: *v, deleted: true, size: 0 });
+                out.push(VersionEntry {
+                    key: k.clone(),
+                    version: *v,
+                    deleted: true,
+                    size: 0,
+                });
             }
         }
         out
@@ -190,7 +241,10 @@ impl Index {
 
     /// Objects plus tombstones in every bucket.
     pub fn version_count(&self) -> u64 {
-        self.read().values().map(|bi| (bi.objects.len() + bi.tombstones.len()) as u64).sum()
+        self.read()
+            .values()
+            .map(|bi| (bi.objects.len() + bi.tombstones.len()) as u64)
+            .sum()
     }
 
     pub fn stats(&self) -> StoreStats {
@@ -204,7 +258,9 @@ impl Index {
     /// Every (bucket, key) pair, for the scrubber.
     pub fn all_keys(&self) -> Vec<(String, String)> {
         let b = self.read();
-        b.iter().flat_map(|(name, bi)| bi.objects.keys().map(move |k| (name.clone(), k.clone()))).collect()
+        b.iter()
+            .flat_map(|(name, bi)| bi.objects.keys().map(move |k| (name.clone(), k.clone())))
+            .collect()
     }
 
     /// One ListObjectsV2 page.
@@ -218,7 +274,9 @@ impl Index {
             None => (q.start_after.clone(), None),
         };
         let b = self.read();
-        let bi = b.get(bucket).ok_or_else(|| StoreError::NoSuchBucket(bucket.to_owned()))?;
+        let bi = b
+            .get(bucket)
+            .ok_or_else(|| StoreError::NoSuchBucket(bucket.to_owned()))?;
         let mut page = ListPage::default();
         if max == 0 {
             return Ok(page);

@@ -70,7 +70,8 @@ impl Layout {
     }
 
     pub fn part(&self, upload_id: &str, part_number: i32) -> PathBuf {
-        self.upload(upload_id).join(format!("part-{part_number:05}"))
+        self.upload(upload_id)
+            .join(format!("part-{part_number:05}"))
     }
 
     /// A fresh temporary path on the same file system as the data.
@@ -86,7 +87,10 @@ pub fn key_hash(key: &str) -> String {
 
 /// An upload id is 32 lowercase hex digits, as we generate them.
 pub fn is_upload_id(id: &str) -> bool {
-    id.len() == 32 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// The fan-out directory names, `00` to `ff`.

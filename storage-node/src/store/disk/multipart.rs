@@ -12,8 +12,8 @@ use super::fsutil::sync_dir;
 use super::layout::is_upload_id;
 use super::store::{DiskStore, Staged, blocking, io_err};
 use crate::store::{
-    ByteStream, FinishHook, MIN_PART_SIZE, ObjectAttrs, ObjectMeta, PartInfo, StoreError, UploadInfo, now_ms,
-    validate_key,
+    ByteStream, FinishHook, MIN_PART_SIZE, ObjectAttrs, ObjectMeta, PartInfo, StoreError,
+    UploadInfo, now_ms, validate_key,
 };
 
 /// S3 numbers parts from 1 to 10,000.
@@ -21,7 +21,12 @@ const MAX_PART_NUMBER: i32 = 10_000;
 
 impl DiskStore {
     /// Reads `upload.json` and checks that the upload belongs to `bucket`/`key`.
-    fn load_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<UploadInfo, StoreError> {
+    fn load_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<UploadInfo, StoreError> {
         let missing = || StoreError::NoSuchUpload(upload_id.chars().take(64).collect());
         if !is_upload_id(upload_id) {
             return Err(missing());
@@ -64,12 +69,16 @@ impl DiskStore {
         blocking(move || {
             let staging = inner.layout.temp_file();
             std::fs::create_dir(&staging).map_err(io_err("create upload directory"))?;
-            let json = serde_json::to_vec(&info).map_err(|e| StoreError::io("encode", std::io::Error::other(e)))?;
+            let json = serde_json::to_vec(&info)
+                .map_err(|e| StoreError::io("encode", std::io::Error::other(e)))?;
             let path = staging.join("upload.json");
             std::fs::write(&path, json).map_err(io_err("write upload.json"))?;
-            std::fs::File::open(&path).and_then(|f| f.sync_all()).map_err(io_err("fsync upload.json"))?;
+            std::fs::File::open(&path)
+                .and_then(|f| f.sync_all())
+                .map_err(io_err("fsync upload.json"))?;
             sync_dir(&staging).map_err(io_err("fsync upload directory"))?;
-            std::fs::rename(&staging, inner.layout.upload(&info.upload_id)).map_err(io_err("rename upload into place"))?;
+            std::fs::rename(&staging, inner.layout.upload(&info.upload_id))
+                .map_err(io_err("rename upload into place"))?;
             sync_dir(&inner.layout.multipart()).map_err(io_err("fsync multipart directory"))?;
             Ok(())
         })
@@ -87,7 +96,9 @@ impl DiskStore {
         finish: FinishHook,
     ) -> Result<PartInfo, StoreError> {
         if !(1..=MAX_PART_NUMBER).contains(&part_number) {
-            return Err(StoreError::InvalidArgument(format!("part number must be 1 to {MAX_PART_NUMBER}")));
+            return Err(StoreError::InvalidArgument(format!(
+                "part number must be 1 to {MAX_PART_NUMBER}"
+            )));
         }
         self.load_upload(bucket, key, upload_id)?;
         let part_key = format!("{upload_id}/part-{part_number:05}");
@@ -142,7 +153,10 @@ impl DiskStore {
         for entry in std::fs::read_dir(&dir).map_err(io_err("list upload directory"))? {
             let entry = entry.map_err(io_err("list upload directory"))?;
             let name = entry.file_name();
-            let Some(n) = name.to_str().and_then(|n| n.strip_prefix("part-")).and_then(|n| n.parse::<i32>().ok())
+            let Some(n) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix("part-"))
+                .and_then(|n| n.parse::<i32>().ok())
             else {
                 continue;
             };
@@ -174,7 +188,9 @@ impl DiskStore {
     ) -> Result<ObjectMeta, StoreError> {
         let info = self.load_upload(bucket, key, upload_id)?;
         if wanted.is_empty() {
-            return Err(StoreError::InvalidArgument("a multipart upload needs at least one part".to_owned()));
+            return Err(StoreError::InvalidArgument(
+                "a multipart upload needs at least one part".to_owned(),
+            ));
         }
         if wanted.windows(2).any(|w| w[0].0 >= w[1].0) {
             return Err(StoreError::InvalidPartOrder);
@@ -182,22 +198,32 @@ impl DiskStore {
         let this = self.clone();
         let upload = upload_id.to_owned();
         let staged = blocking(move || {
-            let have: BTreeMap<i32, PartInfo> =
-                this.read_parts(&upload)?.into_iter().map(|p| (p.part_number, p)).collect();
+            let have: BTreeMap<i32, PartInfo> = this
+                .read_parts(&upload)?
+                .into_iter()
+                .map(|p| (p.part_number, p))
+                .collect();
             let mut combined = Md5::new();
             for (i, (n, etag)) in wanted.iter().enumerate() {
-                let part = have.get(n).ok_or(StoreError::InvalidPart(*n, "not uploaded"))?;
+                let part = have
+                    .get(n)
+                    .ok_or(StoreError::InvalidPart(*n, "not uploaded"))?;
                 if part.etag != etag.trim_matches('"') {
                     return Err(StoreError::InvalidPart(*n, "ETag does not match"));
                 }
                 if i + 1 < wanted.len() && part.size < MIN_PART_SIZE {
-                    return Err(StoreError::EntityTooSmall { part: *n, size: part.size });
+                    return Err(StoreError::EntityTooSmall {
+                        part: *n,
+                        size: part.size,
+                    });
                 }
-                let md5 = hex::decode(&part.etag).map_err(|_| StoreError::InvalidPart(*n, "stored ETag is not hex"))?;
+                let md5 = hex::decode(&part.etag)
+                    .map_err(|_| StoreError::InvalidPart(*n, "stored ETag is not hex"))?;
                 combined.update(&md5);
             }
             let t = Instant::now();
-            let mut w = ObjectWriter::create(this.inner.layout.temp_file()).map_err(io_err("create temp file"))?;
+            let mut w = ObjectWriter::create(this.inner.layout.temp_file())
+                .map_err(io_err("create temp file"))?;
             for (n, _) in &wanted {
                 let key = format!("{upload}/part-{n:05}");
                 let path = this.inner.layout.part(&upload, *n);
@@ -210,7 +236,9 @@ impl DiskStore {
                 let mut pos = 0;
                 while pos < size {
                     let end = (pos + (4 << 20)).min(size);
-                    let bytes = reader.read_range(pos, end).map_err(|e| this.inner.damaged(&upload, &key, e))?;
+                    let bytes = reader
+                        .read_range(pos, end)
+                        .map_err(|e| this.inner.damaged(&upload, &key, e))?;
                     w.write(&bytes).map_err(io_err("write temp file"))?;
                     pos = end;
                 }
@@ -230,7 +258,12 @@ impl DiskStore {
             let apply = t.elapsed();
             let t = Instant::now();
             file.sync_all().map_err(io_err("fsync object file"))?;
-            Ok(Staged { path, meta, apply, commit: t.elapsed() })
+            Ok(Staged {
+                path,
+                meta,
+                apply,
+                commit: t.elapsed(),
+            })
         })
         .await?;
         let meta = self.commit(bucket, key, staged).await?;
@@ -257,7 +290,12 @@ impl DiskStore {
         .await
     }
 
-    pub(super) async fn abort_upload_impl(&self, bucket: &str, key: &str, upload_id: &str) -> Result<(), StoreError> {
+    pub(super) async fn abort_upload_impl(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<(), StoreError> {
         self.load_upload(bucket, key, upload_id)?;
         self.remove_upload(upload_id).await
     }
@@ -275,7 +313,11 @@ impl DiskStore {
         Ok((info, parts))
     }
 
-    pub(super) async fn list_uploads_impl(&self, bucket: &str, prefix: &str) -> Result<Vec<UploadInfo>, StoreError> {
+    pub(super) async fn list_uploads_impl(
+        &self,
+        bucket: &str,
+        prefix: &str,
+    ) -> Result<Vec<UploadInfo>, StoreError> {
         if !self.inner.index.has_bucket(bucket) {
             return Err(StoreError::NoSuchBucket(bucket.to_owned()));
         }
@@ -283,9 +325,16 @@ impl DiskStore {
         let (bucket, prefix) = (bucket.to_owned(), prefix.to_owned());
         blocking(move || {
             let mut out = Vec::new();
-            for entry in std::fs::read_dir(inner.layout.multipart()).map_err(io_err("list uploads"))? {
-                let path = entry.map_err(io_err("list uploads"))?.path().join("upload.json");
-                let Ok(bytes) = std::fs::read(&path) else { continue };
+            for entry in
+                std::fs::read_dir(inner.layout.multipart()).map_err(io_err("list uploads"))?
+            {
+                let path = entry
+                    .map_err(io_err("list uploads"))?
+                    .path()
+                    .join("upload.json");
+                let Ok(bytes) = std::fs::read(&path) else {
+                    continue;
+                };
                 let Ok(info) = serde_json::from_slice::<UploadInfo>(&bytes) else {
                     tracing::warn!(file = %path.display(), "skipping an unreadable upload.json");
                     continue;

@@ -14,14 +14,14 @@ use futures::StreamExt;
 
 use super::format::{FormatError, ObjectReader, ObjectWriter};
 use super::fsutil::{create_dir_durable, sync_dir};
-use super::index::{EtagBuf, Entry, Index, VersionEntry};
+use super::index::{Entry, EtagBuf, Index, VersionEntry};
 use super::layout::{Layout, fanout_dirs, key_hash};
 use crate::metrics::Metrics;
 use crate::replication::hlc::{Hlc, Version};
-use crate::store::{WriteLog, 
-    BodyDigest, BucketInfo, ByteRange, ByteStream, FinishHook, ListPage, ListQuery, MAX_OBJECT_SIZE, ObjectAttrs,
-    ObjectBody, ObjectMeta, ObjectStore, PartInfo, StoreError, StoreStats, UploadInfo, now_ms, validate_bucket,
-    validate_key,
+use crate::store::{
+    BodyDigest, BucketInfo, ByteRange, ByteStream, FinishHook, ListPage, ListQuery,
+    MAX_OBJECT_SIZE, ObjectAttrs, ObjectBody, ObjectMeta, ObjectStore, PartInfo, StoreError,
+    StoreStats, UploadInfo, WriteLog, now_ms, validate_bucket, validate_key,
 };
 
 /// Body bytes are buffered up to this much before one blocking write.
@@ -83,7 +83,10 @@ pub(super) async fn blocking<T: Send + 'static>(
 ) -> Result<T, StoreError> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| StoreError::Io { context: "blocking task".to_owned(), source: std::io::Error::other(e) })?
+        .map_err(|e| StoreError::Io {
+            context: "blocking task".to_owned(),
+            source: std::io::Error::other(e),
+        })?
 }
 
 pub(super) fn io_err(context: &'static str) -> impl FnOnce(std::io::Error) -> StoreError {
@@ -99,23 +102,38 @@ impl DiskStore {
 
     /// [`DiskStore::open`] for a node named `node_id`, whose writes carry its tag in their version.
     /// The clock is moved past every version found on disk.
-    pub fn open_node(root: PathBuf, metrics: Arc<Metrics>, node_id: &str) -> Result<(Self, OpenReport), StoreError> {
+    pub fn open_node(
+        root: PathBuf,
+        metrics: Arc<Metrics>,
+        node_id: &str,
+    ) -> Result<(Self, OpenReport), StoreError> {
         let hlc = Arc::new(Hlc::new(node_id));
         let layout = Layout::new(root);
-        for dir in [layout.buckets(), layout.tmp(), layout.multipart(), layout.quarantine()] {
+        for dir in [
+            layout.buckets(),
+            layout.tmp(),
+            layout.multipart(),
+            layout.quarantine(),
+        ] {
             create_dir_durable(&dir).map_err(io_err("create data directories"))?;
         }
         let mut report = OpenReport::default();
         for entry in std::fs::read_dir(layout.tmp()).map_err(io_err("list tmp"))? {
             let path = entry.map_err(io_err("list tmp"))?.path();
-            let removed = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+            let removed = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
             removed.map_err(io_err("clear tmp"))?;
             report.temp_removed += 1;
         }
         let index = Index::default();
         for entry in std::fs::read_dir(layout.buckets()).map_err(io_err("list buckets"))? {
             let entry = entry.map_err(io_err("list buckets"))?;
-            let Some(bucket) = entry.file_name().to_str().map(str::to_owned) else { continue };
+            let Some(bucket) = entry.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
             if validate_bucket(&bucket).is_err() {
                 tracing::warn!(dir = %entry.path().display(), "ignoring a directory that is not a bucket");
                 continue;
@@ -128,7 +146,9 @@ impl DiskStore {
             report.buckets += 1;
             for fan in fanout_dirs() {
                 let dir = layout.bucket(&bucket).join(&fan);
-                let Ok(files) = std::fs::read_dir(&dir) else { continue };
+                let Ok(files) = std::fs::read_dir(&dir) else {
+                    continue;
+                };
                 for file in files {
                     let path = file.map_err(io_err("list objects"))?.path();
                     match load_entry(&path) {
@@ -145,7 +165,9 @@ impl DiskStore {
                         Err(detail) => {
                             tracing::error!(bucket, file = %path.display(), %detail, "quarantining an unreadable object file");
                             metrics.checksum_error();
-                            let dest = layout.quarantine().join(uuid::Uuid::new_v4().simple().to_string());
+                            let dest = layout
+                                .quarantine()
+                                .join(uuid::Uuid::new_v4().simple().to_string());
                             std::fs::rename(&path, &dest).map_err(io_err("quarantine"))?;
                             report.quarantined += 1;
                         }
@@ -155,8 +177,20 @@ impl DiskStore {
         }
         metrics.set_stored(index.stats());
         let stripes = (0..KEY_STRIPES).map(|_| Mutex::new(())).collect();
-        let inner = Inner { layout, index, metrics, stripes, hlc, write_log: std::sync::OnceLock::new() };
-        Ok((DiskStore { inner: Arc::new(inner) }, report))
+        let inner = Inner {
+            layout,
+            index,
+            metrics,
+            stripes,
+            hlc,
+            write_log: std::sync::OnceLock::new(),
+        };
+        Ok((
+            DiskStore {
+                inner: Arc::new(inner),
+            },
+            report,
+        ))
     }
 
     /// Routes every later local write through `log` (replication). Only the first call counts.
@@ -175,7 +209,12 @@ impl DiskStore {
     }
 
     /// Up to `max` versions after `after`, objects and tombstones merged in key order.
-    pub fn versions_page(&self, bucket: &str, after: Option<&str>, max: usize) -> Vec<VersionEntry> {
+    pub fn versions_page(
+        &self,
+        bucket: &str,
+        after: Option<&str>,
+        max: usize,
+    ) -> Vec<VersionEntry> {
         self.inner.index.versions_page(bucket, after, max)
     }
 
@@ -185,13 +224,21 @@ impl DiskStore {
     }
 
     /// Opens the file of a key as it is now, object or tombstone, for shipping to a peer.
-    pub fn open_current(&self, bucket: &str, key: &str) -> Result<Option<ObjectReader>, StoreError> {
+    pub fn open_current(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<ObjectReader>, StoreError> {
         validate_bucket(bucket)?;
         validate_key(key)?;
         let (_, file) = self.inner.layout.object(bucket, key);
         match ObjectReader::open(&file) {
             Ok(Some(r)) if r.footer.meta.key == key => Ok(Some(r)),
-            Ok(Some(_)) => Err(self.inner.damaged(bucket, key, FormatError::Corrupt("footer names another key".to_owned()))),
+            Ok(Some(_)) => Err(self.inner.damaged(
+                bucket,
+                key,
+                FormatError::Corrupt("footer names another key".to_owned()),
+            )),
             Ok(None) => Ok(None),
             Err(e) => Err(self.inner.damaged(bucket, key, e)),
         }
@@ -201,7 +248,13 @@ impl DiskStore {
     /// bucket is created when missing. Never logged for replication (no bounce). `finish` checks the
     /// sender's MAC; size and, for single-part objects, MD5 are checked against `meta` here.
     /// Returns whether it was applied (false: the local version is the same or newer).
-    pub async fn apply_replica(&self, bucket: &str, meta: ObjectMeta, body: ByteStream, finish: FinishHook) -> Result<bool, StoreError> {
+    pub async fn apply_replica(
+        &self,
+        bucket: &str,
+        meta: ObjectMeta,
+        body: ByteStream,
+        finish: FinishHook,
+    ) -> Result<bool, StoreError> {
         validate_key(&meta.key)?;
         if !self.inner.index.has_bucket(bucket) {
             match self.create_bucket(bucket).await {
@@ -214,10 +267,15 @@ impl DiskStore {
         let want = meta.clone();
         let check: FinishHook = Box::new(move |digest: &BodyDigest| {
             if digest.size != want.size {
-                return Err(StoreError::BadDigest(format!("replica of {} bytes, header says {}", digest.size, want.size)));
+                return Err(StoreError::BadDigest(format!(
+                    "replica of {} bytes, header says {}",
+                    digest.size, want.size
+                )));
             }
             if !want.deleted && want.parts == 0 && hex::encode(digest.md5) != want.etag {
-                return Err(StoreError::BadDigest("replica MD5 does not match its ETag".to_owned()));
+                return Err(StoreError::BadDigest(
+                    "replica MD5 does not match its ETag".to_owned(),
+                ));
             }
             finish(digest)
         });
@@ -227,7 +285,12 @@ impl DiskStore {
     }
 
     /// Deletes a tombstone whose delete every peer has acknowledged, if it is still current.
-    pub async fn gc_tombstone(&self, bucket: &str, key: &str, version: Version) -> Result<bool, StoreError> {
+    pub async fn gc_tombstone(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Version,
+    ) -> Result<bool, StoreError> {
         let inner = self.inner.clone();
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
         blocking(move || {
@@ -260,7 +323,11 @@ impl DiskStore {
     }
 
     /// Opens an object file for the scrubber. `Ok(None)` when it was deleted meanwhile.
-    pub fn open_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectReader>, FormatError> {
+    pub fn open_object(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<ObjectReader>, FormatError> {
         let (_, file) = self.inner.layout.object(bucket, key);
         self.inner.open_checked(&file, key)
     }
@@ -283,7 +350,10 @@ impl DiskStore {
             let chunk = chunk.map_err(StoreError::Body)?;
             total += chunk.len() as u64;
             if total > MAX_OBJECT_SIZE {
-                return Err(StoreError::EntityTooLarge { size: total, max: MAX_OBJECT_SIZE });
+                return Err(StoreError::EntityTooLarge {
+                    size: total,
+                    max: MAX_OBJECT_SIZE,
+                });
             }
             pending_len += chunk.len();
             pending.push(chunk);
@@ -317,13 +387,21 @@ impl DiskStore {
             for c in &pending {
                 w.write(c).map_err(io_err("write temp file"))?;
             }
-            let digest = BodyDigest { md5: w.md5(), size: w.size() };
+            let digest = BodyDigest {
+                md5: w.md5(),
+                size: w.size(),
+            };
             let checksums = finish(&digest)?;
             let meta = make_meta(&digest, checksums);
             let (file, path) = w.finish(meta.clone()).map_err(io_err("write footer"))?;
             let apply = apply + t.elapsed();
             let t = Instant::now();
-            let mut staged = Staged { path, meta, apply, commit: Duration::ZERO };
+            let mut staged = Staged {
+                path,
+                meta,
+                apply,
+                commit: Duration::ZERO,
+            };
             file.sync_all().map_err(io_err("fsync object file"))?;
             staged.commit = t.elapsed();
             Ok(staged)
@@ -333,14 +411,25 @@ impl DiskStore {
 
     /// Renames a staged file into place, updates the index and fsyncs the directory. The write is
     /// acknowledged only after this returns.
-    pub(super) async fn commit(&self, bucket: &str, key: &str, staged: Staged) -> Result<ObjectMeta, StoreError> {
+    pub(super) async fn commit(
+        &self,
+        bucket: &str,
+        key: &str,
+        staged: Staged,
+    ) -> Result<ObjectMeta, StoreError> {
         Ok(self.commit_as(bucket, key, staged, true).await?.0)
     }
 
     /// Makes a staged object or tombstone current, if its version is newer than the key's current
     /// one (last writer wins; an older one is dropped and reported as not applied). A `local` write
     /// is first logged for replication, and answered only once the write quorum holds it.
-    async fn commit_as(&self, bucket: &str, key: &str, staged: Staged, local: bool) -> Result<(ObjectMeta, bool), StoreError> {
+    async fn commit_as(
+        &self,
+        bucket: &str,
+        key: &str,
+        staged: Staged,
+        local: bool,
+    ) -> Result<(ObjectMeta, bool), StoreError> {
         let inner = self.inner.clone();
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
         let (meta, applied, seq) = blocking(move || {
@@ -359,7 +448,11 @@ impl DiskStore {
                 if !inner.index.has_bucket(&bucket) {
                     return Err(StoreError::NoSuchBucket(bucket));
                 }
-                if inner.index.version_of(&bucket, &key).is_some_and(|(v, _)| v >= meta.version) {
+                if inner
+                    .index
+                    .version_of(&bucket, &key)
+                    .is_some_and(|(v, _)| v >= meta.version)
+                {
                     // A newer write of this key is already in place; this one lost.
                     return Ok((staged.meta.clone(), false, None));
                 }
@@ -367,7 +460,10 @@ impl DiskStore {
                     seq = Some(log.log(&bucket, meta)?);
                 }
                 // Shippers may read the record once the rename below happened (or failed).
-                let _settle = seq.zip(inner.write_log.get()).map(|(seq, log)| Settle { log: log.as_ref(), seq });
+                let _settle = seq.zip(inner.write_log.get()).map(|(seq, log)| Settle {
+                    log: log.as_ref(),
+                    seq,
+                });
                 let t = Instant::now();
                 std::fs::rename(&staged.path, &file).map_err(io_err("rename object into place"))?;
                 staged.apply += t.elapsed();
@@ -397,7 +493,9 @@ impl DiskStore {
         validate_key(key)?;
         match self.inner.index.get(bucket, key)? {
             Some(_) => Ok(()),
-            None => Err(StoreError::NoSuchKey { bucket: bucket.to_owned() }),
+            None => Err(StoreError::NoSuchKey {
+                bucket: bucket.to_owned(),
+            }),
         }
     }
 
@@ -423,8 +521,14 @@ impl DiskStore {
                 Some(r) => r.resolve(size)?,
                 None => (0, size),
             };
-            let first_end = if end - start <= READ_WHOLE_MAX { end } else { (start + READ_CHUNK).min(end) };
-            let first = reader.read_range(start, first_end).map_err(|e| inner.damaged(&bucket, &key, e))?;
+            let first_end = if end - start <= READ_WHOLE_MAX {
+                end
+            } else {
+                (start + READ_CHUNK).min(end)
+            };
+            let first = reader
+                .read_range(start, first_end)
+                .map_err(|e| inner.damaged(&bucket, &key, e))?;
             Ok((Arc::new(reader), (start, end), first))
         })
         .await
@@ -477,7 +581,11 @@ impl Inner {
 
     /// Opens a file and checks that its footer names `key` (a hash collision or a misplaced file is
     /// never served as this key).
-    pub(super) fn open_checked(&self, file: &Path, key: &str) -> Result<Option<ObjectReader>, FormatError> {
+    pub(super) fn open_checked(
+        &self,
+        file: &Path,
+        key: &str,
+    ) -> Result<Option<ObjectReader>, FormatError> {
         match ObjectReader::open(file)? {
             // A tombstone is a deleted object: there is nothing to serve.
             Some(r) if r.footer.meta.key == key && r.footer.meta.deleted => Ok(None),
@@ -494,7 +602,11 @@ impl Inner {
                 let key_hash = key_hash(key);
                 self.metrics.checksum_error();
                 tracing::error!(bucket, key_hash, %detail, "checksum mismatch in stored object; not serving it");
-                StoreError::Corrupt { bucket: bucket.to_owned(), key_hash, detail }
+                StoreError::Corrupt {
+                    bucket: bucket.to_owned(),
+                    key_hash,
+                    detail,
+                }
             }
             FormatError::Io(e) => StoreError::io("read object file", e),
         }
@@ -502,16 +614,26 @@ impl Inner {
 }
 
 /// Streams `[pos, end)` of an open object in verified chunks.
-fn stream_rest(inner: Arc<Inner>, reader: Arc<ObjectReader>, bucket: String, key: String, pos: u64, end: u64) -> ByteStream {
+fn stream_rest(
+    inner: Arc<Inner>,
+    reader: Arc<ObjectReader>,
+    bucket: String,
+    key: String,
+    pos: u64,
+    end: u64,
+) -> ByteStream {
     Box::pin(futures::stream::try_unfold(pos, move |pos| {
-        let (inner, reader, bucket, key) = (inner.clone(), reader.clone(), bucket.clone(), key.clone());
+        let (inner, reader, bucket, key) =
+            (inner.clone(), reader.clone(), bucket.clone(), key.clone());
         async move {
             if pos >= end {
                 return Ok(None);
             }
             let to = (pos + READ_CHUNK).min(end);
             let chunk = tokio::task::spawn_blocking(move || {
-                reader.read_range(pos, to).map_err(|e| std::io::Error::other(inner.damaged(&bucket, &key, e)))
+                reader
+                    .read_range(pos, to)
+                    .map_err(|e| std::io::Error::other(inner.damaged(&bucket, &key, e)))
             })
             .await
             .map_err(std::io::Error::other)??;
@@ -533,17 +655,24 @@ impl ObjectStore for DiskStore {
             let staging = inner.layout.temp_file();
             std::fs::create_dir(&staging).map_err(io_err("create bucket directory"))?;
             for fan in fanout_dirs() {
-                std::fs::create_dir(staging.join(fan)).map_err(io_err("create bucket directory"))?;
+                std::fs::create_dir(staging.join(fan))
+                    .map_err(io_err("create bucket directory"))?;
             }
             let created_ms = now_ms();
-            let marker = serde_json::to_vec(&BucketMarker { created_ms }).map_err(|e| StoreError::io("encode", std::io::Error::other(e)))?;
+            let marker = serde_json::to_vec(&BucketMarker { created_ms })
+                .map_err(|e| StoreError::io("encode", std::io::Error::other(e)))?;
             let marker_path = staging.join(".bucket.json");
             std::fs::write(&marker_path, marker).map_err(io_err("write bucket marker"))?;
-            std::fs::File::open(&marker_path).and_then(|f| f.sync_all()).map_err(io_err("fsync bucket marker"))?;
+            std::fs::File::open(&marker_path)
+                .and_then(|f| f.sync_all())
+                .map_err(io_err("fsync bucket marker"))?;
             sync_dir(&staging).map_err(io_err("fsync bucket directory"))?;
             if let Err(e) = std::fs::rename(&staging, inner.layout.bucket(&bucket)) {
                 let _ = std::fs::remove_dir_all(&staging);
-                if matches!(e.kind(), std::io::ErrorKind::DirectoryNotEmpty | std::io::ErrorKind::AlreadyExists) {
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::DirectoryNotEmpty | std::io::ErrorKind::AlreadyExists
+                ) {
                     return Err(StoreError::BucketAlreadyExists(bucket));
                 }
                 return Err(StoreError::io("rename bucket into place", e));
@@ -583,11 +712,21 @@ impl ObjectStore for DiskStore {
     }
 
     async fn head_bucket(&self, bucket: &str) -> Result<(), StoreError> {
-        if self.inner.index.has_bucket(bucket) { Ok(()) } else { Err(StoreError::NoSuchBucket(bucket.to_owned())) }
+        if self.inner.index.has_bucket(bucket) {
+            Ok(())
+        } else {
+            Err(StoreError::NoSuchBucket(bucket.to_owned()))
+        }
     }
 
     async fn list_buckets(&self) -> Result<Vec<BucketInfo>, StoreError> {
-        Ok(self.inner.index.buckets().into_iter().map(|(name, created_ms)| BucketInfo { name, created_ms }).collect())
+        Ok(self
+            .inner
+            .index
+            .buckets()
+            .into_iter()
+            .map(|(name, created_ms)| BucketInfo { name, created_ms })
+            .collect())
     }
 
     async fn put_object(
@@ -621,17 +760,33 @@ impl ObjectStore for DiskStore {
         Ok(meta)
     }
 
-    async fn get_object(&self, bucket: &str, key: &str, range: Option<ByteRange>) -> Result<ObjectBody, StoreError> {
+    async fn get_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        range: Option<ByteRange>,
+    ) -> Result<ObjectBody, StoreError> {
         let (reader, (start, end), first) = self.open_for_read(bucket, key, range).await?;
         let first_end = start + first.len() as u64;
         let meta = reader.footer.meta.clone();
         let head = futures::stream::once(futures::future::ready(Ok(Bytes::from(first))));
         let stream: ByteStream = if first_end < end {
-            Box::pin(head.chain(stream_rest(self.inner.clone(), reader, bucket.to_owned(), key.to_owned(), first_end, end)))
+            Box::pin(head.chain(stream_rest(
+                self.inner.clone(),
+                reader,
+                bucket.to_owned(),
+                key.to_owned(),
+                first_end,
+                end,
+            )))
         } else {
             Box::pin(head)
         };
-        Ok(ObjectBody { meta, range: (start, end), stream })
+        Ok(ObjectBody {
+            meta,
+            range: (start, end),
+            stream,
+        })
     }
 
     async fn head_object(&self, bucket: &str, key: &str) -> Result<ObjectMeta, StoreError> {
@@ -662,7 +817,8 @@ impl ObjectStore for DiskStore {
         let k = key.to_owned();
         let staged = blocking(move || {
             let t = Instant::now();
-            let w = ObjectWriter::create(inner.layout.temp_file()).map_err(io_err("create temp file"))?;
+            let w = ObjectWriter::create(inner.layout.temp_file())
+                .map_err(io_err("create temp file"))?;
             let meta = ObjectMeta {
                 key: k,
                 size: 0,
@@ -678,7 +834,12 @@ impl ObjectStore for DiskStore {
             let apply = t.elapsed();
             let t = Instant::now();
             file.sync_all().map_err(io_err("fsync tombstone"))?;
-            Ok(Staged { path, meta, apply, commit: t.elapsed() })
+            Ok(Staged {
+                path,
+                meta,
+                apply,
+                commit: t.elapsed(),
+            })
         })
         .await?;
         self.commit(bucket, key, staged).await?;
@@ -708,7 +869,11 @@ impl ObjectStore for DiskStore {
                 last_modified_ms: now_ms(),
                 attrs: attrs.unwrap_or(src_meta.attrs),
                 // Full-object checksums stay true for the copy; composite (multipart) ones do not.
-                checksums: if src_meta.parts == 0 { src_meta.checksums } else { BTreeMap::new() },
+                checksums: if src_meta.parts == 0 {
+                    src_meta.checksums
+                } else {
+                    BTreeMap::new()
+                },
                 parts: 0,
                 version: hlc.tick(),
                 deleted: false,
@@ -731,7 +896,8 @@ impl ObjectStore for DiskStore {
         attrs: ObjectAttrs,
         checksum_algorithm: Option<String>,
     ) -> Result<UploadInfo, StoreError> {
-        self.create_upload_impl(bucket, key, attrs, checksum_algorithm).await
+        self.create_upload_impl(bucket, key, attrs, checksum_algorithm)
+            .await
     }
 
     async fn upload_part(
@@ -743,7 +909,8 @@ impl ObjectStore for DiskStore {
         body: ByteStream,
         finish: FinishHook,
     ) -> Result<PartInfo, StoreError> {
-        self.upload_part_impl(bucket, key, upload_id, part_number, body, finish).await
+        self.upload_part_impl(bucket, key, upload_id, part_number, body, finish)
+            .await
     }
 
     async fn complete_upload(
@@ -753,18 +920,33 @@ impl ObjectStore for DiskStore {
         upload_id: &str,
         parts: Vec<(i32, String)>,
     ) -> Result<ObjectMeta, StoreError> {
-        self.complete_upload_impl(bucket, key, upload_id, parts).await
+        self.complete_upload_impl(bucket, key, upload_id, parts)
+            .await
     }
 
-    async fn abort_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<(), StoreError> {
+    async fn abort_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<(), StoreError> {
         self.abort_upload_impl(bucket, key, upload_id).await
     }
 
-    async fn list_parts(&self, bucket: &str, key: &str, upload_id: &str) -> Result<(UploadInfo, Vec<PartInfo>), StoreError> {
+    async fn list_parts(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<(UploadInfo, Vec<PartInfo>), StoreError> {
         self.list_parts_impl(bucket, key, upload_id).await
     }
 
-    async fn list_uploads(&self, bucket: &str, prefix: &str) -> Result<Vec<UploadInfo>, StoreError> {
+    async fn list_uploads(
+        &self,
+        bucket: &str,
+        prefix: &str,
+    ) -> Result<Vec<UploadInfo>, StoreError> {
         self.list_uploads_impl(bucket, prefix).await
     }
 

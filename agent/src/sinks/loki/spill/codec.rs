@@ -82,7 +82,12 @@ pub fn decode_entries(b: &[u8]) -> Option<Vec<LogEntry>> {
         for _ in 0..nm {
             metadata.push((r.string()?, r.string()?));
         }
-        out.push(LogEntry { ts_ns, line, stream, metadata });
+        out.push(LogEntry {
+            ts_ns,
+            line,
+            stream,
+            metadata,
+        });
     }
     (r.i == b.len()).then_some(out)
 }

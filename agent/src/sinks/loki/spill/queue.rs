@@ -109,7 +109,12 @@ fn read_record(f: &std::fs::File, off: u64, size: u64) -> Result<Option<(Vec<u8>
 
 impl SpillQueue {
     /// Opens (or creates) the buffer in `dir`, bounded to `max_bytes` on disk.
-    pub fn open(dir: &Path, max_bytes: u64, metrics: Arc<LogMetrics>, name: &str) -> Result<Self, SpillError> {
+    pub fn open(
+        dir: &Path,
+        max_bytes: u64,
+        metrics: Arc<LogMetrics>,
+        name: &str,
+    ) -> Result<Self, SpillError> {
         std::fs::create_dir_all(dir).map_err(io("create", dir))?;
         let mut segments = BTreeMap::new();
         for e in std::fs::read_dir(dir).map_err(io("list", dir))?.flatten() {
@@ -130,18 +135,33 @@ impl SpillQueue {
         let mut commit = std::fs::read(&cursor_path)
             .ok()
             .and_then(|b| serde_json::from_slice::<SpillCursor>(&b).ok())
-            .unwrap_or(SpillCursor { segment: first, offset: 0 });
+            .unwrap_or(SpillCursor {
+                segment: first,
+                offset: 0,
+            });
         if commit.segment < first {
-            commit = SpillCursor { segment: first, offset: 0 };
+            commit = SpillCursor {
+                segment: first,
+                offset: 0,
+            };
         }
-        for id in segments.keys().copied().filter(|id| *id < commit.segment).collect::<Vec<_>>() {
+        for id in segments
+            .keys()
+            .copied()
+            .filter(|id| *id < commit.segment)
+            .collect::<Vec<_>>()
+        {
             let _ = std::fs::remove_file(seg_path(dir, id));
             segments.remove(&id);
         }
         // Cut a torn record off the last segment.
         if let Some((&last, &size)) = segments.iter().next_back() {
             let p = seg_path(dir, last);
-            let f = std::fs::OpenOptions::new().read(true).write(true).open(&p).map_err(io("open", &p))?;
+            let f = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&p)
+                .map_err(io("open", &p))?;
             let mut off = 0;
             loop {
                 match read_record(&f, off, size) {
@@ -216,7 +236,10 @@ impl SpillQueue {
                     "spill buffer full (Loki slow or down); pod log tailing pauses until it drains");
                 g.warned_full = true;
             }
-            g = self.cond.wait_timeout(g, Duration::from_millis(100)).map_or_else(|e| e.into_inner().0, |r| r.0);
+            g = self
+                .cond
+                .wait_timeout(g, Duration::from_millis(100))
+                .map_or_else(|e| e.into_inner().0, |r| r.0);
         }
         g.warned_full = false;
         let need_new = match &g.writer {
@@ -230,10 +253,17 @@ impl SpillQueue {
                 None => g.commit.segment + 1,
             };
             let p = seg_path(&self.dir, id);
-            let f = std::fs::OpenOptions::new().create(true).append(true).read(true).open(&p).map_err(io("open", &p))?;
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .read(true)
+                .open(&p)
+                .map_err(io("open", &p))?;
             if let std::collections::btree_map::Entry::Vacant(v) = g.segments.entry(id) {
                 v.insert(0);
-                std::fs::File::open(&self.dir).and_then(|d| d.sync_all()).map_err(io("fsync", &self.dir))?;
+                std::fs::File::open(&self.dir)
+                    .and_then(|d| d.sync_all())
+                    .map_err(io("fsync", &self.dir))?;
             }
             g.writer = Some((id, f));
         }
@@ -296,14 +326,20 @@ impl SpillQueue {
                 _ => {
                     // Past this segment's end: move on if a later one exists.
                     if let Some((&next, _)) = g.segments.range(at.segment + 1..).next() {
-                        g.read = SpillCursor { segment: next, offset: 0 };
+                        g.read = SpillCursor {
+                            segment: next,
+                            offset: 0,
+                        };
                         continue;
                     }
                     if waited {
                         return None;
                     }
                     waited = true;
-                    g = self.cond.wait_timeout(g, wait).map_or_else(|e| e.into_inner().0, |r| r.0);
+                    g = self
+                        .cond
+                        .wait_timeout(g, wait)
+                        .map_or_else(|e| e.into_inner().0, |r| r.0);
                 }
             }
         }
@@ -314,7 +350,10 @@ impl SpillQueue {
             "spill buffer: a record fails its CRC; the rest of this segment is dropped");
         self.metrics.dropped("loki", "spill_corrupt", 1);
         let end = g.segments.get(&at.segment).copied().unwrap_or(0);
-        g.read = SpillCursor { segment: at.segment, offset: end };
+        g.read = SpillCursor {
+            segment: at.segment,
+            offset: end,
+        };
     }
 
     /// Loki acknowledged everything before `c`: move the cursor, delete finished segments.
@@ -328,7 +367,10 @@ impl SpillQueue {
         let done: Vec<u64> = g
             .segments
             .iter()
-            .filter(|(id, size)| **id < c.segment || (**id == c.segment && c.offset >= **size && writer != Some(**id)))
+            .filter(|(id, size)| {
+                **id < c.segment
+                    || (**id == c.segment && c.offset >= **size && writer != Some(**id))
+            })
             .map(|(id, _)| *id)
             .collect();
         for id in &done {
@@ -351,7 +393,9 @@ impl SpillQueue {
         f.write_all(&bytes).map_err(io("write", &tmp))?;
         f.sync_all().map_err(io("fsync", &tmp))?;
         std::fs::rename(&tmp, &p).map_err(io("rename", &p))?;
-        std::fs::File::open(&self.dir).and_then(|d| d.sync_all()).map_err(io("fsync", &self.dir))?;
+        std::fs::File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io("fsync", &self.dir))?;
         Ok(())
     }
 }

@@ -18,27 +18,33 @@ pub struct SpillReader {
 
 impl SpillReader {
     /// Starts reading `q` into `tx`; `buffered` counts the bytes in the channel.
-    pub fn spawn(q: Arc<SpillQueue>, tx: mpsc::Sender<Chunk>, buffered: Arc<AtomicU64>) -> std::io::Result<Self> {
+    pub fn spawn(
+        q: Arc<SpillQueue>,
+        tx: mpsc::Sender<Chunk>,
+        buffered: Arc<AtomicU64>,
+    ) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let s = Arc::clone(&stop);
-        let thread = std::thread::Builder::new().name("spill-reader".into()).spawn(move || {
-            while !s.load(Ordering::Relaxed) {
-                let Some((entries, cur)) = q.next(Duration::from_millis(200)) else {
-                    continue;
-                };
-                let mut chunk = Chunk {
-                    spill: Some((cur.segment, cur.offset)),
-                    ..Chunk::default()
-                };
-                for e in entries {
-                    chunk.push(e);
+        let thread = std::thread::Builder::new()
+            .name("spill-reader".into())
+            .spawn(move || {
+                while !s.load(Ordering::Relaxed) {
+                    let Some((entries, cur)) = q.next(Duration::from_millis(200)) else {
+                        continue;
+                    };
+                    let mut chunk = Chunk {
+                        spill: Some((cur.segment, cur.offset)),
+                        ..Chunk::default()
+                    };
+                    for e in entries {
+                        chunk.push(e);
+                    }
+                    buffered.fetch_add(chunk.bytes as u64, Ordering::Relaxed);
+                    if tx.blocking_send(chunk).is_err() {
+                        return;
+                    }
                 }
-                buffered.fetch_add(chunk.bytes as u64, Ordering::Relaxed);
-                if tx.blocking_send(chunk).is_err() {
-                    return;
-                }
-            }
-        })?;
+            })?;
         Ok(SpillReader {
             stop,
             thread: Some(thread),

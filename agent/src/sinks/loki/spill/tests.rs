@@ -8,13 +8,20 @@ use super::*;
 use crate::logs::{LogEntry, LogMetrics, StreamLabels};
 
 fn entries(from: usize, n: usize) -> Vec<LogEntry> {
-    let s = Arc::new(StreamLabels::new(vec![("namespace".into(), "default".into()), ("pod".into(), "p".into())]));
+    let s = Arc::new(StreamLabels::new(vec![
+        ("namespace".into(), "default".into()),
+        ("pod".into(), "p".into()),
+    ]));
     (from..from + n)
         .map(|i| LogEntry {
             ts_ns: i as i64,
             line: format!("line {i} é"),
             stream: Arc::clone(&s),
-            metadata: if i % 2 == 0 { vec![("trace_id".into(), format!("t{i}"))] } else { Vec::new() },
+            metadata: if i % 2 == 0 {
+                vec![("trace_id".into(), format!("t{i}"))]
+            } else {
+                Vec::new()
+            },
         })
         .collect()
 }
@@ -36,7 +43,10 @@ fn codec_round_trip_and_rejects_garbage() {
 
 fn open(dir: &std::path::Path, max: u64) -> (SpillQueue, Arc<LogMetrics>) {
     let m = Arc::new(LogMetrics::default());
-    (SpillQueue::open(dir, max, Arc::clone(&m), "t_spill").expect("open"), m)
+    (
+        SpillQueue::open(dir, max, Arc::clone(&m), "t_spill").expect("open"),
+        m,
+    )
 }
 
 #[test]
@@ -58,7 +68,8 @@ fn records_come_back_in_order_and_survive_a_restart_until_committed() {
     let (b2, cb) = q.next(Duration::from_millis(10)).expect("replayed");
     assert_eq!(lines(&b2), lines(&entries(3, 3)));
     q.commit(cb).expect("commit");
-    q.append(&entries(6, 1), &stop).expect("append after restart");
+    q.append(&entries(6, 1), &stop)
+        .expect("append after restart");
     let (c, _) = q.next(Duration::from_millis(10)).expect("third");
     assert_eq!(lines(&c), lines(&entries(6, 1)));
 }
@@ -81,12 +92,18 @@ fn a_torn_tail_is_cut_at_open() {
     drop(q);
     let seg = segment(d.path());
     let good = std::fs::metadata(&seg).expect("stat").len();
-    let mut f = std::fs::OpenOptions::new().append(true).open(&seg).expect("open");
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&seg)
+        .expect("open");
     std::io::Write::write_all(&mut f, &[200, 0, 0, 0, 1, 2, 3, 4, 5]).expect("torn write");
     drop(f);
     let (q, _) = open(d.path(), 64 << 20);
     assert_eq!(std::fs::metadata(&seg).expect("stat").len(), good);
-    assert_eq!(lines(&q.next(Duration::from_millis(10)).expect("record").0), lines(&entries(0, 2)));
+    assert_eq!(
+        lines(&q.next(Duration::from_millis(10)).expect("record").0),
+        lines(&entries(0, 2))
+    );
     assert!(q.next(Duration::from_millis(10)).is_none());
 }
 
@@ -105,8 +122,13 @@ fn a_damaged_record_is_counted_and_skipped() {
     let (q, m) = open(d.path(), 64 << 20);
     assert!(q.next(Duration::from_millis(10)).is_none());
     let fams = m.families();
-    let dropped = fams.iter().find(|f| f.name == "nodewatch_agent_log_lines_dropped_total").expect("family");
-    assert!(dropped.metrics.iter().any(|s| s.labels.get("reason") == Some("spill_corrupt") && s.value.as_scalar() == Some(1.0)));
+    let dropped = fams
+        .iter()
+        .find(|f| f.name == "nodewatch_agent_log_lines_dropped_total")
+        .expect("family");
+    assert!(dropped.metrics.iter().any(
+        |s| s.labels.get("reason") == Some("spill_corrupt") && s.value.as_scalar() == Some(1.0)
+    ));
 }
 
 #[test]

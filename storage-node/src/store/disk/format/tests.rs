@@ -30,14 +30,19 @@ fn write(dir: &Path, data: &[u8]) -> PathBuf {
 #[test]
 fn round_trip_and_ranges_cross_block_boundaries() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let data: Vec<u8> = (0..(3 * BLOCK_SIZE + 123)).map(|i| (i % 251) as u8).collect();
+    let data: Vec<u8> = (0..(3 * BLOCK_SIZE + 123))
+        .map(|i| (i % 251) as u8)
+        .collect();
     let path = write(dir.path(), &data);
     let r = ObjectReader::open(&path).expect("open").expect("exists");
     assert_eq!(r.footer.meta.size, data.len() as u64);
     assert_eq!(r.footer.block_crcs.len(), 4);
     assert_eq!(r.read_range(0, data.len() as u64).expect("all"), data);
     let (a, b) = (BLOCK_SIZE as u64 - 5, 2 * BLOCK_SIZE as u64 + 7);
-    assert_eq!(r.read_range(a, b).expect("range"), &data[a as usize..b as usize]);
+    assert_eq!(
+        r.read_range(a, b).expect("range"),
+        &data[a as usize..b as usize]
+    );
     assert!(r.read_range(0, data.len() as u64 + 1).is_err());
 }
 
@@ -61,8 +66,14 @@ fn flipped_data_byte_fails_only_its_block() {
     std::fs::write(&path, &bytes).expect("write");
     let r = ObjectReader::open(&path).expect("open").expect("exists");
     assert!(r.read_range(0, 100).is_ok(), "the first block is intact");
-    assert!(matches!(r.read_range(0, data.len() as u64), Err(FormatError::Corrupt(_))));
-    assert!(matches!(r.verify_all(1 << 20, |_| {}), Err(FormatError::Corrupt(_))));
+    assert!(matches!(
+        r.read_range(0, data.len() as u64),
+        Err(FormatError::Corrupt(_))
+    ));
+    assert!(matches!(
+        r.verify_all(1 << 20, |_| {}),
+        Err(FormatError::Corrupt(_))
+    ));
 }
 
 #[test]
@@ -127,5 +138,9 @@ fn a_tombstone_round_trips_with_its_version() {
     let r = ObjectReader::open(&path).expect("open").expect("exists");
     assert_eq!(r.footer.meta, m);
     // A live object's footer does not carry the flag at all.
-    assert!(!serde_json::to_string(&meta("x")).expect("json").contains("deleted"));
+    assert!(
+        !serde_json::to_string(&meta("x"))
+            .expect("json")
+            .contains("deleted")
+    );
 }

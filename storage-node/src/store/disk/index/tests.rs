@@ -1,7 +1,12 @@
 use super::*;
 
 fn entry() -> Entry {
-    Entry { size: 1, last_modified_ms: 0, etag: EtagBuf::new("d41d8cd98f00b204e9800998ecf8427e"), version: Version::default() }
+    Entry {
+        size: 1,
+        last_modified_ms: 0,
+        etag: EtagBuf::new("d41d8cd98f00b204e9800998ecf8427e"),
+        version: Version::default(),
+    }
 }
 
 fn index(keys: &[&str]) -> Index {
@@ -33,7 +38,13 @@ fn delimiter_groups_common_prefixes() {
     assert!(page.next_continuation.is_none());
     let page = ix.list("b", &q("c/", Some("/"), 1000, None)).expect("list");
     assert_eq!(page.common_prefixes, ["c/x/"]);
-    assert_eq!(page.objects.iter().map(|o| o.key.as_str()).collect::<Vec<_>>(), ["c/y"]);
+    assert_eq!(
+        page.objects
+            .iter()
+            .map(|o| o.key.as_str())
+            .collect::<Vec<_>>(),
+        ["c/y"]
+    );
 }
 
 #[test]
@@ -61,7 +72,9 @@ fn pagination_returns_every_entry_once_in_order() {
     let mut prefixes = Vec::new();
     let mut token = None;
     for _ in 0..10 {
-        let page = ix.list("b", &q("", Some("/"), 1, token.take())).expect("list");
+        let page = ix
+            .list("b", &q("", Some("/"), 1, token.take()))
+            .expect("list");
         prefixes.extend(page.common_prefixes);
         match page.next_continuation {
             Some(t) => token = Some(t),
@@ -75,20 +88,37 @@ fn pagination_returns_every_entry_once_in_order() {
 fn bad_token_is_an_error() {
     let ix = index(&["a"]);
     for t in ["", "zz", "k+not-hex", "q00"] {
-        assert!(matches!(ix.list("b", &q("", None, 10, Some(t.to_owned()))), Err(StoreError::InvalidArgument(_))));
+        assert!(matches!(
+            ix.list("b", &q("", None, 10, Some(t.to_owned()))),
+            Err(StoreError::InvalidArgument(_))
+        ));
     }
 }
 
 #[test]
 fn stats_follow_upserts_and_removals() {
     let ix = index(&["a", "b"]);
-    ix.upsert("b", "a", Entry { size: 10, ..entry() }).expect("upsert");
+    ix.upsert(
+        "b",
+        "a",
+        Entry {
+            size: 10,
+            ..entry()
+        },
+    )
+    .expect("upsert");
     assert_eq!((ix.stats().objects, ix.stats().stored_bytes), (2, 11));
-    ix.put_tombstone("b", "a", Version::default()).expect("tombstone");
+    ix.put_tombstone("b", "a", Version::default())
+        .expect("tombstone");
     assert_eq!((ix.stats().objects, ix.stats().stored_bytes), (1, 1));
-    assert!(matches!(ix.remove_bucket_if_empty("b"), Err(StoreError::BucketNotEmpty(_))));
-    ix.put_tombstone("b", "b", Version::default()).expect("tombstone");
-    ix.remove_bucket_if_empty("b").expect("empty bucket removed");
+    assert!(matches!(
+        ix.remove_bucket_if_empty("b"),
+        Err(StoreError::BucketNotEmpty(_))
+    ));
+    ix.put_tombstone("b", "b", Version::default())
+        .expect("tombstone");
+    ix.remove_bucket_if_empty("b")
+        .expect("empty bucket removed");
     assert!(!ix.has_bucket("b"));
 }
 
@@ -98,7 +128,15 @@ fn tombstones_replace_objects_and_merge_into_version_pages() {
     ix.add_bucket("b", 0);
     let v = |h| Version { hlc: h, node: 1 };
     for k in ["a", "c", "e"] {
-        ix.upsert("b", k, Entry { version: v(1), ..entry() }).expect("upsert");
+        ix.upsert(
+            "b",
+            k,
+            Entry {
+                version: v(1),
+                ..entry()
+            },
+        )
+        .expect("upsert");
     }
     ix.put_tombstone("b", "c", v(2)).expect("tombstone");
     ix.put_tombstone("b", "d", v(3)).expect("tombstone");
@@ -107,14 +145,33 @@ fn tombstones_replace_objects_and_merge_into_version_pages() {
     assert_eq!(ix.version_of("b", "a"), Some((v(1), false)));
     let page = ix.versions_page("b", None, 10);
     let keys: Vec<_> = page.iter().map(|e| (e.key.as_str(), e.deleted)).collect();
-    assert_eq!(keys, vec![("a", false), ("c", true), ("d", true), ("e", false)]);
+    assert_eq!(
+        keys,
+        vec![("a", false), ("c", true), ("d", true), ("e", false)]
+    );
     let page = ix.versions_page("b", Some("c"), 1);
     assert_eq!(page[0].key, "d");
     // Listing never shows tombstones.
-    let listed = ix.list("b", &ListQuery { max_keys: 100, ..Default::default() }).expect("list");
+    let listed = ix
+        .list(
+            "b",
+            &ListQuery {
+                max_keys: 100,
+                ..Default::default()
+            },
+        )
+        .expect("list");
     assert_eq!(listed.objects.len(), 2);
     // A newer write of a deleted key brings it back.
-    ix.upsert("b", "d", Entry { version: v(4), ..entry() }).expect("upsert");
+    ix.upsert(
+        "b",
+        "d",
+        Entry {
+            version: v(4),
+            ..entry()
+        },
+    )
+    .expect("upsert");
     assert_eq!(ix.version_of("b", "d"), Some((v(4), false)));
     assert!(!ix.remove_tombstone("b", "c", v(9)));
     assert!(ix.remove_tombstone("b", "c", v(2)));
