@@ -441,7 +441,12 @@ pub fn probe_data_dir(dir: &Path) -> Result<(), ConfigError> {
     match std::fs::metadata(dir) {
         Ok(m) if m.is_dir() => return check_data_dir(dir),
         Ok(_) => return Err(fail("not a directory".to_owned())),
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+        Err(e)
+            if !matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
             return Err(fail(format!("stat: {e}")));
         }
         Err(_) => {}
@@ -467,7 +472,14 @@ pub fn probe_data_dir(dir: &Path) -> Result<(), ConfigError> {
                     a.display()
                 )));
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => ancestor = a.parent(),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                ancestor = a.parent()
+            }
             Err(e) => return Err(fail(format!("stat {}: {e}", a.display()))),
         }
     }
