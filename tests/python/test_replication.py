@@ -45,8 +45,19 @@ def body_for(key: str, size: int = 2048) -> bytes:
 
 
 def create_bucket_everywhere(nodes, name: str) -> None:
-    for n in nodes:
-        n.s3.create_bucket(Bucket=name)
+    """Created through the first node; bucket creation replicates. Returns once every node has
+    it and every shipper is caught up (so that later backlog counts hold only the test's writes)."""
+    nodes[0].s3.create_bucket(Bucket=name)
+
+    def everywhere():
+        for n in nodes:
+            try:
+                n.s3.head_bucket(Bucket=name)
+            except ClientError:
+                return False
+        return all(caught_up(n, p.node_id) for n in nodes for p in nodes if p is not n)
+
+    wait_for(f"bucket {name} on every node", everywhere)
 
 
 def read(node, bucket: str, key: str) -> bytes | None:

@@ -7,6 +7,8 @@ use std::time::{Duration, UNIX_EPOCH};
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 
+pub(crate) mod versioning;
+
 use super::checksums::{Declared, to_checksum, verify_body};
 use super::error::to_s3;
 use crate::store::{ByteRange, ListQuery, ObjectAttrs, ObjectStore};
@@ -89,6 +91,27 @@ fn etag_value(e: &ETag) -> String {
 
 #[async_trait::async_trait]
 impl<S: ObjectStore + std::fmt::Debug> S3 for S3Frontend<S> {
+    async fn get_bucket_versioning(
+        &self,
+        req: S3Request<GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+        versioning::get_bucket_versioning(&self.store, req).await
+    }
+
+    async fn put_bucket_versioning(
+        &self,
+        req: S3Request<PutBucketVersioningInput>,
+    ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+        versioning::put_bucket_versioning(&self.store, req).await
+    }
+
+    async fn list_object_versions(
+        &self,
+        req: S3Request<ListObjectVersionsInput>,
+    ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+        versioning::list_object_versions(&self.store, req).await
+    }
+
     async fn list_buckets(
         &self,
         _req: S3Request<ListBucketsInput>,
@@ -180,8 +203,10 @@ impl<S: ObjectStore + std::fmt::Debug> S3 for S3Frontend<S> {
             .await
             .map_err(to_s3)?;
         let c = to_checksum(&meta.checksums);
+        let version_id = versioning::version_header(&self.store, &input.bucket, &meta).await;
         Ok(S3Response::new(PutObjectOutput {
             e_tag: Some(etag(&meta.etag)),
+            version_id,
             checksum_crc32: c.checksum_crc32,
             checksum_crc32c: c.checksum_crc32c,
             checksum_sha1: c.checksum_sha1,
@@ -200,12 +225,21 @@ impl<S: ObjectStore + std::fmt::Debug> S3 for S3Frontend<S> {
             Range::Int { first, last } => ByteRange::Int { first, last },
             Range::Suffix { length } => ByteRange::Suffix { length },
         });
-        let obj = self
-            .store
-            .get_object(&input.bucket, &input.key, range)
-            .await
-            .map_err(to_s3)?;
+        let obj = match input.version_id.as_deref() {
+            Some(v) => {
+                self.store
+                    .get_object_version(&input.bucket, &input.key, v, range)
+                    .await
+            }
+            None => {
+                self.store
+                    .get_object(&input.bucket, &input.key, range)
+                    .await
+            }
+        }
+        .map_err(to_s3)?;
         let meta = obj.meta;
+        let version_id = versioning::version_header(&self.store, &input.bucket, &meta).await;
         let (start, end) = obj.range;
         let partial = range.is_some();
         let want_checksums = !partial
@@ -234,6 +268,7 @@ impl<S: ObjectStore + std::fmt::Debug> S3 for S3Frontend<S> {
             checksum_sha1: c.checksum_sha1,
             checksum_sha256: c.checksum_sha256,
             checksum_crc64nvme: c.checksum_crc64nvme,
+            version_id,
             ..Default::default()
         };
         let mut resp = S3Response::new(output);
@@ -248,11 +283,16 @@ impl<S: ObjectStore + std::fmt::Debug> S3 for S3Frontend<S> {
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let input = req.input;
-        let meta = self
-            .store
-            .head_object(&input.bucket, &input.key)
-            .await
-            .map_err(to_s3)?;
+        let meta = match input.version_id.as_deref() {
+            Some(v) => {
+                self.store
+                    .head_object_version(&input.bucket, &input.key, v)
+                    .await
+            }
+            None => self.store.head_object(&input.bucket, &input.key).await,
+        }
+        .map_err(to_s3)?;
+        let version_id = versioning::version_header(&self.store, &input.bucket, &meta).await;
         let want_checksums = input
             .checksum_mode
             .as_ref()
@@ -275,6 +315,7 @@ impl<S: ObjectStore + std::fmt::Debug> S3 for S3Frontend<S> {
             checksum_sha1: c.checksum_sha1,
             checksum_sha256: c.checksum_sha256,
             checksum_crc64nvme: c.checksum_crc64nvme,
+            version_id,
             ..Default::default()
         }))
     }
@@ -283,11 +324,17 @@ impl<S: ObjectStore + std::fmt::Debug> S3 for S3Frontend<S> {
         &self,
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
-        self.store
-            .delete_object(&req.input.bucket, &req.input.key)
+        let input = req.input;
+        let done = self
+            .store
+            .delete_object_version(&input.bucket, &input.key, input.version_id.as_deref())
             .await
             .map_err(to_s3)?;
-        Ok(S3Response::new(DeleteObjectOutput::default()))
+        Ok(S3Response::new(DeleteObjectOutput {
+            delete_marker: done.delete_marker.then_some(true),
+            version_id: done.version_id,
+            ..Default::default()
+        }))
     }
 
     async fn delete_objects(
@@ -306,12 +353,20 @@ impl<S: ObjectStore + std::fmt::Debug> S3 for S3Frontend<S> {
         let mut deleted = Vec::new();
         let mut errors = Vec::new();
         for obj in input.delete.objects {
-            match self.store.delete_object(&input.bucket, &obj.key).await {
-                Ok(()) => {
+            match self
+                .store
+                .delete_object_version(&input.bucket, &obj.key, obj.version_id.as_deref())
+                .await
+            {
+                Ok(done) => {
                     if !quiet {
+                        let marker_id = done.delete_marker.then(|| done.version_id.clone());
                         deleted.push(DeletedObject {
                             key: Some(obj.key),
-                            ..Default::default()
+                            // The version asked for; a marker created is named by its own field.
+                            version_id: obj.version_id,
+                            delete_marker: done.delete_marker.then_some(true),
+                            delete_marker_version_id: marker_id.flatten(),
                         });
                     }
                 }
@@ -338,8 +393,16 @@ impl<S: ObjectStore + std::fmt::Debug> S3 for S3Frontend<S> {
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         let input = req.input;
-        let (src_bucket, src_key) = match &input.copy_source {
-            CopySource::Bucket { bucket, key, .. } => (bucket.to_string(), key.to_string()),
+        let (src_bucket, src_key, src_version) = match &input.copy_source {
+            CopySource::Bucket {
+                bucket,
+                key,
+                version_id,
+            } => (
+                bucket.to_string(),
+                key.to_string(),
+                version_id.as_ref().map(|v| v.to_string()),
+            ),
             CopySource::AccessPoint { .. } | CopySource::Outpost { .. } => {
                 return Err(s3_error!(
                     InvalidArgument,
@@ -351,24 +414,42 @@ impl<S: ObjectStore + std::fmt::Debug> S3 for S3Frontend<S> {
             .metadata_directive
             .as_ref()
             .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
-        if !replace && src_bucket == input.bucket && src_key == input.key {
+        if !replace && src_bucket == input.bucket && src_key == input.key && src_version.is_none() {
             return Err(s3_error!(
                 InvalidRequest,
                 "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata."
             ));
         }
         let new_attrs = replace.then(|| attrs(input.content_type, input.metadata));
-        let meta = self
-            .store
-            .copy_object(&src_bucket, &src_key, &input.bucket, &input.key, new_attrs)
-            .await
-            .map_err(to_s3)?;
+        let meta = match src_version.as_deref() {
+            Some(v) => {
+                self.store
+                    .copy_object_version(
+                        &src_bucket,
+                        &src_key,
+                        v,
+                        &input.bucket,
+                        &input.key,
+                        new_attrs,
+                    )
+                    .await
+            }
+            None => {
+                self.store
+                    .copy_object(&src_bucket, &src_key, &input.bucket, &input.key, new_attrs)
+                    .await
+            }
+        }
+        .map_err(to_s3)?;
+        let version_id = versioning::version_header(&self.store, &input.bucket, &meta).await;
         Ok(S3Response::new(CopyObjectOutput {
             copy_object_result: Some(CopyObjectResult {
                 e_tag: Some(etag(&meta.etag)),
                 last_modified: Some(ts(meta.last_modified_ms)),
                 ..Default::default()
             }),
+            copy_source_version_id: src_version,
+            version_id,
             ..Default::default()
         }))
     }
@@ -532,7 +613,9 @@ impl<S: ObjectStore + std::fmt::Debug> S3 for S3Frontend<S> {
             .complete_upload(&input.bucket, &input.key, &input.upload_id, parts)
             .await
             .map_err(to_s3)?;
+        let version_id = versioning::version_header(&self.store, &input.bucket, &meta).await;
         Ok(S3Response::new(CompleteMultipartUploadOutput {
+            version_id,
             bucket: Some(input.bucket.clone()),
             key: Some(meta.key.clone()),
             e_tag: Some(etag(&meta.etag)),

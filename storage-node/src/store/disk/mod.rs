@@ -5,6 +5,7 @@
 //! - `index`: the in-memory, ordered index of every bucket, rebuilt from the files at start-up.
 //! - `store`: [`DiskStore`], the durable write path (temp file, fsync, rename, fsync directory).
 //! - `multipart`: uploads in progress and their completion.
+//! - `versions`: bucket versioning: noncurrent versions, delete markers, where a version goes.
 //! - `fsutil`: fsync of directories and file-system capacity.
 
 pub mod format;
@@ -13,6 +14,7 @@ mod index;
 pub mod layout;
 mod multipart;
 mod store;
+mod versions;
 
 pub use fsutil::capacity;
 pub use store::{DiskStore, OpenReport};
