@@ -145,7 +145,6 @@ impl<S: ObjectStore + std::fmt::Debug> S3 for S3Frontend<S> {
         self.store.create_bucket(&bucket).await.map_err(to_s3)?;
         Ok(S3Response::new(CreateBucketOutput {
             location: Some(format!("/{bucket}")),
-            ..Default::default()
         }))
     }
 

@@ -678,7 +678,8 @@ impl DiskStore {
         }
         let inner = self.inner.clone();
         let bucket = bucket.to_owned();
-        let seq = blocking(move || {
+        // Bucket operations replicate without waiting for the write quorum (see ARCHITECTURE.md).
+        blocking(move || {
             let seq = match (local, inner.write_log.get()) {
                 (true, Some(log)) => {
                     Some(log.log_op(&bucket, "", ReplicaOp::CreateBucket { created_ms })?)
@@ -720,11 +721,8 @@ impl DiskStore {
             inner.metrics.set_stored(inner.index.stats());
             Ok(seq)
         })
-        .await?;
-        if let (Some(seq), Some(log)) = (seq, self.inner.write_log.get()) {
-            log.wait_quorum(seq).await?;
-        }
-        Ok(())
+        .await
+        .map(|_seq| ())
     }
 
     /// Deletes an empty bucket; a `local` deletion is logged for replication.
@@ -757,7 +755,8 @@ impl DiskStore {
         }
         let inner = self.inner.clone();
         let bucket = bucket.to_owned();
-        let seq = blocking(move || {
+        // Bucket operations replicate without waiting for the write quorum (see ARCHITECTURE.md).
+        blocking(move || {
             let seq = match (local, inner.write_log.get()) {
                 (true, Some(log)) => Some(log.log_op(
                     &bucket,
@@ -781,11 +780,8 @@ impl DiskStore {
             inner.metrics.set_stored(inner.index.stats());
             Ok(seq)
         })
-        .await?;
-        if let (Some(seq), Some(log)) = (seq, self.inner.write_log.get()) {
-            log.wait_quorum(seq).await?;
-        }
-        Ok(())
+        .await
+        .map(|_seq| ())
     }
 
     /// Opens an object (its current version, or `version_id`) and reads its first chunk, both

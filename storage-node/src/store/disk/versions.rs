@@ -211,7 +211,8 @@ impl Inner {
         let current = self.index.current(bucket, key);
         let noncurrent = self.index.noncurrent(bucket, key);
         match current {
-            Some((c, deleted)) if c.version == version && !(deleted && !c.marker) => {
+            // A plain tombstone is no version to purge.
+            Some((c, deleted)) if c.version == version && (!deleted || c.marker) => {
                 if let Some(newest) = noncurrent.first().copied() {
                     let (vdir, vfile) =
                         self.layout.version(bucket, key, &entry_version_id(&newest));
@@ -278,7 +279,7 @@ impl Inner {
         }
         if let Some((c, deleted)) = current
             && entry_version_id(&c) == vid
-            && !(deleted && !c.marker)
+            && (!deleted || c.marker)
         {
             return if c.marker {
                 Err(marker(&c, true))
@@ -384,7 +385,8 @@ impl DiskStore {
         self.inner.index.versioning(bucket)?;
         let inner = self.inner.clone();
         let bucket = bucket.to_owned();
-        let seq = blocking(move || {
+        // Like bucket creation, a status change replicates without waiting for the write quorum.
+        blocking(move || {
             let _guard = inner.stripe("");
             let version = inner.hlc.tick();
             let seq = match inner.write_log.get() {
@@ -399,10 +401,9 @@ impl DiskStore {
             });
             inner.write_versioning(&bucket, status, version)?;
             inner.index.set_versioning(&bucket, status, version)?;
-            Ok(seq)
+            Ok(())
         })
-        .await?;
-        self.wait_quorum(seq).await
+        .await
     }
 
     async fn wait_quorum(&self, seq: Option<u64>) -> Result<(), StoreError> {
