@@ -46,7 +46,9 @@ fn only_the_same_key_matches() {
     let info = key(1).new_info();
     assert!(check_read(Some(&key(1)), Some(&info)).is_ok());
     assert_eq!(
-        *check_read(Some(&key(2)), Some(&info)).expect_err("a wrong key is refused").code(),
+        *check_read(Some(&key(2)), Some(&info))
+            .expect_err("a wrong key is refused")
+            .code(),
         S3ErrorCode::AccessDenied
     );
     assert!(!info.key_hmac.contains(&hex::encode([1u8; 32])));
