@@ -8,9 +8,12 @@ use http::{HeaderMap, HeaderValue};
 use s3s::dto::*;
 use s3s::{S3Error, S3Request, S3Response, S3Result, s3_error};
 
-use super::{etag, ts, url_encode};
+use super::list::url_encode;
+use super::{etag, ts};
 use crate::http::error::to_s3;
-use crate::store::{ObjectMeta, ObjectStore, VersionQuery, VersioningStatus};
+use crate::store::{
+    ByteRange, ObjectBody, ObjectMeta, ObjectStore, StoreError, VersionQuery, VersioningStatus,
+};
 
 /// The owner every listing names (the node has one account).
 fn owner() -> Owner {
@@ -33,6 +36,33 @@ pub async fn version_header<S: ObjectStore>(
     match store.get_versioning(bucket).await {
         Ok(Some(_)) => Some(meta.version_id()),
         _ => None,
+    }
+}
+
+/// HEAD of the current version, or of `version_id`.
+pub async fn head<S: ObjectStore>(
+    store: &S,
+    bucket: &str,
+    key: &str,
+    version_id: Option<&str>,
+) -> Result<ObjectMeta, StoreError> {
+    match version_id {
+        Some(v) => store.head_object_version(bucket, key, v).await,
+        None => store.head_object(bucket, key).await,
+    }
+}
+
+/// GET of the current version, or of `version_id`.
+pub async fn get<S: ObjectStore>(
+    store: &S,
+    bucket: &str,
+    key: &str,
+    version_id: Option<&str>,
+    range: Option<ByteRange>,
+) -> Result<ObjectBody, StoreError> {
+    match version_id {
+        Some(v) => store.get_object_version(bucket, key, v, range).await,
+        None => store.get_object(bucket, key, range).await,
     }
 }
 

@@ -141,6 +141,15 @@ impl Index {
             .collect()
     }
 
+    /// The live object of a key, if any.
+    pub fn get(&self, bucket: &str, key: &str) -> Result<Option<Entry>, StoreError> {
+        let b = self.read();
+        let bi = b
+            .get(bucket)
+            .ok_or_else(|| StoreError::NoSuchBucket(bucket.to_owned()))?;
+        Ok(bi.objects.get(key).copied())
+    }
+
     /// Inserts or replaces an object. Fails only when the bucket is gone.
     pub fn upsert(&self, bucket: &str, key: &str, entry: Entry) -> Result<(), StoreError> {
         let mut b = self.write();
@@ -277,7 +286,20 @@ impl Index {
                 Token::Key(k) => (Some(k), None),
                 Token::Prefix(p) => (Some(p.clone()), Some(p)),
             },
-            None => (q.start_after.clone(), None),
+            // A start-after (v1 marker) that is a common prefix resumes after everything under it.
+            None => {
+                let skip = q.start_after.clone().filter(|a| {
+                    q.delimiter.as_deref().is_some_and(|d| {
+                        !d.is_empty()
+                            && a.len() > q.prefix.len()
+                            && a.starts_with(q.prefix.as_str())
+                            && a.ends_with(d)
+                            && a[q.prefix.len()..].find(d)
+                                == Some(a.len() - q.prefix.len() - d.len())
+                    })
+                });
+                (q.start_after.clone(), skip)
+            }
         };
         let b = self.read();
         let bi = b

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
 
+use super::conditional::check_condition;
 use super::format::{FormatError, ObjectReader, ObjectWriter};
 use super::fsutil::{create_dir_durable, sync_dir};
 use super::index::{Entry, EtagBuf, Index, VersionEntry, entry_version_id};
@@ -22,8 +23,8 @@ use crate::replication::hlc::{Hlc, Version};
 use crate::store::{
     BodyDigest, BucketInfo, ByteRange, ByteStream, Deleted, FinishHook, ListPage, ListQuery,
     MAX_OBJECT_SIZE, ObjectAttrs, ObjectBody, ObjectMeta, ObjectStore, PartInfo, ReplicaOp,
-    StoreError, StoreStats, UploadInfo, VersionQuery, VersioningStatus, VersionsPage, WriteLog,
-    now_ms, validate_bucket, validate_key,
+    SourceCheck, StoreError, StoreStats, UploadInfo, VersionQuery, VersioningStatus, VersionsPage,
+    WriteCondition, WriteLog, now_ms, validate_bucket, validate_key, validate_new_bucket,
 };
 
 /// Body bytes are buffered up to this much before one blocking write.
@@ -288,7 +289,10 @@ impl DiskStore {
             finish(digest)
         });
         let staged = self.stage(body, check, move |_, _| meta).await?;
-        let applied = self.commit_as(bucket, &key, staged, false).await?.1;
+        let applied = self
+            .commit_as(bucket, &key, staged, false, WriteCondition::Always)
+            .await?
+            .1;
         Ok(applied)
     }
 
@@ -426,7 +430,19 @@ impl DiskStore {
         key: &str,
         staged: Staged,
     ) -> Result<ObjectMeta, StoreError> {
-        Ok(self.commit_as(bucket, key, staged, true).await?.0)
+        self.commit_if(bucket, key, staged, WriteCondition::Always)
+            .await
+    }
+
+    /// [`DiskStore::commit`] if `cond` holds, checked under the key's lock with the rename.
+    pub(super) async fn commit_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        staged: Staged,
+        cond: WriteCondition,
+    ) -> Result<ObjectMeta, StoreError> {
+        Ok(self.commit_as(bucket, key, staged, true, cond).await?.0)
     }
 
     /// Makes a staged object or tombstone current, if its version is newer than the key's current
@@ -440,6 +456,7 @@ impl DiskStore {
         key: &str,
         staged: Staged,
         local: bool,
+        cond: WriteCondition,
     ) -> Result<(ObjectMeta, bool), StoreError> {
         let inner = self.inner.clone();
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
@@ -454,6 +471,7 @@ impl DiskStore {
                 if !inner.index.has_bucket(&bucket) {
                     return Err(StoreError::NoSuchBucket(bucket));
                 }
+                check_condition(&inner.index, &bucket, &key, &cond)?;
                 let current = inner.index.current(&bucket, &key);
                 let noncurrent = inner.index.noncurrent(&bucket, &key);
                 let placement = place(current, &noncurrent, &entry, staged.meta.deleted);
@@ -626,14 +644,17 @@ impl DiskStore {
         )
     }
 
-    /// Writes a copy of `src` (an open object) as `dst_key`.
+    /// Writes a copy of `src` (an open object) as `dst_key`, if `check` accepts the source and
+    /// `cond` holds for the destination.
     pub(super) async fn copy_from(
         &self,
         src: ObjectBody,
-        dst_bucket: &str,
-        dst_key: &str,
+        (dst_bucket, dst_key): (&str, &str),
         attrs: Option<ObjectAttrs>,
+        check: SourceCheck,
+        cond: WriteCondition,
     ) -> Result<ObjectMeta, StoreError> {
+        check(&src.meta)?;
         let src_meta = src.meta.clone();
         let dst = dst_key.to_owned();
         let finish: FinishHook = Box::new(|_| Ok(BTreeMap::new()));
@@ -660,7 +681,7 @@ impl DiskStore {
             })
             .await?;
         let written = staged.meta.size;
-        let meta = self.commit(dst_bucket, dst_key, staged).await?;
+        let meta = self.commit_if(dst_bucket, dst_key, staged, cond).await?;
         self.inner.metrics.add_written_bytes(written);
         Ok(meta)
     }
@@ -672,7 +693,12 @@ impl DiskStore {
         created_ms: u64,
         local: bool,
     ) -> Result<(), StoreError> {
-        validate_bucket(bucket)?;
+        // New names follow all of S3's naming rules; a peer's bucket is taken as it named it.
+        if local {
+            validate_new_bucket(bucket)?;
+        } else {
+            validate_bucket(bucket)?;
+        }
         if self.inner.index.has_bucket(bucket) {
             return Err(StoreError::BucketAlreadyExists(bucket.to_owned()));
         }
@@ -972,6 +998,19 @@ impl ObjectStore for DiskStore {
         body: ByteStream,
         finish: FinishHook,
     ) -> Result<ObjectMeta, StoreError> {
+        self.put_object_if(bucket, key, attrs, body, finish, WriteCondition::Always)
+            .await
+    }
+
+    async fn put_object_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        attrs: ObjectAttrs,
+        body: ByteStream,
+        finish: FinishHook,
+        cond: WriteCondition,
+    ) -> Result<ObjectMeta, StoreError> {
         validate_key(key)?;
         self.head_bucket(bucket).await?;
         let k = key.to_owned();
@@ -993,7 +1032,7 @@ impl ObjectStore for DiskStore {
             })
             .await?;
         let written = staged.meta.size;
-        let meta = self.commit(bucket, key, staged).await?;
+        let meta = self.commit_if(bucket, key, staged, cond).await?;
         self.inner.metrics.add_written_bytes(written);
         Ok(meta)
     }
@@ -1023,10 +1062,70 @@ impl ObjectStore for DiskStore {
         dst_key: &str,
         attrs: Option<ObjectAttrs>,
     ) -> Result<ObjectMeta, StoreError> {
+        self.copy_object_if(
+            (src_bucket, src_key),
+            (dst_bucket, dst_key),
+            attrs,
+            Box::new(|_| Ok(())),
+            WriteCondition::Always,
+        )
+        .await
+    }
+
+    async fn copy_object_if(
+        &self,
+        (src_bucket, src_key): (&str, &str),
+        (dst_bucket, dst_key): (&str, &str),
+        attrs: Option<ObjectAttrs>,
+        check: SourceCheck,
+        cond: WriteCondition,
+    ) -> Result<ObjectMeta, StoreError> {
         validate_key(dst_key)?;
         self.head_bucket(dst_bucket).await?;
         let src = self.get_object(src_bucket, src_key, None).await?;
-        self.copy_from(src, dst_bucket, dst_key, attrs).await
+        self.copy_from(src, (dst_bucket, dst_key), attrs, check, cond)
+            .await
+    }
+
+    async fn replace_attrs(
+        &self,
+        bucket: &str,
+        key: &str,
+        attrs: ObjectAttrs,
+    ) -> Result<ObjectMeta, StoreError> {
+        self.replace_attrs_impl(bucket, key, attrs).await
+    }
+
+    async fn upload_part_copy(
+        &self,
+        src: (&str, &str),
+        range: Option<ByteRange>,
+        check: SourceCheck,
+        dst: (&str, &str, &str),
+        part_number: i32,
+    ) -> Result<PartInfo, StoreError> {
+        let body = self.get_object(src.0, src.1, range).await?;
+        check(&body.meta)?;
+        let finish: FinishHook = Box::new(|_| Ok(BTreeMap::new()));
+        self.upload_part_impl(dst.0, dst.1, dst.2, part_number, body.stream, finish)
+            .await
+    }
+
+    async fn get_bucket_config(
+        &self,
+        bucket: &str,
+        name: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.get_bucket_config_impl(bucket, name).await
+    }
+
+    async fn put_bucket_config(
+        &self,
+        bucket: &str,
+        name: &str,
+        doc: Option<Vec<u8>>,
+    ) -> Result<(), StoreError> {
+        self.put_bucket_config_impl(bucket, name, doc).await
     }
 
     async fn list_objects(&self, bucket: &str, query: ListQuery) -> Result<ListPage, StoreError> {
@@ -1142,19 +1241,19 @@ impl ObjectStore for DiskStore {
 
     async fn copy_object_version(
         &self,
-        src_bucket: &str,
-        src_key: &str,
-        src_version_id: &str,
-        dst_bucket: &str,
-        dst_key: &str,
+        (src_bucket, src_key, src_version_id): (&str, &str, &str),
+        (dst_bucket, dst_key): (&str, &str),
         attrs: Option<ObjectAttrs>,
+        check: SourceCheck,
+        cond: WriteCondition,
     ) -> Result<ObjectMeta, StoreError> {
         validate_key(dst_key)?;
         self.head_bucket(dst_bucket).await?;
         let src = self
             .get_version(src_bucket, src_key, Some(src_version_id), None)
             .await?;
-        self.copy_from(src, dst_bucket, dst_key, attrs).await
+        self.copy_from(src, (dst_bucket, dst_key), attrs, check, cond)
+            .await
     }
 
     async fn list_object_versions(
