@@ -17,6 +17,16 @@ pub fn to_s3(e: StoreError) -> S3Error {
         StoreError::BucketNotEmpty(_) => s3_error!(BucketNotEmpty),
         StoreError::InvalidBucketName(_) => s3_error!(InvalidBucketName),
         StoreError::NoSuchKey { .. } => s3_error!(NoSuchKey),
+        StoreError::NoSuchVersion { .. } => {
+            s3_error!(NoSuchVersion, "The specified version does not exist.")
+        }
+        StoreError::DeleteMarker {
+            version_id,
+            last_modified_ms,
+            by_version_id,
+        } => {
+            super::s3::versioning::delete_marker_error(&version_id, last_modified_ms, by_version_id)
+        }
         StoreError::KeyTooLong { .. } => s3_error!(KeyTooLongError, "Your key is too long"),
         StoreError::InvalidKey(why) => s3_error!(InvalidArgument, "{why}"),
         StoreError::InvalidRange { .. } => s3_error!(InvalidRange),
