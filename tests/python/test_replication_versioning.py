@@ -179,3 +179,25 @@ def test_a_wiped_node_gets_every_version_back(cluster):
              lambda: c.s3.get_bucket_versioning(Bucket="wiped").get("Status") == "Enabled", timeout=60)
     after = wait_for("every version back on c", lambda: converged(cluster, "wiped", 5), timeout=60)
     assert after == before
+
+
+def test_versions_replicate_between_https_peers(tmp_path):
+    from test_replication_tls import tls_pair
+
+    (a, b), ca = tls_pair(tmp_path, lambda cluster, other: cluster)
+    try:
+        for n in (a, b):
+            n.start()
+        sa, sb = a.client(verify=str(ca)), b.client(verify=str(ca))
+        a._s3, b._s3 = sa, sb
+        versioned_bucket([a, b], "tlsver")
+        ids = [sa.put_object(Bucket="tlsver", Key="k", Body=bytes([i]) * 200_000)["VersionId"]
+               for i in range(3)]
+        marker = sb.delete_object(Bucket="tlsver", Key="k")["VersionId"]
+        sb.delete_object(Bucket="tlsver", Key="k", VersionId=ids[0])
+        final = wait_for("versions converge over TLS", lambda: converged([a, b], "tlsver", 3), timeout=60)
+        assert sorted(v[1] for v in final) == sorted([ids[1], ids[2], marker])
+        assert sb.get_object(Bucket="tlsver", Key="k", VersionId=ids[1])["Body"].read() == bytes([1]) * 200_000
+    finally:
+        for n in (a, b):
+            n.stop()

@@ -196,3 +196,9 @@ impl std::fmt::Debug for Built {
             .finish()
     }
 }
+
+/// The node name components put on what they send (alerts, log streams): from the
+/// `kubernetes_pods` source's `node_name` ($NODE_NAME, else the host name), replaced by
+/// `transforms.detect.node` when that is set. A shared value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeName(pub String);

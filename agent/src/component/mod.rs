@@ -16,7 +16,7 @@ mod schedule;
 
 use std::fmt;
 
-pub use context::{BuildContext, Built, Shutdown, StopFn};
+pub use context::{BuildContext, Built, NodeName, Shutdown, StopFn};
 pub use schedule::Schedule;
 
 pub use crate::metrics::ComponentTelemetry;
@@ -93,6 +93,13 @@ pub trait Component: Send + Sync + fmt::Debug {
     /// Adds the component's running parts to `ctx`. Called once, on a validated config; a
     /// component that is switched off adds nothing.
     fn build(&self, ctx: &mut BuildContext) -> Result<(), ComponentError>;
+
+    /// Whether a sink is built before the transforms, because a transform takes its handle
+    /// (`alertmanager`: `detect` and `log_patterns` raise alerts into it). Other sinks are built
+    /// after the transforms, so they find the transforms on their path.
+    fn before_transforms(&self) -> bool {
+        false
+    }
 }
 
 /// A check for a value that must lie in `range`: `Err` names `key`.

@@ -34,15 +34,23 @@ fn every_registered_component_validates_its_defaults_and_ids_are_unique() {
             .validate()
             .unwrap_or_else(|e| panic!("{kind} {id}: {e}"));
     }
-    // Build order: every source before every sink, every sink before every transform.
-    let kinds: Vec<ComponentKind> = all.iter().map(|(k, _, _)| *k).collect();
-    let mut sorted = kinds.clone();
-    sorted.sort_by_key(|k| match k {
+    // Build order: sources, the sinks transforms feed, transforms, the other sinks.
+    let stage = |(k, _, c): &(ComponentKind, &str, &dyn Component)| match k {
         ComponentKind::Source => 0,
-        ComponentKind::Sink => 1,
+        ComponentKind::Sink if c.before_transforms() => 1,
         ComponentKind::Transform => 2,
-    });
-    assert_eq!(kinds, sorted);
+        ComponentKind::Sink => 3,
+    };
+    let stages: Vec<u8> = all.iter().map(stage).collect();
+    let mut sorted = stages.clone();
+    sorted.sort();
+    assert_eq!(stages, sorted);
+    let pos = |id: &str| {
+        all.iter()
+            .position(|(_, i, _)| *i == id)
+            .expect("registered")
+    };
+    assert!(pos("alertmanager") < pos("detect") && pos("log_patterns") < pos("loki"));
 }
 
 #[test]

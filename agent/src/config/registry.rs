@@ -2,9 +2,10 @@
 //!
 //! Each line is a key of the `[sources]`, `[transforms]` or `[sinks]` table and the config type
 //! of the component's folder; the type implements [`Component`]. `check-config` validates each
-//! one, and the topology builds them in this order: sources, then sinks, then transforms (a
-//! transform finds the sink it feeds, e.g. `detect` finds `alertmanager`). Adding a component is
-//! a new folder plus one line here.
+//! one, and the topology builds them in this order: sources, the sinks a transform feeds
+//! ([`Component::before_transforms`]: `alertmanager`), transforms, the other sinks (which find
+//! the transforms on their path, e.g. `loki` finds `log_patterns`). Adding a component is a new
+//! folder plus one line here.
 
 use serde::Deserialize;
 
@@ -23,6 +24,7 @@ use crate::sources::pushgateway::PushgatewayConfig;
 use crate::sources::smartctl::SmartctlConfig;
 use crate::sources::storage_node::StorageNodeConfig;
 use crate::transforms::detect::DetectConfig;
+use crate::transforms::log_patterns::LogPatternsConfig;
 
 /// A registered component: its kind, its id (the table key) and its config.
 pub type Registered<'a> = (ComponentKind, &'static str, &'a dyn Component);
@@ -88,4 +90,6 @@ registry!(
     TransformsConfig, ComponentKind::Transform, {
     /// The anomaly detectors.
     detect: DetectConfig,
+    /// Log-template mining and log-pattern alerts.
+    log_patterns: LogPatternsConfig,
 });

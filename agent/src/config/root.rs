@@ -123,11 +123,18 @@ pub struct Overrides {
 }
 
 impl Config {
-    /// Every component in build order: sources, then sinks, then transforms.
+    /// Every component in build order: sources, the sinks transforms feed, transforms, the
+    /// other sinks.
     pub fn components(&self) -> Vec<Registered<'_>> {
+        let (early, late): (Vec<_>, Vec<_>) = self
+            .sinks
+            .components()
+            .into_iter()
+            .partition(|(_, _, c)| c.before_transforms());
         let mut all = self.sources.components();
-        all.extend(self.sinks.components());
+        all.extend(early);
         all.extend(self.transforms.components());
+        all.extend(late);
         all
     }
 

@@ -118,4 +118,8 @@ impl crate::component::Component for AlertmanagerConfig {
         }
         Ok(())
     }
+
+    fn before_transforms(&self) -> bool {
+        true
+    }
 }

@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 use super::{ClientError, LokiClient, LokiConfig, LokiSink, SpillError, SpillQueue, SpillReader};
 use crate::logs::{LogMetrics, Positions, PositionsError};
 use crate::sources::tail::{LogSource, Tailer, TailerHandle};
+use crate::transforms::log_patterns::LogPatterns;
 
 /// How often positions are written to disk (only when an ack moved one): what a kill -9 makes
 /// the agent send twice is at most what was acknowledged in this window.
@@ -75,12 +76,14 @@ fn positions_path(data_dir: &Path, sink: &str) -> PathBuf {
 }
 
 /// Starts one pipeline per Loki endpoint over `sources`; `None` when there is no endpoint or
-/// no source. `config` was validated.
+/// no source. `config` was validated. `patterns` (the `log_patterns` transform) runs on the
+/// first endpoint's pipeline.
 pub fn start(
     config: &LokiConfig,
     sources: &[Arc<LogSource>],
     data_dir: &Path,
     metrics: Arc<LogMetrics>,
+    patterns: Option<Arc<LogPatterns>>,
 ) -> Result<Option<LogsRunning>, LogsError> {
     if config.endpoints.is_empty() || sources.is_empty() {
         if !sources.is_empty() {
@@ -98,7 +101,8 @@ pub fn start(
         shutdown,
     };
     let any_buffered = sources.iter().any(|s| s.buffered);
-    for (e, name) in config.endpoints.iter().zip(config.sink_names()) {
+    for (i, (e, name)) in config.endpoints.iter().zip(config.sink_names()).enumerate() {
+        let patterns = patterns.clone().filter(|_| i == 0);
         let positions = Arc::new(Positions::open(&positions_path(data_dir, &name))?);
         let client = LokiClient::new(e.clone()).map_err(|source| LogsError::Client {
             name: name.clone(),
@@ -138,7 +142,8 @@ pub fn start(
             let t = match (&spill, source.buffered) {
                 (Some(q), true) => t.with_spill(Arc::clone(q)),
                 _ => t,
-            };
+            }
+            .with_patterns(patterns.clone());
             running.tailers.push(t.spawn().map_err(LogsError::Thread)?);
         }
         if let Some(q) = &spill {

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use std::sync::Arc;
 
-use crate::component::{BuildContext, ComponentError};
+use crate::component::{BuildContext, ComponentError, NodeName};
 use crate::sources::tail::{Discover, LogSource, LogSources, ProcessorConfig};
 
 use super::api::PodApiConfig;
@@ -81,12 +81,15 @@ impl crate::component::Component for KubernetesPodsConfig {
         Ok(())
     }
 
+    /// Provides the [`NodeName`] (also when the source is off); when on, adds the pod logs
+    /// to the [`LogSources`].
     fn build(&self, ctx: &mut BuildContext) -> Result<(), ComponentError> {
+        let node = super::node_name(self.node_name.as_deref());
+        ctx.provide(Arc::new(NodeName(node.clone())));
         if !self.enabled {
             return Ok(());
         }
         let cfg = self.clone();
-        let node = super::node_name(self.node_name.as_deref());
         let metrics = Arc::clone(&ctx.metrics().logs);
         ctx.shared::<LogSources>().add(LogSource {
             tail: self.tail.clone(),

@@ -637,6 +637,11 @@ impl crate::component::Component for DetectConfig {
     /// Scores every collected source's new batches, and raises alerts into the shared
     /// [`super::AlertBook`] for the `alertmanager` sink (built before) and the API.
     fn build(&self, ctx: &mut BuildContext) -> Result<(), ComponentError> {
+        if !self.node.is_empty() {
+            ctx.provide(std::sync::Arc::new(crate::component::NodeName(
+                self.node.clone(),
+            )));
+        }
         if !self.enabled {
             return Ok(());
         }

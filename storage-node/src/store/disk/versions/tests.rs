@@ -122,3 +122,101 @@ fn a_suspended_bucket_keeps_one_null_version() {
         }
     );
 }
+
+mod on_disk {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use bytes::Bytes;
+
+    use crate::metrics::Metrics;
+    use crate::store::disk::DiskStore;
+    use crate::store::disk::layout::key_hash;
+    use crate::store::{
+        ByteStream, FinishHook, ObjectAttrs, ObjectStore, VersionQuery, VersioningStatus,
+    };
+
+    fn open(dir: &std::path::Path) -> DiskStore {
+        DiskStore::open(dir.to_owned(), Arc::new(Metrics::new(true, "t")))
+            .expect("open")
+            .0
+    }
+
+    fn body(data: &[u8]) -> ByteStream {
+        let b = Bytes::copy_from_slice(data);
+        Box::pin(futures::stream::once(async move { Ok(b) }))
+    }
+
+    fn ok() -> FinishHook {
+        Box::new(|_| Ok(BTreeMap::new()))
+    }
+
+    async fn ids(store: &DiskStore) -> Vec<(String, bool, bool)> {
+        let q = VersionQuery {
+            max_keys: 1000,
+            ..Default::default()
+        };
+        let page = store.list_object_versions("bkt", q).await.expect("list");
+        page.items
+            .into_iter()
+            .map(|i| (i.version_id, i.is_latest, i.delete_marker))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn versions_survive_reopen_and_a_crash_between_link_and_rename_leaves_no_copy() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let before;
+        {
+            let store = open(dir.path());
+            store.create_bucket("bkt").await.expect("bucket");
+            let attrs = ObjectAttrs::default;
+            store
+                .put_object("bkt", "k", attrs(), body(b"null"), ok())
+                .await
+                .expect("put");
+            store
+                .put_versioning("bkt", VersioningStatus::Enabled)
+                .await
+                .expect("enable");
+            for d in [b"one".as_slice(), b"two"] {
+                store
+                    .put_object("bkt", "k", attrs(), body(d), ok())
+                    .await
+                    .expect("put");
+            }
+            store
+                .delete_object_version("bkt", "k", None)
+                .await
+                .expect("marker");
+            before = ids(&store).await;
+            assert_eq!(before.len(), 4);
+            assert!(before[0].1, "the newest version is the latest");
+            assert!(before[0].2, "the current version is the delete marker");
+            assert_eq!(before[3].0, "null");
+            // A crash after the current file was linked into .versions, before the new file
+            // replaced it: the link is a copy of the current version.
+            let h = key_hash("k");
+            let current = dir.path().join("buckets/bkt").join(&h[..2]).join(&h);
+            let (vdir, vfile) = store.inner.layout.version("bkt", "k", &before[0].0);
+            std::fs::create_dir_all(&vdir).expect("dir");
+            std::fs::hard_link(&current, &vfile).expect("link");
+        }
+        let store = open(dir.path());
+        assert_eq!(ids(&store).await, before);
+        assert_eq!(
+            store.get_versioning("bkt").await.expect("status"),
+            Some(VersioningStatus::Enabled)
+        );
+        let (_, vfile) = store.inner.layout.version("bkt", "k", &before[0].0);
+        assert!(!vfile.exists(), "the leftover copy is removed at start-up");
+        // Purging the marker brings back the newest version, read through its CRC32C checks.
+        store
+            .delete_object_version("bkt", "k", Some(&before[0].0))
+            .await
+            .expect("purge");
+        let meta = store.head_object("bkt", "k").await.expect("head");
+        assert_eq!(meta.version_id(), before[1].0);
+        assert_eq!(meta.size, 3);
+    }
+}
