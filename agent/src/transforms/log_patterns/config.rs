@@ -336,13 +336,8 @@ impl crate::component::Component for LogPatternsConfig {
             Some(n) => n.0.clone(),
             None => crate::sources::kubernetes_pods::node_name(None),
         };
-        let p = super::LogPatterns::open(
-            self.clone(),
-            Some(ctx.data_dir()),
-            links,
-            node,
-            ctx.shared::<crate::transforms::detect::AlertBook>(),
-        );
+        let alerts = ctx.shared::<crate::transforms::detect::AlertBook>();
+        let p = super::LogPatterns::open(self.clone(), Some(ctx.data_dir()), links, node, alerts);
         ctx.metrics().add_family_source(Arc::clone(&p) as _);
         let shutdown = ctx.shutdown();
         ctx.spawn(Arc::clone(&p).run(shutdown));
