@@ -23,7 +23,7 @@ need_ceph=()
 for tool in ceph-mon:ceph-mon ceph-mgr:ceph-mgr ceph-osd:ceph-osd ceph:ceph-common rados:ceph-common; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || need_ceph+=("${tool##*:}")
 done
-python3 -c 'import cherrypy, werkzeug' >/dev/null 2>&1 || need_ceph+=(python3-cherrypy3 python3-werkzeug)
+/usr/bin/python3 -c 'import cherrypy, werkzeug' >/dev/null 2>&1 || need_ceph+=(python3-cherrypy3 python3-werkzeug)
 if [ ${#need_ceph[@]} -gt 0 ]; then
   echo "== apt-get install ceph ${need_ceph[*]}"
   apt-get update -qq
@@ -43,5 +43,7 @@ echo "== cargo test"
 cargo test --release --workspace --locked
 
 echo "== pytest"
+# Ceph is installed above: its end-to-end tests must run, not skip.
+export NODEWATCH_REQUIRE_CEPH=1
 export STORAGE_NODE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/storage-node"
 python3 -m pytest -q -p no:cacheprovider tests/python

@@ -39,7 +39,8 @@ def missing_tools() -> list[str]:
 
 def mgr_prometheus_importable() -> bool:
     """Whether the mgr's prometheus module can load (it needs cherrypy)."""
-    r = subprocess.run(["python3", "-c", "import cherrypy"], capture_output=True, timeout=30)
+    # The mgr embeds the system interpreter, whatever python3 runs the tests.
+    r = subprocess.run(["/usr/bin/python3", "-c", "import cherrypy"], capture_output=True, timeout=30)
     return r.returncode == 0
 
 
@@ -308,3 +309,26 @@ osd_beacon_report_interval = 2
         for name, srv in self.servers.items():
             out.append(f"--- {name} ---\n{srv.log_tail()}")
         return "\n".join(out)
+
+
+def main() -> None:
+    """`cd tests/python && python3 -m harness.ceph_cluster ROOT [OSDS]`: starts a cluster under ROOT,
+    prints `ready <run_dir> <mgr prometheus url> <osd pids>` and runs until stdin closes (benches
+    drive it this way), then stops every daemon."""
+    import sys
+
+    root = Path(sys.argv[1])
+    osds = int(sys.argv[2]) if len(sys.argv) > 2 else 2
+    c = CephCluster(root, osds=osds)
+    try:
+        c.start()
+        c.create_pool("bench", size=min(2, osds))
+        pids = ",".join(str(c.osd_pid(i)) for i in range(osds))
+        print(f"ready {c.run_dir} {c.prometheus_url} {c.conf} {pids}", flush=True)
+        sys.stdin.read()
+    finally:
+        c.stop()
+
+
+if __name__ == "__main__":
+    main()
