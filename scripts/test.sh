@@ -8,7 +8,7 @@ export DEBIAN_FRONTEND=noninteractive
 need_apt=()
 for tool in promtool:prometheus prometheus-alertmanager:prometheus-alertmanager \
             prometheus-node-exporter:prometheus-node-exporter openssl:openssl curl:curl \
-            node:nodejs npm:npm chromium:chromium; do
+            node:nodejs npm:npm chromium:chromium rclone:rclone; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || need_apt+=("${tool##*:}")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

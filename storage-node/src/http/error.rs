@@ -27,6 +27,10 @@ pub fn to_s3(e: StoreError) -> S3Error {
         StoreError::EntityTooLarge { .. } => s3_error!(EntityTooLarge),
         StoreError::BadDigest(msg) => s3_error!(BadDigest, "{msg}"),
         StoreError::InvalidArgument(msg) => s3_error!(InvalidArgument, "{msg}"),
+        StoreError::PreconditionFailed => s3_error!(
+            PreconditionFailed,
+            "At least one of the pre-conditions you specified did not hold"
+        ),
         StoreError::Body(err) => {
             tracing::debug!(error = %err, "request body ended early");
             s3_error!(

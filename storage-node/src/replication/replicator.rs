@@ -171,7 +171,7 @@ impl Replicator {
             None => crate::http::tls::client_config(rustls::RootCertStore::empty()).map(Arc::new),
         }
         .map_err(|e| ReplicationError::Io {
-            context: "peer TLS config".into(),
+            context: "peer TLS config",
             source: std::io::Error::other(e.to_string()),
         })?;
         let connector = hyper_rustls::HttpsConnectorBuilder::new()

@@ -43,6 +43,8 @@ pub enum StoreError {
         key_hash: String,
         detail: String,
     },
+    #[error("precondition failed")]
+    PreconditionFailed,
     #[error("unavailable: {0}")]
     Unavailable(String),
     #[error("read request body: {0}")]

@@ -271,7 +271,20 @@ impl Index {
                 Token::Key(k) => (Some(k), None),
                 Token::Prefix(p) => (Some(p.clone()), Some(p)),
             },
-            None => (q.start_after.clone(), None),
+            // A start-after (v1 marker) that is a common prefix resumes after everything under it.
+            None => {
+                let skip = q.start_after.clone().filter(|a| {
+                    q.delimiter.as_deref().is_some_and(|d| {
+                        !d.is_empty()
+                            && a.len() > q.prefix.len()
+                            && a.starts_with(q.prefix.as_str())
+                            && a.ends_with(d)
+                            && a[q.prefix.len()..].find(d)
+                                == Some(a.len() - q.prefix.len() - d.len())
+                    })
+                });
+                (q.start_after.clone(), skip)
+            }
         };
         let b = self.read();
         let bi = b

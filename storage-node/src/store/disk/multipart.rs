@@ -243,12 +243,18 @@ impl DiskStore {
                     pos = end;
                 }
             }
+            let mut attrs = info.attrs.clone();
+            attrs.part_sizes = wanted
+                .iter()
+                .map(|(n, _)| have.get(n).map_or(0, |p| p.size))
+                .collect();
+            attrs.upload_id = Some(upload.clone());
             let meta = ObjectMeta {
                 key: info.key.clone(),
                 size: w.size(),
                 etag: format!("{}-{}", hex::encode(combined.finalize()), wanted.len()),
                 last_modified_ms: now_ms(),
-                attrs: info.attrs.clone(),
+                attrs,
                 checksums: BTreeMap::new(),
                 parts: wanted.len() as u32,
                 version: this.inner.hlc.tick(),

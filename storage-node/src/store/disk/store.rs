@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
 
+use super::conditional::check_condition;
 use super::format::{FormatError, ObjectReader, ObjectWriter};
 use super::fsutil::{create_dir_durable, sync_dir};
 use super::index::{Entry, EtagBuf, Index, VersionEntry};
@@ -20,8 +21,9 @@ use crate::metrics::Metrics;
 use crate::replication::hlc::{Hlc, Version};
 use crate::store::{
     BodyDigest, BucketInfo, ByteRange, ByteStream, FinishHook, ListPage, ListQuery,
-    MAX_OBJECT_SIZE, ObjectAttrs, ObjectBody, ObjectMeta, ObjectStore, PartInfo, StoreError,
-    StoreStats, UploadInfo, WriteLog, now_ms, validate_bucket, validate_key,
+    MAX_OBJECT_SIZE, ObjectAttrs, ObjectBody, ObjectMeta, ObjectStore, PartInfo, SourceCheck,
+    StoreError, StoreStats, UploadInfo, WriteCondition, WriteLog, now_ms, validate_bucket,
+    validate_key, validate_new_bucket,
 };
 
 /// Body bytes are buffered up to this much before one blocking write.
@@ -280,7 +282,10 @@ impl DiskStore {
             finish(digest)
         });
         let staged = self.stage(body, check, move |_, _| meta).await?;
-        let applied = self.commit_as(bucket, &key, staged, false).await?.1;
+        let applied = self
+            .commit_as(bucket, &key, staged, false, WriteCondition::Always)
+            .await?
+            .1;
         Ok(applied)
     }
 
@@ -417,7 +422,19 @@ impl DiskStore {
         key: &str,
         staged: Staged,
     ) -> Result<ObjectMeta, StoreError> {
-        Ok(self.commit_as(bucket, key, staged, true).await?.0)
+        self.commit_if(bucket, key, staged, WriteCondition::Always)
+            .await
+    }
+
+    /// [`DiskStore::commit`] if `cond` holds, checked under the key's lock with the rename.
+    pub(super) async fn commit_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        staged: Staged,
+        cond: WriteCondition,
+    ) -> Result<ObjectMeta, StoreError> {
+        Ok(self.commit_as(bucket, key, staged, true, cond).await?.0)
     }
 
     /// Makes a staged object or tombstone current, if its version is newer than the key's current
@@ -429,6 +446,7 @@ impl DiskStore {
         key: &str,
         staged: Staged,
         local: bool,
+        cond: WriteCondition,
     ) -> Result<(ObjectMeta, bool), StoreError> {
         let inner = self.inner.clone();
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
@@ -448,6 +466,7 @@ impl DiskStore {
                 if !inner.index.has_bucket(&bucket) {
                     return Err(StoreError::NoSuchBucket(bucket));
                 }
+                check_condition(&inner.index, &bucket, &key, &cond)?;
                 if inner
                     .index
                     .version_of(&bucket, &key)
@@ -645,7 +664,7 @@ fn stream_rest(
 #[async_trait]
 impl ObjectStore for DiskStore {
     async fn create_bucket(&self, bucket: &str) -> Result<(), StoreError> {
-        validate_bucket(bucket)?;
+        validate_new_bucket(bucket)?;
         if self.inner.index.has_bucket(bucket) {
             return Err(StoreError::BucketAlreadyExists(bucket.to_owned()));
         }
@@ -737,6 +756,19 @@ impl ObjectStore for DiskStore {
         body: ByteStream,
         finish: FinishHook,
     ) -> Result<ObjectMeta, StoreError> {
+        self.put_object_if(bucket, key, attrs, body, finish, WriteCondition::Always)
+            .await
+    }
+
+    async fn put_object_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        attrs: ObjectAttrs,
+        body: ByteStream,
+        finish: FinishHook,
+        cond: WriteCondition,
+    ) -> Result<ObjectMeta, StoreError> {
         validate_key(key)?;
         self.head_bucket(bucket).await?;
         let k = key.to_owned();
@@ -755,7 +787,7 @@ impl ObjectStore for DiskStore {
             })
             .await?;
         let written = staged.meta.size;
-        let meta = self.commit(bucket, key, staged).await?;
+        let meta = self.commit_if(bucket, key, staged, cond).await?;
         self.inner.metrics.add_written_bytes(written);
         Ok(meta)
     }
@@ -854,9 +886,28 @@ impl ObjectStore for DiskStore {
         dst_key: &str,
         attrs: Option<ObjectAttrs>,
     ) -> Result<ObjectMeta, StoreError> {
+        self.copy_object_if(
+            (src_bucket, src_key),
+            (dst_bucket, dst_key),
+            attrs,
+            Box::new(|_| Ok(())),
+            WriteCondition::Always,
+        )
+        .await
+    }
+
+    async fn copy_object_if(
+        &self,
+        (src_bucket, src_key): (&str, &str),
+        (dst_bucket, dst_key): (&str, &str),
+        attrs: Option<ObjectAttrs>,
+        check: SourceCheck,
+        cond: WriteCondition,
+    ) -> Result<ObjectMeta, StoreError> {
         validate_key(dst_key)?;
         self.head_bucket(dst_bucket).await?;
         let src = self.get_object(src_bucket, src_key, None).await?;
+        check(&src.meta)?;
         let src_meta = src.meta.clone();
         let dst = dst_key.to_owned();
         let finish: FinishHook = Box::new(|_| Ok(BTreeMap::new()));
@@ -880,9 +931,50 @@ impl ObjectStore for DiskStore {
             })
             .await?;
         let written = staged.meta.size;
-        let meta = self.commit(dst_bucket, dst_key, staged).await?;
+        let meta = self.commit_if(dst_bucket, dst_key, staged, cond).await?;
         self.inner.metrics.add_written_bytes(written);
         Ok(meta)
+    }
+
+    async fn replace_attrs(
+        &self,
+        bucket: &str,
+        key: &str,
+        attrs: ObjectAttrs,
+    ) -> Result<ObjectMeta, StoreError> {
+        self.replace_attrs_impl(bucket, key, attrs).await
+    }
+
+    async fn upload_part_copy(
+        &self,
+        src: (&str, &str),
+        range: Option<ByteRange>,
+        check: SourceCheck,
+        dst: (&str, &str, &str),
+        part_number: i32,
+    ) -> Result<PartInfo, StoreError> {
+        let body = self.get_object(src.0, src.1, range).await?;
+        check(&body.meta)?;
+        let finish: FinishHook = Box::new(|_| Ok(BTreeMap::new()));
+        self.upload_part_impl(dst.0, dst.1, dst.2, part_number, body.stream, finish)
+            .await
+    }
+
+    async fn get_bucket_config(
+        &self,
+        bucket: &str,
+        name: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.get_bucket_config_impl(bucket, name).await
+    }
+
+    async fn put_bucket_config(
+        &self,
+        bucket: &str,
+        name: &str,
+        doc: Option<Vec<u8>>,
+    ) -> Result<(), StoreError> {
+        self.put_bucket_config_impl(bucket, name, doc).await
     }
 
     async fn list_objects(&self, bucket: &str, query: ListQuery) -> Result<ListPage, StoreError> {
