@@ -121,9 +121,10 @@ fn agent(dir: &Path, port: u16, toml: &str) -> Proc {
         .stderr(Stdio::null())
         .spawn()
         .expect("start node-agent");
+    let p = Proc(c);
     for _ in 0..200 {
         if scrape(port).is_some() {
-            return Proc(c);
+            return p;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
