@@ -22,6 +22,7 @@ mod object;
 mod sse_c;
 mod tagging;
 mod unsupported;
+pub(crate) mod versioning;
 
 /// The region every bucket reports (`x-amz-bucket-region`, ListBuckets' `BucketRegion`).
 pub const REGION: &str = "us-east-1";
@@ -81,6 +82,27 @@ pub(super) fn etag_value(e: &ETag) -> String {
 
 #[async_trait::async_trait]
 impl<S: ObjectStore + std::fmt::Debug> S3 for S3Frontend<S> {
+    async fn get_bucket_versioning(
+        &self,
+        req: S3Request<GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+        versioning::get_bucket_versioning(&self.store, req).await
+    }
+
+    async fn put_bucket_versioning(
+        &self,
+        req: S3Request<PutBucketVersioningInput>,
+    ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+        versioning::put_bucket_versioning(&self.store, req).await
+    }
+
+    async fn list_object_versions(
+        &self,
+        req: S3Request<ListObjectVersionsInput>,
+    ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+        versioning::list_object_versions(&self.store, req).await
+    }
+
     async fn list_buckets(
         &self,
         _req: S3Request<ListBucketsInput>,
@@ -174,11 +196,17 @@ impl<S: ObjectStore + std::fmt::Debug> S3 for S3Frontend<S> {
         &self,
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
-        self.store
-            .delete_object(&req.input.bucket, &req.input.key)
+        let input = req.input;
+        let done = self
+            .store
+            .delete_object_version(&input.bucket, &input.key, input.version_id.as_deref())
             .await
             .map_err(to_s3)?;
-        Ok(S3Response::new(DeleteObjectOutput::default()))
+        Ok(S3Response::new(DeleteObjectOutput {
+            delete_marker: done.delete_marker.then_some(true),
+            version_id: done.version_id,
+            ..Default::default()
+        }))
     }
 
     async fn delete_objects(
@@ -197,12 +225,20 @@ impl<S: ObjectStore + std::fmt::Debug> S3 for S3Frontend<S> {
         let mut deleted = Vec::new();
         let mut errors = Vec::new();
         for obj in input.delete.objects {
-            match self.store.delete_object(&input.bucket, &obj.key).await {
-                Ok(()) => {
+            match self
+                .store
+                .delete_object_version(&input.bucket, &obj.key, obj.version_id.as_deref())
+                .await
+            {
+                Ok(done) => {
                     if !quiet {
+                        let marker_id = done.delete_marker.then(|| done.version_id.clone());
                         deleted.push(DeletedObject {
                             key: Some(obj.key),
-                            ..Default::default()
+                            // The version asked for; a marker created is named by its own field.
+                            version_id: obj.version_id,
+                            delete_marker: done.delete_marker.then_some(true),
+                            delete_marker_version_id: marker_id.flatten(),
                         });
                     }
                 }

@@ -6,6 +6,7 @@
 pub mod disk;
 mod error;
 pub mod scrub;
+pub mod versioning;
 
 use std::collections::BTreeMap;
 use std::io;
@@ -16,6 +17,9 @@ use futures::Stream;
 use serde::{Deserialize, Serialize};
 
 pub use error::{StoreError, is_no_space};
+pub use versioning::{
+    Deleted, ReplicaOp, VersionItem, VersionQuery, VersioningStatus, VersionsPage,
+};
 
 use crate::replication::hlc::Version;
 
@@ -133,6 +137,13 @@ pub struct ObjectMeta {
     /// listed or served; it exists so that deletes replicate and win or lose by version.
     #[serde(default, skip_serializing_if = "is_false")]
     pub deleted: bool,
+    /// Written while the bucket's versioning was `Enabled`: the version id is derived from
+    /// `version`. False: the `null` version (unversioned or suspended bucket).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub versioned: bool,
+    /// A delete marker (with `deleted`): a version that is listed and kept, unlike a tombstone.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub delete_marker: bool,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -387,6 +398,50 @@ pub trait ObjectStore: Send + Sync + 'static {
     async fn list_uploads(&self, bucket: &str, prefix: &str)
     -> Result<Vec<UploadInfo>, StoreError>;
 
+    /// The bucket's versioning status; `None` when it was never set.
+    async fn get_versioning(&self, bucket: &str) -> Result<Option<VersioningStatus>, StoreError>;
+    async fn put_versioning(
+        &self,
+        bucket: &str,
+        status: VersioningStatus,
+    ) -> Result<(), StoreError>;
+    /// GET of one version (`null` included); a delete marker is [`StoreError::DeleteMarker`].
+    async fn get_object_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+        range: Option<ByteRange>,
+    ) -> Result<ObjectBody, StoreError>;
+    async fn head_object_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+    ) -> Result<ObjectMeta, StoreError>;
+    /// DeleteObject: without a version id, a delete marker in a versioned bucket (a plain delete
+    /// otherwise); with one, that version is removed for good.
+    async fn delete_object_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<Deleted, StoreError>;
+    /// [`ObjectStore::copy_object_if`] from one version of the source: `(bucket, key, version id)`.
+    async fn copy_object_version(
+        &self,
+        src: (&str, &str, &str),
+        dst: (&str, &str),
+        attrs: Option<ObjectAttrs>,
+        check: SourceCheck,
+        cond: WriteCondition,
+    ) -> Result<ObjectMeta, StoreError>;
+    async fn list_object_versions(
+        &self,
+        bucket: &str,
+        query: VersionQuery,
+    ) -> Result<VersionsPage, StoreError>;
+
     fn stats(&self) -> StoreStats;
 }
 
@@ -453,6 +508,8 @@ pub trait WriteLog: Send + Sync + std::fmt::Debug + 'static {
     /// Makes a record of a local write (or tombstone) durable, before the write becomes visible.
     /// Returns its sequence number.
     fn log(&self, bucket: &str, meta: &ObjectMeta) -> Result<u64, StoreError>;
+    /// Makes a record of a local operation other than an object write durable (see [`ReplicaOp`]).
+    fn log_op(&self, bucket: &str, key: &str, op: ReplicaOp) -> Result<u64, StoreError>;
     /// Called once the logged write is visible (or failed): until then shippers do not read it.
     fn settled(&self, seq: u64);
     /// Resolves once the write quorum holds `seq`, or fails with [`StoreError::Unavailable`].

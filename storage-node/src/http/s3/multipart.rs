@@ -262,7 +262,9 @@ pub(super) async fn complete<S: ObjectStore>(
         .await
         .map_err(to_s3)?;
     let c = to_checksum(&whole.into_iter().collect());
+    let version_id = super::versioning::version_header(store, &input.bucket, &meta).await;
     Ok(S3Response::new(CompleteMultipartUploadOutput {
+        version_id,
         bucket: Some(input.bucket.clone()),
         key: Some(meta.key.clone()),
         e_tag: Some(etag(&meta.etag)),
@@ -295,7 +297,9 @@ async fn retried<S: ObjectStore>(
     {
         return Err(no_such());
     }
+    let version_id = super::versioning::version_header(store, bucket, &meta).await;
     Ok(S3Response::new(CompleteMultipartUploadOutput {
+        version_id,
         bucket: Some(bucket.to_owned()),
         key: Some(key.to_owned()),
         e_tag: Some(etag(&meta.etag)),

@@ -8,7 +8,7 @@ use super::conditional::Preconditions;
 use super::headers::{self, Overrides, Standard};
 use super::sse_c::{self, CustomerKey};
 use super::unsupported::{not_implemented, refuse_write_headers};
-use super::{conditional, declared_checksum, etag, tagging, ts};
+use super::{conditional, declared_checksum, etag, tagging, ts, versioning};
 use crate::http::checksums::{Declared, to_checksum, verify_body};
 use crate::http::error::to_s3;
 use crate::store::{ByteRange, ObjectAttrs, ObjectMeta, ObjectStore, SourceCheck, StoreError};
@@ -77,8 +77,10 @@ pub(super) async fn put_object<S: ObjectStore>(
         .map_err(to_s3)?;
     let c = to_checksum(&meta.checksums);
     let (sse_customer_algorithm, sse_customer_key_md5) = sse_out(&key);
+    let version_id = versioning::version_header(store, &input.bucket, &meta).await;
     Ok(S3Response::new(PutObjectOutput {
         e_tag: Some(etag(&meta.etag)),
+        version_id,
         checksum_crc32: c.checksum_crc32,
         checksum_crc32c: c.checksum_crc32c,
         checksum_sha1: c.checksum_sha1,
@@ -169,10 +171,14 @@ pub(super) async fn get_object<S: ObjectStore>(
     let mut expect_etag = None;
     if !pre.is_empty() || input.part_number.is_some() || key.is_some() {
         // Checked before any byte is read: a refused read costs no data I/O.
-        let meta = store
-            .head_object(&input.bucket, &input.key)
-            .await
-            .map_err(to_s3)?;
+        let meta = versioning::head(
+            store,
+            &input.bucket,
+            &input.key,
+            input.version_id.as_deref(),
+        )
+        .await
+        .map_err(to_s3)?;
         sse_c::check_read(key.as_ref(), meta.attrs.sse_c.as_ref())?;
         pre.check_read(&meta)?;
         if let Some(n) = input.part_number {
@@ -180,11 +186,17 @@ pub(super) async fn get_object<S: ObjectStore>(
         }
         expect_etag = Some(meta.etag);
     }
-    let obj = store
-        .get_object(&input.bucket, &input.key, range)
-        .await
-        .map_err(to_s3)?;
+    let obj = versioning::get(
+        store,
+        &input.bucket,
+        &input.key,
+        input.version_id.as_deref(),
+        range,
+    )
+    .await
+    .map_err(to_s3)?;
     let meta = obj.meta;
+    let version_id = versioning::version_header(store, &input.bucket, &meta).await;
     if expect_etag.is_some_and(|e| e != meta.etag) {
         // Replaced between the checks and the read: check the object actually read.
         sse_c::check_read(key.as_ref(), meta.attrs.sse_c.as_ref())?;
@@ -246,6 +258,7 @@ pub(super) async fn get_object<S: ObjectStore>(
         checksum_crc64nvme: c.checksum_crc64nvme,
         sse_customer_algorithm,
         sse_customer_key_md5,
+        version_id,
         ..Default::default()
     };
     let mut resp = S3Response::new(output);
@@ -265,10 +278,15 @@ pub(super) async fn head_object<S: ObjectStore>(
         input.sse_customer_key.as_deref(),
         input.sse_customer_key_md5.as_deref(),
     )?;
-    let meta = store
-        .head_object(&input.bucket, &input.key)
-        .await
-        .map_err(to_s3)?;
+    let meta = versioning::head(
+        store,
+        &input.bucket,
+        &input.key,
+        input.version_id.as_deref(),
+    )
+    .await
+    .map_err(to_s3)?;
+    let version_id = versioning::version_header(store, &input.bucket, &meta).await;
     sse_c::check_read(key.as_ref(), meta.attrs.sse_c.as_ref())?;
     Preconditions {
         if_match: input.if_match,
@@ -333,6 +351,7 @@ pub(super) async fn head_object<S: ObjectStore>(
         checksum_crc64nvme: c.checksum_crc64nvme,
         sse_customer_algorithm,
         sse_customer_key_md5,
+        version_id,
         ..Default::default()
     });
     if range.is_some() {
@@ -341,15 +360,26 @@ pub(super) async fn head_object<S: ObjectStore>(
     Ok(resp)
 }
 
-/// The bucket and key of a copy source.
+/// The bucket and key of a copy source (UploadPartCopy: the current version only).
 pub(super) fn copy_source(src: &CopySource) -> S3Result<(String, String)> {
+    match copy_source_version(src)? {
+        (bucket, key, None) => Ok((bucket, key)),
+        _ => Err(not_implemented("Copying a part from a specific version")),
+    }
+}
+
+/// The bucket, key and version id (if any) of a copy source.
+pub(super) fn copy_source_version(src: &CopySource) -> S3Result<(String, String, Option<String>)> {
     match src {
         CopySource::Bucket {
             bucket,
             key,
-            version_id: None,
-        } => Ok((bucket.to_string(), key.to_string())),
-        CopySource::Bucket { .. } => Err(not_implemented("Copying a specific version")),
+            version_id,
+        } => Ok((
+            bucket.to_string(),
+            key.to_string(),
+            version_id.as_ref().map(|v| v.to_string()),
+        )),
         CopySource::AccessPoint { .. } | CopySource::Outpost { .. } => Err(s3_error!(
             InvalidArgument,
             "copy sources must be bucket/key"
@@ -375,7 +405,7 @@ pub(super) async fn copy_object<S: ObjectStore>(
 ) -> S3Result<S3Response<CopyObjectOutput>> {
     let mut input = req.input;
     refuse_write_headers!(input)?;
-    let (src_bucket, src_key) = copy_source(&input.copy_source)?;
+    let (src_bucket, src_key, src_version) = copy_source_version(&input.copy_source)?;
     let replace = input
         .metadata_directive
         .as_ref()
@@ -394,8 +424,7 @@ pub(super) async fn copy_object<S: ObjectStore>(
         input.sse_customer_key.as_deref(),
         input.sse_customer_key_md5.as_deref(),
     )?;
-    let src = store
-        .head_object(&src_bucket, &src_key)
+    let src = versioning::head(store, &src_bucket, &src_key, src_version.as_deref())
         .await
         .map_err(to_s3)?;
     sse_c::check_read(src_key_sse.as_ref(), src.attrs.sse_c.as_ref())?;
@@ -409,7 +438,13 @@ pub(super) async fn copy_object<S: ObjectStore>(
             ));
         }
     }
-    if !replace && !replace_tags && src_bucket == input.bucket && src_key == input.key {
+    // Copying an older version over its own key restores it: that is no copy onto itself.
+    if !replace
+        && !replace_tags
+        && src_bucket == input.bucket
+        && src_key == input.key
+        && src_version.is_none()
+    {
         return Err(s3_error!(
             InvalidRequest,
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
@@ -450,23 +485,47 @@ pub(super) async fn copy_object<S: ObjectStore>(
         if_modified_since: input.copy_source_if_modified_since,
         if_unmodified_since: input.copy_source_if_unmodified_since,
     };
-    let meta = store
-        .copy_object_if(
-            (&src_bucket, &src_key),
-            (&input.bucket, &input.key),
-            Some(attrs),
-            source_check(pre, src.etag),
-            crate::store::WriteCondition::Always,
-        )
-        .await
-        .map_err(to_s3)?;
+    let check = source_check(pre, src.etag.clone());
+    let cond = crate::store::WriteCondition::Always;
+    let meta = match src_version.as_deref() {
+        Some(v) => {
+            store
+                .copy_object_version(
+                    (&src_bucket, &src_key, v),
+                    (&input.bucket, &input.key),
+                    Some(attrs),
+                    check,
+                    cond,
+                )
+                .await
+        }
+        None => {
+            store
+                .copy_object_if(
+                    (&src_bucket, &src_key),
+                    (&input.bucket, &input.key),
+                    Some(attrs),
+                    check,
+                    cond,
+                )
+                .await
+        }
+    }
+    .map_err(to_s3)?;
     let (sse_customer_algorithm, sse_customer_key_md5) = sse_out(&dst_key_sse);
+    let version_id = versioning::version_header(store, &input.bucket, &meta).await;
+    let copy_source_version_id = match src_version {
+        Some(v) => Some(v),
+        None => versioning::version_header(store, &src_bucket, &src).await,
+    };
     Ok(S3Response::new(CopyObjectOutput {
         copy_object_result: Some(CopyObjectResult {
             e_tag: Some(etag(&meta.etag)),
             last_modified: Some(ts(meta.last_modified_ms)),
             ..Default::default()
         }),
+        version_id,
+        copy_source_version_id,
         sse_customer_algorithm,
         sse_customer_key_md5,
         ..Default::default()
