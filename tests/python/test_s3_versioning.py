@@ -506,3 +506,30 @@ def test_keys_that_need_url_encoding_list_as_versions(s3):
     assert [v["Key"] for v in versions] == ["a b/plain"] * 2 + ["a b/ü+%"] * 2
     page = s3.list_object_versions(Bucket=bucket, KeyMarker="a b/ü+%")
     assert [v["Key"] for v in page["Versions"]] == ["z&z", "z&z"]
+
+
+def test_tags_of_versions(s3):
+    bucket = new_bucket(s3, "Enabled")
+    v1 = s3.put_object(Bucket=bucket, Key="k", Body=b"1", Tagging="gen=one")["VersionId"]
+    v2 = s3.put_object(Bucket=bucket, Key="k", Body=b"2", Tagging="gen=two")["VersionId"]
+    got = s3.get_object_tagging(Bucket=bucket, Key="k", VersionId=v1)
+    assert got["TagSet"] == [{"Key": "gen", "Value": "one"}] and got["VersionId"] == v1
+    got = s3.get_object_tagging(Bucket=bucket, Key="k")
+    assert got["TagSet"] == [{"Key": "gen", "Value": "two"}] and got["VersionId"] == v2
+    # Retagging a version with its own id would make a new version here: refused, never faked.
+    with pytest.raises(ClientError) as e:
+        s3.put_object_tagging(Bucket=bucket, Key="k", Tagging={"TagSet": []})
+    assert (http_status(e), error_code(e)) == (501, "NotImplemented")
+    with pytest.raises(ClientError) as e:
+        s3.put_object_tagging(Bucket=bucket, Key="k", VersionId=v1, Tagging={"TagSet": []})
+    assert (http_status(e), error_code(e)) == (501, "NotImplemented")
+    assert [v["VersionId"] for v in all_versions(s3, bucket)[0]] == [v2, v1]
+    # The null version of a suspended bucket is retagged in place.
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Suspended"})
+    put(s3, bucket, "k", b"3")
+    resp = s3.put_object_tagging(Bucket=bucket, Key="k", Tagging={"TagSet": [{"Key": "a", "Value": "b"}]})
+    assert resp["VersionId"] == "null"
+    assert s3.get_object_tagging(Bucket=bucket, Key="k", VersionId="null")["TagSet"] == [
+        {"Key": "a", "Value": "b"}
+    ]
+    assert [v["VersionId"] for v in all_versions(s3, bucket)[0]] == ["null", v2, v1]
