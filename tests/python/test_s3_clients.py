@@ -5,6 +5,7 @@ and the AWS CLI (`aws s3 ...`), over plain HTTP and over TLS."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -196,6 +197,21 @@ def test_awscli_mb_cp_ls_sync_presign_rm(any_node, tmp_path):
     verify = str(any_node.tls_cert) if any_node.tls_cert else True
     r = requests.get(link, timeout=10, verify=verify)
     assert r.status_code == 200 and r.content == files["dir/sub/c.txt"]
+
+    # Versions: two writes of one key in a versioned bucket, listed by the CLI.
+    vbucket = f"{bucket}-v"
+    aws(any_node, tmp_path, "s3", "mb", f"s3://{vbucket}")
+    aws(any_node, tmp_path, "s3api", "put-bucket-versioning", "--bucket", vbucket,
+        "--versioning-configuration", "Status=Enabled")
+    for body in ("one", "two"):
+        (tmp_path / "v.txt").write_text(body)
+        aws(any_node, tmp_path, "s3", "cp", str(tmp_path / "v.txt"), f"s3://{vbucket}/v.txt")
+    listed = json.loads(aws(any_node, tmp_path, "s3api", "list-object-versions",
+                            "--bucket", vbucket).stdout)
+    versions = listed["Versions"]
+    assert [v["Key"] for v in versions] == ["v.txt", "v.txt"]
+    assert [v["IsLatest"] for v in versions] == [True, False]
+    assert len({v["VersionId"] for v in versions}) == 2
 
     aws(any_node, tmp_path, "s3", "rm", "--recursive", url)
     assert aws(any_node, tmp_path, "s3", "ls", "--recursive", url).stdout.strip() == ""

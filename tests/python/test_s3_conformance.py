@@ -550,6 +550,40 @@ def test_bucket_cors_configuration(s3, bucket):
     assert error_code(e) == "NoSuchCORSConfiguration"
 
 
+def test_cors_preflight_and_response_headers(node, s3, bucket):
+    url = f"{node.endpoint}/{bucket}/k"
+    ask = {"Origin": "https://app.example.com", "Access-Control-Request-Method": "PUT",
+           "Access-Control-Request-Headers": "content-type, x-amz-date"}
+    r = requests.options(url, headers=ask, timeout=10)
+    assert r.status_code == 403 and "<Code>AccessForbidden</Code>" in r.text  # no rules yet
+    s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [{
+        "AllowedOrigins": ["https://*.example.com"], "AllowedMethods": ["GET", "PUT"],
+        "AllowedHeaders": ["content-type", "x-amz-*"], "ExposeHeaders": ["ETag"],
+        "MaxAgeSeconds": 600}]})
+    r = requests.options(url, headers=ask, timeout=10)
+    assert r.status_code == 200, r.text
+    assert r.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+    assert r.headers["Access-Control-Allow-Methods"] == "GET, PUT"
+    assert r.headers["Access-Control-Allow-Headers"] == "content-type, x-amz-date"
+    assert r.headers["Access-Control-Expose-Headers"] == "ETag"
+    assert r.headers["Access-Control-Max-Age"] == "600"
+    for bad in ({**ask, "Origin": "https://evil.com"},
+                {**ask, "Access-Control-Request-Method": "DELETE"},
+                {**ask, "Access-Control-Request-Headers": "authorization"}):
+        r = requests.options(url, headers=bad, timeout=10)
+        assert r.status_code == 403 and "<Code>AccessForbidden</Code>" in r.text, bad
+    r = requests.options(url, headers={"Access-Control-Request-Method": "GET"}, timeout=10)
+    assert r.status_code == 400
+    # An actual request from an allowed origin gets the CORS headers on its response.
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    link = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "k"})
+    r = requests.get(link, headers={"Origin": "https://app.example.com"}, timeout=10)
+    assert r.status_code == 200
+    assert r.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+    r = requests.get(link, headers={"Origin": "https://evil.com"}, timeout=10)
+    assert "Access-Control-Allow-Origin" not in r.headers
+
+
 # -- buckets -------------------------------------------------------------------------------------
 
 

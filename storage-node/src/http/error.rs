@@ -41,6 +41,15 @@ pub fn to_s3(e: StoreError) -> S3Error {
             PreconditionFailed,
             "At least one of the pre-conditions you specified did not hold"
         ),
+        // s3s's check of a signed payload fails the body stream with this error.
+        StoreError::Body(err) if err.to_string().contains("Sha256Mismatch") => {
+            let mut e = S3Error::with_message(
+                S3ErrorCode::Custom("XAmzContentSHA256Mismatch".into()),
+                "The provided 'x-amz-content-sha256' header does not match what was computed.",
+            );
+            e.set_status_code(StatusCode::BAD_REQUEST);
+            e
+        }
         StoreError::Body(err) => {
             tracing::debug!(error = %err, "request body ended early");
             s3_error!(

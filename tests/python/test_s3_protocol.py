@@ -1,0 +1,85 @@
+"""Protocol details where the node must answer as AWS does: SigV2 bucket requests, presigned URL
+lifetime, a signed payload that does not match its body, and requests the HTTP server refuses
+before they reach S3 (counted on /metrics)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import socket
+import uuid
+
+import boto3
+import requests
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.config import Config
+from botocore.credentials import Credentials
+
+from conftest import REGION
+
+
+def sig_v2_client(node):
+    return boto3.session.Session().client(
+        "s3", endpoint_url=node.endpoint, region_name=REGION,
+        aws_access_key_id=node.access_key, aws_secret_access_key=node.secret_key,
+        config=Config(signature_version="s3", s3={"addressing_style": "path"},
+                      retries={"total_max_attempts": 1}))
+
+
+def test_sig_v2_bucket_requests(node):
+    c = sig_v2_client(node)
+    bucket = f"v2-{uuid.uuid4().hex[:12]}"
+    c.create_bucket(Bucket=bucket)
+    c.put_object(Bucket=bucket, Key="a/b", Body=b"x")
+    assert [o["Key"] for o in c.list_objects(Bucket=bucket)["Contents"]] == ["a/b"]
+    assert c.head_bucket(Bucket=bucket)["ResponseMetadata"]["HTTPStatusCode"] == 200
+    c.delete_object(Bucket=bucket, Key="a/b")
+    c.delete_bucket(Bucket=bucket)
+    assert bucket not in [b["Name"] for b in c.list_buckets()["Buckets"]]
+
+
+def test_presigned_url_lifetime_is_at_most_a_week(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="k", Body=b"data")
+    week = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "k"},
+                                     ExpiresIn=604800)
+    assert requests.get(week, timeout=10).content == b"data"
+    longer = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "k"},
+                                       ExpiresIn=604801)
+    r = requests.get(longer, timeout=10)
+    assert r.status_code == 400
+    assert "<Code>AuthorizationQueryParametersError</Code>" in r.text
+
+
+def test_signed_payload_that_does_not_match_the_body(node, s3, bucket):
+    url = f"{node.endpoint}/{bucket}/k"
+    signed_body, sent_body = b"A" * 1000, b"B" * 1000
+    req = AWSRequest(method="PUT", url=url, data=signed_body, headers={
+        "x-amz-content-sha256": hashlib.sha256(signed_body).hexdigest(),
+        "Content-Length": str(len(signed_body))})
+    S3SigV4Auth(Credentials(node.access_key, node.secret_key), "s3", REGION).add_auth(req)
+    r = requests.put(url, data=sent_body, headers=dict(req.headers), timeout=10)
+    assert r.status_code == 400, r.text
+    assert "<Code>XAmzContentSHA256Mismatch</Code>" in r.text
+    assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+
+
+def refusals(node, reason: str) -> float:
+    m = re.search(
+        r'^storage_node_http_connection_refusals_total\{listener="s3",reason="%s"\} (\S+)$' % reason,
+        node.metrics_text(), re.M)
+    assert m, f"no series for reason {reason}"
+    return float(m.group(1))
+
+
+def test_oversized_request_head_is_431_and_counted(node, s3, bucket):
+    for reason in ("request_header_fields_too_large", "uri_too_long", "header_timeout",
+                   "idle_timeout"):
+        refusals(node, reason)  # every series exists from the start
+    before = refusals(node, "request_header_fields_too_large")
+    with socket.create_connection(("127.0.0.1", node.s3_port), timeout=10) as sock:
+        sock.sendall(f"GET /{bucket} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode()
+                     + b"X-Big: " + b"a" * (300 * 1024) + b"\r\n\r\n")
+        resp = sock.recv(4096)
+    assert resp.startswith(b"HTTP/1.1 431"), resp[:100]
+    assert refusals(node, "request_header_fields_too_large") == before + 1
