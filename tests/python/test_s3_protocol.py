@@ -10,6 +10,7 @@ import socket
 import uuid
 
 import boto3
+import pytest
 import requests
 from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -83,3 +84,25 @@ def test_oversized_request_head_is_431_and_counted(node, s3, bucket):
         resp = sock.recv(4096)
     assert resp.startswith(b"HTTP/1.1 431"), resp[:100]
     assert refusals(node, "request_header_fields_too_large") == before + 1
+
+
+@pytest.mark.timeout(150)
+def test_header_and_idle_timeouts_are_counted(node):
+    """The node closes a connection whose request head does not complete within 30 s
+    (header_timeout), and a keep-alive connection that sends nothing (idle_timeout)."""
+    before = {r: refusals(node, r) for r in ("header_timeout", "idle_timeout")}
+    slow = socket.create_connection(("127.0.0.1", node.s3_port), timeout=45)
+    idle = socket.create_connection(("127.0.0.1", node.s3_port), timeout=45)
+    try:
+        slow.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        for sock in (slow, idle):  # both are closed by the server, neither gets an answer
+            try:
+                data = sock.recv(4096)
+            except ConnectionResetError:
+                data = b""
+            assert not data.startswith(b"HTTP/1.1 2"), data[:80]
+    finally:
+        slow.close()
+        idle.close()
+    assert refusals(node, "header_timeout") == before["header_timeout"] + 1
+    assert refusals(node, "idle_timeout") == before["idle_timeout"] + 1
