@@ -5,6 +5,7 @@ before they reach S3 (counted on /metrics)."""
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import socket
 import uuid
@@ -106,3 +107,30 @@ def test_header_and_idle_timeouts_are_counted(node):
         idle.close()
     assert refusals(node, "header_timeout") == before["header_timeout"] + 1
     assert refusals(node, "idle_timeout") == before["idle_timeout"] + 1
+
+
+def chunks(data: bytes, size: int = 65536):
+    for i in range(0, len(data), size):
+        yield data[i:i + size]
+
+
+def test_chunked_put_without_content_length(node, s3, bucket):
+    data = os.urandom(3 * 1024 * 1024 + 5)
+    # Presigned (UNSIGNED-PAYLOAD): requests sends a generator as Transfer-Encoding: chunked.
+    url = s3.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "presigned"})
+    r = requests.put(url, data=chunks(data), timeout=30)
+    assert r.status_code == 200, r.text
+    assert r.request.headers.get("Transfer-Encoding") == "chunked"
+    assert "Content-Length" not in r.request.headers
+    assert s3.get_object(Bucket=bucket, Key="presigned")["Body"].read() == data
+
+    # Header-signed with the payload's SHA-256: the hash is still checked.
+    for body, status in ((data, 200), (data[:-1] + b"!", 400)):
+        target = f"{node.endpoint}/{bucket}/signed"
+        req = AWSRequest(method="PUT", url=target, data=data, headers={
+            "x-amz-content-sha256": hashlib.sha256(data).hexdigest()})
+        S3SigV4Auth(Credentials(node.access_key, node.secret_key), "s3", REGION).add_auth(req)
+        headers = {k: v for k, v in req.headers.items() if k.lower() != "content-length"}
+        r = requests.put(target, data=chunks(body), headers=headers, timeout=30)
+        assert r.status_code == status, r.text
+    assert s3.get_object(Bucket=bucket, Key="signed")["Body"].read() == data
