@@ -125,30 +125,34 @@ impl Tree {
     }
 }
 
-/// Drain's similarity of a line to a template: the share of positions where the tokens are equal
-/// (a masked token equals a `<*>`: both are variables), and the template's wildcard count (ties
-/// prefer more).
+/// Drain's similarity of a line to a template: the share of equal tokens, counted over the
+/// positions that carry words. A position where the line has a masked token and the template
+/// agrees (`<*>`, or the same `key=<*>`) says nothing about the event and is left out; a `<*>`
+/// the template took by generalising, against a word, counts as a difference, as in Drain. So a
+/// short logfmt line's `msg` words are not outvoted by its masked fields. Also returns the
+/// template's wildcard count (ties prefer more).
 #[inline]
 pub fn similarity(template: &[u64], tokens: &[Token]) -> (f64, usize) {
-    if template.len() != tokens.len() || tokens.is_empty() {
-        return (
-            if tokens.is_empty() && template.is_empty() {
-                1.0
-            } else {
-                0.0
-            },
-            0,
-        );
+    if template.len() != tokens.len() {
+        return (0.0, 0);
     }
     let mut equal = 0usize;
+    let mut counted = 0usize;
     let mut wild = 0usize;
     for (a, t) in template.iter().zip(tokens) {
         if *a == WILD_HASH {
             wild += 1;
         }
+        if t.masked && *a == t.hash {
+            continue;
+        }
+        counted += 1;
         if *a == t.hash {
             equal += 1;
         }
     }
-    (equal as f64 / tokens.len() as f64, wild)
+    if counted == 0 {
+        return (1.0, wild);
+    }
+    (equal as f64 / counted as f64, wild)
 }
