@@ -518,6 +518,28 @@ def agent() -> dict:
                 target(f"sum by (instance, source) (nodewatch_agent_log_file_bytes_behind{{{AG}}})", "behind {{instance}} {{source}}"),
             ], "percentunit", th=thresholds((None, "green"), (0.8, "red")),
                overrides=[{"matcher": {"id": "byRegexp", "options": "behind.*"}, "properties": [{"id": "unit", "value": "bytes"}]}]),
+            row("Log patterns"),
+            ts("New log templates", [
+                target(f"sum by (instance, group) (increase(nodewatch_agent_log_patterns_new_total{{{AG}}}[$__rate_interval]))", "{{instance}} {{group}}"),
+            ], "short", "Templates the log_patterns miner created, per stream group. A burst after the learning period is a change in what the workloads log.",
+               thresholds((None, "green"), (10, "orange")), w=8),
+            ts("Lines per template (busiest) and the rest", [
+                target(f"sum by (instance, group, pattern) (rate(nodewatch_agent_log_pattern_lines_total{{{AG}}}[$__rate_interval]))", "{{group}} {{pattern}}"),
+                target(f"sum by (instance, group) (rate(nodewatch_agent_log_patterns_group_lines_total{{{AG}}}[$__rate_interval])) - sum by (instance, group) (rate(nodewatch_agent_log_pattern_lines_total{{{AG}}}[$__rate_interval]))", "{{group}} other"),
+            ], "short", "Lines per second of the top_k templates; other = the group's lines outside them.", w=16),
+            table("Busiest log templates", [
+                target(f"topk(20, rate(nodewatch_agent_log_pattern_lines_total{{{AG}}}[5m]) * on (instance, group, pattern) group_left (template) nodewatch_agent_log_pattern_info{{{AG}}})", instant=True, fmt="table"),
+            ], "short", "Filter Loki with | pattern=\"<pattern>\" to see a template's lines.", w=24, h=8),
+            ts("Templates and miner memory", [
+                target(f"nodewatch_agent_log_patterns_templates_total{{{AG}}} / nodewatch_agent_log_patterns_templates_limit{{{AG}}}", "templates {{instance}}"),
+                target(f"nodewatch_agent_log_patterns_memory_bytes{{{AG}}} / nodewatch_agent_log_patterns_memory_limit_bytes{{{AG}}}", "memory {{instance}}"),
+            ], "percentunit", "Share of max_templates and max_memory_bytes in use; at the bound the least recently seen templates are evicted.",
+               thresholds((None, "green"), (0.9, "orange")), maxv=1, w=12),
+            ts("Log-pattern alerts, evictions, failed saves", [
+                target(f"sum by (instance, kind) (increase(nodewatch_agent_log_patterns_alerts_total{{{AG}}}[$__rate_interval]))", "alerts {{instance}} {{kind}}"),
+                target(f"sum by (instance) (increase(nodewatch_agent_log_patterns_evicted_total{{{AG}}}[$__rate_interval]))", "evicted {{instance}}"),
+                target(f"sum by (instance) (increase(nodewatch_agent_log_patterns_persist_failures_total{{{AG}}}[$__rate_interval]))", "failed saves {{instance}}"),
+            ], "short", th=thresholds((None, "green"), (1, "orange")), w=12),
             row("remote_write"),
             ts("Samples", [
                 target(f"sum by (instance, url) (rate(nodewatch_agent_remote_write_samples_sent_total{{{AG}}}[$__rate_interval]))", "sent {{instance}} {{url}}"),

@@ -128,6 +128,8 @@ include = [{", ".join(f'"{p}"' for p in [n.log_path for n in nodes] + [garbage_l
 url = "{remote_write_url}"
 [sinks.alertmanager]
 urls = ["{alertmanager_url}"]
+[transforms.log_patterns]
+enabled = true
 [[sinks.loki.endpoints]]
 url = "{loki_url}"
 {devices}""")
