@@ -5,11 +5,13 @@ before they reach S3 (counted on /metrics)."""
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import socket
 import uuid
 
 import boto3
+import pytest
 import requests
 from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -83,3 +85,76 @@ def test_oversized_request_head_is_431_and_counted(node, s3, bucket):
         resp = sock.recv(4096)
     assert resp.startswith(b"HTTP/1.1 431"), resp[:100]
     assert refusals(node, "request_header_fields_too_large") == before + 1
+
+
+@pytest.mark.timeout(150)
+def test_header_and_idle_timeouts_are_counted(node):
+    """The node closes a connection whose request head does not complete within 30 s
+    (header_timeout), and a keep-alive connection that sends nothing (idle_timeout)."""
+    before = {r: refusals(node, r) for r in ("header_timeout", "idle_timeout")}
+    slow = socket.create_connection(("127.0.0.1", node.s3_port), timeout=45)
+    idle = socket.create_connection(("127.0.0.1", node.s3_port), timeout=45)
+    try:
+        slow.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        for sock in (slow, idle):  # both are closed by the server, neither gets an answer
+            try:
+                data = sock.recv(4096)
+            except ConnectionResetError:
+                data = b""
+            assert not data.startswith(b"HTTP/1.1 2"), data[:80]
+    finally:
+        slow.close()
+        idle.close()
+    assert refusals(node, "header_timeout") == before["header_timeout"] + 1
+    assert refusals(node, "idle_timeout") == before["idle_timeout"] + 1
+
+
+def chunks(data: bytes, size: int = 65536):
+    for i in range(0, len(data), size):
+        yield data[i:i + size]
+
+
+def test_chunked_put_without_content_length(node, s3, bucket):
+    data = os.urandom(3 * 1024 * 1024 + 5)
+    # Presigned (UNSIGNED-PAYLOAD): requests sends a generator as Transfer-Encoding: chunked.
+    url = s3.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "presigned"})
+    r = requests.put(url, data=chunks(data), timeout=30)
+    assert r.status_code == 200, r.text
+    assert r.request.headers.get("Transfer-Encoding") == "chunked"
+    assert "Content-Length" not in r.request.headers
+    assert s3.get_object(Bucket=bucket, Key="presigned")["Body"].read() == data
+
+    # Header-signed with the payload's SHA-256: the hash is still checked.
+    for body, status in ((data, 200), (data[:-1] + b"!", 400)):
+        target = f"{node.endpoint}/{bucket}/signed"
+        req = AWSRequest(method="PUT", url=target, data=data, headers={
+            "x-amz-content-sha256": hashlib.sha256(data).hexdigest()})
+        S3SigV4Auth(Credentials(node.access_key, node.secret_key), "s3", REGION).add_auth(req)
+        headers = {k: v for k, v in req.headers.items() if k.lower() != "content-length"}
+        r = requests.put(target, data=chunks(body), headers=headers, timeout=30)
+        assert r.status_code == status, r.text
+    assert s3.get_object(Bucket=bucket, Key="signed")["Body"].read() == data
+
+
+def test_post_object_browser_form_upload(s3, bucket):
+    post = s3.generate_presigned_post(bucket, "form/hello.txt",
+                                      Fields={"Content-Type": "text/plain"},
+                                      Conditions=[{"Content-Type": "text/plain"},
+                                                  ["starts-with", "$key", "form/"]],
+                                      ExpiresIn=300)
+    r = requests.post(post["url"], data=post["fields"],
+                      files={"file": ("hello.txt", b"from a form")}, timeout=10)
+    assert r.status_code in (200, 204), r.text
+    got = s3.get_object(Bucket=bucket, Key="form/hello.txt")
+    assert got["Body"].read() == b"from a form" and got["ContentType"] == "text/plain"
+    # A field the policy does not allow is refused, and nothing is stored.
+    bad = dict(post["fields"], **{"Content-Type": "text/html"})
+    r = requests.post(post["url"], data=bad, files={"file": ("evil.txt", b"x")}, timeout=10)
+    # (AWS answers 403 AccessDenied here; s3s answers 400 InvalidPolicyDocument.)
+    assert r.status_code == 400 and "<Code>InvalidPolicyDocument</Code>" in r.text, r.text
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["form/hello.txt"]
+    # `${filename}` keys are not substituted: refused rather than stored under a literal name.
+    named = s3.generate_presigned_post(bucket, "form/${filename}", ExpiresIn=300)
+    r = requests.post(named["url"], data=named["fields"], files={"file": ("a.txt", b"x")},
+                      timeout=10)
+    assert r.status_code == 501 and "<Code>NotImplemented</Code>" in r.text

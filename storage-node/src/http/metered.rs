@@ -261,9 +261,17 @@ impl hyper::service::Service<Request<Incoming>> for Metered {
         let bucket = bucket_of(req.uri());
         let bytes_in = declared_len(&req);
         let metrics = self.metrics.clone();
+        let inner = self.inner.clone();
         let fut: BoxFuture<'static, Result<Response<s3s::Body>, s3s::HttpError>> =
             match super::compat::prepare(&mut req) {
-                Ok(()) => Box::pin(hyper::service::Service::call(&self.inner, req)),
+                Ok(()) => Box::pin(async move {
+                    match super::compat::sized(req).await {
+                        Ok((req, _budget)) => inner.call(req).await,
+                        Err(e) => e
+                            .to_http_response()
+                            .map_err(|e| s3s::HttpError::new(Box::new(e))),
+                    }
+                }),
                 Err(e) => Box::pin(async move {
                     e.to_http_response()
                         .map_err(|e| s3s::HttpError::new(Box::new(e)))

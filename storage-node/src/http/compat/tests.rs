@@ -32,3 +32,28 @@ fn presigned_urls_over_a_week_are_refused() {
     let mut junk = req("/b/k?X-Amz-Expires=soon", None);
     assert!(prepare(&mut junk).is_err());
 }
+
+#[test]
+fn only_chunked_bodies_without_a_length_are_read_first() {
+    let h = |pairs: &[(&'static str, &'static str)]| {
+        let mut m = HeaderMap::new();
+        for (k, v) in pairs {
+            m.insert(*k, HeaderValue::from_static(v));
+        }
+        m
+    };
+    let chunked = h(&[("transfer-encoding", "chunked")]);
+    assert!(unsized_body(&Method::PUT, &chunked));
+    assert!(!unsized_body(&Method::GET, &chunked));
+    assert!(!unsized_body(
+        &Method::PUT,
+        &h(&[("transfer-encoding", "chunked"), ("content-length", "5")])
+    ));
+    assert!(!unsized_body(
+        &Method::PUT,
+        &h(&[
+            ("transfer-encoding", "chunked"),
+            ("x-amz-content-sha256", "STREAMING-UNSIGNED-PAYLOAD-TRAILER")
+        ])
+    ));
+}
