@@ -5,22 +5,25 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use super::scorer::ScorerParams;
+
 /// The detector of a watched series (`detector = "..."`, or `node-agent detect --detector`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum DetectorKind {
-    /// Robust baseline + level shift (EWMA and CUSUM) + seasonality: the combined score.
+    /// The calibrated score ([`super::Scorer`]): anomaly likelihood of three robust predictors
+    /// (level, step, daily profile) plus novelty beyond the range seen; windows in seconds.
     #[default]
     Auto,
     /// The sliding median/MAD baseline only.
     Robust,
-    /// The combined detector (seasonal profiles are part of `auto` too).
+    /// The earlier sample-window detector: median/MAD, EWMA level, CUSUM and a seasonal profile.
     Seasonal,
     /// EWMA level and CUSUM change point only.
     LevelShift,
     /// A counter that should stay flat: any increase is a finding.
     Counter,
-    /// The combined detector plus rate of change with a horizon (needs `threshold`).
+    /// The calibrated score plus rate of change with a horizon (needs `threshold`).
     Rate,
     /// An EWMA with a mean-absolute-deviation band: the trivial baseline benchmarks compare to.
     Ewma,
@@ -109,6 +112,10 @@ pub struct DetectorParams {
     /// `counter`: how long an increase keeps the score at 1.
     #[serde(default = "default_hold_secs")]
     pub hold_secs: u64,
+    /// `auto` and `rate`: the calibrated scorer's windows (seconds), e.g.
+    /// `scorer = { warmup_secs = 600 }`.
+    #[serde(default)]
+    pub scorer: ScorerParams,
 }
 
 impl Default for DetectorParams {
@@ -127,6 +134,7 @@ impl Default for DetectorParams {
             threshold: None,
             horizon_secs: default_horizon_secs(),
             hold_secs: default_hold_secs(),
+            scorer: ScorerParams::default(),
         }
     }
 }
@@ -140,8 +148,17 @@ impl DetectorParams {
         }
     }
 
+    /// The calibrated scorer's parameters, with this detector's direction.
+    pub fn scorer_params(&self) -> ScorerParams {
+        ScorerParams {
+            direction: self.direction,
+            ..self.scorer
+        }
+    }
+
     /// What is out of range, if anything.
     pub fn check(&self) -> Result<(), String> {
+        self.scorer.check()?;
         if !(3..=256).contains(&self.window) {
             return Err(format!("window {} is outside 3..=256", self.window));
         }

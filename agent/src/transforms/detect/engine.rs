@@ -11,7 +11,8 @@ use tokio::sync::watch;
 
 use super::alerts::{Alert, AlertBook};
 use super::config::{DetectConfig, Stat, WatchConfig};
-use super::detector::{Scored, SeriesDetector};
+use super::detector::SeriesDetector;
+use super::scorer::Scored;
 use super::policy::{AlertState, Transition};
 use crate::event::{Family, Histogram, Labels, MetricKind, Value};
 use crate::sinks::alertmanager::{Links, SinkStats};
