@@ -316,11 +316,14 @@ fn default_fire_score() -> f64 {
 fn default_resolve_score() -> f64 {
     0.3
 }
+// One sample at or above 0.7 pages: the score is already a time-averaged likelihood (or a value
+// beyond everything seen), so N of M mostly delays; raise it for watches that should only page
+// on sustained anomalies. Measured on the NAB development set, see ARCHITECTURE.md.
 fn default_min_samples() -> u32 {
-    3
+    1
 }
 fn default_of_samples() -> u32 {
-    5
+    1
 }
 fn default_resolve_samples() -> u32 {
     4

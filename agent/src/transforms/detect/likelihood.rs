@@ -35,6 +35,13 @@ impl Likelihood {
     /// Feeds one raw surprise `r` with the short and long weights of this sample; returns the
     /// p-value of the short average before it is learned (1 while the stream is young).
     pub fn step(&mut self, r: f64, w_short: f64, w_long: f64) -> f64 {
+        self.step_z(r, w_short, w_long).map_or(1.0, upper_tail)
+    }
+
+    /// [`Likelihood::step`] as the standardized short average (`None` while the stream is young):
+    /// the p-value is `upper_tail(z)`, so the smallest p-value of several streams needs one tail
+    /// evaluation.
+    pub fn step_z(&mut self, r: f64, w_short: f64, w_long: f64) -> Option<f64> {
         if self.n == 0 {
             self.short = r;
             self.mean = r;
@@ -42,17 +49,13 @@ impl Likelihood {
             self.short += w_short * (r - self.short);
         }
         let sigma = f64::from(self.var).sqrt().max(MIN_SIGMA);
-        let p = if self.n >= MIN_SAMPLES {
-            upper_tail((self.short - self.mean) / sigma)
-        } else {
-            1.0
-        };
+        let z = (self.n >= MIN_SAMPLES).then(|| (self.short - self.mean) / sigma);
         // Until the long window has filled, the plain running mean (no start-up bias to 0).
         let w = w_long.max(1.0 / (f64::from(self.n) + 1.0));
         let d = self.short - self.mean;
         self.mean += w * d;
         self.var = ((1.0 - w) * (f64::from(self.var) + w * d * d)) as f32;
         self.n = self.n.saturating_add(1);
-        p
+        z
     }
 }

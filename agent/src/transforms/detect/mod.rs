@@ -41,4 +41,8 @@ pub use seasonal::Seasonal;
 pub use window::RollingMedian;
 
 #[cfg(test)]
+mod replay_tests;
+#[cfg(test)]
+mod scorer_tests;
+#[cfg(test)]
 mod tests;

@@ -11,19 +11,22 @@
 //!    (`short_secs`) against the long-run distribution of that average (`long_secs`) gives a tail
 //!    p-value. The smallest p-value of the streams, Bonferroni-corrected by their number, is the
 //!    evidence; the score is `-log10(p) / 10`, capped at 1: a score of 0.9 means `p <= 1e-9`.
-//! 3. Novelty: a value beyond everything seen (the all-time range, after the warm-up) by a
-//!    fraction `e` of that range scores at least `0.5 + 0.5 * min(1, e / novelty_tolerance)`.
+//! 3. Novelty: a value beyond everything seen (the all-time range, once it spans a day and 100
+//!    samples) by a fraction `e` of that range scores at least
+//!    `0.5 + 0.5 * min(1, e / novelty_tolerance)`.
 //! 4. During the warm-up (`warmup_secs` after the first sample) the score is 0.
 //!
 //! Non-finite values are counted ([`Scorer::skipped`]) and ignored (score 0, state unchanged).
-//! Gaps and irregular timestamps are handled by weighting each sample by its time step (capped at
-//! `max_gap_secs`); a timestamp that goes backwards counts as a step of 1 ms.
+//! Gaps and irregular timestamps: the predictors weigh each sample by its time step (capped at
+//! `max_gap_secs`), the likelihood by the smaller of the step and the typical sampling interval
+//! (so one sample after an outage is not the whole short average); a timestamp that goes
+//! backwards counts as a step of 1 ms.
 
 use serde::Deserialize;
 
 use super::config::Direction;
 use super::daily::DailyProfile;
-use super::likelihood::{Likelihood, decay_weight};
+use super::likelihood::{Likelihood, decay_weight, upper_tail};
 
 /// `E|X - mean| * 1.2533 = sigma` for a normal `X`.
 const MAD_TO_SIGMA: f64 = 1.2533;
@@ -39,6 +42,10 @@ const DECADES: f64 = 10.0;
 const BIN_DEV_FLOOR: f64 = 0.25;
 /// The novelty score starts here.
 const NOVELTY_BASE: f64 = 0.5;
+/// Samples before novelty counts (a new extreme of `n` exchangeable samples has chance `2/(n+1)`).
+const NOVELTY_AFTER: u64 = 100;
+/// History (seconds) before novelty counts: the range must span a whole daily cycle.
+const NOVELTY_AFTER_SECS: f64 = 86_400.0;
 
 /// The scorer's parameters; every field has a default, all windows are in seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
@@ -86,7 +93,7 @@ impl Default for ScorerParams {
 }
 
 fn default_warmup_secs() -> f64 {
-    86_400.0
+    3600.0
 }
 fn default_level_secs() -> f64 {
     6.0 * 3600.0
@@ -153,6 +160,7 @@ pub struct Scorer {
     skipped: u64,
     first_ts: f64,
     last_ts: f64,
+    interval: f64,
     level: f64,
     level_dev: f64,
     prev: f64,
@@ -161,7 +169,35 @@ pub struct Scorer {
     lo: f64,
     hi: f64,
     streams: [Likelihood; 3],
+    weights: Weights,
     daily: DailyProfile,
+}
+
+/// The decay weights of one time step, cached: with a steady sampling interval they are
+/// computed once.
+#[derive(Debug, Clone, Copy, Default)]
+struct Weights {
+    dt: f64,
+    dt_lik: f64,
+    short: f64,
+    long: f64,
+    level: f64,
+    diff: f64,
+}
+
+impl Weights {
+    fn update(&mut self, p: &ScorerParams, dt: f64, dt_lik: f64) {
+        if dt_lik != self.dt_lik {
+            self.dt_lik = dt_lik;
+            self.short = decay_weight(dt_lik, p.short_secs);
+            self.long = decay_weight(dt_lik, p.long_secs);
+        }
+        if dt != self.dt {
+            self.dt = dt;
+            self.level = decay_weight(dt, p.level_secs);
+            self.diff = decay_weight(dt, p.diff_secs);
+        }
+    }
 }
 
 impl Default for Scorer {
@@ -179,6 +215,7 @@ impl Scorer {
             skipped: 0,
             first_ts: 0.0,
             last_ts: 0.0,
+            interval: 0.0,
             level: 0.0,
             level_dev: 0.0,
             prev: 0.0,
@@ -187,6 +224,11 @@ impl Scorer {
             lo: 0.0,
             hi: 0.0,
             streams: [Likelihood::default(); 3],
+            weights: Weights {
+                dt: f64::NAN,
+                dt_lik: f64::NAN,
+                ..Weights::default()
+            },
             daily: DailyProfile::default(),
         }
     }
@@ -242,6 +284,18 @@ impl Scorer {
         }
         let dt = (ts - self.last_ts).clamp(1e-3, p.max_gap_secs);
         self.last_ts = self.last_ts.max(ts);
+        // The typical sampling interval: the likelihood weighs every sample alike (a sample after
+        // a gap is one sample, not the whole short window), at the series' own rate.
+        if self.n == 1 {
+            self.interval = dt;
+        } else if self.n > 1 {
+            self.interval += 0.05 * (dt.min(4.0 * self.interval) - self.interval);
+        }
+        let dt_lik = if self.n > 1 {
+            dt.min(self.interval)
+        } else {
+            dt
+        };
         let eps = 1e-9 + 1e-3 * self.level.abs();
         let bin = DailyProfile::bin(ts);
 
@@ -260,23 +314,31 @@ impl Scorer {
         });
 
         // Likelihood of each stream; the smallest p-value, Bonferroni-corrected.
-        let w_short = decay_weight(dt, p.short_secs);
-        let w_long = decay_weight(dt, p.long_secs);
-        let mut p_min = 1.0f64;
+        self.weights.update(&p, dt, dt_lik);
+        let w = self.weights;
+        let mut z_max: Option<f64> = None;
         let mut k = 0u32;
         for (i, zi) in [Some(z[0]), Some(z[1]), z_daily].into_iter().enumerate() {
             let Some(zi) = zi else { continue };
             let r = zi.min(MAX_Z).ln_1p();
-            p_min = p_min.min(self.streams[i].step(r, w_short, w_long));
+            if let Some(zs) = self.streams[i].step_z(r, w.short, w.long) {
+                z_max = Some(z_max.map_or(zs, |m: f64| m.max(zs)));
+            }
             k += 1;
         }
-        let p_val = (p_min * f64::from(k.max(1))).min(1.0);
-        let mut score = (-p_val.max(1e-300).log10() / DECADES).clamp(0.0, 1.0);
+        // The smallest p-value is the tail of the largest z: one tail evaluation.
+        let mut score = match z_max {
+            Some(zm) => {
+                let p_val = (upper_tail(zm) * f64::from(k.max(1))).min(1.0);
+                (-p_val.max(1e-300).log10() / DECADES).clamp(0.0, 1.0)
+            }
+            None => 0.0,
+        };
 
         // Novelty: beyond the all-time range.
         let age = ts - self.first_ts;
         let range = self.hi - self.lo;
-        if age > p.warmup_secs && range > 0.0 {
+        if age > p.warmup_secs.max(NOVELTY_AFTER_SECS) && self.n >= NOVELTY_AFTER && range > 0.0 {
             let beyond = match p.direction {
                 Direction::Both => (x - self.hi).max(self.lo - x),
                 Direction::Up => x - self.hi,
@@ -300,8 +362,7 @@ impl Scorer {
         };
 
         // Learn.
-        let w_level = decay_weight(dt, p.level_secs);
-        let w_diff = decay_weight(dt, p.diff_secs);
+        let (w_level, w_diff) = (w.level, w.diff);
         let winsorize = |v: f64, scale: f64, n: u64| {
             if n > CLIP_AFTER {
                 v.clamp(-CLIP * scale, CLIP * scale)
