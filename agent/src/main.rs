@@ -92,6 +92,22 @@ enum Command {
         #[arg(long)]
         detector: Option<String>,
     },
+    /// Mine log templates from files (the live `log_patterns` transform, one group per file)
+    /// and print them with their line counts, busiest first.
+    Patterns {
+        /// A TOML config file; its `[transforms.log_patterns]` settings are used.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Print one template id per input line instead (for accuracy checks).
+        #[arg(long, conflicts_with = "json")]
+        assignments: bool,
+        /// Print the templates as JSON.
+        #[arg(long)]
+        json: bool,
+        /// The log files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Validate a config file and exit.
     CheckConfig {
         /// The file.
@@ -137,6 +153,18 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("node-agent detect: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Patterns {
+            config: path,
+            assignments,
+            json,
+            files,
+        } => match patterns(path, assignments, json, &files) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("node-agent patterns: {e}");
                 ExitCode::FAILURE
             }
         },
@@ -266,6 +294,31 @@ fn detect(path: Option<PathBuf>, detector: Option<String>) -> anyhow::Result<()>
             stats.rows, stats.bad_values, stats.bad_timestamps
         );
     }
+    Ok(())
+}
+
+fn patterns(
+    path: Option<PathBuf>,
+    assignments: bool,
+    json: bool,
+    files: &[PathBuf],
+) -> anyhow::Result<()> {
+    use agent::transforms::log_patterns::offline::{Output, run_patterns};
+    let cfg = match &path {
+        Some(p) => config::load_file(p)?.transforms.log_patterns,
+        None => Default::default(),
+    };
+    let output = if assignments {
+        Output::Assignments
+    } else if json {
+        Output::Json
+    } else {
+        Output::Templates
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    run_patterns(&cfg, files, output, &mut out)?;
+    std::io::Write::flush(&mut out)?;
     Ok(())
 }
 

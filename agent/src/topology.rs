@@ -321,9 +321,10 @@ pub async fn start(config: &Config) -> Result<Running, TopologyError> {
     }
     let alerts = Arc::new(crate::transforms::detect::AlertBook::new());
     let d = &config.transforms.detect;
-    if d.enabled {
+    let am = &config.sinks.alertmanager;
+    let patterns = log_patterns(config, &alerts, &built.metrics, &rx, &mut tasks);
+    if d.enabled || patterns.is_some() {
         let sink_stats = Arc::new(crate::sinks::alertmanager::SinkStats::default());
-        let am = &config.sinks.alertmanager;
         let engine = crate::transforms::detect::Engine::new(
             d.clone(),
             crate::sinks::alertmanager::Links::new(am),
@@ -331,12 +332,14 @@ pub async fn start(config: &Config) -> Result<Running, TopologyError> {
             Arc::clone(&sink_stats),
         );
         let names: Vec<String> = built_names.clone();
-        tasks.push(tokio::spawn(crate::transforms::detect::run(
-            engine,
-            Arc::clone(&built.store),
-            names,
-            rx.clone(),
-        )));
+        if d.enabled {
+            tasks.push(tokio::spawn(crate::transforms::detect::run(
+                engine,
+                Arc::clone(&built.store),
+                names,
+                rx.clone(),
+            )));
+        }
         if !am.urls.is_empty() {
             let sink = crate::sinks::alertmanager::AlertmanagerSink::new(
                 am.clone(),
@@ -355,7 +358,7 @@ pub async fn start(config: &Config) -> Result<Running, TopologyError> {
         header_read_timeout: Duration::from_millis(config.api.header_read_timeout_ms),
     });
     tasks.push(tokio::spawn(api::serve(listener, state, rx.clone())));
-    let logs = crate::logs::pipeline::start(config, Arc::clone(&built.metrics.logs))?;
+    let logs = crate::logs::pipeline::start(config, Arc::clone(&built.metrics.logs), patterns)?;
     tracing::info!(%addr, "node-agent listening");
     let pipeline_addr = if config.pipeline.enabled {
         let p = &config.pipeline;
@@ -392,6 +395,38 @@ pub async fn start(config: &Config) -> Result<Running, TopologyError> {
         tasks,
         logs,
     })
+}
+
+/// Starts the `log_patterns` transform when it is on and logs go to Loki: loads its templates,
+/// adds its families to `/metrics` and spawns its rate-interval task.
+fn log_patterns(
+    config: &Config,
+    alerts: &Arc<crate::transforms::detect::AlertBook>,
+    metrics: &Arc<AgentMetrics>,
+    rx: &watch::Receiver<bool>,
+    tasks: &mut Vec<JoinHandle<()>>,
+) -> Option<Arc<crate::transforms::log_patterns::LogPatterns>> {
+    let c = &config.transforms.log_patterns;
+    if !c.enabled || config.sinks.loki.endpoints.is_empty() {
+        return None;
+    }
+    let node = if config.transforms.detect.node.is_empty() {
+        crate::sources::kubernetes_pods::node_name(
+            config.sources.kubernetes_pods.node_name.as_deref(),
+        )
+    } else {
+        config.transforms.detect.node.clone()
+    };
+    let p = crate::transforms::log_patterns::LogPatterns::open(
+        c.clone(),
+        Some(&config.data_dir),
+        crate::sinks::alertmanager::Links::new(&config.sinks.alertmanager),
+        node,
+        Arc::clone(alerts),
+    );
+    metrics.add_family_source(Arc::clone(&p) as _);
+    tasks.push(tokio::spawn(Arc::clone(&p).run(rx.clone())));
+    Some(p)
 }
 
 /// Runs the agent until `shutdown` resolves.

@@ -5,6 +5,7 @@
 //! - the raw file system: write, fsync, rename of 4 KiB files, done by this process (the baseline);
 //! - PUT and GET of 4 KiB and 1 MiB objects against a storage node with instrumentation on;
 //! - the same against a node with instrumentation off (`--instrumentation false`).
+//!
 //! It prints ops/s and p50/p99/p999 latency for each, then the ratios: instrumentation overhead, and
 //! the node's 4 KiB PUT p99 against the raw file system's p99.
 //! Requests are signed with SigV4 (UNSIGNED-PAYLOAD), as SDKs do over HTTP.

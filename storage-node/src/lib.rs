@@ -141,7 +141,10 @@ pub async fn run(
             config.secret_key.clone(),
         ));
         replication::WithReplication::new(
-            Metered::new(b.build(), metrics.clone(), tracker.clone(), traces.clone()),
+            http::cors_preflight::WithCors::new(
+                Metered::new(b.build(), metrics.clone(), tracker.clone(), traces.clone()),
+                store.clone(),
+            ),
             receiver,
         )
     };
@@ -197,12 +200,14 @@ pub async fn run(
         admin_service,
         None,
         stopped(stop_rx.clone()),
+        ("admin", metrics.clone()),
     ));
     let s3_task = tokio::spawn(http::server::serve(
         s3_listener,
         s3_service,
         tls,
         stopped(stop_rx.clone()),
+        ("s3", metrics.clone()),
     ));
     let mut background = vec![
         tokio::spawn(ops::watch_slow_ops(tracker.clone())),

@@ -125,7 +125,17 @@ pub struct Metrics {
     scrub_progress: Gauge,
     scrub_last_completed: Gauge,
     request_errors: IntCounterVec,
+    connection_refusals: IntCounterVec,
 }
+
+/// Listeners and reasons of `storage_node_http_connection_refusals_total` (bounded label sets).
+pub const LISTENERS: [&str; 2] = ["s3", "admin"];
+pub const REFUSAL_REASONS: [&str; 4] = [
+    "request_header_fields_too_large",
+    "uri_too_long",
+    "header_timeout",
+    "idle_timeout",
+];
 
 fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
     let c = IntCounter::new(name, help).expect("static metric definition");
@@ -214,6 +224,20 @@ impl Metrics {
         .expect("static metric definition");
         reg.register(Box::new(request_errors.clone()))
             .expect("metric registered once");
+        let connection_refusals = IntCounterVec::new(
+            Opts::new(
+                "storage_node_http_connection_refusals_total",
+                "Requests and connections the HTTP server refused or closed before S3: 431, 414, header and idle timeouts."),
+            &["listener", "reason"],
+        )
+        .expect("static metric definition");
+        reg.register(Box::new(connection_refusals.clone()))
+            .expect("metric registered once");
+        for l in LISTENERS {
+            for r in REFUSAL_REASONS {
+                connection_refusals.with_label_values(&[l, r]);
+            }
+        }
 
         Metrics {
             enabled,
@@ -301,6 +325,7 @@ impl Metrics {
                 "When the last full scrub pass ended, Unix time.",
             ),
             request_errors,
+            connection_refusals,
             registry,
         }
     }
@@ -420,6 +445,15 @@ impl Metrics {
         if self.enabled {
             self.scrub_last_completed.set(unix_seconds);
             self.scrub_progress.set(1.0);
+        }
+    }
+
+    /// Counts a request or connection the HTTP server refused; both come from the consts above.
+    pub fn connection_refused(&self, listener: &'static str, reason: &'static str) {
+        if self.enabled {
+            self.connection_refusals
+                .with_label_values(&[listener, reason])
+                .inc();
         }
     }
 

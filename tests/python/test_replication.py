@@ -45,8 +45,19 @@ def body_for(key: str, size: int = 2048) -> bytes:
 
 
 def create_bucket_everywhere(nodes, name: str) -> None:
-    for n in nodes:
-        n.s3.create_bucket(Bucket=name)
+    """Created through the first node; bucket creation replicates. Returns once every node has
+    it and every shipper is caught up (so that later backlog counts hold only the test's writes)."""
+    nodes[0].s3.create_bucket(Bucket=name)
+
+    def everywhere():
+        for n in nodes:
+            try:
+                n.s3.head_bucket(Bucket=name)
+            except ClientError:
+                return False
+        return all(caught_up(n, p.node_id) for n in nodes for p in nodes if p is not n)
+
+    wait_for(f"bucket {name} on every node", everywhere)
 
 
 def read(node, bucket: str, key: str) -> bytes | None:
@@ -90,14 +101,15 @@ def test_writes_and_deletes_through_each_node_reach_the_other_two(cluster):
     assert len({(t["version"]["hlc"], t["version"]["node"]) for t in tombs}) == 1
     listed = {o["Key"] for o in cluster[2].s3.list_objects_v2(Bucket="repl").get("Contents", [])}
     assert listed == set(written) - {victim}
-    # Nothing bounced: each node shipped only its own writes (5 puts each, plus n1's delete).
+    # Nothing bounced: each node shipped only its own writes (5 puts each, plus n1's delete and
+    # n0's bucket creation).
     for node in cluster:
         for peer in cluster:
             if peer is node:
                 continue
             wait_for("caught up", lambda: caught_up(node, peer.node_id))
             assert node.metric(UP, peer=peer.node_id) == 1
-            expected = 6 if node.node_id == "n1" else 5
+            expected = 6 if node.node_id in ("n0", "n1") else 5
             assert node.metric(SHIPPED, peer=peer.node_id) == expected
     status = cluster[0].status()["replication"]
     assert sorted(p["peer"] for p in status) == ["n1", "n2"]

@@ -167,6 +167,10 @@ fn validate(c: &Config, text: &str) -> Result<(), ConfigError> {
             .check()
             .map_err(|r| invalid(text, &format!("transforms.detect.watch[{i}].detector"), r))?;
     }
+    c.transforms
+        .log_patterns
+        .check()
+        .map_err(|r| invalid(text, "transforms.log_patterns", r))?;
     if tracing_subscriber::EnvFilter::try_new(&c.log_level).is_err() {
         return Err(invalid(
             text,

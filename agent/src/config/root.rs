@@ -165,6 +165,9 @@ pub struct TransformsConfig {
     /// The anomaly detectors.
     #[serde(default)]
     pub detect: DetectConfig,
+    /// Log-template mining and log-pattern alerts.
+    #[serde(default)]
+    pub log_patterns: crate::transforms::log_patterns::LogPatternsConfig,
 }
 
 /// Values given on the command line; each one that is set replaces the file's value.

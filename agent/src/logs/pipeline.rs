@@ -137,7 +137,12 @@ fn positions_path(data_dir: &std::path::Path, sink: &str) -> PathBuf {
 }
 
 /// Starts one pipeline per Loki endpoint; `None` when no endpoint or no source is configured.
-pub fn start(config: &Config, metrics: Arc<LogMetrics>) -> Result<Option<LogsRunning>, LogsError> {
+/// `patterns` (the `log_patterns` transform) runs on the first endpoint's pipeline.
+pub fn start(
+    config: &Config,
+    metrics: Arc<LogMetrics>,
+    patterns: Option<Arc<crate::transforms::log_patterns::LogPatterns>>,
+) -> Result<Option<LogsRunning>, LogsError> {
     let files = &config.sources.files;
     let pods = &config.sources.kubernetes_pods;
     let any_source = !files.include.is_empty() || pods.enabled;
@@ -158,7 +163,15 @@ pub fn start(config: &Config, metrics: Arc<LogMetrics>) -> Result<Option<LogsRun
         shutdown,
     };
     let node = node_name(pods.node_name.as_deref());
-    for (e, name) in config.sinks.loki.endpoints.iter().zip(sink_names(config)) {
+    for (i, (e, name)) in config
+        .sinks
+        .loki
+        .endpoints
+        .iter()
+        .zip(sink_names(config))
+        .enumerate()
+    {
+        let patterns = patterns.clone().filter(|_| i == 0);
         let positions = Arc::new(Positions::open(&positions_path(&config.data_dir, &name))?);
         let client = LokiClient::new(e.clone()).map_err(|source| LogsError::Client {
             name: name.clone(),
@@ -201,6 +214,7 @@ pub fn start(config: &Config, metrics: Arc<LogMetrics>) -> Result<Option<LogsRun
                 Some(q) => t.with_spill(q),
                 None => t,
             }
+            .with_patterns(patterns.clone())
             .spawn()
             .map(|h| running.tailers.push(h))
             .map_err(LogsError::Thread)

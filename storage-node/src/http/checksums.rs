@@ -186,3 +186,17 @@ pub fn to_checksum(stored: &BTreeMap<String, String>) -> Checksum {
 fn base64_decode(s: &str) -> Option<Vec<u8>> {
     base64_simd::STANDARD.decode_to_vec(s.trim()).ok()
 }
+
+/// A multipart object's composite checksum, as S3 computes it: the named algorithm over the
+/// concatenated raw checksums of the parts, base64, with `-<parts>`. `None` when a part lacks it.
+pub fn composite(name: &str, parts: &[&BTreeMap<String, String>]) -> Option<String> {
+    let alg = ALGORITHMS.iter().find(|a| **a == name)?;
+    let mut raw = Vec::new();
+    for p in parts {
+        raw.extend(base64_decode(p.get(*alg)?)?);
+    }
+    let mut h = hasher_for(&[alg]);
+    h.update(&raw);
+    let value = computed_values(h.finalize()).remove(alg)?;
+    Some(format!("{value}-{}", parts.len()))
+}

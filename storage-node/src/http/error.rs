@@ -17,6 +17,16 @@ pub fn to_s3(e: StoreError) -> S3Error {
         StoreError::BucketNotEmpty(_) => s3_error!(BucketNotEmpty),
         StoreError::InvalidBucketName(_) => s3_error!(InvalidBucketName),
         StoreError::NoSuchKey { .. } => s3_error!(NoSuchKey),
+        StoreError::NoSuchVersion { .. } => {
+            s3_error!(NoSuchVersion, "The specified version does not exist.")
+        }
+        StoreError::DeleteMarker {
+            version_id,
+            last_modified_ms,
+            by_version_id,
+        } => {
+            super::s3::versioning::delete_marker_error(&version_id, last_modified_ms, by_version_id)
+        }
         StoreError::KeyTooLong { .. } => s3_error!(KeyTooLongError, "Your key is too long"),
         StoreError::InvalidKey(why) => s3_error!(InvalidArgument, "{why}"),
         StoreError::InvalidRange { .. } => s3_error!(InvalidRange),
@@ -27,6 +37,19 @@ pub fn to_s3(e: StoreError) -> S3Error {
         StoreError::EntityTooLarge { .. } => s3_error!(EntityTooLarge),
         StoreError::BadDigest(msg) => s3_error!(BadDigest, "{msg}"),
         StoreError::InvalidArgument(msg) => s3_error!(InvalidArgument, "{msg}"),
+        StoreError::PreconditionFailed => s3_error!(
+            PreconditionFailed,
+            "At least one of the pre-conditions you specified did not hold"
+        ),
+        // s3s's check of a signed payload fails the body stream with this error.
+        StoreError::Body(err) if err.to_string().contains("Sha256Mismatch") => {
+            let mut e = S3Error::with_message(
+                S3ErrorCode::Custom("XAmzContentSHA256Mismatch".into()),
+                "The provided 'x-amz-content-sha256' header does not match what was computed.",
+            );
+            e.set_status_code(StatusCode::BAD_REQUEST);
+            e
+        }
         StoreError::Body(err) => {
             tracing::debug!(error = %err, "request body ended early");
             s3_error!(

@@ -252,7 +252,7 @@ impl hyper::service::Service<Request<Incoming>> for Metered {
     type Error = s3s::HttpError;
     type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
 
-    fn call(&self, req: Request<Incoming>) -> Self::Future {
+    fn call(&self, mut req: Request<Incoming>) -> Self::Future {
         let op = classify(req.method(), req.uri());
         let request_id = uuid::Uuid::new_v4().simple().to_string();
         let guard = self.tracker.start(op, request_id.clone());
@@ -261,7 +261,22 @@ impl hyper::service::Service<Request<Incoming>> for Metered {
         let bucket = bucket_of(req.uri());
         let bytes_in = declared_len(&req);
         let metrics = self.metrics.clone();
-        let fut = hyper::service::Service::call(&self.inner, req);
+        let inner = self.inner.clone();
+        let fut: BoxFuture<'static, Result<Response<s3s::Body>, s3s::HttpError>> =
+            match super::compat::prepare(&mut req) {
+                Ok(()) => Box::pin(async move {
+                    match super::compat::sized(req).await {
+                        Ok((req, _budget)) => inner.call(req).await,
+                        Err(e) => e
+                            .to_http_response()
+                            .map_err(|e| s3s::HttpError::new(Box::new(e))),
+                    }
+                }),
+                Err(e) => Box::pin(async move {
+                    e.to_http_response()
+                        .map_err(|e| s3s::HttpError::new(Box::new(e)))
+                }),
+            };
         Box::pin(async move {
             if let Some(d) = crate::fault::disk_delay() {
                 tokio::time::sleep(d).await;

@@ -5,6 +5,8 @@
 pub mod admin;
 pub mod auth;
 mod checksums;
+pub mod compat;
+pub mod cors_preflight;
 pub mod error;
 pub mod metered;
 pub mod s3;

@@ -1,7 +1,8 @@
 //! The S3 operations, on top of any [`ObjectStore`]. `s3s` parses requests, checks SigV4 (header
-//! and presigned) and writes XML; this file translates between its DTOs and the store.
+//! and presigned) and writes XML; this file translates between its DTOs and the store, and wires
+//! the handlers that live in `s3/` (one concern per file). Every `S3` method not implemented here
+//! keeps `s3s`'s default: `501 NotImplemented` with the S3 XML error body.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, UNIX_EPOCH};
 
 use s3s::dto::*;
@@ -9,7 +10,22 @@ use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 
 use super::checksums::{Declared, to_checksum, verify_body};
 use super::error::to_s3;
-use crate::store::{ByteRange, ListQuery, ObjectAttrs, ObjectStore};
+use crate::store::ObjectStore;
+
+mod acl;
+mod conditional;
+pub mod cors;
+mod headers;
+mod list;
+mod multipart;
+mod object;
+mod sse_c;
+mod tagging;
+mod unsupported;
+pub(crate) mod versioning;
+
+/// The region every bucket reports (`x-amz-bucket-region`, ListBuckets' `BucketRegion`).
+pub const REGION: &str = "us-east-1";
 
 /// The S3 front end of a store.
 #[derive(Debug, Clone)]
@@ -23,33 +39,16 @@ impl<S: ObjectStore> S3Frontend<S> {
     }
 }
 
-fn ts(ms: u64) -> Timestamp {
+pub(super) fn ts(ms: u64) -> Timestamp {
     Timestamp::from(UNIX_EPOCH + Duration::from_millis(ms))
 }
 
-fn etag(s: &str) -> ETag {
+pub(super) fn etag(s: &str) -> ETag {
     ETag::Strong(s.to_owned())
 }
 
-fn attrs(content_type: Option<ContentType>, metadata: Option<Metadata>) -> ObjectAttrs {
-    ObjectAttrs {
-        content_type,
-        user_metadata: metadata
-            .map(|m| m.into_iter().collect())
-            .unwrap_or_default(),
-    }
-}
-
-fn metadata(m: &BTreeMap<String, String>) -> Option<Metadata> {
-    if m.is_empty() {
-        None
-    } else {
-        Some(m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-    }
-}
-
 /// The flexible-checksum values a request declared in its headers.
-fn declared_checksum(
+pub(super) fn declared_checksum(
     crc32: &Option<String>,
     crc32c: &Option<String>,
     sha1: &Option<String>,
@@ -66,22 +65,16 @@ fn declared_checksum(
     }
 }
 
-/// Percent-encodes a key for `encoding-type=url` listings: everything but unreserved characters
-/// and `/`, as S3 does (boto3 always asks for this and decodes the answer).
-fn url_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
+/// The one owner of every bucket and object (the node has one set of credentials).
+pub(super) fn owner() -> Owner {
+    Owner {
+        display_name: Some("nodewatch".to_owned()),
+        id: Some("nodewatch".to_owned()),
     }
-    out
 }
 
 /// The unquoted value of an ETag the client sent.
-fn etag_value(e: &ETag) -> String {
+pub(super) fn etag_value(e: &ETag) -> String {
     match e {
         ETag::Strong(s) | ETag::Weak(s) => s.trim_matches('"').to_owned(),
     }
@@ -89,6 +82,27 @@ fn etag_value(e: &ETag) -> String {
 
 #[async_trait::async_trait]
 impl<S: ObjectStore + std::fmt::Debug> S3 for S3Frontend<S> {
+    async fn get_bucket_versioning(
+        &self,
+        req: S3Request<GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+        versioning::get_bucket_versioning(&self.store, req).await
+    }
+
+    async fn put_bucket_versioning(
+        &self,
+        req: S3Request<PutBucketVersioningInput>,
+    ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+        versioning::put_bucket_versioning(&self.store, req).await
+    }
+
+    async fn list_object_versions(
+        &self,
+        req: S3Request<ListObjectVersionsInput>,
+    ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+        versioning::list_object_versions(&self.store, req).await
+    }
+
     async fn list_buckets(
         &self,
         _req: S3Request<ListBucketsInput>,
@@ -101,14 +115,11 @@ impl<S: ObjectStore + std::fmt::Debug> S3 for S3Frontend<S> {
                     .map(|b| Bucket {
                         name: Some(b.name),
                         creation_date: Some(ts(b.created_ms)),
-                        ..Default::default()
+                        bucket_region: Some(REGION.to_owned()),
                     })
                     .collect(),
             ),
-            owner: Some(Owner {
-                display_name: Some("nodewatch".to_owned()),
-                id: Some("nodewatch".to_owned()),
-            }),
+            owner: Some(owner()),
             ..Default::default()
         };
         Ok(S3Response::new(output))
@@ -118,11 +129,20 @@ impl<S: ObjectStore + std::fmt::Debug> S3 for S3Frontend<S> {
         &self,
         req: S3Request<CreateBucketInput>,
     ) -> S3Result<S3Response<CreateBucketOutput>> {
-        let bucket = req.input.bucket;
+        let input = req.input;
+        let grants = input.grant_full_control.is_some()
+            || input.grant_read.is_some()
+            || input.grant_read_acp.is_some()
+            || input.grant_write.is_some()
+            || input.grant_write_acp.is_some();
+        acl::check_put(input.acl.as_ref().map(|a| a.as_str()), grants, None)?;
+        if input.object_lock_enabled_for_bucket == Some(true) {
+            return Err(unsupported::not_implemented("Object lock"));
+        }
+        let bucket = input.bucket;
         self.store.create_bucket(&bucket).await.map_err(to_s3)?;
         Ok(S3Response::new(CreateBucketOutput {
             location: Some(format!("/{bucket}")),
-            ..Default::default()
         }))
     }
 
@@ -134,7 +154,10 @@ impl<S: ObjectStore + std::fmt::Debug> S3 for S3Frontend<S> {
             .head_bucket(&req.input.bucket)
             .await
             .map_err(to_s3)?;
-        Ok(S3Response::new(HeadBucketOutput::default()))
+        Ok(S3Response::new(HeadBucketOutput {
+            bucket_region: Some(REGION.to_owned()),
+            ..Default::default()
+        }))
     }
 
     async fn delete_bucket(
@@ -152,142 +175,38 @@ impl<S: ObjectStore + std::fmt::Debug> S3 for S3Frontend<S> {
         &self,
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
-        let trailers = req.trailing_headers;
-        let mut input = req.input;
-        let declared = Declared::new(
-            input.content_md5.take(),
-            declared_checksum(
-                &input.checksum_crc32,
-                &input.checksum_crc32c,
-                &input.checksum_sha1,
-                &input.checksum_sha256,
-                &input.checksum_crc64nvme,
-            ),
-            input.checksum_algorithm.as_ref(),
-        )
-        .map_err(to_s3)?;
-        let body = input.body.take().ok_or_else(|| s3_error!(IncompleteBody))?;
-        let (stream, finish) = verify_body(declared, body, trailers);
-        let meta = self
-            .store
-            .put_object(
-                &input.bucket,
-                &input.key,
-                attrs(input.content_type, input.metadata),
-                stream,
-                finish,
-            )
-            .await
-            .map_err(to_s3)?;
-        let c = to_checksum(&meta.checksums);
-        Ok(S3Response::new(PutObjectOutput {
-            e_tag: Some(etag(&meta.etag)),
-            checksum_crc32: c.checksum_crc32,
-            checksum_crc32c: c.checksum_crc32c,
-            checksum_sha1: c.checksum_sha1,
-            checksum_sha256: c.checksum_sha256,
-            checksum_crc64nvme: c.checksum_crc64nvme,
-            ..Default::default()
-        }))
+        object::put_object(&self.store, req).await
     }
 
     async fn get_object(
         &self,
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
-        let input = req.input;
-        let range = input.range.map(|r| match r {
-            Range::Int { first, last } => ByteRange::Int { first, last },
-            Range::Suffix { length } => ByteRange::Suffix { length },
-        });
-        let obj = self
-            .store
-            .get_object(&input.bucket, &input.key, range)
-            .await
-            .map_err(to_s3)?;
-        let meta = obj.meta;
-        let (start, end) = obj.range;
-        let partial = range.is_some();
-        let want_checksums = !partial
-            && input
-                .checksum_mode
-                .as_ref()
-                .is_some_and(|m| m.as_str() == ChecksumMode::ENABLED);
-        let c = if want_checksums {
-            to_checksum(&meta.checksums)
-        } else {
-            Checksum::default()
-        };
-        let output = GetObjectOutput {
-            body: Some(StreamingBlob::wrap(obj.stream)),
-            content_length: Some((end - start) as i64),
-            content_range: partial
-                .then(|| format!("bytes {start}-{}/{}", end.saturating_sub(1), meta.size)),
-            accept_ranges: Some("bytes".to_owned()),
-            e_tag: Some(etag(&meta.etag)),
-            last_modified: Some(ts(meta.last_modified_ms)),
-            content_type: meta.attrs.content_type.clone(),
-            metadata: metadata(&meta.attrs.user_metadata),
-            parts_count: (meta.parts > 0).then_some(meta.parts as i32),
-            checksum_crc32: c.checksum_crc32,
-            checksum_crc32c: c.checksum_crc32c,
-            checksum_sha1: c.checksum_sha1,
-            checksum_sha256: c.checksum_sha256,
-            checksum_crc64nvme: c.checksum_crc64nvme,
-            ..Default::default()
-        };
-        let mut resp = S3Response::new(output);
-        if partial {
-            resp.status = Some(http::StatusCode::PARTIAL_CONTENT);
-        }
-        Ok(resp)
+        object::get_object(&self.store, req).await
     }
 
     async fn head_object(
         &self,
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
-        let input = req.input;
-        let meta = self
-            .store
-            .head_object(&input.bucket, &input.key)
-            .await
-            .map_err(to_s3)?;
-        let want_checksums = input
-            .checksum_mode
-            .as_ref()
-            .is_some_and(|m| m.as_str() == ChecksumMode::ENABLED);
-        let c = if want_checksums {
-            to_checksum(&meta.checksums)
-        } else {
-            Checksum::default()
-        };
-        Ok(S3Response::new(HeadObjectOutput {
-            content_length: Some(meta.size as i64),
-            e_tag: Some(etag(&meta.etag)),
-            last_modified: Some(ts(meta.last_modified_ms)),
-            content_type: meta.attrs.content_type.clone(),
-            metadata: metadata(&meta.attrs.user_metadata),
-            accept_ranges: Some("bytes".to_owned()),
-            parts_count: (meta.parts > 0).then_some(meta.parts as i32),
-            checksum_crc32: c.checksum_crc32,
-            checksum_crc32c: c.checksum_crc32c,
-            checksum_sha1: c.checksum_sha1,
-            checksum_sha256: c.checksum_sha256,
-            checksum_crc64nvme: c.checksum_crc64nvme,
-            ..Default::default()
-        }))
+        object::head_object(&self.store, req).await
     }
 
     async fn delete_object(
         &self,
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
-        self.store
-            .delete_object(&req.input.bucket, &req.input.key)
+        let input = req.input;
+        let done = self
+            .store
+            .delete_object_version(&input.bucket, &input.key, input.version_id.as_deref())
             .await
             .map_err(to_s3)?;
-        Ok(S3Response::new(DeleteObjectOutput::default()))
+        Ok(S3Response::new(DeleteObjectOutput {
+            delete_marker: done.delete_marker.then_some(true),
+            version_id: done.version_id,
+            ..Default::default()
+        }))
     }
 
     async fn delete_objects(
@@ -306,12 +225,20 @@ impl<S: ObjectStore + std::fmt::Debug> S3 for S3Frontend<S> {
         let mut deleted = Vec::new();
         let mut errors = Vec::new();
         for obj in input.delete.objects {
-            match self.store.delete_object(&input.bucket, &obj.key).await {
-                Ok(()) => {
+            match self
+                .store
+                .delete_object_version(&input.bucket, &obj.key, obj.version_id.as_deref())
+                .await
+            {
+                Ok(done) => {
                     if !quiet {
+                        let marker_id = done.delete_marker.then(|| done.version_id.clone());
                         deleted.push(DeletedObject {
                             key: Some(obj.key),
-                            ..Default::default()
+                            // The version asked for; a marker created is named by its own field.
+                            version_id: obj.version_id,
+                            delete_marker: done.delete_marker.then_some(true),
+                            delete_marker_version_id: marker_id.flatten(),
                         });
                     }
                 }
@@ -337,133 +264,37 @@ impl<S: ObjectStore + std::fmt::Debug> S3 for S3Frontend<S> {
         &self,
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
-        let input = req.input;
-        let (src_bucket, src_key) = match &input.copy_source {
-            CopySource::Bucket { bucket, key, .. } => (bucket.to_string(), key.to_string()),
-            CopySource::AccessPoint { .. } | CopySource::Outpost { .. } => {
-                return Err(s3_error!(
-                    InvalidArgument,
-                    "copy sources must be bucket/key"
-                ));
-            }
-        };
-        let replace = input
-            .metadata_directive
-            .as_ref()
-            .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
-        if !replace && src_bucket == input.bucket && src_key == input.key {
-            return Err(s3_error!(
-                InvalidRequest,
-                "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata."
-            ));
-        }
-        let new_attrs = replace.then(|| attrs(input.content_type, input.metadata));
-        let meta = self
-            .store
-            .copy_object(&src_bucket, &src_key, &input.bucket, &input.key, new_attrs)
-            .await
-            .map_err(to_s3)?;
-        Ok(S3Response::new(CopyObjectOutput {
-            copy_object_result: Some(CopyObjectResult {
-                e_tag: Some(etag(&meta.etag)),
-                last_modified: Some(ts(meta.last_modified_ms)),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }))
+        object::copy_object(&self.store, req).await
+    }
+
+    async fn list_objects(
+        &self,
+        req: S3Request<ListObjectsInput>,
+    ) -> S3Result<S3Response<ListObjectsOutput>> {
+        let out = list::list_objects_v1(&self.store, req.input).await?;
+        Ok(S3Response::new(out))
     }
 
     async fn list_objects_v2(
         &self,
         req: S3Request<ListObjectsV2Input>,
     ) -> S3Result<S3Response<ListObjectsV2Output>> {
-        let input = req.input;
-        let max_keys = input.max_keys.unwrap_or(1000);
-        if max_keys < 0 {
-            return Err(s3_error!(InvalidArgument, "max-keys must not be negative"));
-        }
-        let query = ListQuery {
-            prefix: input.prefix.clone().unwrap_or_default(),
-            delimiter: input.delimiter.clone(),
-            start_after: input.start_after.clone(),
-            continuation: input.continuation_token.clone(),
-            max_keys: max_keys as usize,
-        };
-        let page = self
-            .store
-            .list_objects(&input.bucket, query)
-            .await
-            .map_err(to_s3)?;
-        let url = input
-            .encoding_type
-            .as_ref()
-            .is_some_and(|e| e.as_str() == EncodingType::URL);
-        let enc = |s: String| if url { url_encode(&s) } else { s };
-        let key_count = (page.objects.len() + page.common_prefixes.len()) as i32;
-        let contents: Vec<Object> = page
-            .objects
-            .into_iter()
-            .map(|o| Object {
-                key: Some(enc(o.key)),
-                size: Some(o.size as i64),
-                e_tag: Some(etag(&o.etag)),
-                last_modified: Some(ts(o.last_modified_ms)),
-                storage_class: Some(ObjectStorageClass::from_static(
-                    ObjectStorageClass::STANDARD,
-                )),
-                ..Default::default()
-            })
-            .collect();
-        let common_prefixes: Vec<CommonPrefix> = page
-            .common_prefixes
-            .into_iter()
-            .map(|p| CommonPrefix {
-                prefix: Some(enc(p)),
-            })
-            .collect();
-        Ok(S3Response::new(ListObjectsV2Output {
-            name: Some(input.bucket),
-            prefix: input.prefix.map(enc),
-            delimiter: input.delimiter.map(enc),
-            max_keys: Some(max_keys.min(1000)),
-            key_count: Some(key_count),
-            continuation_token: input.continuation_token,
-            start_after: input.start_after.map(enc),
-            is_truncated: Some(page.next_continuation.is_some()),
-            next_continuation_token: page.next_continuation,
-            contents: Some(contents),
-            common_prefixes: (!common_prefixes.is_empty()).then_some(common_prefixes),
-            encoding_type: input.encoding_type,
-            ..Default::default()
-        }))
+        let out = list::list_objects_v2(&self.store, req.input).await?;
+        Ok(S3Response::new(out))
     }
 
     async fn create_multipart_upload(
         &self,
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
-        let input = req.input;
-        let algorithm = input
-            .checksum_algorithm
-            .as_ref()
-            .map(|a| a.as_str().to_ascii_lowercase());
-        let info = self
-            .store
-            .create_upload(
-                &input.bucket,
-                &input.key,
-                attrs(input.content_type, input.metadata),
-                algorithm,
-            )
-            .await
-            .map_err(to_s3)?;
-        Ok(S3Response::new(CreateMultipartUploadOutput {
-            bucket: Some(info.bucket),
-            key: Some(info.key),
-            upload_id: Some(info.upload_id),
-            checksum_algorithm: input.checksum_algorithm,
-            ..Default::default()
-        }))
+        multipart::create(&self.store, req).await
+    }
+
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        multipart::upload_part_copy(&self.store, req).await
     }
 
     async fn upload_part(
@@ -472,6 +303,9 @@ impl<S: ObjectStore + std::fmt::Debug> S3 for S3Frontend<S> {
     ) -> S3Result<S3Response<UploadPartOutput>> {
         let trailers = req.trailing_headers;
         let mut input = req.input;
+        if input.sse_customer_algorithm.is_some() || input.sse_customer_key.is_some() {
+            return Err(unsupported::not_implemented("SSE-C with multipart uploads"));
+        }
         let declared = Declared::new(
             input.content_md5.take(),
             declared_checksum(
@@ -514,31 +348,7 @@ impl<S: ObjectStore + std::fmt::Debug> S3 for S3Frontend<S> {
         &self,
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
-        let input = req.input;
-        let parts: Vec<(i32, String)> = input
-            .multipart_upload
-            .and_then(|m| m.parts)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|p| {
-                (
-                    p.part_number.unwrap_or(0),
-                    p.e_tag.as_ref().map(etag_value).unwrap_or_default(),
-                )
-            })
-            .collect();
-        let meta = self
-            .store
-            .complete_upload(&input.bucket, &input.key, &input.upload_id, parts)
-            .await
-            .map_err(to_s3)?;
-        Ok(S3Response::new(CompleteMultipartUploadOutput {
-            bucket: Some(input.bucket.clone()),
-            key: Some(meta.key.clone()),
-            e_tag: Some(etag(&meta.etag)),
-            location: Some(format!("/{}/{}", input.bucket, meta.key)),
-            ..Default::default()
-        }))
+        multipart::complete(&self.store, req).await
     }
 
     async fn abort_multipart_upload(
@@ -638,5 +448,172 @@ impl<S: ObjectStore + std::fmt::Debug> S3 for S3Frontend<S> {
             ),
             ..Default::default()
         }))
+    }
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        self.store
+            .head_bucket(&req.input.bucket)
+            .await
+            .map_err(to_s3)?;
+        // us-east-1 is the empty LocationConstraint.
+        Ok(S3Response::new(GetBucketLocationOutput::default()))
+    }
+
+    async fn get_bucket_acl(
+        &self,
+        req: S3Request<GetBucketAclInput>,
+    ) -> S3Result<S3Response<GetBucketAclOutput>> {
+        self.store
+            .head_bucket(&req.input.bucket)
+            .await
+            .map_err(to_s3)?;
+        Ok(S3Response::new(GetBucketAclOutput {
+            grants: Some(acl::private_grants()),
+            owner: Some(owner()),
+        }))
+    }
+
+    async fn put_bucket_acl(
+        &self,
+        req: S3Request<PutBucketAclInput>,
+    ) -> S3Result<S3Response<PutBucketAclOutput>> {
+        let i = req.input;
+        let grants = i.grant_full_control.is_some()
+            || i.grant_read.is_some()
+            || i.grant_read_acp.is_some()
+            || i.grant_write.is_some()
+            || i.grant_write_acp.is_some();
+        acl::check_put(
+            i.acl.as_ref().map(|a| a.as_str()),
+            grants,
+            i.access_control_policy.as_ref(),
+        )?;
+        self.store.head_bucket(&i.bucket).await.map_err(to_s3)?;
+        Ok(S3Response::new(PutBucketAclOutput::default()))
+    }
+
+    async fn get_object_acl(
+        &self,
+        req: S3Request<GetObjectAclInput>,
+    ) -> S3Result<S3Response<GetObjectAclOutput>> {
+        self.store
+            .head_object(&req.input.bucket, &req.input.key)
+            .await
+            .map_err(to_s3)?;
+        Ok(S3Response::new(GetObjectAclOutput {
+            grants: Some(acl::private_grants()),
+            owner: Some(owner()),
+            ..Default::default()
+        }))
+    }
+
+    async fn put_object_acl(
+        &self,
+        req: S3Request<PutObjectAclInput>,
+    ) -> S3Result<S3Response<PutObjectAclOutput>> {
+        let i = req.input;
+        let grants = i.grant_full_control.is_some()
+            || i.grant_read.is_some()
+            || i.grant_read_acp.is_some()
+            || i.grant_write.is_some()
+            || i.grant_write_acp.is_some();
+        acl::check_put(
+            i.acl.as_ref().map(|a| a.as_str()),
+            grants,
+            i.access_control_policy.as_ref(),
+        )?;
+        self.store
+            .head_object(&i.bucket, &i.key)
+            .await
+            .map_err(to_s3)?;
+        Ok(S3Response::new(PutObjectAclOutput::default()))
+    }
+
+    async fn put_object_tagging(
+        &self,
+        req: S3Request<PutObjectTaggingInput>,
+    ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
+        let out = tagging::put_object_tagging(&self.store, req.input).await?;
+        Ok(S3Response::new(out))
+    }
+
+    async fn get_object_tagging(
+        &self,
+        req: S3Request<GetObjectTaggingInput>,
+    ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
+        let out = tagging::get_object_tagging(&self.store, req.input).await?;
+        Ok(S3Response::new(out))
+    }
+
+    async fn delete_object_tagging(
+        &self,
+        req: S3Request<DeleteObjectTaggingInput>,
+    ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
+        let i = req.input;
+        let version_id = tagging::set_object_tags(
+            &self.store,
+            &i.bucket,
+            &i.key,
+            i.version_id.as_deref(),
+            Default::default(),
+        )
+        .await?;
+        let mut resp = S3Response::new(DeleteObjectTaggingOutput { version_id });
+        resp.status = Some(http::StatusCode::NO_CONTENT);
+        Ok(resp)
+    }
+
+    async fn put_bucket_tagging(
+        &self,
+        req: S3Request<PutBucketTaggingInput>,
+    ) -> S3Result<S3Response<PutBucketTaggingOutput>> {
+        tagging::put_bucket_tagging(&self.store, req.input).await?;
+        Ok(S3Response::new(PutBucketTaggingOutput::default()))
+    }
+
+    async fn get_bucket_tagging(
+        &self,
+        req: S3Request<GetBucketTaggingInput>,
+    ) -> S3Result<S3Response<GetBucketTaggingOutput>> {
+        let out = tagging::get_bucket_tagging(&self.store, &req.input.bucket).await?;
+        Ok(S3Response::new(out))
+    }
+
+    async fn delete_bucket_tagging(
+        &self,
+        req: S3Request<DeleteBucketTaggingInput>,
+    ) -> S3Result<S3Response<DeleteBucketTaggingOutput>> {
+        tagging::delete_bucket_tagging(&self.store, &req.input.bucket).await?;
+        let mut resp = S3Response::new(DeleteBucketTaggingOutput::default());
+        resp.status = Some(http::StatusCode::NO_CONTENT);
+        Ok(resp)
+    }
+
+    async fn put_bucket_cors(
+        &self,
+        req: S3Request<PutBucketCorsInput>,
+    ) -> S3Result<S3Response<PutBucketCorsOutput>> {
+        cors::put_bucket_cors(&self.store, req.input).await?;
+        Ok(S3Response::new(PutBucketCorsOutput::default()))
+    }
+
+    async fn get_bucket_cors(
+        &self,
+        req: S3Request<GetBucketCorsInput>,
+    ) -> S3Result<S3Response<GetBucketCorsOutput>> {
+        let out = cors::get_bucket_cors(&self.store, &req.input.bucket).await?;
+        Ok(S3Response::new(out))
+    }
+
+    async fn delete_bucket_cors(
+        &self,
+        req: S3Request<DeleteBucketCorsInput>,
+    ) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
+        cors::delete_bucket_cors(&self.store, &req.input.bucket).await?;
+        let mut resp = S3Response::new(DeleteBucketCorsOutput::default());
+        resp.status = Some(http::StatusCode::NO_CONTENT);
+        Ok(resp)
     }
 }

@@ -2,13 +2,19 @@
 //! TLS, and graceful shutdown.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+
+use crate::metrics::Metrics;
 
 /// Connections served at once per listener; more wait in the kernel's backlog.
 pub const MAX_CONNECTIONS: usize = 4096;
@@ -17,6 +23,71 @@ const MAX_HEAD_BYTES: usize = 64 * 1024;
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A connection's stream that remembers whether request bytes arrived since the last response
+/// bytes went out: when the header timeout closes the connection, that tells a slow request head
+/// (`header_timeout`) from an idle keep-alive connection (`idle_timeout`).
+struct Activity<T> {
+    inner: T,
+    pending: Arc<AtomicBool>,
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Activity<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.pending.store(true, Ordering::Relaxed);
+        }
+        r
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Activity<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.pending.store(false, Ordering::Relaxed);
+        }
+        r
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// The refusal a connection error stands for, if it is one (names from `metrics::REFUSAL_REASONS`).
+fn refusal(e: &hyper::Error, request_pending: bool) -> Option<&'static str> {
+    if e.is_parse_too_large() {
+        // hyper answered 414 or 431 before closing; only its message tells which.
+        return Some(if e.to_string().contains("URI too long") {
+            "uri_too_long"
+        } else {
+            "request_header_fields_too_large"
+        });
+    }
+    if e.is_timeout() {
+        return Some(if request_pending {
+            "header_timeout"
+        } else {
+            "idle_timeout"
+        });
+    }
+    None
+}
 
 fn builder() -> http1::Builder {
     let mut b = http1::Builder::new();
@@ -27,11 +98,13 @@ fn builder() -> http1::Builder {
 }
 
 /// Serves `service` on `listener` until `shutdown` resolves, then drains for a bounded time.
+/// Refused requests and timed-out connections are counted as `name`'s.
 pub async fn serve<S, B>(
     listener: TcpListener,
     service: S,
     tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
+    (name, metrics): (&'static str, Arc<Metrics>),
 ) where
     S: hyper::service::Service<http::Request<hyper::body::Incoming>, Response = http::Response<B>>
         + Clone
@@ -65,13 +138,26 @@ pub async fn serve<S, B>(
         };
         let _ = stream.set_nodelay(true);
         let service = service.clone();
+        let pending = Arc::new(AtomicBool::new(false));
+        let metrics = metrics.clone();
+        let seen = pending.clone();
+        let ended = move |e: hyper::Error| {
+            if let Some(reason) = refusal(&e, seen.load(Ordering::Relaxed)) {
+                metrics.connection_refused(name, reason);
+            }
+            tracing::debug!(%peer, error = %e, "connection ended with an error");
+        };
         match tls.clone() {
             None => {
-                let conn = builder().serve_connection(TokioIo::new(stream), service);
+                let io = Activity {
+                    inner: stream,
+                    pending: pending.clone(),
+                };
+                let conn = builder().serve_connection(TokioIo::new(io), service);
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
                     if let Err(e) = conn.await {
-                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                        ended(e);
                     }
                     drop(permit);
                 });
@@ -93,9 +179,13 @@ pub async fn serve<S, B>(
                                 return;
                             }
                         };
-                    let conn = builder().serve_connection(TokioIo::new(tls_stream), service);
+                    let io = Activity {
+                        inner: tls_stream,
+                        pending: pending.clone(),
+                    };
+                    let conn = builder().serve_connection(TokioIo::new(io), service);
                     if let Err(e) = watcher.watch(conn).await {
-                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                        ended(e);
                     }
                     drop(permit);
                 });

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::ReplicationError;
 use super::hlc::Version;
+use crate::store::ReplicaOp;
 
 const HEADER_MAGIC: &[u8; 8] = b"NWRLOG01";
 const HEADER_LEN: usize = 28;
@@ -49,6 +50,9 @@ pub struct LogRecord {
     pub deleted: bool,
     /// Sum of `size` over every record up to and including this one.
     pub cum_bytes: u64,
+    /// An operation other than an object write (bucket create/delete/versioning, version purge).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub op: Option<ReplicaOp>,
 }
 
 /// What a record is about, before it has a sequence number.
@@ -59,6 +63,7 @@ pub struct NewRecord<'a> {
     pub version: Version,
     pub size: u64,
     pub deleted: bool,
+    pub op: Option<ReplicaOp>,
 }
 
 /// What start-up found in the log.
@@ -391,6 +396,7 @@ impl ReplLog {
                 size: new.size,
                 deleted: new.deleted,
                 cum_bytes: w.cum_bytes + new.size,
+                op: new.op,
             };
             let bytes = encode_record(&rec)?;
             if w.len + bytes.len() as u64 > self.segment_bytes && w.len > HEADER_LEN as u64 {

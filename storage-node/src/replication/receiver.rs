@@ -234,7 +234,15 @@ impl Receiver {
                             .map(|(version, deleted)| KeyVersion { version, deleted })
                     })
                     .collect();
-                json(&VersionsResponse { versions })
+                let noncurrent = req
+                    .keys
+                    .iter()
+                    .map(|k| self.store.noncurrent_versions(&req.bucket, k))
+                    .collect();
+                json(&VersionsResponse {
+                    versions,
+                    noncurrent,
+                })
             }
             (&Method::POST, "apply") => {
                 if let Err(r) =
@@ -311,10 +319,46 @@ impl Receiver {
                 return Err(bad(format!("frame {frame_no}: object of {size} bytes")));
             }
             let mut mac = wire::frame_mac(&self.secret, time_ms, &header_bytes);
-            let stale = self
-                .store
-                .version_of(&header.bucket, &header.meta.key)
-                .is_some_and(|(v, _)| v >= header.meta.version);
+            if let Some(op) = header.op {
+                if size != 0 {
+                    return Err(bad(format!("frame {frame_no}: an op frame carries data")));
+                }
+                let got = reader
+                    .take(wire::MAC_LEN)
+                    .await
+                    .map_err(|e| bad(format!("frame {frame_no}: {e}")))?;
+                if mac.verify_slice(&got).is_err() {
+                    return Err((
+                        StatusCode::FORBIDDEN,
+                        format!("frame {frame_no}: frame MAC does not match"),
+                    ));
+                }
+                // Ops apply in order with the object frames around them.
+                self.apply_group(std::mem::take(&mut group), &mut answer)
+                    .await?;
+                group_bytes = 0;
+                match self
+                    .store
+                    .apply_op(&header.bucket, &header.meta.key, op)
+                    .await
+                {
+                    Ok(true) => answer.applied += 1,
+                    Ok(false) => answer.stale += 1,
+                    Err(
+                        e @ (StoreError::InvalidBucketName(_)
+                        | StoreError::InvalidKey(_)
+                        | StoreError::KeyTooLong { .. }),
+                    ) => return Err(bad(format!("frame {frame_no}: {e}"))),
+                    Err(e) => {
+                        return Err((
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            format!("frame {frame_no}: {e}"),
+                        ));
+                    }
+                }
+                continue;
+            }
+            let stale = self.store.replica_is_stale(&header.bucket, &header.meta);
             if stale {
                 let mut left = size;
                 while left > 0 {

@@ -11,9 +11,9 @@ use std::time::Instant;
 
 use super::error::ReplicationError;
 use super::replicator::{PeerState, Replicator};
-use super::shipper::ship_keys;
+use super::shipper::{ShipItem, ship_keys};
 use super::wire::{VersionsRequest, VersionsResponse};
-use crate::store::ObjectStore;
+use crate::store::{ObjectStore, ReplicaOp};
 
 /// Keys compared per page (the peer answers at most `wire::MAX_KEYS`).
 const PAGE: usize = 500;
@@ -62,6 +62,22 @@ pub(super) async fn run(
     );
     let (mut compared, mut sent, mut bytes) = (0u64, 0u64, 0u64);
     for bucket in rep.store.list_buckets().await? {
+        // The bucket itself first (an empty one has no keys to carry it), and its versioning.
+        let mut ops = vec![ShipItem::Op {
+            bucket: bucket.name.clone(),
+            key: String::new(),
+            op: ReplicaOp::CreateBucket {
+                created_ms: bucket.created_ms,
+            },
+        }];
+        if let Some((status, version)) = rep.store.versioning_state(&bucket.name) {
+            ops.push(ShipItem::Op {
+                bucket: bucket.name.clone(),
+                key: String::new(),
+                op: ReplicaOp::SetVersioning { status, version },
+            });
+        }
+        ship_keys(rep, peer, ops).await?;
         let mut after: Option<String> = None;
         loop {
             let page = rep
@@ -84,16 +100,31 @@ pub(super) async fn run(
                     detail: format!("{} versions for {} keys", theirs.versions.len(), page.len()),
                 });
             }
-            let diff: Vec<(String, String)> = page
-                .iter()
-                .zip(&theirs.versions)
-                .filter(|(mine, theirs)| match theirs {
+            let mut diff: Vec<ShipItem> = Vec::new();
+            for (i, (mine, theirs_current)) in page.iter().zip(&theirs.versions).enumerate() {
+                let ship_current = match theirs_current {
                     // A tombstone the peer never saw the object of needs no shipping.
                     None => !mine.deleted,
                     Some(t) => t.version < mine.version,
-                })
-                .map(|(mine, _)| (bucket.name.clone(), mine.key.clone()))
-                .collect();
+                };
+                if ship_current {
+                    diff.push(ShipItem::Current {
+                        bucket: bucket.name.clone(),
+                        key: mine.key.clone(),
+                    });
+                }
+                // Noncurrent versions (versioned buckets) the peer holds in no form.
+                let theirs_nc = theirs.noncurrent.get(i).map_or(&[][..], Vec::as_slice);
+                for v in &mine.noncurrent {
+                    if !theirs_nc.contains(v) && theirs_current.is_none_or(|t| t.version != *v) {
+                        diff.push(ShipItem::Version {
+                            bucket: bucket.name.clone(),
+                            key: mine.key.clone(),
+                            version: *v,
+                        });
+                    }
+                }
+            }
             compared += page.len() as u64;
             let mut to_send = diff.len() as u64;
             peer.metrics

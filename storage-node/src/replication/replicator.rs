@@ -20,11 +20,11 @@ use serde::Serialize;
 use super::config::{Peer, ReplicationConfig};
 use super::cursor::{self, Cursor};
 use super::error::ReplicationError;
-use super::log::{LogOpenReport, NewRecord, ReplLog};
+use super::log::{LogOpenReport, LogRecord, NewRecord, ReplLog};
 use super::metrics::{PeerMetrics, ReplicationMetrics};
 use super::wire;
 use crate::store::disk::DiskStore;
-use crate::store::{ObjectMeta, StoreError, WriteLog, now_ms};
+use crate::store::{ObjectMeta, ReplicaOp, StoreError, WriteLog, now_ms};
 
 /// A request body to a peer.
 pub type PeerBody = BoxBody<Bytes, std::io::Error>;
@@ -171,7 +171,7 @@ impl Replicator {
             None => crate::http::tls::client_config(rustls::RootCertStore::empty()).map(Arc::new),
         }
         .map_err(|e| ReplicationError::Io {
-            context: "peer TLS config".into(),
+            context: "peer TLS config",
             source: std::io::Error::other(e.to_string()),
         })?;
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
@@ -257,6 +257,23 @@ impl Replicator {
     }
 
     /// Wakes writes waiting for their quorum (a peer finished recovery).
+    /// Counts a logged record against every peer's backlog bound.
+    fn note_logged(&self, rec: &LogRecord) {
+        for p in &self.peers {
+            if p.attached() {
+                if rec
+                    .cum_bytes
+                    .saturating_sub(p.acked_cum.load(Ordering::Acquire))
+                    > self.config.backlog_max_bytes
+                {
+                    self.detach(p, rec.seq);
+                }
+            } else {
+                p.metrics.backlog_dropped_entries.inc();
+            }
+        }
+    }
+
     pub(super) fn quorum_changed(&self) {
         self.acks.notify_waiters();
     }
@@ -501,21 +518,31 @@ impl WriteLog for Replicator {
                 version: meta.version,
                 size: meta.size,
                 deleted: meta.deleted,
+                op: None,
             })
             .map_err(store_err)?;
-        for p in &self.peers {
-            if p.attached() {
-                if rec
-                    .cum_bytes
-                    .saturating_sub(p.acked_cum.load(Ordering::Acquire))
-                    > self.config.backlog_max_bytes
-                {
-                    self.detach(p, rec.seq);
-                }
-            } else {
-                p.metrics.backlog_dropped_entries.inc();
-            }
-        }
+        self.note_logged(&rec);
+        Ok(rec.seq)
+    }
+
+    fn log_op(&self, bucket: &str, key: &str, op: ReplicaOp) -> Result<u64, StoreError> {
+        let rec = self
+            .log
+            .append_unsettled(NewRecord {
+                bucket,
+                key,
+                version: match op {
+                    ReplicaOp::PurgeVersion { version }
+                    | ReplicaOp::SetVersioning { version, .. }
+                    | ReplicaOp::DeleteBucket { version } => version,
+                    ReplicaOp::CreateBucket { .. } => Default::default(),
+                },
+                size: 0,
+                deleted: false,
+                op: Some(op),
+            })
+            .map_err(store_err)?;
+        self.note_logged(&rec);
         Ok(rec.seq)
     }
 

@@ -16,11 +16,12 @@ use http_body_util::{BodyExt, StreamBody};
 use rand::{Rng, SeedableRng};
 
 use super::error::ReplicationError;
+use super::hlc::Version;
 use super::log::{LogReader, LogRecord};
 use super::replicator::{PeerState, Replicator};
 use super::wire::{self, ApplyResponse, FrameHeader, Hello, HmacSha256};
 use crate::store::disk::format::ObjectReader;
-use crate::store::now_ms;
+use crate::store::{ObjectMeta, ReplicaOp, now_ms};
 
 /// Records per batch, and object bytes per batch (a larger object goes alone).
 const BATCH_RECORDS: usize = 256;
@@ -209,14 +210,38 @@ async fn ship_batch(
         return Ok(());
     };
     let started = Instant::now();
-    // A key written several times in the batch is shipped once, in its current version.
+    // A key written several times in the batch is shipped once, in its current version; a version
+    // that is noncurrent by now (versioned bucket) is shipped as itself; operations go in order.
     let mut seen = std::collections::HashSet::new();
-    let keys: Vec<(String, String)> = batch
-        .iter()
-        .filter(|r| seen.insert((&r.bucket, &r.key)))
-        .map(|r| (r.bucket.clone(), r.key.clone()))
-        .collect();
-    let (answer, bytes, frames) = ship_keys(rep, peer, keys).await?;
+    let mut items = Vec::with_capacity(batch.len());
+    for r in batch {
+        let item = match r.op {
+            Some(op) => ShipItem::Op {
+                bucket: r.bucket.clone(),
+                key: r.key.clone(),
+                op,
+            },
+            None if rep
+                .store
+                .noncurrent_versions(&r.bucket, &r.key)
+                .contains(&r.version) =>
+            {
+                ShipItem::Version {
+                    bucket: r.bucket.clone(),
+                    key: r.key.clone(),
+                    version: r.version,
+                }
+            }
+            None => ShipItem::Current {
+                bucket: r.bucket.clone(),
+                key: r.key.clone(),
+            },
+        };
+        if seen.insert(item.clone()) {
+            items.push(item);
+        }
+    }
+    let (answer, bytes, frames) = ship_keys(rep, peer, items).await?;
     rep.acked(peer, last.seq, last.cum_bytes);
     peer.metrics.shipped_entries.inc_by(batch.len() as u64);
     peer.metrics.shipped_bytes.inc_by(bytes);
@@ -236,10 +261,30 @@ async fn ship_batch(
     Ok(())
 }
 
+/// What one frame carries: the current file of a key, one noncurrent version, or an operation.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(super) enum ShipItem {
+    Current {
+        bucket: String,
+        key: String,
+    },
+    Version {
+        bucket: String,
+        key: String,
+        version: Version,
+    },
+    Op {
+        bucket: String,
+        key: String,
+        op: ReplicaOp,
+    },
+}
+
 /// An object or tombstone ready to go out.
 struct Prepared {
     header: Vec<u8>,
-    reader: Arc<ObjectReader>,
+    /// `None` for an op frame (no data).
+    reader: Option<Arc<ObjectReader>>,
     inline: Option<Bytes>,
     size: u64,
 }
@@ -248,11 +293,40 @@ struct Prepared {
 fn prepare(
     rep: &Replicator,
     peer: &PeerState,
-    keys: Vec<(String, String)>,
+    items: Vec<ShipItem>,
 ) -> Result<Vec<Prepared>, ReplicationError> {
-    let mut out = Vec::with_capacity(keys.len());
-    for (bucket, key) in keys {
-        let reader = match rep.store.open_current(&bucket, &key) {
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let (bucket, opened) = match item {
+            ShipItem::Op { bucket, key, op } => {
+                let header = serde_json::to_vec(&FrameHeader {
+                    bucket,
+                    meta: op_meta(key),
+                    op: Some(op),
+                })
+                .map_err(|e| ReplicationError::Encode(e.to_string()))?;
+                out.push(Prepared {
+                    header,
+                    reader: None,
+                    inline: Some(Bytes::new()),
+                    size: 0,
+                });
+                continue;
+            }
+            ShipItem::Current { bucket, key } => {
+                let r = rep.store.open_current(&bucket, &key);
+                (bucket, r)
+            }
+            ShipItem::Version {
+                bucket,
+                key,
+                version,
+            } => {
+                let r = rep.store.open_noncurrent(&bucket, &key, version);
+                (bucket, r)
+            }
+        };
+        let reader = match opened {
             Ok(Some(r)) => r,
             // Never made visible (a crash between log and rename), or a collected tombstone.
             Ok(None) => continue,
@@ -284,11 +358,12 @@ fn prepare(
         let header = serde_json::to_vec(&FrameHeader {
             bucket,
             meta: reader.footer.meta.clone(),
+            op: None,
         })
         .map_err(|e| ReplicationError::Encode(e.to_string()))?;
         out.push(Prepared {
             header,
-            reader: Arc::new(reader),
+            reader: Some(Arc::new(reader)),
             inline,
             size,
         });
@@ -307,10 +382,11 @@ struct BodyState {
 async fn next_chunk(mut st: BodyState) -> Option<(Result<Bytes, std::io::Error>, BodyState)> {
     if let Some((p, pos, mac)) = st.cur.as_mut() {
         if *pos < p.size {
-            let chunk = match &p.inline {
-                Some(b) => b.clone(),
-                None => {
-                    let (reader, start) = (p.reader.clone(), *pos);
+            let chunk = match (&p.inline, &p.reader) {
+                (Some(b), _) => b.clone(),
+                (None, None) => Bytes::new(),
+                (None, Some(reader)) => {
+                    let (reader, start) = (reader.clone(), *pos);
                     let end = (start + STREAM_CHUNK).min(p.size);
                     match tokio::task::spawn_blocking(move || reader.read_range(start, end)).await {
                         Ok(Ok(b)) => Bytes::from(b),
@@ -343,15 +419,32 @@ async fn next_chunk(mut st: BodyState) -> Option<(Result<Bytes, std::io::Error>,
     }
 }
 
-/// Sends the current state of `keys` to the peer: (answer, data bytes sent, frames sent).
-/// Used by the shipper and by recovery.
+/// The metadata an op frame carries: only its key matters.
+fn op_meta(key: String) -> ObjectMeta {
+    ObjectMeta {
+        key,
+        size: 0,
+        etag: String::new(),
+        last_modified_ms: 0,
+        attrs: Default::default(),
+        checksums: Default::default(),
+        parts: 0,
+        version: Version::default(),
+        deleted: false,
+        versioned: false,
+        delete_marker: false,
+    }
+}
+
+/// Sends `items` (current files, noncurrent versions, operations) to the peer: (answer, data
+/// bytes sent, frames sent). Used by the shipper and by recovery.
 pub(super) async fn ship_keys(
     rep: &Arc<Replicator>,
     peer: &Arc<PeerState>,
-    keys: Vec<(String, String)>,
+    items: Vec<ShipItem>,
 ) -> Result<(ApplyResponse, u64, usize), ReplicationError> {
     let (r, p) = (rep.clone(), peer.clone());
-    let prepared = tokio::task::spawn_blocking(move || prepare(&r, &p, keys))
+    let prepared = tokio::task::spawn_blocking(move || prepare(&r, &p, items))
         .await
         .map_err(|e| ReplicationError::Io {
             context: "prepare batch",

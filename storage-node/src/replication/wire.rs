@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::hlc::Version;
-use crate::store::ObjectMeta;
+use crate::store::{ObjectMeta, ReplicaOp};
 
 /// Every replication route starts with this; it cannot be an S3 bucket name (buckets have no `_`).
 pub const PREFIX: &str = "/_nodewatch/replication/v1/";
@@ -66,13 +66,20 @@ pub struct KeyVersion {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VersionsResponse {
     pub versions: Vec<Option<KeyVersion>>,
+    /// The noncurrent versions held of each key (versioned buckets), in the order of the keys.
+    #[serde(default)]
+    pub noncurrent: Vec<Vec<Version>>,
 }
 
 /// What precedes the data of one frame.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FrameHeader {
     pub bucket: String,
+    /// The object or tombstone; for an `op` frame only its key matters (no data follows).
     pub meta: ObjectMeta,
+    /// An operation other than an object write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub op: Option<ReplicaOp>,
 }
 
 /// The answer to `apply`.

@@ -15,6 +15,15 @@ pub enum StoreError {
     InvalidBucketName(String),
     #[error("no such key in bucket {bucket:?}")]
     NoSuchKey { bucket: String },
+    #[error("no such version of the key in bucket {bucket:?}")]
+    NoSuchVersion { bucket: String },
+    /// The version asked for (or the current one, when `by_version_id` is false) is a delete marker.
+    #[error("the version is a delete marker")]
+    DeleteMarker {
+        version_id: String,
+        last_modified_ms: u64,
+        by_version_id: bool,
+    },
     #[error("key is {len} bytes, over the 1024-byte limit")]
     KeyTooLong { len: usize },
     #[error("invalid key: {0}")]
@@ -43,6 +52,8 @@ pub enum StoreError {
         key_hash: String,
         detail: String,
     },
+    #[error("precondition failed")]
+    PreconditionFailed,
     #[error("unavailable: {0}")]
     Unavailable(String),
     #[error("read request body: {0}")]

@@ -6,6 +6,7 @@
 pub mod disk;
 mod error;
 pub mod scrub;
+pub mod versioning;
 
 use std::collections::BTreeMap;
 use std::io;
@@ -16,6 +17,9 @@ use futures::Stream;
 use serde::{Deserialize, Serialize};
 
 pub use error::{StoreError, is_no_space};
+pub use versioning::{
+    Deleted, ReplicaOp, VersionItem, VersionQuery, VersioningStatus, VersionsPage,
+};
 
 use crate::replication::hlc::Version;
 
@@ -44,13 +48,72 @@ pub struct BodyDigest {
     pub size: u64,
 }
 
-/// What a client sets on an object besides its bytes.
+/// What a client sets on an object besides its bytes. Every field after `user_metadata` is
+/// optional on disk, so files written before it existed still load.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ObjectAttrs {
     pub content_type: Option<String>,
     /// `x-amz-meta-*`, without the prefix.
     pub user_metadata: BTreeMap<String, String>,
+    /// The standard headers stored with the object and returned on GET and HEAD.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_control: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_disposition: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_encoding: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_language: Option<String>,
+    /// `Expires`, as the HTTP date the client sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+    /// Object tags (`?tagging`, `x-amz-tagging`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+    /// Set when the bytes are encrypted with a customer-provided key (SSE-C).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sse_c: Option<SseCInfo>,
+    /// Set by the store on a completed multipart object: the size of each part, in order
+    /// (`partNumber` reads).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub part_sizes: Vec<u64>,
+    /// Set by the store on a completed multipart object: the upload it came from (a repeated
+    /// CompleteMultipartUpload of that upload is answered from it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_id: Option<String>,
 }
+
+/// What is kept of an SSE-C key: never the key, only a salted HMAC to recognise it, and the
+/// (public) initial counter block of the object's AES-256-CTR stream.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SseCInfo {
+    /// `AES256`, the one algorithm S3 defines for SSE-C.
+    pub algorithm: String,
+    /// Hex HMAC-SHA256 of the key, keyed with `salt`.
+    pub key_hmac: String,
+    /// Hex, 16 random bytes.
+    pub salt: String,
+    /// Hex, 16 random bytes: the counter block of byte 0.
+    pub iv: String,
+}
+
+/// A condition a write must meet at the moment it becomes visible, checked atomically with it:
+/// of two racing writes with [`WriteCondition::IfAbsent`], exactly one succeeds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum WriteCondition {
+    #[default]
+    Always,
+    /// `If-None-Match: *`: only if no live object has the key.
+    IfAbsent,
+    /// `If-Match: "etag"`: only if the live object has this ETag (unquoted).
+    IfEtag(String),
+    /// `If-Match: *`: only if a live object has the key.
+    IfAny,
+}
+
+/// Checks a copy source's metadata once it is open (`x-amz-copy-source-if-*`); the copy reads
+/// exactly the object that passed.
+pub type SourceCheck = Box<dyn FnOnce(&ObjectMeta) -> Result<(), StoreError> + Send>;
 
 /// Everything known about a stored object except its bytes. This is the on-disk footer's payload.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -74,6 +137,13 @@ pub struct ObjectMeta {
     /// listed or served; it exists so that deletes replicate and win or lose by version.
     #[serde(default, skip_serializing_if = "is_false")]
     pub deleted: bool,
+    /// Written while the bucket's versioning was `Enabled`: the version id is derived from
+    /// `version`. False: the `null` version (unversioned or suspended bucket).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub versioned: bool,
+    /// A delete marker (with `deleted`): a version that is listed and kept, unlike a tombstone.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub delete_marker: bool,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -152,7 +222,8 @@ pub struct ListEntry {
 pub struct ListQuery {
     pub prefix: String,
     pub delimiter: Option<String>,
-    /// Start strictly after this key (`start-after`), when no continuation token is given.
+    /// Start strictly after this key (`start-after`, v1 `marker`), when no continuation token is
+    /// given; when it is a common prefix of the listing, after everything under it too.
     pub start_after: Option<String>,
     /// The opaque token from a previous page.
     pub continuation: Option<String>,
@@ -235,6 +306,59 @@ pub trait ObjectStore: Send + Sync + 'static {
     ) -> Result<ObjectMeta, StoreError>;
     async fn list_objects(&self, bucket: &str, query: ListQuery) -> Result<ListPage, StoreError>;
 
+    /// [`ObjectStore::put_object`] that commits only if `cond` holds when the object would become
+    /// visible; otherwise [`StoreError::PreconditionFailed`] (or `NoSuchKey` for `IfEtag` on a
+    /// missing key) and nothing changes.
+    async fn put_object_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        attrs: ObjectAttrs,
+        body: ByteStream,
+        finish: FinishHook,
+        cond: WriteCondition,
+    ) -> Result<ObjectMeta, StoreError>;
+    /// [`ObjectStore::copy_object`] with a check of the source and a condition on the destination.
+    /// `range` copies only those bytes (UploadPartCopy uses [`ObjectStore::upload_part_copy`]).
+    async fn copy_object_if(
+        &self,
+        src: (&str, &str),
+        dst: (&str, &str),
+        attrs: Option<ObjectAttrs>,
+        check: SourceCheck,
+        cond: WriteCondition,
+    ) -> Result<ObjectMeta, StoreError>;
+    /// Replaces the attributes of a live object (tags), keeping its bytes, ETag and Last-Modified.
+    async fn replace_attrs(
+        &self,
+        bucket: &str,
+        key: &str,
+        attrs: ObjectAttrs,
+    ) -> Result<ObjectMeta, StoreError>;
+    /// Copies `range` (or all) of an object's bytes into a part of an upload (UploadPartCopy).
+    async fn upload_part_copy(
+        &self,
+        src: (&str, &str),
+        range: Option<ByteRange>,
+        check: SourceCheck,
+        dst: (&str, &str, &str),
+        part_number: i32,
+    ) -> Result<PartInfo, StoreError>;
+
+    /// A bucket's named sub-resource document (`tagging`, `cors`), as the HTTP layer encoded it.
+    async fn get_bucket_config(
+        &self,
+        bucket: &str,
+        name: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Stores (`Some`) or removes (`None`) a bucket's named document, durably.
+    async fn put_bucket_config(
+        &self,
+        bucket: &str,
+        name: &str,
+        doc: Option<Vec<u8>>,
+    ) -> Result<(), StoreError>;
+
     async fn create_upload(
         &self,
         bucket: &str,
@@ -274,6 +398,50 @@ pub trait ObjectStore: Send + Sync + 'static {
     async fn list_uploads(&self, bucket: &str, prefix: &str)
     -> Result<Vec<UploadInfo>, StoreError>;
 
+    /// The bucket's versioning status; `None` when it was never set.
+    async fn get_versioning(&self, bucket: &str) -> Result<Option<VersioningStatus>, StoreError>;
+    async fn put_versioning(
+        &self,
+        bucket: &str,
+        status: VersioningStatus,
+    ) -> Result<(), StoreError>;
+    /// GET of one version (`null` included); a delete marker is [`StoreError::DeleteMarker`].
+    async fn get_object_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+        range: Option<ByteRange>,
+    ) -> Result<ObjectBody, StoreError>;
+    async fn head_object_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+    ) -> Result<ObjectMeta, StoreError>;
+    /// DeleteObject: without a version id, a delete marker in a versioned bucket (a plain delete
+    /// otherwise); with one, that version is removed for good.
+    async fn delete_object_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<Deleted, StoreError>;
+    /// [`ObjectStore::copy_object_if`] from one version of the source: `(bucket, key, version id)`.
+    async fn copy_object_version(
+        &self,
+        src: (&str, &str, &str),
+        dst: (&str, &str),
+        attrs: Option<ObjectAttrs>,
+        check: SourceCheck,
+        cond: WriteCondition,
+    ) -> Result<ObjectMeta, StoreError>;
+    async fn list_object_versions(
+        &self,
+        bucket: &str,
+        query: VersionQuery,
+    ) -> Result<VersionsPage, StoreError>;
+
     fn stats(&self) -> StoreStats;
 }
 
@@ -311,6 +479,28 @@ pub fn validate_bucket(bucket: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// AWS's full naming rules for a bucket being created: [`validate_bucket`], and no `.-` or `-.`,
+/// not an IPv4 address, none of the reserved prefixes and suffixes. Buckets already on disk are
+/// only held to [`validate_bucket`], so that none created earlier becomes unreachable.
+pub fn validate_new_bucket(bucket: &str) -> Result<(), StoreError> {
+    validate_bucket(bucket)?;
+    let bad = || StoreError::InvalidBucketName(bucket.to_owned());
+    if bucket.contains(".-") || bucket.contains("-.") {
+        return Err(bad());
+    }
+    if bucket.parse::<std::net::Ipv4Addr>().is_ok() {
+        return Err(bad());
+    }
+    const PREFIXES: [&str; 3] = ["xn--", "sthree-", "amzn-s3-demo-"];
+    const SUFFIXES: [&str; 5] = ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"];
+    if PREFIXES.iter().any(|p| bucket.starts_with(p))
+        || SUFFIXES.iter().any(|s| bucket.ends_with(s))
+    {
+        return Err(bad());
+    }
+    Ok(())
+}
+
 /// The write log behind the store: replication's durable log and its write quorum. The disk store
 /// calls it for local writes only (never for replicated ones, so nothing bounces back).
 #[async_trait]
@@ -318,6 +508,8 @@ pub trait WriteLog: Send + Sync + std::fmt::Debug + 'static {
     /// Makes a record of a local write (or tombstone) durable, before the write becomes visible.
     /// Returns its sequence number.
     fn log(&self, bucket: &str, meta: &ObjectMeta) -> Result<u64, StoreError>;
+    /// Makes a record of a local operation other than an object write durable (see [`ReplicaOp`]).
+    fn log_op(&self, bucket: &str, key: &str, op: ReplicaOp) -> Result<u64, StoreError>;
     /// Called once the logged write is visible (or failed): until then shippers do not read it.
     fn settled(&self, seq: u64);
     /// Resolves once the write quorum holds `seq`, or fails with [`StoreError::Unavailable`].

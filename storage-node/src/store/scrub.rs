@@ -37,7 +37,18 @@ pub fn scrub_pass(
     state: &ScrubState,
 ) -> ScrubStatus {
     let started = Instant::now();
-    let keys = store.all_keys();
+    // Current versions, then noncurrent ones (versioned buckets), each `(bucket, key, version id)`.
+    let keys: Vec<(String, String, Option<String>)> = store
+        .all_keys()
+        .into_iter()
+        .map(|(b, k)| (b, k, None))
+        .chain(
+            store
+                .all_noncurrent()
+                .into_iter()
+                .map(|(b, k, v)| (b, k, Some(v))),
+        )
+        .collect();
     let total = keys.len().max(1) as f64;
     let mut pass = ScrubStatus {
         running: true,
@@ -46,8 +57,12 @@ pub fn scrub_pass(
     let rate = bytes_per_sec.max(1) as f64;
     let mut budget_start = Instant::now();
     let mut budget_bytes = 0u64;
-    for (i, (bucket, key)) in keys.iter().enumerate() {
-        let result = store.open_object(bucket, key).and_then(|r| match r {
+    for (i, (bucket, key, version_id)) in keys.iter().enumerate() {
+        let opened = match version_id {
+            None => store.open_object(bucket, key),
+            Some(v) => store.open_version_file(bucket, key, v),
+        };
+        let result = opened.and_then(|r| match r {
             Some(reader) => reader
                 .verify_all(1 << 20, |n| {
                     budget_bytes += n;

@@ -69,6 +69,11 @@ impl Links {
     /// A Grafana Explore link (the `panes` form of Grafana 10+) for the logs from 15 minutes
     /// before to 15 minutes after `at`.
     pub fn explore(&self, node: &str, component: &str, at: SystemTime) -> String {
+        self.explore_expr(&self.logql(node, component), at)
+    }
+
+    /// A Grafana Explore link for any LogQL expression, 15 minutes either side of `at`.
+    pub fn explore_expr(&self, expr: &str, at: SystemTime) -> String {
         let ms = at
             .duration_since(UNIX_EPOCH)
             .unwrap_or(Duration::ZERO)
@@ -79,7 +84,7 @@ impl Links {
                 "datasource": self.datasource,
                 "queries": [{
                     "refId": "A",
-                    "expr": self.logql(node, component),
+                    "expr": expr,
                     "queryType": "range",
                     "datasource": {"type": "loki", "uid": self.datasource},
                 }],

@@ -75,6 +75,7 @@ pub struct Tailer {
     warned_full: bool,
     warned_max_open: bool,
     spill: Option<Arc<crate::sinks::loki::SpillQueue>>,
+    patterns: Option<Arc<crate::transforms::log_patterns::LogPatterns>>,
     shutdown: Arc<AtomicBool>,
 }
 
@@ -109,6 +110,7 @@ impl Tailer {
             warned_full: false,
             warned_max_open: false,
             spill: None,
+            patterns: None,
             shutdown: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -117,6 +119,15 @@ impl Tailer {
     /// the channel.
     pub fn with_spill(mut self, q: Arc<crate::sinks::loki::SpillQueue>) -> Self {
         self.spill = Some(q);
+        self
+    }
+
+    /// Each chunk goes through the `log_patterns` transform before it leaves.
+    pub fn with_patterns(
+        mut self,
+        p: Option<Arc<crate::transforms::log_patterns::LogPatterns>>,
+    ) -> Self {
+        self.patterns = p;
         self
     }
 
@@ -414,7 +425,11 @@ impl Tailer {
         if self.chunk.is_empty() {
             return Ok(());
         }
-        let chunk = std::mem::take(&mut self.chunk);
+        let mut chunk = std::mem::take(&mut self.chunk);
+        if let Some(p) = &self.patterns {
+            p.process(&mut chunk.entries);
+            chunk.bytes = chunk.entries.iter().map(LogEntry::size).sum();
+        }
         if let Some(q) = &self.spill {
             if !chunk.entries.is_empty()
                 && let Err(e) = q.append(&chunk.entries, &self.shutdown)

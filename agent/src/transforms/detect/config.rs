@@ -607,5 +607,14 @@ pub fn default_watches() -> Vec<WatchConfig> {
         x.labels.insert("attribute_value_type".into(), "raw".into());
         v.push(x);
     }
+    // Each Ceph OSD's interval mean read/write latency (the ceph source, when it runs).
+    v.push(w(
+        "nodewatch_ceph_osd_op_latency_seconds",
+        Stat::Value,
+        "CephOSDLatencyAnomaly",
+        "warning",
+        "ceph-osd",
+        up(Auto),
+    ));
     v
 }

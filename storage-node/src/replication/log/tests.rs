@@ -9,6 +9,7 @@ fn rec(i: u64) -> NewRecord<'static> {
         version: Version { hlc: i, node: 7 },
         size: 100,
         deleted: i.is_multiple_of(5),
+        op: None,
     }
 }
 
@@ -63,6 +64,7 @@ fn a_torn_tail_is_cut_and_appends_continue_after_it() {
         version: Version::default(),
         size: 1,
         deleted: false,
+        op: None,
         cum_bytes: 1001,
     })
     .expect("encode");

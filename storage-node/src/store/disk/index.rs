@@ -8,27 +8,34 @@ use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::replication::hlc::Version;
-use crate::store::{ListEntry, ListPage, ListQuery, StoreError, StoreStats};
+use crate::store::{ListEntry, ListPage, ListQuery, StoreError, StoreStats, VersioningStatus};
 
 /// The most entries one listing page returns, as in S3.
 pub const MAX_LIST_KEYS: usize = 1000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One version of a key: a live object, a tombstone or delete marker, or a noncurrent version.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Entry {
     pub size: u64,
     pub last_modified_ms: u64,
     /// The ETag, kept inline because every listing returns it.
     pub etag: EtagBuf,
     pub version: Version,
+    /// Has its own version id (false: the `null` version).
+    pub versioned: bool,
+    /// A delete marker.
+    pub marker: bool,
 }
 
-/// The version the index holds for a key: a live object or a tombstone.
+/// The version the index holds for a key: a live object or a tombstone, and the noncurrent
+/// versions under it (newest first).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VersionEntry {
     pub key: String,
     pub version: Version,
     pub deleted: bool,
     pub size: u64,
+    pub noncurrent: Vec<Version>,
 }
 
 /// An ETag (`32 hex` or `32 hex-N`) stored without a heap allocation.
@@ -54,12 +61,22 @@ impl EtagBuf {
     }
 }
 
+impl Default for EtagBuf {
+    fn default() -> Self {
+        EtagBuf::new("")
+    }
+}
+
 #[derive(Debug, Default)]
-struct BucketIndex {
+pub(super) struct BucketIndex {
     created_ms: u64,
-    objects: BTreeMap<String, Entry>,
-    /// Deleted keys and the version of their delete; never listed.
-    tombstones: BTreeMap<String, Version>,
+    pub(super) objects: BTreeMap<String, Entry>,
+    /// Keys whose current version is deleted: tombstones (never listed) and delete markers.
+    pub(super) tombstones: BTreeMap<String, Entry>,
+    /// Noncurrent versions of a key, newest first (versioned buckets only).
+    pub(super) noncurrent: BTreeMap<String, Vec<Entry>>,
+    /// The versioning status and the version of the setting; `None` until it is first set.
+    pub(super) versioning: Option<(VersioningStatus, Version)>,
 }
 
 /// All buckets and their objects.
@@ -88,8 +105,7 @@ impl Index {
             bucket.to_owned(),
             BucketIndex {
                 created_ms,
-                objects: BTreeMap::new(),
-                tombstones: BTreeMap::new(),
+                ..Default::default()
             },
         );
         true
@@ -104,7 +120,11 @@ impl Index {
         let mut b = self.write();
         match b.get(bucket) {
             None => Err(StoreError::NoSuchBucket(bucket.to_owned())),
-            Some(bi) if !bi.objects.is_empty() => {
+            Some(bi)
+                if !bi.objects.is_empty()
+                    || !bi.noncurrent.is_empty()
+                    || bi.tombstones.values().any(|t| t.marker) =>
+            {
                 Err(StoreError::BucketNotEmpty(bucket.to_owned()))
             }
             Some(_) => {
@@ -121,6 +141,7 @@ impl Index {
             .collect()
     }
 
+    /// The live object of a key, if any.
     pub fn get(&self, bucket: &str, key: &str) -> Result<Option<Entry>, StoreError> {
         let b = self.read();
         let bi = b
@@ -149,12 +170,7 @@ impl Index {
     }
 
     /// Replaces a key's object (if any) by a tombstone. Fails only when the bucket is gone.
-    pub fn put_tombstone(
-        &self,
-        bucket: &str,
-        key: &str,
-        version: Version,
-    ) -> Result<(), StoreError> {
+    pub fn put_tombstone(&self, bucket: &str, key: &str, entry: Entry) -> Result<(), StoreError> {
         let mut b = self.write();
         let bi = b
             .get_mut(bucket)
@@ -163,7 +179,7 @@ impl Index {
             self.objects.fetch_sub(1, Ordering::Relaxed);
             self.bytes.fetch_sub(old.size, Ordering::Relaxed);
         }
-        bi.tombstones.insert(key.to_owned(), version);
+        bi.tombstones.insert(key.to_owned(), entry);
         Ok(())
     }
 
@@ -173,7 +189,11 @@ impl Index {
         let Some(bi) = b.get_mut(bucket) else {
             return false;
         };
-        if bi.tombstones.get(key) == Some(&version) {
+        if bi
+            .tombstones
+            .get(key)
+            .is_some_and(|t| t.version == version && !t.marker)
+        {
             bi.tombstones.remove(key);
             return true;
         }
@@ -187,10 +207,11 @@ impl Index {
         if let Some(e) = bi.objects.get(key) {
             return Some((e.version, false));
         }
-        bi.tombstones.get(key).map(|v| (*v, true))
+        bi.tombstones.get(key).map(|t| (t.version, true))
     }
 
-    /// Up to `max` keys after `after` (objects and tombstones merged, in key order), for recovery.
+    /// Up to `max` keys after `after` (objects, tombstones and noncurrent versions merged, in key
+    /// order), for recovery.
     pub fn versions_page(
         &self,
         bucket: &str,
@@ -202,39 +223,29 @@ impl Index {
             return Vec::new();
         };
         let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
-        let mut objs = bi
-            .objects
-            .range::<str, _>((lower, Bound::Unbounded))
-            .peekable();
-        let mut tombs = bi
-            .tombstones
-            .range::<str, _>((lower, Bound::Unbounded))
-            .peekable();
         let mut out = Vec::new();
-        while out.len() < max {
-            let take_obj = match (objs.peek(), tombs.peek()) {
-                (Some((ok, _)), Some((tk, _))) => ok <= tk,
-                (Some(_), None) => true,
-                (None, Some(_)) => false,
-                (None, None) => break,
-            };
-            if take_obj {
-                if let Some((k, e)) = objs.next() {
-                    out.push(VersionEntry {
-                        key: k.clone(),
-                        version: e.version,
-                        deleted: false,
-                        size: e.size,
-                    });
-                }
-            } else if let Some((k, v)) = tombs.next() {
-                out.push(VersionEntry {
-                    key: k.clone(),
-                    version: *v,
-                    deleted: true,
-                    size: 0,
-                });
+        for key in bi.keys_from(lower) {
+            if out.len() >= max {
+                break;
             }
+            let noncurrent = bi
+                .noncurrent
+                .get(key)
+                .map(|v| v.iter().map(|e| e.version).collect())
+                .unwrap_or_default();
+            let (version, deleted, size) = match (bi.objects.get(key), bi.tombstones.get(key)) {
+                (Some(e), _) => (e.version, false, e.size),
+                (None, Some(t)) => (t.version, true, 0),
+                // Only noncurrent versions: the current one was removed for good.
+                (None, None) => (Version::default(), true, 0),
+            };
+            out.push(VersionEntry {
+                key: key.clone(),
+                version,
+                deleted,
+                size,
+                noncurrent,
+            });
         }
         out
     }
@@ -243,7 +254,11 @@ impl Index {
     pub fn version_count(&self) -> u64 {
         self.read()
             .values()
-            .map(|bi| (bi.objects.len() + bi.tombstones.len()) as u64)
+            .map(|bi| {
+                (bi.objects.len()
+                    + bi.tombstones.len()
+                    + bi.noncurrent.values().map(Vec::len).sum::<usize>()) as u64
+            })
             .sum()
     }
 
@@ -271,7 +286,20 @@ impl Index {
                 Token::Key(k) => (Some(k), None),
                 Token::Prefix(p) => (Some(p.clone()), Some(p)),
             },
-            None => (q.start_after.clone(), None),
+            // A start-after (v1 marker) that is a common prefix resumes after everything under it.
+            None => {
+                let skip = q.start_after.clone().filter(|a| {
+                    q.delimiter.as_deref().is_some_and(|d| {
+                        !d.is_empty()
+                            && a.len() > q.prefix.len()
+                            && a.starts_with(q.prefix.as_str())
+                            && a.ends_with(d)
+                            && a[q.prefix.len()..].find(d)
+                                == Some(a.len() - q.prefix.len() - d.len())
+                    })
+                });
+                (q.start_after.clone(), skip)
+            }
         };
         let b = self.read();
         let bi = b
@@ -352,6 +380,10 @@ fn decode_token(token: &str) -> Result<Token, StoreError> {
         _ => Err(bad()),
     }
 }
+
+mod versions;
+
+pub use versions::entry_version_id;
 
 #[cfg(test)]
 mod tests;

@@ -5,7 +5,11 @@
 //! ```text
 //! <data_dir>/
 //!   buckets/<bucket>/.bucket.json          bucket marker (creation time)
-//!   buckets/<bucket>/<hh>/<sha256(key)>    object files (format.rs); hh = first two hex digits
+//!   buckets/<bucket>/<hh>/<sha256(key)>    object files (format.rs); hh = first two hex digits;
+//!                                          the current version of a key
+//!   buckets/<bucket>/.versioning.json      versioning status (absent: never set)
+//!   buckets/<bucket>/.versions/<hh>/<sha256(key)>.<version id>
+//!                                          noncurrent versions and delete markers (format.rs)
 //!   multipart/<upload_id>/upload.json      an upload in progress
 //!   multipart/<upload_id>/part-<nnnnn>     its parts (format.rs)
 //!   tmp/                                   files being written; emptied at start-up
@@ -61,6 +65,23 @@ impl Layout {
         let name = key_hash(key);
         let dir = self.bucket(bucket).join(&name[..2]);
         let file = dir.join(&name);
+        (dir, file)
+    }
+
+    pub fn versioning_file(&self, bucket: &str) -> PathBuf {
+        self.bucket(bucket).join(".versioning.json")
+    }
+
+    pub fn versions(&self, bucket: &str) -> PathBuf {
+        self.bucket(bucket).join(".versions")
+    }
+
+    /// The fan-out directory and file of a noncurrent version. `version_id` is `null` or 24 hex
+    /// digits (never client text: callers parse it first).
+    pub fn version(&self, bucket: &str, key: &str, version_id: &str) -> (PathBuf, PathBuf) {
+        let name = key_hash(key);
+        let dir = self.versions(bucket).join(&name[..2]);
+        let file = dir.join(format!("{name}.{version_id}"));
         (dir, file)
     }
 

@@ -5,14 +5,22 @@
 //! - `index`: the in-memory, ordered index of every bucket, rebuilt from the files at start-up.
 //! - `store`: [`DiskStore`], the durable write path (temp file, fsync, rename, fsync directory).
 //! - `multipart`: uploads in progress and their completion.
+//! - `versions`: bucket versioning: noncurrent versions, delete markers, where a version goes.
+//! - `conditional`: write conditions, checked under the key's lock with the rename.
+//! - `rewrite`: new attributes (tags) for an object's unchanged bytes.
+//! - `bucket_config`: a bucket's sub-resource documents (tagging, CORS).
 //! - `fsutil`: fsync of directories and file-system capacity.
 
+mod bucket_config;
+mod conditional;
 pub mod format;
 mod fsutil;
 mod index;
 pub mod layout;
 mod multipart;
+mod rewrite;
 mod store;
+mod versions;
 
 pub use fsutil::capacity;
 pub use store::{DiskStore, OpenReport};

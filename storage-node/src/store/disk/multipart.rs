@@ -113,6 +113,8 @@ impl DiskStore {
                 parts: 0,
                 version: Default::default(),
                 deleted: false,
+                versioned: false,
+                delete_marker: false,
             })
             .await?;
         let inner = self.inner.clone();
@@ -195,6 +197,7 @@ impl DiskStore {
         if wanted.windows(2).any(|w| w[0].0 >= w[1].0) {
             return Err(StoreError::InvalidPartOrder);
         }
+        let versioned = self.versioned_write(bucket);
         let this = self.clone();
         let upload = upload_id.to_owned();
         let staged = blocking(move || {
@@ -243,16 +246,24 @@ impl DiskStore {
                     pos = end;
                 }
             }
+            let mut attrs = info.attrs.clone();
+            attrs.part_sizes = wanted
+                .iter()
+                .map(|(n, _)| have.get(n).map_or(0, |p| p.size))
+                .collect();
+            attrs.upload_id = Some(upload.clone());
             let meta = ObjectMeta {
                 key: info.key.clone(),
                 size: w.size(),
                 etag: format!("{}-{}", hex::encode(combined.finalize()), wanted.len()),
                 last_modified_ms: now_ms(),
-                attrs: info.attrs.clone(),
+                attrs,
                 checksums: BTreeMap::new(),
                 parts: wanted.len() as u32,
                 version: this.inner.hlc.tick(),
                 deleted: false,
+                versioned,
+                delete_marker: false,
             };
             let (file, path) = w.finish(meta.clone()).map_err(io_err("write footer"))?;
             let apply = t.elapsed();

@@ -12,16 +12,19 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
 
+use super::conditional::check_condition;
 use super::format::{FormatError, ObjectReader, ObjectWriter};
 use super::fsutil::{create_dir_durable, sync_dir};
-use super::index::{Entry, EtagBuf, Index, VersionEntry};
+use super::index::{Entry, EtagBuf, Index, VersionEntry, entry_version_id};
 use super::layout::{Layout, fanout_dirs, key_hash};
+use super::versions::{Placement, place};
 use crate::metrics::Metrics;
 use crate::replication::hlc::{Hlc, Version};
 use crate::store::{
-    BodyDigest, BucketInfo, ByteRange, ByteStream, FinishHook, ListPage, ListQuery,
-    MAX_OBJECT_SIZE, ObjectAttrs, ObjectBody, ObjectMeta, ObjectStore, PartInfo, StoreError,
-    StoreStats, UploadInfo, WriteLog, now_ms, validate_bucket, validate_key,
+    BodyDigest, BucketInfo, ByteRange, ByteStream, Deleted, FinishHook, ListPage, ListQuery,
+    MAX_OBJECT_SIZE, ObjectAttrs, ObjectBody, ObjectMeta, ObjectStore, PartInfo, ReplicaOp,
+    SourceCheck, StoreError, StoreStats, UploadInfo, VersionQuery, VersioningStatus, VersionsPage,
+    WriteCondition, WriteLog, now_ms, validate_bucket, validate_key, validate_new_bucket,
 };
 
 /// Body bytes are buffered up to this much before one blocking write.
@@ -58,7 +61,7 @@ pub(super) struct Inner {
     /// Stamps every local write with a version.
     pub(super) hlc: Arc<Hlc>,
     /// Replication's log, when the node has peers; set once at start-up.
-    write_log: std::sync::OnceLock<Arc<dyn WriteLog>>,
+    pub(super) write_log: std::sync::OnceLock<Arc<dyn WriteLog>>,
 }
 
 /// A fully written, fsynced temporary file waiting for its rename.
@@ -143,6 +146,10 @@ impl DiskStore {
                 .and_then(|b| serde_json::from_slice::<BucketMarker>(&b).ok())
                 .map_or(0, |m| m.created_ms);
             index.add_bucket(&bucket, created_ms);
+            if let Some((status, version)) = super::versions::read_versioning(&layout, &bucket) {
+                hlc.observe(version);
+                index.set_versioning(&bucket, status, version)?;
+            }
             report.buckets += 1;
             for fan in fanout_dirs() {
                 let dir = layout.bucket(&bucket).join(&fan);
@@ -155,7 +162,7 @@ impl DiskStore {
                         Ok(Some((key, e, deleted))) => {
                             hlc.observe(e.version);
                             if deleted {
-                                index.put_tombstone(&bucket, &key, e.version)?;
+                                index.put_tombstone(&bucket, &key, e)?;
                             } else {
                                 index.upsert(&bucket, &key, e)?;
                                 report.objects += 1;
@@ -174,6 +181,8 @@ impl DiskStore {
                     }
                 }
             }
+            report.quarantined +=
+                super::versions::load_noncurrent(&layout, &index, &hlc, &metrics, &bucket)?;
         }
         metrics.set_stored(index.stats());
         let stripes = (0..KEY_STRIPES).map(|_| Mutex::new(())).collect();
@@ -257,7 +266,7 @@ impl DiskStore {
     ) -> Result<bool, StoreError> {
         validate_key(&meta.key)?;
         if !self.inner.index.has_bucket(bucket) {
-            match self.create_bucket(bucket).await {
+            match self.create_bucket_at(bucket, now_ms(), false).await {
                 Ok(()) | Err(StoreError::BucketAlreadyExists(_)) => {}
                 Err(e) => return Err(e),
             }
@@ -280,7 +289,10 @@ impl DiskStore {
             finish(digest)
         });
         let staged = self.stage(body, check, move |_, _| meta).await?;
-        let applied = self.commit_as(bucket, &key, staged, false).await?.1;
+        let applied = self
+            .commit_as(bucket, &key, staged, false, WriteCondition::Always)
+            .await?
+            .1;
         Ok(applied)
     }
 
@@ -297,8 +309,9 @@ impl DiskStore {
             let (dir, file) = inner.layout.object(&bucket, &key);
             {
                 let _guard = inner.stripe(&key);
-                if inner.index.version_of(&bucket, &key) != Some((version, true)) {
-                    return Ok(false);
+                match inner.index.current(&bucket, &key) {
+                    Some((t, true)) if t.version == version && !t.marker => {}
+                    _ => return Ok(false),
                 }
                 match std::fs::remove_file(&file) {
                     Ok(()) => {}
@@ -417,47 +430,66 @@ impl DiskStore {
         key: &str,
         staged: Staged,
     ) -> Result<ObjectMeta, StoreError> {
-        Ok(self.commit_as(bucket, key, staged, true).await?.0)
+        self.commit_if(bucket, key, staged, WriteCondition::Always)
+            .await
+    }
+
+    /// [`DiskStore::commit`] if `cond` holds, checked under the key's lock with the rename.
+    pub(super) async fn commit_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        staged: Staged,
+        cond: WriteCondition,
+    ) -> Result<ObjectMeta, StoreError> {
+        Ok(self.commit_as(bucket, key, staged, true, cond).await?.0)
     }
 
     /// Makes a staged object or tombstone current, if its version is newer than the key's current
-    /// one (last writer wins; an older one is dropped and reported as not applied). A `local` write
-    /// is first logged for replication, and answered only once the write quorum holds it.
-    async fn commit_as(
+    /// one (last writer wins; an older one is dropped and reported as not applied). In a versioned
+    /// bucket the version it replaces is kept as noncurrent, and an older version that arrives late
+    /// is kept as noncurrent too (see `versions::place`). A `local` write is first logged for
+    /// replication, and answered only once the write quorum holds it.
+    pub(super) async fn commit_as(
         &self,
         bucket: &str,
         key: &str,
         staged: Staged,
         local: bool,
+        cond: WriteCondition,
     ) -> Result<(ObjectMeta, bool), StoreError> {
         let inner = self.inner.clone();
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
         let (meta, applied, seq) = blocking(move || {
             let (dir, file) = inner.layout.object(&bucket, &key);
             let mut staged = staged;
-            let meta = &staged.meta;
-            let entry = Entry {
-                size: meta.size,
-                last_modified_ms: meta.last_modified_ms,
-                etag: EtagBuf::new(&meta.etag),
-                version: meta.version,
-            };
+            let entry = entry_of(&staged.meta);
             let mut seq = None;
+            let mut dirs = vec![dir];
             {
                 let _guard = inner.stripe(&key);
                 if !inner.index.has_bucket(&bucket) {
                     return Err(StoreError::NoSuchBucket(bucket));
                 }
-                if inner
-                    .index
-                    .version_of(&bucket, &key)
-                    .is_some_and(|(v, _)| v >= meta.version)
-                {
+                check_condition(&inner.index, &bucket, &key, &cond)?;
+                let current = inner.index.current(&bucket, &key);
+                let noncurrent = inner.index.noncurrent(&bucket, &key);
+                let placement = place(current, &noncurrent, &entry, staged.meta.deleted);
+                if placement == Placement::Stale {
                     // A newer write of this key is already in place; this one lost.
                     return Ok((staged.meta.clone(), false, None));
                 }
+                if let Placement::Current {
+                    archive: Some(old), ..
+                } = placement
+                {
+                    // The replaced version stays as noncurrent: linked first, so a crash leaves it
+                    // in both places (start-up drops the copy) rather than in neither.
+                    let vdir = inner.archive(&bucket, &key, &file, &old)?;
+                    dirs.push(vdir);
+                }
                 if local && let Some(log) = inner.write_log.get() {
-                    seq = Some(log.log(&bucket, meta)?);
+                    seq = Some(log.log(&bucket, &staged.meta)?);
                 }
                 // Shippers may read the record once the rename below happened (or failed).
                 let _settle = seq.zip(inner.write_log.get()).map(|(seq, log)| Settle {
@@ -465,16 +497,45 @@ impl DiskStore {
                     seq,
                 });
                 let t = Instant::now();
-                std::fs::rename(&staged.path, &file).map_err(io_err("rename object into place"))?;
-                staged.apply += t.elapsed();
-                if staged.meta.deleted {
-                    inner.index.put_tombstone(&bucket, &key, entry.version)?;
-                } else {
-                    inner.index.upsert(&bucket, &key, entry)?;
+                match placement {
+                    Placement::Current { archive, drop_null } => {
+                        std::fs::rename(&staged.path, &file)
+                            .map_err(io_err("rename object into place"))?;
+                        if let Some(old) = archive {
+                            inner.index.add_noncurrent(&bucket, &key, old)?;
+                        }
+                        if staged.meta.deleted {
+                            inner.index.put_tombstone(&bucket, &key, entry)?;
+                        } else {
+                            inner.index.upsert(&bucket, &key, entry)?;
+                        }
+                        if let Some(null) = drop_null {
+                            dirs.push(inner.remove_noncurrent(&bucket, &key, &null)?);
+                        }
+                    }
+                    Placement::Noncurrent { replaces } => {
+                        let (vdir, vfile) =
+                            inner
+                                .layout
+                                .version(&bucket, &key, &entry_version_id(&entry));
+                        create_dir_durable(&vdir).map_err(io_err("create versions directory"))?;
+                        // A null version replaces the older null one by the same rename.
+                        std::fs::rename(&staged.path, &vfile)
+                            .map_err(io_err("rename version into place"))?;
+                        if let Some(old) = replaces {
+                            inner.index.remove_noncurrent(&bucket, &key, old.version);
+                        }
+                        inner.index.add_noncurrent(&bucket, &key, entry)?;
+                        dirs = vec![vdir];
+                    }
+                    Placement::Stale => {}
                 }
+                staged.apply += t.elapsed();
             }
             let t = Instant::now();
-            sync_dir(&dir).map_err(io_err("fsync object directory"))?;
+            for d in &dirs {
+                sync_dir(d).map_err(io_err("fsync object directory"))?;
+            }
             staged.commit += t.elapsed();
             inner.metrics.observe_apply(staged.apply.as_secs_f64());
             inner.metrics.observe_commit(staged.commit.as_secs_f64());
@@ -488,34 +549,283 @@ impl DiskStore {
         Ok((meta, applied))
     }
 
-    fn object_exists(&self, bucket: &str, key: &str) -> Result<(), StoreError> {
-        validate_bucket(bucket).map_err(|_| StoreError::NoSuchBucket(bucket.to_owned()))?;
-        validate_key(key)?;
-        match self.inner.index.get(bucket, key)? {
-            Some(_) => Ok(()),
-            None => Err(StoreError::NoSuchKey {
-                bucket: bucket.to_owned(),
-            }),
-        }
-    }
-
-    /// Opens an object and reads its first chunk, both verified, on a blocking thread.
-    async fn open_for_read(
+    /// GET of the current version or of `version_id`.
+    pub(super) async fn get_version(
         &self,
         bucket: &str,
         key: &str,
+        version_id: Option<&str>,
+        range: Option<ByteRange>,
+    ) -> Result<ObjectBody, StoreError> {
+        let (reader, (start, end), first) =
+            self.open_for_read(bucket, key, version_id, range).await?;
+        let first_end = start + first.len() as u64;
+        let meta = reader.footer.meta.clone();
+        let head = futures::stream::once(futures::future::ready(Ok(Bytes::from(first))));
+        let stream: ByteStream = if first_end < end {
+            Box::pin(head.chain(stream_rest(
+                self.inner.clone(),
+                reader,
+                bucket.to_owned(),
+                key.to_owned(),
+                first_end,
+                end,
+            )))
+        } else {
+            Box::pin(head)
+        };
+        Ok(ObjectBody {
+            meta,
+            range: (start, end),
+            stream,
+        })
+    }
+
+    /// DeleteObject without a version id. Unversioned bucket: the object is replaced by a
+    /// tombstone, so that the delete replicates and wins or loses by version (garbage-collected once
+    /// every peer acknowledged it). Versioned bucket: a delete marker becomes the current version
+    /// (`null` when suspended), whether or not the key exists, as in S3.
+    pub(super) async fn delete_current(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Deleted, StoreError> {
+        validate_key(key)?;
+        validate_bucket(bucket).map_err(|_| StoreError::NoSuchBucket(bucket.to_owned()))?;
+        let status = self.inner.index.versioning(bucket)?.map(|(s, _)| s);
+        if status.is_none() && !matches!(self.inner.index.version_of(bucket, key), Some((_, false)))
+        {
+            // Nothing live to delete: S3 answers success, and there is nothing to replicate.
+            return Ok(Deleted::default());
+        }
+        let inner = self.inner.clone();
+        let k = key.to_owned();
+        let staged = blocking(move || {
+            let t = Instant::now();
+            let w = ObjectWriter::create(inner.layout.temp_file())
+                .map_err(io_err("create temp file"))?;
+            let meta = ObjectMeta {
+                key: k,
+                size: 0,
+                etag: String::new(),
+                last_modified_ms: now_ms(),
+                attrs: ObjectAttrs::default(),
+                checksums: BTreeMap::new(),
+                parts: 0,
+                version: inner.hlc.tick(),
+                deleted: true,
+                versioned: status == Some(VersioningStatus::Enabled),
+                delete_marker: status.is_some(),
+            };
+            let (file, path) = w.finish(meta.clone()).map_err(io_err("write tombstone"))?;
+            let apply = t.elapsed();
+            let t = Instant::now();
+            file.sync_all().map_err(io_err("fsync tombstone"))?;
+            Ok(Staged {
+                path,
+                meta,
+                apply,
+                commit: t.elapsed(),
+            })
+        })
+        .await?;
+        let meta = self.commit(bucket, key, staged).await?;
+        Ok(Deleted {
+            version_id: status.map(|_| meta.version_id()),
+            delete_marker: status.is_some(),
+        })
+    }
+
+    /// Whether a write into `bucket` now gets its own version id (versioning `Enabled`).
+    pub(super) fn versioned_write(&self, bucket: &str) -> bool {
+        matches!(
+            self.inner.index.versioning(bucket),
+            Ok(Some((VersioningStatus::Enabled, _)))
+        )
+    }
+
+    /// Writes a copy of `src` (an open object) as `dst_key`, if `check` accepts the source and
+    /// `cond` holds for the destination.
+    pub(super) async fn copy_from(
+        &self,
+        src: ObjectBody,
+        (dst_bucket, dst_key): (&str, &str),
+        attrs: Option<ObjectAttrs>,
+        check: SourceCheck,
+        cond: WriteCondition,
+    ) -> Result<ObjectMeta, StoreError> {
+        check(&src.meta)?;
+        let src_meta = src.meta.clone();
+        let dst = dst_key.to_owned();
+        let finish: FinishHook = Box::new(|_| Ok(BTreeMap::new()));
+        let hlc = self.inner.hlc.clone();
+        let versioned = self.versioned_write(dst_bucket);
+        let staged = self
+            .stage(src.stream, finish, move |digest, _| ObjectMeta {
+                key: dst,
+                size: digest.size,
+                etag: hex::encode(digest.md5),
+                last_modified_ms: now_ms(),
+                attrs: attrs.unwrap_or(src_meta.attrs),
+                // Full-object checksums stay true for the copy; composite (multipart) ones do not.
+                checksums: if src_meta.parts == 0 {
+                    src_meta.checksums
+                } else {
+                    BTreeMap::new()
+                },
+                parts: 0,
+                version: hlc.tick(),
+                deleted: false,
+                versioned,
+                delete_marker: false,
+            })
+            .await?;
+        let written = staged.meta.size;
+        let meta = self.commit_if(dst_bucket, dst_key, staged, cond).await?;
+        self.inner.metrics.add_written_bytes(written);
+        Ok(meta)
+    }
+
+    /// Creates a bucket; a `local` creation is logged for replication (peers create it too).
+    pub(super) async fn create_bucket_at(
+        &self,
+        bucket: &str,
+        created_ms: u64,
+        local: bool,
+    ) -> Result<(), StoreError> {
+        // New names follow all of S3's naming rules; a peer's bucket is taken as it named it.
+        if local {
+            validate_new_bucket(bucket)?;
+        } else {
+            validate_bucket(bucket)?;
+        }
+        if self.inner.index.has_bucket(bucket) {
+            return Err(StoreError::BucketAlreadyExists(bucket.to_owned()));
+        }
+        let inner = self.inner.clone();
+        let bucket = bucket.to_owned();
+        // Bucket operations replicate without waiting for the write quorum (see ARCHITECTURE.md).
+        blocking(move || {
+            let seq = match (local, inner.write_log.get()) {
+                (true, Some(log)) => {
+                    Some(log.log_op(&bucket, "", ReplicaOp::CreateBucket { created_ms })?)
+                }
+                _ => None,
+            };
+            let _settle = seq.zip(inner.write_log.get()).map(|(seq, log)| Settle {
+                log: log.as_ref(),
+                seq,
+            });
+            let staging = inner.layout.temp_file();
+            std::fs::create_dir(&staging).map_err(io_err("create bucket directory"))?;
+            for fan in fanout_dirs() {
+                std::fs::create_dir(staging.join(fan))
+                    .map_err(io_err("create bucket directory"))?;
+            }
+            let marker = serde_json::to_vec(&BucketMarker { created_ms })
+                .map_err(|e| StoreError::io("encode", std::io::Error::other(e)))?;
+            let marker_path = staging.join(".bucket.json");
+            std::fs::write(&marker_path, marker).map_err(io_err("write bucket marker"))?;
+            std::fs::File::open(&marker_path)
+                .and_then(|f| f.sync_all())
+                .map_err(io_err("fsync bucket marker"))?;
+            sync_dir(&staging).map_err(io_err("fsync bucket directory"))?;
+            if let Err(e) = std::fs::rename(&staging, inner.layout.bucket(&bucket)) {
+                let _ = std::fs::remove_dir_all(&staging);
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::DirectoryNotEmpty | std::io::ErrorKind::AlreadyExists
+                ) {
+                    return Err(StoreError::BucketAlreadyExists(bucket));
+                }
+                return Err(StoreError::io("rename bucket into place", e));
+            }
+            sync_dir(&inner.layout.buckets()).map_err(io_err("fsync buckets directory"))?;
+            if !inner.index.add_bucket(&bucket, created_ms) {
+                return Err(StoreError::BucketAlreadyExists(bucket));
+            }
+            inner.metrics.set_stored(inner.index.stats());
+            Ok(seq)
+        })
+        .await
+        .map(|_seq| ())
+    }
+
+    /// Deletes an empty bucket; a `local` deletion is logged for replication.
+    pub(super) async fn delete_bucket_at(
+        &self,
+        bucket: &str,
+        local: bool,
+    ) -> Result<(), StoreError> {
+        self.delete_bucket_if(bucket, local, None).await
+    }
+
+    /// Deletes a bucket: empty (`older_than` None), or holding nothing at or after `older_than`
+    /// (a peer's delete: what it deleted before may not have reached this node as tombstones).
+    pub(super) async fn delete_bucket_if(
+        &self,
+        bucket: &str,
+        local: bool,
+        older_than: Option<Version>,
+    ) -> Result<(), StoreError> {
+        validate_bucket(bucket).map_err(|_| StoreError::NoSuchBucket(bucket.to_owned()))?;
+        match older_than {
+            None => self.inner.index.remove_bucket_if_empty(bucket)?,
+            Some(v) => self.inner.index.remove_bucket_if_older(bucket, v)?,
+        }
+        let uploads = self.list_uploads(bucket, "").await.unwrap_or_default();
+        for u in uploads {
+            if let Err(e) = self.abort_upload(bucket, &u.key, &u.upload_id).await {
+                tracing::warn!(bucket, upload_id = u.upload_id, error = %e, "abort upload of a deleted bucket");
+            }
+        }
+        let inner = self.inner.clone();
+        let bucket = bucket.to_owned();
+        // Bucket operations replicate without waiting for the write quorum (see ARCHITECTURE.md).
+        blocking(move || {
+            let seq = match (local, inner.write_log.get()) {
+                (true, Some(log)) => Some(log.log_op(
+                    &bucket,
+                    "",
+                    ReplicaOp::DeleteBucket {
+                        version: inner.hlc.tick(),
+                    },
+                )?),
+                _ => None,
+            };
+            let _settle = seq.zip(inner.write_log.get()).map(|(seq, log)| Settle {
+                log: log.as_ref(),
+                seq,
+            });
+            let grave = inner.layout.temp_file();
+            std::fs::rename(inner.layout.bucket(&bucket), &grave).map_err(io_err("move bucket away"))?;
+            sync_dir(&inner.layout.buckets()).map_err(io_err("fsync buckets directory"))?;
+            if let Err(e) = std::fs::remove_dir_all(&grave) {
+                tracing::warn!(bucket, error = %e, "remove deleted bucket directory; start-up will finish it");
+            }
+            inner.metrics.set_stored(inner.index.stats());
+            Ok(seq)
+        })
+        .await
+        .map(|_seq| ())
+    }
+
+    /// Opens an object (its current version, or `version_id`) and reads its first chunk, both
+    /// verified, on a blocking thread.
+    pub(super) async fn open_for_read(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
         range: Option<ByteRange>,
     ) -> Result<(Arc<ObjectReader>, (u64, u64), Vec<u8>), StoreError> {
-        self.object_exists(bucket, key)?;
+        validate_bucket(bucket).map_err(|_| StoreError::NoSuchBucket(bucket.to_owned()))?;
+        validate_key(key)?;
         let inner = self.inner.clone();
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        let version_id = version_id.map(str::to_owned);
         blocking(move || {
-            let (_, file) = inner.layout.object(&bucket, &key);
-            let reader = match inner.open_checked(&file, &key) {
-                Ok(Some(r)) => r,
-                Ok(None) => return Err(StoreError::NoSuchKey { bucket }),
-                Err(e) => return Err(inner.damaged(&bucket, &key, e)),
-            };
+            let reader = inner.open_version(&bucket, &key, version_id.as_deref())?;
             let size = reader.footer.meta.size;
             let (start, end) = match range {
                 Some(r) => r.resolve(size)?,
@@ -536,9 +846,9 @@ impl DiskStore {
 }
 
 /// Settles a logged write when dropped.
-struct Settle<'a> {
-    log: &'a dyn WriteLog,
-    seq: u64,
+pub(super) struct Settle<'a> {
+    pub(super) log: &'a dyn WriteLog,
+    pub(super) seq: u64,
 }
 
 impl Drop for Settle<'_> {
@@ -554,27 +864,37 @@ struct BucketMarker {
 
 /// Reads an object file's footer for the start-up scan: key, entry and whether it is a tombstone.
 /// `Ok(None)` for a file that vanished.
-fn load_entry(path: &Path) -> Result<Option<(String, Entry, bool)>, String> {
+pub(super) fn load_entry(path: &Path) -> Result<Option<(String, Entry, bool)>, String> {
     let reader = match ObjectReader::open(path) {
         Ok(Some(r)) => r,
         Ok(None) => return Ok(None),
         Err(e) => return Err(e.to_string()),
     };
     let meta = reader.footer.meta;
-    if path.file_name().and_then(|n| n.to_str()) != Some(key_hash(&meta.key).as_str()) {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let expected = key_hash(&meta.key);
+    // Current versions are named by the key's hash; noncurrent ones add `.<version id>`.
+    let ok = name == expected || name == format!("{expected}.{}", meta.version_id());
+    if !ok {
         return Err("file name does not match the key in its footer".to_owned());
     }
-    let entry = Entry {
+    Ok(Some((meta.key.clone(), entry_of(&meta), meta.deleted)))
+}
+
+/// The index entry of a stored object or tombstone.
+pub(super) fn entry_of(meta: &ObjectMeta) -> Entry {
+    Entry {
         size: meta.size,
         last_modified_ms: meta.last_modified_ms,
         etag: EtagBuf::new(&meta.etag),
         version: meta.version,
-    };
-    Ok(Some((meta.key, entry, meta.deleted)))
+        versioned: meta.versioned,
+        marker: meta.delete_marker,
+    }
 }
 
 impl Inner {
-    fn stripe(&self, key: &str) -> std::sync::MutexGuard<'_, ()> {
+    pub(super) fn stripe(&self, key: &str) -> std::sync::MutexGuard<'_, ()> {
         let h = crc32c::crc32c(key.as_bytes()) as usize % KEY_STRIPES;
         self.stripes[h].lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -645,70 +965,11 @@ fn stream_rest(
 #[async_trait]
 impl ObjectStore for DiskStore {
     async fn create_bucket(&self, bucket: &str) -> Result<(), StoreError> {
-        validate_bucket(bucket)?;
-        if self.inner.index.has_bucket(bucket) {
-            return Err(StoreError::BucketAlreadyExists(bucket.to_owned()));
-        }
-        let inner = self.inner.clone();
-        let bucket = bucket.to_owned();
-        blocking(move || {
-            let staging = inner.layout.temp_file();
-            std::fs::create_dir(&staging).map_err(io_err("create bucket directory"))?;
-            for fan in fanout_dirs() {
-                std::fs::create_dir(staging.join(fan))
-                    .map_err(io_err("create bucket directory"))?;
-            }
-            let created_ms = now_ms();
-            let marker = serde_json::to_vec(&BucketMarker { created_ms })
-                .map_err(|e| StoreError::io("encode", std::io::Error::other(e)))?;
-            let marker_path = staging.join(".bucket.json");
-            std::fs::write(&marker_path, marker).map_err(io_err("write bucket marker"))?;
-            std::fs::File::open(&marker_path)
-                .and_then(|f| f.sync_all())
-                .map_err(io_err("fsync bucket marker"))?;
-            sync_dir(&staging).map_err(io_err("fsync bucket directory"))?;
-            if let Err(e) = std::fs::rename(&staging, inner.layout.bucket(&bucket)) {
-                let _ = std::fs::remove_dir_all(&staging);
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::DirectoryNotEmpty | std::io::ErrorKind::AlreadyExists
-                ) {
-                    return Err(StoreError::BucketAlreadyExists(bucket));
-                }
-                return Err(StoreError::io("rename bucket into place", e));
-            }
-            sync_dir(&inner.layout.buckets()).map_err(io_err("fsync buckets directory"))?;
-            if !inner.index.add_bucket(&bucket, created_ms) {
-                return Err(StoreError::BucketAlreadyExists(bucket));
-            }
-            inner.metrics.set_stored(inner.index.stats());
-            Ok(())
-        })
-        .await
+        self.create_bucket_at(bucket, now_ms(), true).await
     }
 
     async fn delete_bucket(&self, bucket: &str) -> Result<(), StoreError> {
-        validate_bucket(bucket).map_err(|_| StoreError::NoSuchBucket(bucket.to_owned()))?;
-        self.inner.index.remove_bucket_if_empty(bucket)?;
-        let uploads = self.list_uploads(bucket, "").await.unwrap_or_default();
-        for u in uploads {
-            if let Err(e) = self.abort_upload(bucket, &u.key, &u.upload_id).await {
-                tracing::warn!(bucket, upload_id = u.upload_id, error = %e, "abort upload of a deleted bucket");
-            }
-        }
-        let inner = self.inner.clone();
-        let bucket = bucket.to_owned();
-        blocking(move || {
-            let grave = inner.layout.temp_file();
-            std::fs::rename(inner.layout.bucket(&bucket), &grave).map_err(io_err("move bucket away"))?;
-            sync_dir(&inner.layout.buckets()).map_err(io_err("fsync buckets directory"))?;
-            if let Err(e) = std::fs::remove_dir_all(&grave) {
-                tracing::warn!(bucket, error = %e, "remove deleted bucket directory; start-up will finish it");
-            }
-            inner.metrics.set_stored(inner.index.stats());
-            Ok(())
-        })
-        .await
+        self.delete_bucket_at(bucket, true).await
     }
 
     async fn head_bucket(&self, bucket: &str) -> Result<(), StoreError> {
@@ -737,10 +998,24 @@ impl ObjectStore for DiskStore {
         body: ByteStream,
         finish: FinishHook,
     ) -> Result<ObjectMeta, StoreError> {
+        self.put_object_if(bucket, key, attrs, body, finish, WriteCondition::Always)
+            .await
+    }
+
+    async fn put_object_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        attrs: ObjectAttrs,
+        body: ByteStream,
+        finish: FinishHook,
+        cond: WriteCondition,
+    ) -> Result<ObjectMeta, StoreError> {
         validate_key(key)?;
         self.head_bucket(bucket).await?;
         let k = key.to_owned();
         let hlc = self.inner.hlc.clone();
+        let versioned = self.versioned_write(bucket);
         let staged = self
             .stage(body, finish, move |digest, checksums| ObjectMeta {
                 key: k,
@@ -752,10 +1027,12 @@ impl ObjectStore for DiskStore {
                 parts: 0,
                 version: hlc.tick(),
                 deleted: false,
+                versioned,
+                delete_marker: false,
             })
             .await?;
         let written = staged.meta.size;
-        let meta = self.commit(bucket, key, staged).await?;
+        let meta = self.commit_if(bucket, key, staged, cond).await?;
         self.inner.metrics.add_written_bytes(written);
         Ok(meta)
     }
@@ -766,84 +1043,15 @@ impl ObjectStore for DiskStore {
         key: &str,
         range: Option<ByteRange>,
     ) -> Result<ObjectBody, StoreError> {
-        let (reader, (start, end), first) = self.open_for_read(bucket, key, range).await?;
-        let first_end = start + first.len() as u64;
-        let meta = reader.footer.meta.clone();
-        let head = futures::stream::once(futures::future::ready(Ok(Bytes::from(first))));
-        let stream: ByteStream = if first_end < end {
-            Box::pin(head.chain(stream_rest(
-                self.inner.clone(),
-                reader,
-                bucket.to_owned(),
-                key.to_owned(),
-                first_end,
-                end,
-            )))
-        } else {
-            Box::pin(head)
-        };
-        Ok(ObjectBody {
-            meta,
-            range: (start, end),
-            stream,
-        })
+        self.get_version(bucket, key, None, range).await
     }
 
     async fn head_object(&self, bucket: &str, key: &str) -> Result<ObjectMeta, StoreError> {
-        self.object_exists(bucket, key)?;
-        let inner = self.inner.clone();
-        let (bucket, key) = (bucket.to_owned(), key.to_owned());
-        blocking(move || {
-            let (_, file) = inner.layout.object(&bucket, &key);
-            match inner.open_checked(&file, &key) {
-                Ok(Some(r)) => Ok(r.footer.meta),
-                Ok(None) => Err(StoreError::NoSuchKey { bucket }),
-                Err(e) => Err(inner.damaged(&bucket, &key, e)),
-            }
-        })
-        .await
+        self.head_version(bucket, key, None).await
     }
 
     async fn delete_object(&self, bucket: &str, key: &str) -> Result<(), StoreError> {
-        validate_key(key)?;
-        self.head_bucket(bucket).await?;
-        if !matches!(self.inner.index.version_of(bucket, key), Some((_, false))) {
-            // Nothing live to delete: S3 answers success, and there is nothing to replicate.
-            return Ok(());
-        }
-        // The object is replaced by a tombstone, so that the delete replicates and wins or loses by
-        // version; the tombstone is garbage-collected once every peer acknowledged it.
-        let inner = self.inner.clone();
-        let k = key.to_owned();
-        let staged = blocking(move || {
-            let t = Instant::now();
-            let w = ObjectWriter::create(inner.layout.temp_file())
-                .map_err(io_err("create temp file"))?;
-            let meta = ObjectMeta {
-                key: k,
-                size: 0,
-                etag: String::new(),
-                last_modified_ms: now_ms(),
-                attrs: ObjectAttrs::default(),
-                checksums: BTreeMap::new(),
-                parts: 0,
-                version: inner.hlc.tick(),
-                deleted: true,
-            };
-            let (file, path) = w.finish(meta.clone()).map_err(io_err("write tombstone"))?;
-            let apply = t.elapsed();
-            let t = Instant::now();
-            file.sync_all().map_err(io_err("fsync tombstone"))?;
-            Ok(Staged {
-                path,
-                meta,
-                apply,
-                commit: t.elapsed(),
-            })
-        })
-        .await?;
-        self.commit(bucket, key, staged).await?;
-        Ok(())
+        self.delete_current(bucket, key).await.map(|_| ())
     }
 
     async fn copy_object(
@@ -854,41 +1062,75 @@ impl ObjectStore for DiskStore {
         dst_key: &str,
         attrs: Option<ObjectAttrs>,
     ) -> Result<ObjectMeta, StoreError> {
+        self.copy_object_if(
+            (src_bucket, src_key),
+            (dst_bucket, dst_key),
+            attrs,
+            Box::new(|_| Ok(())),
+            WriteCondition::Always,
+        )
+        .await
+    }
+
+    async fn copy_object_if(
+        &self,
+        (src_bucket, src_key): (&str, &str),
+        (dst_bucket, dst_key): (&str, &str),
+        attrs: Option<ObjectAttrs>,
+        check: SourceCheck,
+        cond: WriteCondition,
+    ) -> Result<ObjectMeta, StoreError> {
         validate_key(dst_key)?;
         self.head_bucket(dst_bucket).await?;
         let src = self.get_object(src_bucket, src_key, None).await?;
-        let src_meta = src.meta.clone();
-        let dst = dst_key.to_owned();
+        self.copy_from(src, (dst_bucket, dst_key), attrs, check, cond)
+            .await
+    }
+
+    async fn replace_attrs(
+        &self,
+        bucket: &str,
+        key: &str,
+        attrs: ObjectAttrs,
+    ) -> Result<ObjectMeta, StoreError> {
+        self.replace_attrs_impl(bucket, key, attrs).await
+    }
+
+    async fn upload_part_copy(
+        &self,
+        src: (&str, &str),
+        range: Option<ByteRange>,
+        check: SourceCheck,
+        dst: (&str, &str, &str),
+        part_number: i32,
+    ) -> Result<PartInfo, StoreError> {
+        let body = self.get_object(src.0, src.1, range).await?;
+        check(&body.meta)?;
         let finish: FinishHook = Box::new(|_| Ok(BTreeMap::new()));
-        let hlc = self.inner.hlc.clone();
-        let staged = self
-            .stage(src.stream, finish, move |digest, _| ObjectMeta {
-                key: dst,
-                size: digest.size,
-                etag: hex::encode(digest.md5),
-                last_modified_ms: now_ms(),
-                attrs: attrs.unwrap_or(src_meta.attrs),
-                // Full-object checksums stay true for the copy; composite (multipart) ones do not.
-                checksums: if src_meta.parts == 0 {
-                    src_meta.checksums
-                } else {
-                    BTreeMap::new()
-                },
-                parts: 0,
-                version: hlc.tick(),
-                deleted: false,
-            })
-            .await?;
-        let written = staged.meta.size;
-        let meta = self.commit(dst_bucket, dst_key, staged).await?;
-        self.inner.metrics.add_written_bytes(written);
-        Ok(meta)
+        self.upload_part_impl(dst.0, dst.1, dst.2, part_number, body.stream, finish)
+            .await
+    }
+
+    async fn get_bucket_config(
+        &self,
+        bucket: &str,
+        name: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.get_bucket_config_impl(bucket, name).await
+    }
+
+    async fn put_bucket_config(
+        &self,
+        bucket: &str,
+        name: &str,
+        doc: Option<Vec<u8>>,
+    ) -> Result<(), StoreError> {
+        self.put_bucket_config_impl(bucket, name, doc).await
     }
 
     async fn list_objects(&self, bucket: &str, query: ListQuery) -> Result<ListPage, StoreError> {
         self.inner.index.list(bucket, &query)
     }
-
     async fn create_upload(
         &self,
         bucket: &str,
@@ -952,6 +1194,75 @@ impl ObjectStore for DiskStore {
 
     fn stats(&self) -> StoreStats {
         self.inner.index.stats()
+    }
+
+    async fn get_versioning(&self, bucket: &str) -> Result<Option<VersioningStatus>, StoreError> {
+        Ok(self.inner.index.versioning(bucket)?.map(|(s, _)| s))
+    }
+
+    async fn put_versioning(
+        &self,
+        bucket: &str,
+        status: VersioningStatus,
+    ) -> Result<(), StoreError> {
+        self.set_versioning_local(bucket, status).await
+    }
+
+    async fn get_object_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+        range: Option<ByteRange>,
+    ) -> Result<ObjectBody, StoreError> {
+        self.get_version(bucket, key, Some(version_id), range).await
+    }
+
+    async fn head_object_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+    ) -> Result<ObjectMeta, StoreError> {
+        self.head_version(bucket, key, Some(version_id)).await
+    }
+
+    async fn delete_object_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<Deleted, StoreError> {
+        match version_id {
+            None => self.delete_current(bucket, key).await,
+            Some(v) => self.purge_version(bucket, key, v).await,
+        }
+    }
+
+    async fn copy_object_version(
+        &self,
+        (src_bucket, src_key, src_version_id): (&str, &str, &str),
+        (dst_bucket, dst_key): (&str, &str),
+        attrs: Option<ObjectAttrs>,
+        check: SourceCheck,
+        cond: WriteCondition,
+    ) -> Result<ObjectMeta, StoreError> {
+        validate_key(dst_key)?;
+        self.head_bucket(dst_bucket).await?;
+        let src = self
+            .get_version(src_bucket, src_key, Some(src_version_id), None)
+            .await?;
+        self.copy_from(src, (dst_bucket, dst_key), attrs, check, cond)
+            .await
+    }
+
+    async fn list_object_versions(
+        &self,
+        bucket: &str,
+        query: VersionQuery,
+    ) -> Result<VersionsPage, StoreError> {
+        validate_bucket(bucket).map_err(|_| StoreError::NoSuchBucket(bucket.to_owned()))?;
+        self.inner.index.list_versions(bucket, &query)
     }
 }
 

@@ -14,6 +14,8 @@ fn meta(key: &str) -> ObjectMeta {
         parts: 0,
         version: Default::default(),
         deleted: false,
+        versioned: false,
+        delete_marker: false,
     }
 }
 

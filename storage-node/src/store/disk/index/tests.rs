@@ -6,6 +6,7 @@ fn entry() -> Entry {
         last_modified_ms: 0,
         etag: EtagBuf::new("d41d8cd98f00b204e9800998ecf8427e"),
         version: Version::default(),
+        ..Default::default()
     }
 }
 
@@ -108,14 +109,14 @@ fn stats_follow_upserts_and_removals() {
     )
     .expect("upsert");
     assert_eq!((ix.stats().objects, ix.stats().stored_bytes), (2, 11));
-    ix.put_tombstone("b", "a", Version::default())
+    ix.put_tombstone("b", "a", Entry::default())
         .expect("tombstone");
     assert_eq!((ix.stats().objects, ix.stats().stored_bytes), (1, 1));
     assert!(matches!(
         ix.remove_bucket_if_empty("b"),
         Err(StoreError::BucketNotEmpty(_))
     ));
-    ix.put_tombstone("b", "b", Version::default())
+    ix.put_tombstone("b", "b", Entry::default())
         .expect("tombstone");
     ix.remove_bucket_if_empty("b")
         .expect("empty bucket removed");
@@ -138,8 +139,12 @@ fn tombstones_replace_objects_and_merge_into_version_pages() {
         )
         .expect("upsert");
     }
-    ix.put_tombstone("b", "c", v(2)).expect("tombstone");
-    ix.put_tombstone("b", "d", v(3)).expect("tombstone");
+    let tomb = |h| Entry {
+        version: v(h),
+        ..Default::default()
+    };
+    ix.put_tombstone("b", "c", tomb(2)).expect("tombstone");
+    ix.put_tombstone("b", "d", tomb(3)).expect("tombstone");
     assert_eq!(ix.stats().objects, 2);
     assert_eq!(ix.version_of("b", "c"), Some((v(2), true)));
     assert_eq!(ix.version_of("b", "a"), Some((v(1), false)));

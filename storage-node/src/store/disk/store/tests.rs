@@ -182,6 +182,8 @@ fn replica(key: &str, data: &[u8], version: Version, deleted: bool) -> ObjectMet
         parts: 0,
         version,
         deleted,
+        versioned: false,
+        delete_marker: false,
     }
 }
 

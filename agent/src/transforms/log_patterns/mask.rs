@@ -1,0 +1,216 @@
+//! Tokenising and masking: one pass over the line's bytes, no allocation per token.
+//!
+//! Tokens are separated by whitespace and by the JSON structure bytes `{ } [ ] ,`. A token of
+//! the form `key=value`, `key:value` or `"key":value` keeps its key and has its value judged;
+//! any other token is judged whole. A value is variable, and becomes `<*>`, when it holds a
+//! digit (numbers, hex ids, UUIDs, IPs, durations, times, versions), a `/` (paths, URLs), or is
+//! all hex of at least 8 characters. A quoted value (`"..."` or `'...'`, after `=`/`:` or at the
+//! start of a token) is one token up to its closing quote: masked whole when it is variable by the
+//! same rule or longer than [`MAX_QUOTED_WORDS`] words, otherwise split into its words like the
+//! rest of the line (so a `msg="..."` keeps its words, which are what tell events apart).
+//!
+//! Each token is reduced to a 64-bit FNV-1a hash (of its key and, unless masked, its value) that
+//! the parse tree compares; the text is kept as byte ranges into the line for rendering.
+
+/// How a masked token is written in templates.
+pub const WILDCARD: &str = "<*>";
+
+/// A quoted value with more words than this is masked whole (free text, error messages).
+pub const MAX_QUOTED_WORDS: usize = 6;
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+/// The FNV-1a hash of `bytes`, continuing from `h`.
+#[inline]
+pub fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(FNV_PRIME);
+    }
+    h
+}
+
+/// The hash a masked token with an empty key gets: the tree's and templates' wildcard.
+pub const WILD_HASH: u64 = 0x5a5a_5a5a_5a5a_5a5a;
+
+/// One token: its hash and where its text is in the line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Token {
+    /// The hash of the key and (unless masked) the value.
+    pub hash: u64,
+    /// Byte range of the token (key part only when masked) in the line.
+    pub start: u32,
+    /// End of the range.
+    pub end: u32,
+    /// Whether the value was masked.
+    pub masked: bool,
+}
+
+impl Token {
+    /// The token as template text: its bytes, plus `<*>` when masked.
+    pub fn render(&self, line: &str, out: &mut String) {
+        out.push_str(
+            line.get(self.start as usize..self.end as usize)
+                .unwrap_or(""),
+        );
+        if self.masked {
+            out.push_str(WILDCARD);
+        }
+    }
+}
+
+#[inline]
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
+}
+
+#[inline]
+fn is_sep(b: u8) -> bool {
+    is_space(b) || matches!(b, b'{' | b'}' | b'[' | b']' | b',')
+}
+
+/// Whether a value is variable (see the module docs).
+#[inline]
+pub fn is_variable(v: &[u8]) -> bool {
+    let mut all_hex = v.len() >= 8;
+    for &b in v {
+        if b.is_ascii_digit() || b == b'/' {
+            return true;
+        }
+        if !b.is_ascii_hexdigit() {
+            all_hex = false;
+        }
+    }
+    all_hex
+}
+
+/// Where a key ends in a token: after the first `=` or `:` that follows a non-empty key of
+/// letters, `_`, `-`, `.`, `@`, `"`. Returns the value's start (0: no key).
+#[inline]
+fn key_end(t: &[u8]) -> usize {
+    for (i, &b) in t.iter().enumerate() {
+        match b {
+            b'=' if i > 0 => return i + 1,
+            b':' if i > 0 => return i + 1,
+            b'a'..=b'z' | b'A'..=b'Z' | b'_' | b'-' | b'.' | b'"' | b'@' => {}
+            // A digit makes it a value (an address, a time), not a key.
+            _ => return 0,
+        }
+    }
+    0
+}
+
+/// Tokenises and masks `line` into `out` (cleared first), keeping at most `max_tokens` tokens.
+/// Returns whether the line had more (the rest is dropped from matching).
+pub fn tokenize(line: &str, max_tokens: usize, out: &mut Vec<Token>) -> bool {
+    out.clear();
+    let b = line.as_bytes();
+    let n = b.len();
+    let mut i = 0;
+    while i < n {
+        while i < n && is_sep(b[i]) {
+            i += 1;
+        }
+        if i >= n {
+            break;
+        }
+        if out.len() >= max_tokens {
+            return true;
+        }
+        let start = i;
+        // The raw token, up to a separator, or a quote that opens a value.
+        let mut j = i;
+        while j < n && !is_sep(b[j]) {
+            j += 1;
+        }
+        let tok = &b[start..j];
+        let k = key_end(tok);
+        let vstart = start + k;
+        // A quoted value: at the token start or right after its key.
+        if vstart < n && (b[vstart] == b'"' || b[vstart] == b'\'') && (k > 0 || vstart == start) {
+            let q = b[vstart];
+            let mut e = vstart + 1;
+            let mut words = 1usize;
+            let mut variable = false;
+            let mut prev_space = false;
+            while e < n && b[e] != q {
+                let c = b[e];
+                if c == b'\\' {
+                    e += 1;
+                } else if is_space(c) {
+                    if !prev_space {
+                        words += 1;
+                    }
+                } else if c.is_ascii_digit() || c == b'/' {
+                    variable = true;
+                }
+                prev_space = is_space(c);
+                e += 1;
+            }
+            if e < n && (variable || words > MAX_QUOTED_WORDS) {
+                // Mask the whole quoted value: key kept, value `<*>`.
+                let h = fnv(fnv(FNV_OFFSET, &b[start..vstart]), b"\x00*");
+                out.push(token(h, start, vstart, true));
+                i = e + 1;
+                continue;
+            }
+        }
+        let v = &b[vstart..j];
+        if is_variable(v) {
+            let h = if k == 0 {
+                WILD_HASH
+            } else {
+                fnv(fnv(FNV_OFFSET, &b[start..vstart]), b"\x00*")
+            };
+            out.push(token(h, start, vstart, true));
+        } else {
+            out.push(token(fnv(FNV_OFFSET, tok), start, j, false));
+        }
+        i = j;
+    }
+    false
+}
+
+#[inline]
+fn token(hash: u64, start: usize, end: usize, masked: bool) -> Token {
+    // Lines are bounded far below 4 GiB by the tailers; clamp all the same.
+    let c = |x: usize| u32::try_from(x).unwrap_or(u32::MAX);
+    Token {
+        hash,
+        start: c(start),
+        end: c(end),
+        masked,
+    }
+}
+
+/// The level a line states, from its first tokens: `level=error`, `"level":"WARN"`, `ERROR`,
+/// `[warn]`, `<E>`, or a klog header (`E0102 ...`). `None` when it states none.
+pub fn line_level(line: &str, tokens: &[Token]) -> Option<&'static str> {
+    let b = line.as_bytes();
+    if b.len() >= 5 && matches!(b[0], b'E' | b'W' | b'F') && b[1..5].iter().all(u8::is_ascii_digit)
+    {
+        return Some(if b[0] == b'W' { "warn" } else { "error" });
+    }
+    for t in tokens.iter().take(10) {
+        let s = line.get(t.start as usize..t.end as usize).unwrap_or("");
+        if t.masked {
+            continue;
+        }
+        let v = match s.rfind(['=', ':']) {
+            Some(p) => &s[p + 1..],
+            None => s,
+        };
+        let v = v.trim_matches(|c: char| !c.is_ascii_alphabetic());
+        if v.len() > 8 || v.is_empty() {
+            continue;
+        }
+        let l = crate::transforms::parse_json::normalize_level(v);
+        match l {
+            "error" | "fatal" | "warn" if v.len() > 1 => return Some(l),
+            "info" | "debug" | "trace" if v.len() > 1 => return Some(l),
+            _ => {}
+        }
+    }
+    None
+}
