@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use super::scorer::ScorerParams;
 use crate::component::{BuildContext, ComponentError, in_range};
 use crate::sinks::alertmanager::{AlertOutput, AlertmanagerConfig, Links};
 
@@ -12,18 +13,19 @@ use crate::sinks::alertmanager::{AlertOutput, AlertmanagerConfig, Links};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum DetectorKind {
-    /// Robust baseline + level shift (EWMA and CUSUM) + seasonality: the combined score.
+    /// The calibrated score ([`super::Scorer`]): anomaly likelihood of three robust predictors
+    /// (level, step, daily profile) plus novelty beyond the range seen; windows in seconds.
     #[default]
     Auto,
     /// The sliding median/MAD baseline only.
     Robust,
-    /// The combined detector (seasonal profiles are part of `auto` too).
+    /// The earlier sample-window detector: median/MAD, EWMA level, CUSUM and a seasonal profile.
     Seasonal,
     /// EWMA level and CUSUM change point only.
     LevelShift,
     /// A counter that should stay flat: any increase is a finding.
     Counter,
-    /// The combined detector plus rate of change with a horizon (needs `threshold`).
+    /// The calibrated score plus rate of change with a horizon (needs `threshold`).
     Rate,
     /// An EWMA with a mean-absolute-deviation band: the trivial baseline benchmarks compare to.
     Ewma,
@@ -112,6 +114,10 @@ pub struct DetectorParams {
     /// `counter`: how long an increase keeps the score at 1.
     #[serde(default = "default_hold_secs")]
     pub hold_secs: u64,
+    /// `auto` and `rate`: the calibrated scorer's windows (seconds), e.g.
+    /// `scorer = { warmup_secs = 600 }`.
+    #[serde(default)]
+    pub scorer: ScorerParams,
 }
 
 impl Default for DetectorParams {
@@ -130,6 +136,7 @@ impl Default for DetectorParams {
             threshold: None,
             horizon_secs: default_horizon_secs(),
             hold_secs: default_hold_secs(),
+            scorer: ScorerParams::default(),
         }
     }
 }
@@ -143,8 +150,17 @@ impl DetectorParams {
         }
     }
 
+    /// The calibrated scorer's parameters, with this detector's direction.
+    pub fn scorer_params(&self) -> ScorerParams {
+        ScorerParams {
+            direction: self.direction,
+            ..self.scorer
+        }
+    }
+
     /// What is out of range, if anything.
     pub fn check(&self) -> Result<(), String> {
+        self.scorer.check()?;
         if !(3..=256).contains(&self.window) {
             return Err(format!("window {} is outside 3..=256", self.window));
         }
@@ -323,11 +339,14 @@ fn default_fire_score() -> f64 {
 fn default_resolve_score() -> f64 {
     0.3
 }
+// One sample at or above 0.7 pages: the score is already a time-averaged likelihood (or a value
+// beyond everything seen), so N of M mostly delays; raise it for watches that should only page
+// on sustained anomalies. Measured on the NAB development set, see ARCHITECTURE.md.
 fn default_min_samples() -> u32 {
-    3
+    1
 }
 fn default_of_samples() -> u32 {
-    5
+    1
 }
 fn default_resolve_samples() -> u32 {
     4
