@@ -180,6 +180,7 @@ def lay_out(panels: list[dict]) -> None:
 # -- the boards ------------------------------------------------------------------------------
 
 SN = 'cluster=~"$cluster", node_id=~"$node"'
+OSD = 'ceph_daemon=~"$osd"'
 AG = 'cluster=~"$cluster", instance=~"$instance"'
 
 
@@ -247,7 +248,8 @@ def storage_node() -> dict:
         "nodewatch-storage-node", "Nodewatch / Storage node",
         "One storage node like a Ceph OSD: op latency, ops/s, throughput, in-flight and slow ops, "
         "commit and apply latency, errors by code, capacity and its forecast.",
-        [ds_var(), CLUSTER, NODE, query_var("op", "Op", 'label_values(storage_node_op_latency_seconds_count{node_id=~"$node"}, op)')],
+        [ds_var(), CLUSTER, NODE, query_var("op", "Op", 'label_values(storage_node_op_latency_seconds_count{node_id=~"$node"}, op)'),
+         query_var("osd", "Ceph OSD", 'label_values(ceph_osd_op_w, ceph_daemon)')],
         [
             row("Latency"),
             heatmap("Op latency (heatmap)", f"sum by (le) (increase({lat}[$__rate_interval]))",
@@ -301,11 +303,29 @@ def storage_node() -> dict:
             ], "Bps", overrides=[{"matcher": {"id": "byName", "options": "errors"}, "properties": [{"id": "unit", "value": "none"}]}]),
             stat("Last full scrub", [target(f"time() - max(storage_node_scrub_last_completed_timestamp_seconds{{{SN}}} > 0)", instant=True)],
                  "s", "Time since the last completed scrub pass.", thresholds((None, "green"), (7 * 86400, "orange"))),
-            row("Ceph OSDs (ceph-exporter, where the agent's ceph source runs)"),
+            row("Ceph OSDs (the agent's ceph source and the mgr prometheus module)"),
+            # Ceph series carry `ceph_daemon` (and job/instance), never `cluster` or `node_id`:
+            # these panels filter on the OSD only.
             ts("Ceph OSD op latency", [
-                target('sum by (ceph_daemon) (rate(ceph_osd_op_r_latency_sum{cluster=~"$cluster"}[$__rate_interval])) / sum by (ceph_daemon) (rate(ceph_osd_op_r_latency_count{cluster=~"$cluster"}[$__rate_interval]))', "read {{ceph_daemon}}"),
-                target('sum by (ceph_daemon) (rate(ceph_osd_op_w_latency_sum{cluster=~"$cluster"}[$__rate_interval])) / sum by (ceph_daemon) (rate(ceph_osd_op_w_latency_count{cluster=~"$cluster"}[$__rate_interval]))', "write {{ceph_daemon}}"),
-            ], "s", "The same op latency from real Ceph OSDs, to compare with the storage node's.", thresholds((None, "green"), (1, "red")), w=24),
+                target(f'sum by (ceph_daemon) (rate(ceph_osd_op_r_latency_sum{{{OSD}}}[$__rate_interval])) / sum by (ceph_daemon) (rate(ceph_osd_op_r_latency_count{{{OSD}}}[$__rate_interval]))', "read {{ceph_daemon}}"),
+                target(f'sum by (ceph_daemon) (rate(ceph_osd_op_w_latency_sum{{{OSD}}}[$__rate_interval])) / sum by (ceph_daemon) (rate(ceph_osd_op_w_latency_count{{{OSD}}}[$__rate_interval]))', "write {{ceph_daemon}}"),
+            ], "s", "Mean client op latency (queue time included) of real Ceph OSDs, to compare with the storage node's.",
+               thresholds((None, "green"), (0.5, "red"))),
+            ts("Ceph OSD slow ops", [
+                target(f'max by (ceph_daemon) (ceph_daemon_health_metrics{{type="SLOW_OPS", {OSD}}})', "slow {{ceph_daemon}}"),
+                target(f'max by (ceph_daemon) (nodewatch_ceph_ops_in_flight{{{OSD}}})', "in flight {{ceph_daemon}}"),
+            ], "none", "Ops in flight, and those older than osd_op_complaint_time (Ceph's SLOW_OPS).",
+               thresholds((None, "green"), (1, "red"))),
+            ts("Ceph OSD oldest op in flight", [
+                target(f'max by (ceph_daemon) (nodewatch_ceph_oldest_op_age_seconds{{{OSD}}})', "{{ceph_daemon}}"),
+                target(f'max by (ceph_daemon) (nodewatch_ceph_op_complaint_time_seconds{{{OSD}}})', "complaint time {{ceph_daemon}}"),
+            ], "s", "Age of the oldest op in flight; above the complaint time it is a slow op.",
+               thresholds((None, "green"), (30, "red"))),
+            ts("Ceph admin sockets", [
+                target(f'min by (instance, ceph_daemon) (nodewatch_agent_ceph_asok_up{{{OSD}}})', "up {{ceph_daemon}} ({{instance}})"),
+                target(f'time() - max by (instance, ceph_daemon) (nodewatch_agent_ceph_asok_last_success_timestamp_seconds{{{OSD}}})', "seconds since last answer {{ceph_daemon}}"),
+            ], "none", "1 when the agent's last read of the daemon's admin socket succeeded, and the time since its last answer.",
+               thresholds((None, "red"), (1, "green"))),
         ],
     )
 

@@ -99,7 +99,8 @@ node = "{NODE}"
 poll_ms = 200
 [transforms.detect.policy]
 startup_grace_secs = 0
-min_samples = 3
+# Two of three: with a minute of history the scorer adapts to a 300-fold jump within seconds.
+min_samples = 2
 of_samples = 3
 resolve_samples = 3
 [[transforms.detect.watch]]
@@ -109,8 +110,9 @@ labels = {{ op = "put", outcome = "success" }}
 alert = "{ALERT}"
 severity = "warning"
 component = "storage-node"
-# A shared CI machine has heavy-tailed fsync latency: only a several-fold jump counts here.
-detector = {{ kind = "auto", direction = "up", warmup_samples = 8, window = 16, z_threshold = 10.0, min_relative_scale = 0.5 }}
+# The calibrated scorer with its windows shrunk to this test's 1 s scrape and one minute of
+# history (the defaults are hours and days).
+detector = {{ kind = "auto", direction = "up", scorer = {{ warmup_secs = 8, short_secs = 3, long_secs = 600, level_secs = 30 }} }}
 """)
     url = f"http://127.0.0.1:{port}"
     server = Server(
@@ -142,7 +144,7 @@ def wait_warm(agent_url: str) -> None:
         v = metric_value(text, "nodewatch_anomaly_score", metric="storage_node_op_latency_seconds_p99", op="put")
         return v is not None and metric_value(text, "nodewatch_agent_anomaly_series") == 1.0
     wait_until(scored, 30, what="the latency series to be scored")
-    time.sleep(10)  # past warm-up (8 samples at 1 s) on a steady baseline
+    time.sleep(10)  # past warm-up (8 s) on a steady baseline
 
 
 @pytest.fixture

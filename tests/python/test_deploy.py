@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import jsonschema
@@ -285,7 +286,11 @@ def test_rook_ceph_overlay_mounts_admin_sockets_and_enables_the_ceph_source():
     toml = find(objs, "ConfigMap", "nodewatch-agent")["data"]["agent.toml"]
     assert "[sources.ceph]" in toml and "enabled = true" in toml
     base_toml = find(render("base"), "ConfigMap", "nodewatch-agent")["data"]["agent.toml"]
-    assert toml.startswith(base_toml), "the ceph config must be the base config plus the ceph source"
+    ours, base = tomllib.loads(toml), tomllib.loads(base_toml)
+    # A Ceph node has no storage node for the agent to scrape (StorageNodeDown would fire).
+    assert ours["sources"]["storage_node"].pop("enabled") is False
+    assert ours["sources"].pop("ceph")["enabled"] is True
+    assert ours == base, "the ceph config must be the base config plus the ceph source, storage_node off"
 
 
 @pytest.mark.parametrize("tree", ["base", "overlays/rook-ceph"])

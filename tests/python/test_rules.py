@@ -119,7 +119,7 @@ def test_no_orphan_runbooks_for_our_alerts():
     """Every runbook we own names an alert that exists (the anomaly helper owns the agent's own
     alert names; those pages are not checked here)."""
     agent_alerts = {"StorageNodeLatencyAnomaly", "ReplicationLagAnomaly", "DiskSmartDegrading", "GpuAnomaly",
-                    "PipelineThroughputAnomaly", "HostDiskAnomaly",
+                    "PipelineThroughputAnomaly", "HostDiskAnomaly", "CephOSDLatencyAnomaly",
                     "LogPatternNew", "LogPatternSurge", "LogPatternDisappeared"}
     pages = {p.stem for p in (REPO / "docs" / "runbooks").glob("*.md")} - agent_alerts - {"README"}
     assert not pages - promql.alert_names(), f"runbooks without an alert: {sorted(pages - promql.alert_names())}"
@@ -128,6 +128,7 @@ def test_no_orphan_runbooks_for_our_alerts():
 def test_alert_names_do_not_clash_with_the_agents_own():
     clash = promql.alert_names() & {"StorageNodeLatencyAnomaly", "ReplicationLagAnomaly", "DiskSmartDegrading",
                                      "GpuAnomaly", "PipelineThroughputAnomaly", "HostDiskAnomaly",
+                                     "CephOSDLatencyAnomaly",
                                      "LogPatternNew", "LogPatternSurge", "LogPatternDisappeared"}
     assert not clash, clash
 

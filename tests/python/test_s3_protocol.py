@@ -134,3 +134,27 @@ def test_chunked_put_without_content_length(node, s3, bucket):
         r = requests.put(target, data=chunks(body), headers=headers, timeout=30)
         assert r.status_code == status, r.text
     assert s3.get_object(Bucket=bucket, Key="signed")["Body"].read() == data
+
+
+def test_post_object_browser_form_upload(s3, bucket):
+    post = s3.generate_presigned_post(bucket, "form/hello.txt",
+                                      Fields={"Content-Type": "text/plain"},
+                                      Conditions=[{"Content-Type": "text/plain"},
+                                                  ["starts-with", "$key", "form/"]],
+                                      ExpiresIn=300)
+    r = requests.post(post["url"], data=post["fields"],
+                      files={"file": ("hello.txt", b"from a form")}, timeout=10)
+    assert r.status_code in (200, 204), r.text
+    got = s3.get_object(Bucket=bucket, Key="form/hello.txt")
+    assert got["Body"].read() == b"from a form" and got["ContentType"] == "text/plain"
+    # A field the policy does not allow is refused, and nothing is stored.
+    bad = dict(post["fields"], **{"Content-Type": "text/html"})
+    r = requests.post(post["url"], data=bad, files={"file": ("evil.txt", b"x")}, timeout=10)
+    # (AWS answers 403 AccessDenied here; s3s answers 400 InvalidPolicyDocument.)
+    assert r.status_code == 400 and "<Code>InvalidPolicyDocument</Code>" in r.text, r.text
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["form/hello.txt"]
+    # `${filename}` keys are not substituted: refused rather than stored under a literal name.
+    named = s3.generate_presigned_post(bucket, "form/${filename}", ExpiresIn=300)
+    r = requests.post(named["url"], data=named["fields"], files={"file": ("a.txt", b"x")},
+                      timeout=10)
+    assert r.status_code == 501 and "<Code>NotImplemented</Code>" in r.text

@@ -552,8 +552,15 @@ impl<S: ObjectStore + std::fmt::Debug> S3 for S3Frontend<S> {
         req: S3Request<DeleteObjectTaggingInput>,
     ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
         let i = req.input;
-        tagging::set_object_tags(&self.store, &i.bucket, &i.key, Default::default()).await?;
-        let mut resp = S3Response::new(DeleteObjectTaggingOutput::default());
+        let version_id = tagging::set_object_tags(
+            &self.store,
+            &i.bucket,
+            &i.key,
+            i.version_id.as_deref(),
+            Default::default(),
+        )
+        .await?;
+        let mut resp = S3Response::new(DeleteObjectTaggingOutput { version_id });
         resp.status = Some(http::StatusCode::NO_CONTENT);
         Ok(resp)
     }

@@ -106,6 +106,18 @@ pub fn render<'a>(
     report
 }
 
+/// The kind a family is written as in OpenMetrics, where a counter's samples must end in
+/// `_total`: a counter whose name does not (Ceph's `ceph_osd_op_w`, `..._latency_sum`, dcgm's
+/// `DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION`, pushed pipeline counters) is written as `unknown`, so
+/// that Prometheus stores the name the text format and the exporter it replaces give it, never
+/// `<name>_total`. Every other kind keeps its sample names unchanged in both formats.
+pub fn om_kind(name: &str, kind: MetricKind) -> MetricKind {
+    match kind {
+        MetricKind::Counter if !name.ends_with("_total") => MetricKind::Untyped,
+        k => k,
+    }
+}
+
 fn om_family_name(name: &str, kind: MetricKind) -> &str {
     match kind {
         MetricKind::Counter => name.strip_suffix("_total").unwrap_or(name),
@@ -127,6 +139,7 @@ fn write_header(out: &mut String, name: &str, help: &str, kind: MetricKind, form
             out.push('\n');
         }
         Format::OpenMetrics => {
+            let kind = om_kind(name, kind);
             let fam = om_family_name(name, kind);
             let kind_word = match kind {
                 MetricKind::Untyped => "unknown",
@@ -155,7 +168,7 @@ fn write_metric(
 ) {
     match value {
         Value::Scalar(v) => {
-            if format == Format::OpenMetrics && kind == MetricKind::Counter {
+            if format == Format::OpenMetrics && om_kind(name, kind) == MetricKind::Counter {
                 let fam = om_family_name(name, kind);
                 write_line(out, fam, "_total", labels, None, *v, format);
             } else {

@@ -95,6 +95,53 @@ fn openmetrics_output_has_eof_and_counter_family_names() {
     assert!(out.contains("le=\"0.005\""), "{out}");
 }
 
+/// The sample names (the part before `{` or the space) of an exposition, without comments.
+fn sample_names(text: &str) -> Vec<String> {
+    let mut v: Vec<String> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| l.split(['{', ' ']).next().unwrap_or_default().to_string())
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+#[test]
+fn openmetrics_keeps_every_sample_name_of_the_text_format() {
+    // Ceph's counters (ceph-exporter and the mgr type them `counter` without `_total`), a
+    // dcgm-exporter counter, and the `_total` kinds the other exporters use.
+    let mut fams = sample_families();
+    fams.push(
+        Family::counter("ceph_osd_op_w", "Client write operations")
+            .with(Labels::new().with("ceph_daemon", "osd.0"), 12546.0),
+    );
+    fams.push(
+        Family::counter(
+            "ceph_osd_op_w_latency_sum",
+            "Latency of write operation (including queue time) Total",
+        )
+        .with(Labels::new().with("ceph_daemon", "osd.0"), 204.06),
+    );
+    fams.push(
+        Family::counter("DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", "energy")
+            .with(Labels::new().with("gpu", "0"), 1e6),
+    );
+    let mut text = String::new();
+    render(fams.iter(), Format::Text, &mut text);
+    let mut om = String::new();
+    render(fams.iter(), Format::OpenMetrics, &mut om);
+    assert_eq!(sample_names(&text), sample_names(&om), "{om}");
+    assert!(om.contains("# TYPE ceph_osd_op_w unknown\n"), "{om}");
+    assert!(
+        om.contains("ceph_osd_op_w{ceph_daemon=\"osd.0\"} 12546\n"),
+        "{om}"
+    );
+    assert!(!om.contains("_sum_total"), "{om}");
+    assert!(om.contains("# TYPE node_cpu_seconds counter\n"), "{om}");
+    assert!(text.contains("# TYPE ceph_osd_op_w counter\n"), "{text}");
+}
+
 #[test]
 fn negotiation() {
     assert_eq!(Format::negotiate(None), Format::Text);

@@ -16,7 +16,24 @@ pub async fn request(
     timeout: Duration,
     max_bytes: usize,
 ) -> Result<Vec<u8>, CephError> {
-    let work = exchange(path, prefix, max_bytes);
+    request_cmd(
+        path,
+        &serde_json::json!({ "prefix": prefix }),
+        timeout,
+        max_bytes,
+    )
+    .await
+}
+
+/// Sends a whole command object (`{"prefix": "config get", "var": "..."}`) and returns the
+/// reply, bounded by `timeout` and `max_bytes`.
+pub async fn request_cmd(
+    path: &Path,
+    cmd: &serde_json::Value,
+    timeout: Duration,
+    max_bytes: usize,
+) -> Result<Vec<u8>, CephError> {
+    let work = exchange(path, cmd, max_bytes);
     match tokio::time::timeout(timeout, work).await {
         Ok(r) => r,
         Err(_) => Err(CephError::Timeout {
@@ -26,7 +43,11 @@ pub async fn request(
     }
 }
 
-async fn exchange(path: &Path, prefix: &str, max_bytes: usize) -> Result<Vec<u8>, CephError> {
+async fn exchange(
+    path: &Path,
+    cmd: &serde_json::Value,
+    max_bytes: usize,
+) -> Result<Vec<u8>, CephError> {
     let io = |source| CephError::Io {
         path: path.to_path_buf(),
         source,
@@ -37,9 +58,7 @@ async fn exchange(path: &Path, prefix: &str, max_bytes: usize) -> Result<Vec<u8>
             path: path.to_path_buf(),
             source,
         })?;
-    let mut cmd = serde_json::json!({ "prefix": prefix })
-        .to_string()
-        .into_bytes();
+    let mut cmd = cmd.to_string().into_bytes();
     cmd.push(0);
     s.write_all(&cmd).await.map_err(io)?;
     let mut len = [0u8; 4];

@@ -1,5 +1,7 @@
 //! [`CephSource`]: every admin socket matching the glob, read in parallel (each request under
-//! its own timeout), schema cached per socket, errors counted per daemon and reason.
+//! its own timeout), schema cached per socket, errors counted per daemon and reason. OSDs are
+//! also asked for their ops in flight (slow ops, oldest op). A daemon whose socket stops
+//! answering keeps `nodewatch_agent_ceph_asok_up 0` and its last-success timestamp.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -10,9 +12,11 @@ use async_trait::async_trait;
 use futures::StreamExt as _;
 use serde_json::Value as Json;
 
-use super::asok::{daemon_name, find_sockets, request};
+use super::asok::{daemon_name, find_sockets, request_cmd};
 use super::config::CephConfig;
 use super::error::CephError;
+use super::latency::LatencyTracker;
+use super::ops::{DEFAULT_COMPLAINT_SECS, OpsFamilies, OpsInFlight, complaint_time, ops_in_flight};
 use super::parse::{Builder, is_counter_schema};
 use crate::event::{Family, Labels};
 use crate::metrics::AgentMetrics;
@@ -39,6 +43,27 @@ pub struct CephSource {
     metrics: Arc<AgentMetrics>,
     protocols: Mutex<HashMap<PathBuf, Protocol>>,
     errors: Mutex<BTreeMap<(String, &'static str), u64>>,
+    /// Unix time of each daemon's last good read.
+    last_ok: Mutex<HashMap<String, f64>>,
+    latency: Mutex<LatencyTracker>,
+}
+
+/// One daemon's good read.
+#[derive(Debug)]
+struct Reading {
+    families: Vec<Family>,
+    /// OSDs only: the ops in flight and the complaint time they were judged by.
+    ops: Option<(OpsInFlight, f64)>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 impl CephSource {
@@ -55,14 +80,25 @@ impl CephSource {
             metrics,
             protocols: Mutex::new(HashMap::new()),
             errors: Mutex::new(BTreeMap::new()),
+            last_ok: Mutex::new(HashMap::new()),
+            latency: Mutex::new(LatencyTracker::default()),
         })
     }
 
     async fn ask(&self, path: &Path, prefix: &str) -> Result<Json, CephError> {
-        let bytes = request(path, prefix, self.socket_timeout, self.max_reply_bytes).await?;
+        self.ask_cmd(path, serde_json::json!({ "prefix": prefix }))
+            .await
+    }
+
+    async fn ask_cmd(&self, path: &Path, cmd: Json) -> Result<Json, CephError> {
+        let bytes = request_cmd(path, &cmd, self.socket_timeout, self.max_reply_bytes).await?;
         serde_json::from_slice(&bytes).map_err(|e| CephError::Reply {
             path: path.to_path_buf(),
-            what: prefix.to_string(),
+            what: cmd
+                .get("prefix")
+                .and_then(Json::as_str)
+                .unwrap_or_default()
+                .to_string(),
             message: e.to_string(),
         })
     }
@@ -96,7 +132,34 @@ impl CephSource {
         self.protocols.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    async fn read_one(&self, path: &Path, daemon: &str) -> Result<Vec<Family>, CephError> {
+    /// An OSD's ops in flight, judged against its own `osd_op_complaint_time`.
+    async fn read_ops(&self, path: &Path) -> Result<(OpsInFlight, f64), CephError> {
+        let cmd = serde_json::json!({ "prefix": "config get", "var": "osd_op_complaint_time" });
+        let complaint = match self.ask_cmd(path, cmd).await {
+            Ok(v) => complaint_time(&v).unwrap_or(DEFAULT_COMPLAINT_SECS),
+            Err(CephError::Reply { .. }) => DEFAULT_COMPLAINT_SECS,
+            Err(e) => return Err(e),
+        };
+        let reply = self.ask(path, "dump_ops_in_flight").await?;
+        let ops = ops_in_flight(&reply, complaint).ok_or_else(|| CephError::Reply {
+            path: path.to_path_buf(),
+            what: "dump_ops_in_flight".into(),
+            message: "no \"ops\" list".into(),
+        })?;
+        Ok((ops, complaint))
+    }
+
+    async fn read_one(&self, path: &Path, daemon: &str) -> Result<Reading, CephError> {
+        let families = self.read_counters(path, daemon).await?;
+        let ops = if daemon.starts_with("osd.") {
+            Some(self.read_ops(path).await?)
+        } else {
+            None
+        };
+        Ok(Reading { families, ops })
+    }
+
+    async fn read_counters(&self, path: &Path, daemon: &str) -> Result<Vec<Family>, CephError> {
         let proto = self.protocol(path).await?;
         let mut b = Builder::default();
         match &proto {
@@ -153,7 +216,7 @@ impl Source for CephSource {
             .await
             .map_err(|e| Box::new(e) as CollectError)?
             .map_err(Box::new)?;
-        let results: Vec<(PathBuf, String, Result<Vec<Family>, CephError>)> =
+        let results: Vec<(PathBuf, String, Result<Reading, CephError>)> =
             futures::stream::iter(sockets)
                 .map(|path| async move {
                     let daemon = daemon_name(&path);
@@ -170,11 +233,19 @@ impl Source for CephSource {
             "1 when the last read of a Ceph daemon's admin socket succeeded.",
         );
         let mut present: Vec<String> = Vec::new();
+        let mut ops = OpsFamilies::default();
+        let mut latency = LatencyTracker::family();
+        let now = unix_now();
         for (path, daemon, r) in results {
             present.push(daemon.clone());
             match r {
-                Ok(f) => {
-                    merge(&mut out, f);
+                Ok(reading) => {
+                    lock(&self.latency).observe(&daemon, &reading.families, &mut latency);
+                    merge(&mut out, reading.families);
+                    if let Some((o, complaint)) = reading.ops {
+                        ops.push(&daemon, &o, complaint);
+                    }
+                    lock(&self.last_ok).insert(daemon.clone(), now);
                     up.push(Labels::new().with("ceph_daemon", daemon), 1.0);
                 }
                 Err(e) => {
@@ -218,6 +289,23 @@ impl Source for CephSource {
         }
         self.lock_protocols()
             .retain(|p, _| present.contains(&daemon_name(p)));
+        lock(&self.latency).retain(&present);
+        let mut last_ok = Family::gauge(
+            "nodewatch_agent_ceph_asok_last_success_timestamp_seconds",
+            "Unix time of the last good read of a Ceph daemon's admin socket (kept while it does not answer).",
+        );
+        {
+            let mut m = lock(&self.last_ok);
+            m.retain(|d, _| present.contains(d));
+            for (d, t) in m.iter() {
+                last_ok.push(Labels::new().with("ceph_daemon", d.clone()), *t);
+            }
+        }
+        out.extend(ops.finish());
+        if !latency.metrics.is_empty() {
+            out.push(latency);
+        }
+        out.push(last_ok);
         out.push(up);
         if !errors.metrics.is_empty() {
             out.push(errors);

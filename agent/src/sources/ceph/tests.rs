@@ -1,6 +1,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::Value as Json;
@@ -36,6 +37,11 @@ enum Behaviour {
     Oversize,
     /// Accepts and never answers.
     Hung,
+    /// A Pacific OSD with two ops in flight for 6.2 s against a complaint time of 2 s (the
+    /// real OSD's replies while its replica peer was stopped).
+    SlowOps,
+    /// Pacific for the first N connections, then hung (an OSD stopped with SIGSTOP).
+    StopsAfter(Arc<AtomicUsize>),
 }
 
 /// The Reef `counter dump` / `counter schema` shape: each section a list of label groups.
@@ -55,6 +61,19 @@ fn regroup(v: &Json) -> Json {
 
 fn answer(b: &Behaviour, prefix: &str) -> Option<Vec<u8>> {
     match (b, prefix) {
+        (Behaviour::SlowOps, "dump_ops_in_flight") => {
+            Some(data("osd0_dump_ops_in_flight_slow.json"))
+        }
+        (Behaviour::SlowOps | Behaviour::StopsAfter(_), _) => answer(&Behaviour::Pacific, prefix),
+        (Behaviour::Reef, "dump_ops_in_flight" | "config get") => {
+            answer(&Behaviour::Pacific, prefix)
+        }
+        (Behaviour::Pacific, "dump_ops_in_flight") => {
+            Some(data("osd0_dump_ops_in_flight_idle.json"))
+        }
+        (Behaviour::Pacific, "config get") => {
+            Some(data("osd0_config_get_osd_op_complaint_time.json"))
+        }
         (Behaviour::Pacific, "perf dump") => Some(data("osd0_perf_dump.json")),
         (Behaviour::Pacific, "perf schema") => Some(data("osd0_perf_schema.json")),
         (Behaviour::Reef, "counter dump") => Some(
@@ -87,8 +106,15 @@ fn serve(path: &Path, b: Behaviour) {
                     .ok()
                     .and_then(|v| v.get("prefix").and_then(Json::as_str).map(str::to_string))
                     .unwrap_or_default();
+                let hung = match &b {
+                    Behaviour::Hung => true,
+                    Behaviour::StopsAfter(left) => left
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                        .is_err(),
+                    _ => false,
+                };
                 match b {
-                    Behaviour::Hung => {
+                    _ if hung => {
                         tokio::time::sleep(Duration::from_secs(60)).await;
                     }
                     Behaviour::Truncated => {
@@ -207,13 +233,18 @@ fn check_osd0(fams: &[Family]) {
         .map(String::as_str)
         .filter(|n| !not_perf.contains(n))
         .collect();
+    // `ceph_daemon_health_metrics` carries a `type` label too; checked on its own below.
+    let health = "ceph_daemon_health_metrics";
     let ours: BTreeSet<&str> = fams
         .iter()
-        .filter(|f| f.name.starts_with("ceph_"))
+        .filter(|f| f.name.starts_with("ceph_") && f.name != health)
         .map(|f| f.name.as_str())
         .collect();
     assert_eq!(ours, want);
-    for f in fams.iter().filter(|f| f.name.starts_with("ceph_")) {
+    for f in fams
+        .iter()
+        .filter(|f| f.name.starts_with("ceph_") && f.name != health)
+    {
         let (t, h) = &mgr[&f.name];
         assert_eq!(f.kind.as_text(), t, "{}: type", f.name);
         assert_eq!(&f.help, h, "{}: help", f.name);
@@ -234,6 +265,176 @@ async fn perf_dump_of_a_pacific_osd_matches_ceph_exporter_names() {
             Some(1.0)
         );
     }
+}
+
+/// The value of `name` with exactly these labels.
+fn labelled(fams: &[Family], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let want = crate::event::Labels::from_pairs(labels.iter().copied());
+    fams.iter()
+        .find(|f| f.name == name)?
+        .metrics
+        .iter()
+        .find(|m| m.labels == want)
+        .and_then(|m| m.value.as_scalar())
+}
+
+#[tokio::test]
+async fn slow_ops_of_an_osd_have_the_mgr_name_and_labels() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    serve(&dir.path().join("ceph-osd.0.asok"), Behaviour::SlowOps);
+    let src = CephSource::new(&config(dir.path()), Arc::new(AgentMetrics::new())).expect("build");
+    let fams = src.collect().await.expect("collect");
+    check_osd0(&fams);
+    let slow = [("ceph_daemon", "osd.0"), ("type", "SLOW_OPS")];
+    assert_eq!(
+        labelled(&fams, "ceph_daemon_health_metrics", &slow),
+        Some(2.0)
+    );
+    assert_eq!(
+        value(&fams, "nodewatch_ceph_oldest_op_age_seconds", "osd.0"),
+        Some(6.231121276)
+    );
+    assert_eq!(
+        value(&fams, "nodewatch_ceph_ops_in_flight", "osd.0"),
+        Some(2.0)
+    );
+    assert_eq!(
+        value(&fams, "nodewatch_ceph_op_complaint_time_seconds", "osd.0"),
+        Some(2.0)
+    );
+    // The same series (name, labels, type, help) as the real mgr module's.
+    let mgr = String::from_utf8(data("mgr_prometheus_metrics.txt")).expect("utf-8");
+    assert!(mgr.contains("ceph_daemon_health_metrics{type=\"SLOW_OPS\",ceph_daemon=\"osd.0\"}"));
+    assert!(mgr.contains("# TYPE ceph_daemon_health_metrics gauge\n"));
+    let f = fams
+        .iter()
+        .find(|f| f.name == "ceph_daemon_health_metrics")
+        .expect("family");
+    assert!(mgr.contains(&format!("# HELP ceph_daemon_health_metrics {}\n", f.help)));
+    assert_eq!(f.kind, MetricKind::Gauge);
+}
+
+#[tokio::test]
+async fn idle_osd_has_zero_slow_ops() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    serve(&dir.path().join("ceph-osd.0.asok"), Behaviour::Pacific);
+    let src = CephSource::new(&config(dir.path()), Arc::new(AgentMetrics::new())).expect("build");
+    let fams = src.collect().await.expect("collect");
+    let slow = [("ceph_daemon", "osd.0"), ("type", "SLOW_OPS")];
+    assert_eq!(
+        labelled(&fams, "ceph_daemon_health_metrics", &slow),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(&fams, "nodewatch_ceph_oldest_op_age_seconds", "osd.0"),
+        Some(0.0)
+    );
+}
+
+#[tokio::test]
+async fn an_osd_that_stops_answering_keeps_up_zero_and_its_last_success() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The first collection opens 5 connections: counter schema (unknown), perf schema, perf
+    // dump, config get, dump_ops_in_flight.
+    let left = Arc::new(AtomicUsize::new(5));
+    serve(
+        &dir.path().join("ceph-osd.0.asok"),
+        Behaviour::StopsAfter(Arc::clone(&left)),
+    );
+    let src = CephSource::new(&config(dir.path()), Arc::new(AgentMetrics::new())).expect("build");
+    let first = src.collect().await.expect("collect");
+    check_osd0(&first);
+    assert_eq!(left.load(Ordering::SeqCst), 0);
+    let t0 = value(
+        &first,
+        "nodewatch_agent_ceph_asok_last_success_timestamp_seconds",
+        "osd.0",
+    )
+    .expect("last success");
+    assert!(t0 > 1.6e9, "{t0}");
+    for _ in 0..2 {
+        let fams = tokio::time::timeout(Duration::from_secs(10), src.collect())
+            .await
+            .expect("bounded by the socket timeout")
+            .expect("collect");
+        assert_eq!(
+            value(&fams, "nodewatch_agent_ceph_asok_up", "osd.0"),
+            Some(0.0)
+        );
+        assert_eq!(
+            value(
+                &fams,
+                "nodewatch_agent_ceph_asok_last_success_timestamp_seconds",
+                "osd.0"
+            ),
+            Some(t0),
+            "the last success stays visible"
+        );
+        assert_eq!(value(&fams, "ceph_osd_op_r", "osd.0"), None);
+    }
+    assert_eq!(src.error_count("osd.0", "timeout"), 2);
+}
+
+#[test]
+fn ops_replies_are_read_and_bad_ones_rejected() {
+    let c = complaint_time(&json("osd0_config_get_osd_op_complaint_time.json"));
+    assert_eq!(c, Some(2.0));
+    assert_eq!(
+        complaint_time(&serde_json::json!({"osd_op_complaint_time": 30})),
+        Some(30.0)
+    );
+    for bad in [
+        serde_json::json!({}),
+        serde_json::json!({"osd_op_complaint_time": "x"}),
+        serde_json::json!({"osd_op_complaint_time": "-1"}),
+    ] {
+        assert_eq!(complaint_time(&bad), None, "{bad}");
+    }
+    let slow = ops_in_flight(&json("osd0_dump_ops_in_flight_slow.json"), 2.0).expect("ops");
+    assert_eq!((slow.count, slow.slow), (2, 2));
+    let not_yet = ops_in_flight(&json("osd0_dump_ops_in_flight_slow.json"), 30.0).expect("ops");
+    assert_eq!((not_yet.count, not_yet.slow), (2, 0));
+    let idle = ops_in_flight(&json("osd0_dump_ops_in_flight_idle.json"), 2.0).expect("ops");
+    assert_eq!(idle, OpsInFlight::default());
+    assert_eq!(ops_in_flight(&serde_json::json!({"ops": 3}), 2.0), None);
+    let odd = serde_json::json!({"ops": [{"age": "x"}, {"age": -1.0}, {"age": 5.0}]});
+    let odd = ops_in_flight(&odd, 2.0).expect("ops");
+    assert_eq!((odd.count, odd.slow, odd.oldest_age_secs), (3, 1, 5.0));
+}
+
+#[test]
+fn interval_mean_latency_from_counter_deltas() {
+    let fam = |name: &str, v: f64| {
+        Family::counter(name, "").with(crate::event::Labels::new().with("ceph_daemon", "osd.0"), v)
+    };
+    let read = |sum: f64, count: f64| {
+        vec![
+            fam("ceph_osd_op_w_latency_sum", sum),
+            fam("ceph_osd_op_w_latency_count", count),
+        ]
+    };
+    let mut t = super::latency::LatencyTracker::default();
+    let mut out = super::latency::LatencyTracker::family();
+    t.observe("osd.0", &read(10.0, 100.0), &mut out);
+    assert!(out.metrics.is_empty(), "a first read has no interval");
+    t.observe("osd.0", &read(12.0, 120.0), &mut out);
+    let w = [("ceph_daemon", "osd.0"), ("op", "write")];
+    assert_eq!(
+        labelled(
+            std::slice::from_ref(&out),
+            "nodewatch_ceph_osd_op_latency_seconds",
+            &w
+        ),
+        Some(0.1)
+    );
+    let mut out = super::latency::LatencyTracker::family();
+    t.observe("osd.0", &read(12.0, 120.0), &mut out);
+    assert!(out.metrics.is_empty(), "no ops, no sample");
+    t.observe("osd.0", &read(1.0, 5.0), &mut out);
+    assert!(
+        out.metrics.is_empty(),
+        "a restarted daemon's reset counters give no sample"
+    );
 }
 
 #[tokio::test]

@@ -194,12 +194,15 @@ fn safe_segment(s: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
 }
 
+/// Pod labels by pod, with the time they were looked up (`None`: the lookup failed).
+type LabelCache = HashMap<String, (Instant, Option<Vec<(String, String)>>)>;
+
 /// The lookups, their cache and their counters. Used from the discovery thread only.
 #[derive(Debug)]
 pub struct PodApi {
     cfg: PodApiConfig,
     agent: ureq::Agent,
-    cache: HashMap<String, (Instant, Option<Vec<(String, String)>>)>,
+    cache: LabelCache,
     metrics: Arc<LogMetrics>,
 }
 

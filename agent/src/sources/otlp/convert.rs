@@ -497,13 +497,11 @@ fn convert_metric(
                 let valid = quantiles.iter().all(|(q, _)| (0.0..=1.0).contains(q));
                 quantiles.sort_by(|a, b| a.0.total_cmp(&b.0));
                 quantiles.dedup_by(|a, b| a.0 == b.0);
-                let value = valid.then(|| {
-                    Value::Summary(Summary {
-                        quantiles,
-                        sum: p.sum,
-                        count: p.count as f64,
-                    })
-                });
+                let value = valid.then_some(Value::Summary(Summary {
+                    quantiles,
+                    sum: p.sum,
+                    count: p.count as f64,
+                }));
                 push(family, labels, value);
             }
         }

@@ -51,7 +51,7 @@ pub fn parse_grouping(
         .ok_or_else(|| PushError::Path("path must start with /metrics/job/".to_string()))?;
     let rest = rest.strip_suffix('/').unwrap_or(rest);
     let segments: Vec<&str> = rest.split('/').collect();
-    if segments.len() % 2 != 0 {
+    if !segments.len().is_multiple_of(2) {
         return Err(PushError::Path("a label name without a value".to_string()));
     }
     if segments.len() / 2 > max_labels {

@@ -5,22 +5,25 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use super::scorer::ScorerParams;
+
 /// The detector of a watched series (`detector = "..."`, or `node-agent detect --detector`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum DetectorKind {
-    /// Robust baseline + level shift (EWMA and CUSUM) + seasonality: the combined score.
+    /// The calibrated score ([`super::Scorer`]): anomaly likelihood of three robust predictors
+    /// (level, step, daily profile) plus novelty beyond the range seen; windows in seconds.
     #[default]
     Auto,
     /// The sliding median/MAD baseline only.
     Robust,
-    /// The combined detector (seasonal profiles are part of `auto` too).
+    /// The earlier sample-window detector: median/MAD, EWMA level, CUSUM and a seasonal profile.
     Seasonal,
     /// EWMA level and CUSUM change point only.
     LevelShift,
     /// A counter that should stay flat: any increase is a finding.
     Counter,
-    /// The combined detector plus rate of change with a horizon (needs `threshold`).
+    /// The calibrated score plus rate of change with a horizon (needs `threshold`).
     Rate,
     /// An EWMA with a mean-absolute-deviation band: the trivial baseline benchmarks compare to.
     Ewma,
@@ -109,6 +112,10 @@ pub struct DetectorParams {
     /// `counter`: how long an increase keeps the score at 1.
     #[serde(default = "default_hold_secs")]
     pub hold_secs: u64,
+    /// `auto` and `rate`: the calibrated scorer's windows (seconds), e.g.
+    /// `scorer = { warmup_secs = 600 }`.
+    #[serde(default)]
+    pub scorer: ScorerParams,
 }
 
 impl Default for DetectorParams {
@@ -127,6 +134,7 @@ impl Default for DetectorParams {
             threshold: None,
             horizon_secs: default_horizon_secs(),
             hold_secs: default_hold_secs(),
+            scorer: ScorerParams::default(),
         }
     }
 }
@@ -140,8 +148,17 @@ impl DetectorParams {
         }
     }
 
+    /// The calibrated scorer's parameters, with this detector's direction.
+    pub fn scorer_params(&self) -> ScorerParams {
+        ScorerParams {
+            direction: self.direction,
+            ..self.scorer
+        }
+    }
+
     /// What is out of range, if anything.
     pub fn check(&self) -> Result<(), String> {
+        self.scorer.check()?;
         if !(3..=256).contains(&self.window) {
             return Err(format!("window {} is outside 3..=256", self.window));
         }
@@ -299,11 +316,14 @@ fn default_fire_score() -> f64 {
 fn default_resolve_score() -> f64 {
     0.3
 }
+// One sample at or above 0.7 pages: the score is already a time-averaged likelihood (or a value
+// beyond everything seen), so N of M mostly delays; raise it for watches that should only page
+// on sustained anomalies. Measured on the NAB development set, see ARCHITECTURE.md.
 fn default_min_samples() -> u32 {
-    3
+    1
 }
 fn default_of_samples() -> u32 {
-    5
+    1
 }
 fn default_resolve_samples() -> u32 {
     4
@@ -587,5 +607,14 @@ pub fn default_watches() -> Vec<WatchConfig> {
         x.labels.insert("attribute_value_type".into(), "raw".into());
         v.push(x);
     }
+    // Each Ceph OSD's interval mean read/write latency (the ceph source, when it runs).
+    v.push(w(
+        "nodewatch_ceph_osd_op_latency_seconds",
+        Stat::Value,
+        "CephOSDLatencyAnomaly",
+        "warning",
+        "ceph-osd",
+        up(Auto),
+    ));
     v
 }

@@ -16,30 +16,19 @@
 //!   `horizon_secs` raises the score as the predicted time gets nearer.
 
 use super::config::{DetectorKind, DetectorParams, Direction};
+use super::scorer::{Scored, Scorer};
 use super::seasonal::Seasonal;
 use super::window::RollingMedian;
 
 /// The logistic steepness of every component (z units).
 const SLOPE: f64 = 1.0;
 
-/// What one sample scored, with the band it was scored against.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Scored {
-    /// The combined score in [0, 1].
-    pub score: f64,
-    /// The expected value.
-    pub baseline: f64,
-    /// The upper edge of the expected band.
-    pub upper: f64,
-    /// The lower edge of the expected band.
-    pub lower: f64,
-}
-
 /// The state of one watched series.
 #[derive(Debug, Clone)]
 pub struct SeriesDetector {
     p: DetectorParams,
     n: u64,
+    scorer: Option<Box<Scorer>>,
     window: Option<RollingMedian>,
     seasonal: Option<Box<Seasonal>>,
     absdev: f64,
@@ -54,6 +43,7 @@ pub struct SeriesDetector {
     last_ts: i64,
     last_increase_ts: Option<i64>,
     slope: f64,
+    skipped: u64,
 }
 
 fn logistic(z: f64, center: f64) -> f64 {
@@ -63,9 +53,14 @@ fn logistic(z: f64, center: f64) -> f64 {
 impl SeriesDetector {
     /// A fresh detector.
     pub fn new(p: DetectorParams) -> Self {
-        let uses_window = !matches!(p.kind, DetectorKind::Counter | DetectorKind::Ewma);
-        let uses_seasonal = matches!(p.kind, DetectorKind::Auto | DetectorKind::Seasonal);
+        let uses_scorer = matches!(p.kind, DetectorKind::Auto | DetectorKind::Rate);
+        let uses_window = matches!(
+            p.kind,
+            DetectorKind::Robust | DetectorKind::Seasonal | DetectorKind::LevelShift
+        );
+        let uses_seasonal = matches!(p.kind, DetectorKind::Seasonal);
         SeriesDetector {
+            scorer: uses_scorer.then(|| Box::new(Scorer::new(p.scorer_params()))),
             window: uses_window.then(|| RollingMedian::new(p.window)),
             seasonal: uses_seasonal.then(|| Box::new(Seasonal::new())),
             p,
@@ -82,6 +77,7 @@ impl SeriesDetector {
             last_ts: i64::MIN,
             last_increase_ts: None,
             slope: 0.0,
+            skipped: 0,
         }
     }
 
@@ -98,6 +94,7 @@ impl SeriesDetector {
     /// Bytes this detector holds: its own size plus its heap.
     pub fn memory_bytes(&self) -> usize {
         std::mem::size_of::<Self>()
+            + self.scorer.as_ref().map_or(0, |s| s.memory_bytes())
             + self.window.as_ref().map_or(0, RollingMedian::heap_bytes)
             + self
                 .seasonal
@@ -113,15 +110,22 @@ impl SeriesDetector {
         }
     }
 
+    /// Non-finite values skipped (counted, score 0, state unchanged).
+    pub fn skipped(&self) -> u64 {
+        self.skipped
+    }
+
     /// Scores one sample at unix time `ts` (seconds), then learns it. A non-finite value is
-    /// ignored (score 0, state unchanged).
+    /// counted and ignored (score 0, state unchanged).
     pub fn update(&mut self, ts: i64, x: f64) -> Scored {
         if !x.is_finite() {
+            self.skipped += 1;
             return Scored::default();
         }
         let out = match self.p.kind {
             DetectorKind::Counter => self.counter(ts, x),
             DetectorKind::Ewma => self.ewma_only(x),
+            DetectorKind::Auto | DetectorKind::Rate => self.calibrated(ts, x),
             _ => self.combined(ts, x),
         };
         self.n += 1;
@@ -166,6 +170,47 @@ impl SeriesDetector {
             baseline: base,
             upper: base,
             lower: base,
+        }
+    }
+
+    /// `auto` and `rate`: the calibrated score ([`Scorer`]); `rate` adds the predicted crossing.
+    fn calibrated(&mut self, ts: i64, x: f64) -> Scored {
+        let mut out = match self.scorer.as_mut() {
+            Some(s) => s.score(ts as f64, x),
+            None => Scored::default(),
+        };
+        let z_rate = self.rate_z(ts, x);
+        if z_rate > 0.0 {
+            out.score = out.score.max(logistic(z_rate, self.p.z_threshold));
+        }
+        out
+    }
+
+    /// The rate-of-change strength (z units) of `rate` detectors: 0 when no crossing of
+    /// `threshold` is predicted within `horizon_secs`.
+    fn rate_z(&mut self, ts: i64, x: f64) -> f64 {
+        let p = &self.p;
+        if !matches!(p.kind, DetectorKind::Rate) {
+            return 0.0;
+        }
+        if self.n > 0 && ts > self.last_ts {
+            let dt = (ts - self.last_ts) as f64;
+            let inst = (x - self.last) / dt;
+            self.slope += 0.3 * (inst - self.slope);
+        }
+        let Some(th) = p.threshold else { return 0.0 };
+        if x >= th {
+            p.z_threshold + 4.0
+        } else if self.slope > 0.0 && self.n >= 3 {
+            let eta = (th - x) / self.slope;
+            if eta < p.horizon_secs as f64 {
+                // eta = horizon maps to z_threshold - 2; eta = 0 to z_threshold + 4.
+                p.z_threshold - 2.0 + 6.0 * (1.0 - eta / p.horizon_secs as f64)
+            } else {
+                0.0
+            }
+        } else {
+            0.0
         }
     }
 
@@ -255,27 +300,6 @@ impl SeriesDetector {
             }
         }
 
-        // Rate of change with a horizon.
-        let mut z_rate = 0.0;
-        if matches!(p.kind, DetectorKind::Rate) {
-            if self.n > 0 && ts > self.last_ts {
-                let dt = (ts - self.last_ts) as f64;
-                let inst = (x - self.last) / dt;
-                self.slope += 0.3 * (inst - self.slope);
-            }
-            if let Some(th) = p.threshold {
-                if x >= th {
-                    z_rate = p.z_threshold + 4.0;
-                } else if self.slope > 0.0 && self.n >= 3 {
-                    let eta = (th - x) / self.slope;
-                    if eta < p.horizon_secs as f64 {
-                        // eta = horizon maps to z_threshold - 2; eta = 0 to z_threshold + 4.
-                        z_rate = p.z_threshold - 2.0 + 6.0 * (1.0 - eta / p.horizon_secs as f64);
-                    }
-                }
-            }
-        }
-
         let zs = match p.kind {
             DetectorKind::Robust => [self.directed(z_robust), 0.0, 0.0, 0.0],
             DetectorKind::LevelShift => [0.0, self.directed(z_level), z_cusum, 0.0],
@@ -290,11 +314,7 @@ impl SeriesDetector {
         let score = if self.n < p.warmup_samples {
             0.0
         } else {
-            logistic(z, p.z_threshold).max(if z_rate > 0.0 {
-                logistic(z_rate, p.z_threshold)
-            } else {
-                0.0
-            })
+            logistic(z, p.z_threshold)
         };
         let band = p.z_threshold * sscale;
         Scored {

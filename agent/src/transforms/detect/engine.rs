@@ -11,8 +11,9 @@ use tokio::sync::watch;
 
 use super::alerts::{Alert, AlertBook};
 use super::config::{DetectConfig, Stat, WatchConfig};
-use super::detector::{Scored, SeriesDetector};
+use super::detector::SeriesDetector;
 use super::policy::{AlertState, Transition};
+use super::scorer::Scored;
 use crate::event::{Family, Histogram, Labels, MetricKind, Value};
 use crate::sinks::alertmanager::{Links, SinkStats};
 use crate::store::Store;

@@ -36,6 +36,11 @@ fn daily_latency(n: usize, seed: u64) -> Vec<(i64, f64)> {
         .collect()
 }
 
+/// The earlier sample-window detector (median/MAD, EWMA, CUSUM, seasonal profile).
+fn legacy() -> DetectorParams {
+    DetectorParams::of(DetectorKind::Seasonal)
+}
+
 fn scores(params: DetectorParams, data: &[(i64, f64)]) -> Vec<f64> {
     let mut d = SeriesDetector::new(params);
     data.iter().map(|&(t, x)| d.update(t, x).score).collect()
@@ -77,11 +82,11 @@ fn rolling_median_and_mad_match_brute_force() {
 }
 
 #[test]
-fn spike_is_detected_at_once_and_clean_part_is_quiet() {
+fn legacy_spike_is_detected_at_once_and_clean_part_is_quiet() {
     let mut data = daily_latency(2000, 1);
     let at = 1500;
     data[at].1 += 8.0;
-    let s = scores(DetectorParams::default(), &data);
+    let s = scores(legacy(), &data);
     assert_eq!(first_hit(&s, at - 10), Some(at), "spike at {at}");
     assert!(
         false_positives(&s, 100..at) <= 2,
@@ -91,13 +96,13 @@ fn spike_is_detected_at_once_and_clean_part_is_quiet() {
 }
 
 #[test]
-fn level_shift_is_detected_within_a_few_samples() {
+fn legacy_level_shift_is_detected_within_a_few_samples() {
     let mut data = daily_latency(2000, 2);
     let at = 1400;
     for p in &mut data[at..] {
         p.1 += 3.0; // latency up by ~7 sigma
     }
-    let s = scores(DetectorParams::default(), &data);
+    let s = scores(legacy(), &data);
     let hit = first_hit(&s, at - 20).expect("level shift found");
     assert!((at..at + 8).contains(&hit), "hit at {hit}, shift at {at}");
     assert!(false_positives(&s, 100..at) <= 2);
@@ -110,34 +115,34 @@ fn level_shift_is_detected_within_a_few_samples() {
 }
 
 #[test]
-fn variance_change_is_detected() {
+fn legacy_variance_change_is_detected() {
     let mut data = daily_latency(2000, 3);
     let mut r = Noise(99);
     let at = 1300;
     for p in &mut data[at..at + 200] {
         p.1 += 2.5 * r.gauss();
     }
-    let s = scores(DetectorParams::default(), &data);
+    let s = scores(legacy(), &data);
     let hit = first_hit(&s, at - 20).expect("variance change found");
     assert!((at..at + 40).contains(&hit), "hit at {hit}");
     assert!(false_positives(&s, 100..at) <= 2);
 }
 
 #[test]
-fn slow_drift_is_detected_by_cusum() {
+fn legacy_slow_drift_is_detected_by_cusum() {
     let mut data = daily_latency(2200, 4);
     let at = 1400;
     for (k, p) in data[at..].iter_mut().enumerate() {
         p.1 += 0.03 * k as f64; // +3.6 (9 sigma) over 120 samples (10 hours)
     }
-    let s = scores(DetectorParams::default(), &data);
+    let s = scores(legacy(), &data);
     let hit = first_hit(&s, at - 20).expect("drift found");
     assert!((at..at + 150).contains(&hit), "hit at {hit}");
     assert!(false_positives(&s, 100..at) <= 2);
 }
 
 #[test]
-fn nightly_batch_is_learned_by_the_seasonal_profile() {
+fn legacy_nightly_batch_is_learned_by_the_seasonal_profile() {
     // Quiet all day, a nightly batch pushes latency up 4x for an hour at 02:00 every night.
     let mut r = Noise(5);
     let n = 12 * 288;
@@ -153,7 +158,7 @@ fn nightly_batch_is_learned_by_the_seasonal_profile() {
             (ts, 10.0 + batch + 0.5 * r.gauss())
         })
         .collect();
-    let s = scores(DetectorParams::default(), &data);
+    let s = scores(legacy(), &data);
     let nights = |day: usize| {
         let start = day * 288 + 24;
         false_positives(&s, start..start + 12)
@@ -168,7 +173,7 @@ fn nightly_batch_is_learned_by_the_seasonal_profile() {
     for p in &mut late[at..at + 12] {
         p.1 += 30.0;
     }
-    let s2 = scores(DetectorParams::default(), &late);
+    let s2 = scores(legacy(), &late);
     assert_eq!(first_hit(&s2, at - 5), Some(at));
 }
 
@@ -210,23 +215,23 @@ fn growing_lag_is_predicted_before_it_crosses_the_threshold() {
 }
 
 #[test]
-fn low_variance_series_is_not_scored_on_noise_below_the_floor() {
+fn legacy_low_variance_series_is_not_scored_on_noise_below_the_floor() {
     // A flat gauge with tiny jitter (0.05 % of its level) never scores.
     let mut r = Noise(8);
     let data: Vec<(i64, f64)> = (0..1000)
         .map(|i| (T0 + i * 60, 1000.0 + 0.5 * r.gauss()))
         .collect();
-    let s = scores(DetectorParams::default(), &data);
+    let s = scores(legacy(), &data);
     assert_eq!(false_positives(&s, 0..1000), 0);
 }
 
 #[test]
-fn scores_are_in_range_and_warmup_is_zero() {
+fn legacy_scores_are_in_range_and_warmup_is_zero() {
     let data = daily_latency(500, 9);
-    let s = scores(DetectorParams::default(), &data);
+    let s = scores(legacy(), &data);
     assert!(s.iter().all(|x| (0.0..=1.0).contains(x)));
     assert!(s[..30].iter().all(|&x| x == 0.0));
-    let mut d = SeriesDetector::new(DetectorParams::default());
+    let mut d = SeriesDetector::new(legacy());
     assert_eq!(d.update(T0, f64::NAN).score, 0.0);
     assert_eq!(d.samples(), 0, "a NaN is not learned");
 }
@@ -331,6 +336,8 @@ fn memory_per_series_is_under_4_kib() {
 fn policy_needs_n_of_m_has_hysteresis_grace_and_a_cap() {
     let p = AlertPolicy {
         max_alerts_per_hour: 1,
+        min_samples: 3,
+        of_samples: 5,
         ..AlertPolicy::default()
     };
     let mut s = AlertState::default();
@@ -435,7 +442,22 @@ fn latency_hist(count: f64, slow: f64) -> Value {
 
 #[test]
 fn op_latency_p99_and_mean_come_from_bucket_deltas_and_fire() {
-    let (mut e, book) = engine(default_watches());
+    // The default watches with the scorer's windows shrunk to this test's 10 minutes of 5 s
+    // samples.
+    let watches = default_watches()
+        .into_iter()
+        .map(|mut w| {
+            w.detector.scorer = ScorerParams {
+                warmup_secs: 60.0,
+                short_secs: 10.0,
+                long_secs: 1800.0,
+                level_secs: 120.0,
+                ..ScorerParams::default()
+            };
+            w
+        })
+        .collect();
+    let (mut e, book) = engine(watches);
     let labels = Labels::from_pairs([("op", "put"), ("outcome", "success"), ("node_id", "n1")]);
     let mut count = 0.0;
     let mut slow = 0.0;

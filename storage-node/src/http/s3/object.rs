@@ -24,6 +24,12 @@ pub(super) async fn put_object<S: ObjectStore>(
     store: &S,
     req: S3Request<PutObjectInput>,
 ) -> S3Result<S3Response<PutObjectOutput>> {
+    if req.method == http::Method::POST && req.input.key.contains("${filename}") {
+        // A browser form upload whose key names the uploaded file: not substituted here.
+        return Err(not_implemented(
+            "${filename} in the key of a POST object upload",
+        ));
+    }
     let trailers = req.trailing_headers;
     let mut input = req.input;
     refuse_write_headers!(input)?;

@@ -7,6 +7,8 @@ use s3s::dto::*;
 use s3s::{S3Result, s3_error};
 
 use super::headers::check_tags;
+use super::unsupported::not_implemented;
+use super::versioning;
 use crate::http::error::to_s3;
 use crate::store::ObjectStore;
 
@@ -47,19 +49,44 @@ pub(super) async fn put_object_tagging<S: ObjectStore>(
     input: PutObjectTaggingInput,
 ) -> S3Result<PutObjectTaggingOutput> {
     let tags = to_map(input.tagging.tag_set)?;
-    set_object_tags(store, &input.bucket, &input.key, tags).await?;
-    Ok(PutObjectTaggingOutput::default())
+    let version_id = set_object_tags(
+        store,
+        &input.bucket,
+        &input.key,
+        input.version_id.as_deref(),
+        tags,
+    )
+    .await?;
+    Ok(PutObjectTaggingOutput { version_id })
 }
 
+/// Replaces the tags of the current version (`version_id`, when given, must name it). Returns the
+/// version id to answer with. A version with its own id keeps its tags: rewriting it would make a
+/// new version, so that is refused (501) rather than done differently from S3.
 pub(super) async fn set_object_tags<S: ObjectStore>(
     store: &S,
     bucket: &str,
     key: &str,
+    version_id: Option<&str>,
     tags: BTreeMap<String, String>,
-) -> S3Result<()> {
-    let meta = store.head_object(bucket, key).await.map_err(to_s3)?;
+) -> S3Result<Option<String>> {
+    let meta = versioning::head(store, bucket, key, version_id)
+        .await
+        .map_err(to_s3)?;
+    let shown = versioning::version_header(store, bucket, &meta).await;
+    if version_id.is_some() {
+        let current = store.head_object(bucket, key).await.map_err(to_s3)?;
+        if current.version != meta.version {
+            return Err(not_implemented("Changing the tags of a noncurrent version"));
+        }
+    }
+    if meta.versioned {
+        return Err(not_implemented(
+            "Changing the tags of an object version in a versioning-enabled bucket",
+        ));
+    }
     if meta.attrs.tags == tags {
-        return Ok(());
+        return Ok(shown);
     }
     let mut attrs = meta.attrs;
     attrs.tags = tags;
@@ -67,20 +94,24 @@ pub(super) async fn set_object_tags<S: ObjectStore>(
         .replace_attrs(bucket, key, attrs)
         .await
         .map_err(to_s3)?;
-    Ok(())
+    Ok(shown)
 }
 
 pub(super) async fn get_object_tagging<S: ObjectStore>(
     store: &S,
     input: GetObjectTaggingInput,
 ) -> S3Result<GetObjectTaggingOutput> {
-    let meta = store
-        .head_object(&input.bucket, &input.key)
-        .await
-        .map_err(to_s3)?;
+    let meta = versioning::head(
+        store,
+        &input.bucket,
+        &input.key,
+        input.version_id.as_deref(),
+    )
+    .await
+    .map_err(to_s3)?;
     Ok(GetObjectTaggingOutput {
         tag_set: to_set(&meta.attrs.tags),
-        ..Default::default()
+        version_id: versioning::version_header(store, &input.bucket, &meta).await,
     })
 }
 

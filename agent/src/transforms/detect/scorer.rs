@@ -1,0 +1,390 @@
+//! The calibrated anomaly score of one series ([`Scorer`]): streaming, O(1) time and fixed memory
+//! (about 1.4 KiB), windows in seconds, no look-ahead.
+//!
+//! 1. Three robust predictors each give a raw surprise `ln(1 + |residual| / scale)`:
+//!    - `level`: an exponentially weighted mean and mean absolute deviation (time constant
+//!      `level_secs`), learning a winsorized value so one spike does not drag it;
+//!    - `step`: the change from the previous sample against the typical change (`diff_secs`);
+//!    - `daily`: a 96-bin time-of-day profile, against the bin's own deviation, so a daily cycle
+//!      (a nightly batch, office hours) is expected.
+//! 2. Each surprise stream goes through an anomaly likelihood ([`Likelihood`]): its short average
+//!    (`short_secs`) against the long-run distribution of that average (`long_secs`) gives a tail
+//!    p-value. The smallest p-value of the streams, Bonferroni-corrected by their number, is the
+//!    evidence; the score is `-log10(p) / 10`, capped at 1: a score of 0.9 means `p <= 1e-9`.
+//! 3. Novelty: a value beyond everything seen (the all-time range, once it spans a day and 100
+//!    samples) by a fraction `e` of that range scores at least
+//!    `0.5 + 0.5 * min(1, e / novelty_tolerance)`.
+//! 4. During the warm-up (`warmup_secs` after the first sample) the score is 0.
+//!
+//! Non-finite values are counted ([`Scorer::skipped`]) and ignored (score 0, state unchanged).
+//! Gaps and irregular timestamps: the predictors weigh each sample by its time step (capped at
+//! `max_gap_secs`), the likelihood by the smaller of the step and the typical sampling interval
+//! (so one sample after an outage is not the whole short average); a timestamp that goes
+//! backwards counts as a step of 1 ms.
+
+use serde::Deserialize;
+
+use super::config::Direction;
+use super::daily::DailyProfile;
+use super::likelihood::{Likelihood, decay_weight, upper_tail};
+
+/// `E|X - mean| * 1.2533 = sigma` for a normal `X`.
+const MAD_TO_SIGMA: f64 = 1.2533;
+/// The raw surprise's z is capped here before the logarithm.
+const MAX_Z: f64 = 50.0;
+/// Residuals are winsorized at this many scales when learned.
+const CLIP: f64 = 4.0;
+/// Samples before winsorizing starts.
+const CLIP_AFTER: u64 = 10;
+/// Decades of p-value that map to a score of 1.
+const DECADES: f64 = 10.0;
+/// A bin's deviation is floored at this fraction of the profile's overall deviation.
+const BIN_DEV_FLOOR: f64 = 0.25;
+/// The novelty score starts here.
+const NOVELTY_BASE: f64 = 0.5;
+/// Samples before novelty counts (a new extreme of `n` exchangeable samples has chance `2/(n+1)`).
+const NOVELTY_AFTER: u64 = 100;
+/// History (seconds) before novelty counts: the range must span a whole daily cycle.
+const NOVELTY_AFTER_SECS: f64 = 86_400.0;
+
+/// The scorer's parameters; every field has a default, all windows are in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScorerParams {
+    /// Which deviations count (in a watch, the detector's `direction`).
+    #[serde(skip)]
+    pub direction: Direction,
+    /// Scored 0 for this long after the first sample.
+    #[serde(default = "default_warmup_secs")]
+    pub warmup_secs: f64,
+    /// The time constant of the level predictor.
+    #[serde(default = "default_level_secs")]
+    pub level_secs: f64,
+    /// The time constant of the typical step size.
+    #[serde(default = "default_diff_secs")]
+    pub diff_secs: f64,
+    /// The short average of the raw surprise (the likelihood's "recent" window).
+    #[serde(default = "default_short_secs")]
+    pub short_secs: f64,
+    /// The long-run distribution of the short average (the likelihood's history).
+    #[serde(default = "default_long_secs")]
+    pub long_secs: f64,
+    /// A time step longer than this counts as this long (after an outage).
+    #[serde(default = "default_max_gap_secs")]
+    pub max_gap_secs: f64,
+    /// How far beyond the all-time range (as a fraction of it) a value scores 1.
+    #[serde(default = "default_novelty_tolerance")]
+    pub novelty_tolerance: f64,
+}
+
+impl Default for ScorerParams {
+    fn default() -> Self {
+        ScorerParams {
+            direction: Direction::Both,
+            warmup_secs: default_warmup_secs(),
+            level_secs: default_level_secs(),
+            diff_secs: default_diff_secs(),
+            short_secs: default_short_secs(),
+            long_secs: default_long_secs(),
+            max_gap_secs: default_max_gap_secs(),
+            novelty_tolerance: default_novelty_tolerance(),
+        }
+    }
+}
+
+fn default_warmup_secs() -> f64 {
+    3600.0
+}
+fn default_level_secs() -> f64 {
+    6.0 * 3600.0
+}
+fn default_diff_secs() -> f64 {
+    86_400.0
+}
+fn default_short_secs() -> f64 {
+    12_000.0
+}
+fn default_long_secs() -> f64 {
+    7.0 * 86_400.0
+}
+fn default_max_gap_secs() -> f64 {
+    86_400.0
+}
+fn default_novelty_tolerance() -> f64 {
+    0.05
+}
+
+impl ScorerParams {
+    /// What is out of range, if anything.
+    pub fn check(&self) -> Result<(), String> {
+        for (name, v) in [
+            ("level_secs", self.level_secs),
+            ("diff_secs", self.diff_secs),
+            ("short_secs", self.short_secs),
+            ("long_secs", self.long_secs),
+            ("max_gap_secs", self.max_gap_secs),
+            ("novelty_tolerance", self.novelty_tolerance),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(format!("{name} must be above 0"));
+            }
+        }
+        if !(self.warmup_secs.is_finite() && self.warmup_secs >= 0.0) {
+            return Err("warmup_secs must be 0 or above".into());
+        }
+        if self.short_secs > self.long_secs {
+            return Err("short_secs must not exceed long_secs".into());
+        }
+        Ok(())
+    }
+}
+
+/// What one sample scored, with the band it was scored against.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Scored {
+    /// The score in [0, 1].
+    pub score: f64,
+    /// The expected value.
+    pub baseline: f64,
+    /// The upper edge of the expected band.
+    pub upper: f64,
+    /// The lower edge of the expected band.
+    pub lower: f64,
+}
+
+/// The calibrated anomaly scorer of one series. See the module docs.
+#[derive(Debug, Clone)]
+pub struct Scorer {
+    p: ScorerParams,
+    n: u64,
+    skipped: u64,
+    first_ts: f64,
+    last_ts: f64,
+    interval: f64,
+    level: f64,
+    level_dev: f64,
+    prev: f64,
+    step_dev: f64,
+    daily_dev: f64,
+    lo: f64,
+    hi: f64,
+    streams: [Likelihood; 3],
+    weights: Weights,
+    daily: DailyProfile,
+}
+
+/// The decay weights of one time step, cached: with a steady sampling interval they are
+/// computed once.
+#[derive(Debug, Clone, Copy, Default)]
+struct Weights {
+    dt: f64,
+    dt_lik: f64,
+    short: f64,
+    long: f64,
+    level: f64,
+    diff: f64,
+}
+
+impl Weights {
+    fn update(&mut self, p: &ScorerParams, dt: f64, dt_lik: f64) {
+        if dt_lik != self.dt_lik {
+            self.dt_lik = dt_lik;
+            self.short = decay_weight(dt_lik, p.short_secs);
+            self.long = decay_weight(dt_lik, p.long_secs);
+        }
+        if dt != self.dt {
+            self.dt = dt;
+            self.level = decay_weight(dt, p.level_secs);
+            self.diff = decay_weight(dt, p.diff_secs);
+        }
+    }
+}
+
+impl Default for Scorer {
+    fn default() -> Self {
+        Self::new(ScorerParams::default())
+    }
+}
+
+impl Scorer {
+    /// A fresh scorer.
+    pub fn new(p: ScorerParams) -> Self {
+        Scorer {
+            p,
+            n: 0,
+            skipped: 0,
+            first_ts: 0.0,
+            last_ts: 0.0,
+            interval: 0.0,
+            level: 0.0,
+            level_dev: 0.0,
+            prev: 0.0,
+            step_dev: 0.0,
+            daily_dev: 0.0,
+            lo: 0.0,
+            hi: 0.0,
+            streams: [Likelihood::default(); 3],
+            weights: Weights {
+                dt: f64::NAN,
+                dt_lik: f64::NAN,
+                ..Weights::default()
+            },
+            daily: DailyProfile::default(),
+        }
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> &ScorerParams {
+        &self.p
+    }
+
+    /// Samples learned.
+    pub fn samples(&self) -> u64 {
+        self.n
+    }
+
+    /// Non-finite values (or timestamps) skipped.
+    pub fn skipped(&self) -> u64 {
+        self.skipped
+    }
+
+    /// Bytes this scorer holds: its own size plus its heap.
+    pub fn memory_bytes(&self) -> usize {
+        std::mem::size_of::<Self>() + self.daily.heap_bytes()
+    }
+
+    /// Scores `value` at unix time `ts_secs` (before learning it) and learns it: a score in
+    /// [0, 1]. Non-finite input is counted and scores 0.
+    pub fn observe(&mut self, ts_secs: f64, value: f64) -> f64 {
+        self.score(ts_secs, value).score
+    }
+
+    fn directed(&self, res: f64) -> f64 {
+        match self.p.direction {
+            Direction::Both => res.abs(),
+            Direction::Up => res.max(0.0),
+            Direction::Down => (-res).max(0.0),
+        }
+    }
+
+    /// [`Scorer::observe`] with the expected value and band.
+    pub fn score(&mut self, ts: f64, x: f64) -> Scored {
+        if !x.is_finite() || !ts.is_finite() {
+            self.skipped += 1;
+            return Scored::default();
+        }
+        let p = self.p;
+        if self.n == 0 {
+            self.first_ts = ts;
+            self.last_ts = ts;
+            self.level = x;
+            self.prev = x;
+            self.lo = x;
+            self.hi = x;
+        }
+        let dt = (ts - self.last_ts).clamp(1e-3, p.max_gap_secs);
+        self.last_ts = self.last_ts.max(ts);
+        // The typical sampling interval: the likelihood weighs every sample alike (a sample after
+        // a gap is one sample, not the whole short window), at the series' own rate.
+        if self.n == 1 {
+            self.interval = dt;
+        } else if self.n > 1 {
+            self.interval += 0.05 * (dt.min(4.0 * self.interval) - self.interval);
+        }
+        let dt_lik = if self.n > 1 {
+            dt.min(self.interval)
+        } else {
+            dt
+        };
+        let eps = 1e-9 + 1e-3 * self.level.abs();
+        let bin = DailyProfile::bin(ts);
+
+        // Raw surprise of each predictor.
+        let level_scale = MAD_TO_SIGMA * self.level_dev + eps;
+        let step_scale = MAD_TO_SIGMA * self.step_dev + eps;
+        let step = x - self.prev;
+        let z = [
+            self.directed(x - self.level) / level_scale,
+            self.directed(step) / step_scale,
+            0.0,
+        ];
+        let expect = self.daily.expect(bin);
+        let z_daily = expect.map(|(m, dev)| {
+            self.directed(x - m) / (MAD_TO_SIGMA * dev.max(BIN_DEV_FLOOR * self.daily_dev) + eps)
+        });
+
+        // Likelihood of each stream; the smallest p-value, Bonferroni-corrected.
+        self.weights.update(&p, dt, dt_lik);
+        let w = self.weights;
+        let mut z_max: Option<f64> = None;
+        let mut k = 0u32;
+        for (i, zi) in [Some(z[0]), Some(z[1]), z_daily].into_iter().enumerate() {
+            let Some(zi) = zi else { continue };
+            let r = zi.min(MAX_Z).ln_1p();
+            if let Some(zs) = self.streams[i].step_z(r, w.short, w.long) {
+                z_max = Some(z_max.map_or(zs, |m: f64| m.max(zs)));
+            }
+            k += 1;
+        }
+        // The smallest p-value is the tail of the largest z: one tail evaluation.
+        let mut score = match z_max {
+            Some(zm) => {
+                let p_val = (upper_tail(zm) * f64::from(k.max(1))).min(1.0);
+                (-p_val.max(1e-300).log10() / DECADES).clamp(0.0, 1.0)
+            }
+            None => 0.0,
+        };
+
+        // Novelty: beyond the all-time range.
+        let age = ts - self.first_ts;
+        let range = self.hi - self.lo;
+        if age > p.warmup_secs.max(NOVELTY_AFTER_SECS) && self.n >= NOVELTY_AFTER && range > 0.0 {
+            let beyond = match p.direction {
+                Direction::Both => (x - self.hi).max(self.lo - x),
+                Direction::Up => x - self.hi,
+                Direction::Down => self.lo - x,
+            } / range;
+            if beyond > 0.0 {
+                let novelty =
+                    NOVELTY_BASE + (1.0 - NOVELTY_BASE) * (beyond / p.novelty_tolerance).min(1.0);
+                score = score.max(novelty);
+            }
+        }
+        if age < p.warmup_secs {
+            score = 0.0;
+        }
+        let band = CLIP * level_scale;
+        let out = Scored {
+            score,
+            baseline: self.level,
+            upper: self.level + band,
+            lower: self.level - band,
+        };
+
+        // Learn.
+        let (w_level, w_diff) = (w.level, w.diff);
+        let winsorize = |v: f64, scale: f64, n: u64| {
+            if n > CLIP_AFTER {
+                v.clamp(-CLIP * scale, CLIP * scale)
+            } else {
+                v
+            }
+        };
+        let e = winsorize(x - self.level, level_scale, self.n);
+        self.level += w_level * e;
+        self.level_dev += w_level * (e.abs() - self.level_dev);
+        let e = winsorize(step, step_scale, self.n);
+        self.step_dev += w_diff * (e.abs() - self.step_dev);
+        if self.daily.seen(bin) {
+            let res = self.daily.update(bin, x);
+            self.daily_dev += w_diff * (res.abs() - self.daily_dev);
+        } else {
+            self.daily.update(bin, x);
+        }
+        self.prev = x;
+        self.lo = self.lo.min(x);
+        self.hi = self.hi.max(x);
+        self.n += 1;
+        out
+    }
+}
