@@ -36,6 +36,16 @@ python3 -m pip install -q --disable-pip-version-check -r tests/python/requiremen
 echo "== npm ci (tests/dashboards: @grafana/schema and typescript for the dashboard type check)"
 (cd tests/dashboards && npm ci --no-audit --no-fund --loglevel=error)
 
+if command -v rustup >/dev/null 2>&1; then
+  rustup component add rustfmt clippy >/dev/null 2>&1 || true
+fi
+
+echo "== cargo fmt --all --check"
+cargo fmt --all --check
+
+echo "== cargo clippy (release, every target, warnings are errors)"
+cargo clippy --release --workspace --all-targets --locked -- -D warnings
+
 echo "== cargo build (release: the tests drive the real binaries)"
 cargo build --release --workspace --bins --locked
 

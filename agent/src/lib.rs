@@ -9,6 +9,7 @@
 pub mod api;
 pub mod buffer;
 pub mod civil;
+pub mod component;
 pub mod config;
 pub mod event;
 pub mod exposition;

@@ -327,13 +327,9 @@ fn check_overrides(cfg: &config::Config) -> anyhow::Result<()> {
         agent::sources::storage_node::check_url(u)
             .map_err(|r| anyhow::anyhow!("--storage-node {u}: {r}"))?;
     }
-    agent::logs::pipeline::validate(cfg).map_err(|e| anyhow::anyhow!("log settings: {e}"))?;
     tracing_subscriber::EnvFilter::try_new(&cfg.log_level)
         .map_err(|e| anyhow::anyhow!("--log-level {}: {e}", cfg.log_level))?;
-    cfg.sinks
-        .prometheus_remote_write
-        .validate()
-        .map_err(|(k, r)| anyhow::anyhow!("remote_write {k}: {r}"))?;
+    config::validate_config(cfg)?;
     Ok(())
 }
 

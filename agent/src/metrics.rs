@@ -10,6 +10,10 @@ use std::time::Duration;
 
 use crate::event::{Family, Labels};
 
+mod component;
+
+pub use component::{ComponentRegistry, ComponentTelemetry};
+
 /// The label value used for names that were never registered.
 const OTHER: &str = "other";
 
@@ -53,6 +57,8 @@ pub struct AgentMetrics {
     family_sources: Mutex<Vec<std::sync::Arc<dyn FamilySource>>>,
     /// The log sources' and Loki sinks' telemetry.
     pub logs: std::sync::Arc<crate::logs::LogMetrics>,
+    /// Every component's `component_*` counters.
+    pub components: ComponentRegistry,
 }
 
 impl AgentMetrics {
@@ -256,6 +262,7 @@ impl AgentMetrics {
             .with(Labels::new(), g.render_conflicts as f64),
         ];
         drop(g);
+        out.extend(self.components.families());
         out.extend(self.logs.families());
         out.extend(process_families());
         let extra = self

@@ -50,7 +50,7 @@ pub struct PutReport {
 #[derive(Debug)]
 pub struct Store {
     entries: RwLock<BTreeMap<String, Entry>>,
-    limits: HashMap<String, usize>,
+    limits: RwLock<HashMap<String, usize>>,
     default_limit: usize,
     metrics: Arc<AgentMetrics>,
     providers: RwLock<Vec<Arc<dyn Provider>>>,
@@ -66,12 +66,18 @@ impl Store {
     ) -> Self {
         Store {
             entries: RwLock::new(BTreeMap::new()),
-            limits,
+            limits: RwLock::new(limits),
             default_limit,
             metrics,
             providers: RwLock::new(Vec::new()),
             listeners: RwLock::new(Vec::new()),
         }
+    }
+
+    /// Sets the series limit of one source (the topology calls it as it builds each source).
+    pub fn set_limit(&self, source: &str, max_series: usize) {
+        let mut g = self.limits.write().unwrap_or_else(|e| e.into_inner());
+        g.insert(source.to_string(), max_series);
     }
 
     /// Attaches a provider whose families every snapshot includes (after the sources' batches).
@@ -92,6 +98,8 @@ impl Store {
     pub fn put(&self, source: &str, families: Vec<Family>, ttl: Duration) -> PutReport {
         let limit = self
             .limits
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
             .get(source)
             .copied()
             .unwrap_or(self.default_limit);

@@ -375,10 +375,21 @@ impl Config {
         Ok(())
     }
 
-    /// Checks what can be checked without starting: the data directory is writable and the TLS files
-    /// parse.
+    /// Prepares and checks what `serve` needs: creates the data directory when missing, proves
+    /// it writable, and parses the TLS files.
     pub fn validate(&self) -> Result<(), ConfigError> {
         check_data_dir(&self.data_dir)?;
+        self.check_tls()
+    }
+
+    /// `check-config`: the same checks as [`Config::validate`], changing nothing on disk (a
+    /// missing data directory is only checked to be creatable).
+    pub fn check(&self) -> Result<(), ConfigError> {
+        probe_data_dir(&self.data_dir)?;
+        self.check_tls()
+    }
+
+    fn check_tls(&self) -> Result<(), ConfigError> {
         if let Some(tls) = &self.tls {
             crate::http::tls::load_server_config(tls)
                 .map_err(|e| ConfigError::Tls(e.to_string()))?;
@@ -417,6 +428,62 @@ fn parse_otlp_endpoint(value: &str) -> Result<http::Uri, ConfigError> {
         ));
     }
     Ok(uri)
+}
+
+/// Checks the data directory without creating it: an existing one must be a directory that a
+/// probe file can be written to (and is removed from again); a missing one must have a directory
+/// as its nearest existing ancestor, one that is not read-only.
+pub fn probe_data_dir(dir: &Path) -> Result<(), ConfigError> {
+    let fail = |reason: String| ConfigError::DataDir {
+        path: dir.to_owned(),
+        reason,
+    };
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => return check_data_dir(dir),
+        Ok(_) => return Err(fail("not a directory".to_owned())),
+        Err(e)
+            if !matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            return Err(fail(format!("stat: {e}")));
+        }
+        Err(_) => {}
+    }
+    let mut ancestor = dir.parent();
+    while let Some(a) = ancestor {
+        let a = if a.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            a
+        };
+        match std::fs::metadata(a) {
+            Ok(m) if m.is_dir() && m.permissions().readonly() => {
+                return Err(fail(format!(
+                    "cannot be created: {} is read-only",
+                    a.display()
+                )));
+            }
+            Ok(m) if m.is_dir() => return Ok(()),
+            Ok(_) => {
+                return Err(fail(format!(
+                    "cannot be created: {} is not a directory",
+                    a.display()
+                )));
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                ancestor = a.parent()
+            }
+            Err(e) => return Err(fail(format!("stat {}: {e}", a.display()))),
+        }
+    }
+    Ok(())
 }
 
 /// Creates the data directory when missing and proves that it is writable with a probe file.

@@ -35,7 +35,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::CheckConfig { file, mut cli } => {
             cli.config = Some(file.clone());
-            match Config::load(&cli).and_then(|c| c.validate().map(|()| c)) {
+            match Config::load(&cli).and_then(|c| c.check().map(|()| c)) {
                 Ok(c) => {
                     println!(
                         "{}: ok (node {}, s3 {}, admin {}, data {})",

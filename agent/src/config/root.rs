@@ -5,21 +5,9 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::registry::{Registered, SinksConfig, SourcesConfig, TransformsConfig};
 use crate::pipeline::PipelineConfig;
-use crate::sinks::alertmanager::AlertmanagerConfig;
-use crate::sinks::loki::{LokiConfig, LokiEndpointConfig};
-use crate::sinks::prometheus_exporter::PrometheusExporterConfig;
-use crate::sinks::prometheus_remote_write::RemoteWriteConfig;
-use crate::sources::ceph::CephConfig;
-use crate::sources::files::FilesConfig;
-use crate::sources::host::HostConfig;
-use crate::sources::kubernetes_pods::KubernetesPodsConfig;
-use crate::sources::nvml::NvmlConfig;
-use crate::sources::otlp::OtlpConfig;
-use crate::sources::pushgateway::PushgatewayConfig;
-use crate::sources::smartctl::SmartctlConfig;
-use crate::sources::storage_node::StorageNodeConfig;
-use crate::transforms::detect::DetectConfig;
+use crate::sinks::loki::LokiEndpointConfig;
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -107,69 +95,6 @@ fn default_header_read_timeout_ms() -> u64 {
     5_000
 }
 
-/// `[sources]`: one table per source.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct SourcesConfig {
-    /// node_exporter's core host collectors.
-    #[serde(default)]
-    pub host: HostConfig,
-    /// SMART through smartctl.
-    #[serde(default)]
-    pub smartctl: SmartctlConfig,
-    /// The local storage nodes' admin endpoints.
-    #[serde(default)]
-    pub storage_node: StorageNodeConfig,
-    /// Log files matched by globs.
-    #[serde(default)]
-    pub files: FilesConfig,
-    /// Kubernetes pod logs.
-    #[serde(default)]
-    pub kubernetes_pods: KubernetesPodsConfig,
-    /// GPUs through NVML (`enabled = "auto"`: on when NVML loads).
-    #[serde(default)]
-    pub nvml: NvmlConfig,
-    /// Ceph daemons' admin sockets (off by default).
-    #[serde(default)]
-    pub ceph: CephConfig,
-    /// OTLP/HTTP metrics pushed to the pipeline listener.
-    #[serde(default)]
-    pub otlp: OtlpConfig,
-    /// Pushgateway-style pushes to the pipeline listener.
-    #[serde(default)]
-    pub pushgateway: PushgatewayConfig,
-}
-
-/// `[sinks]`: one table per sink.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct SinksConfig {
-    /// The `/metrics` exporter.
-    #[serde(default)]
-    pub prometheus_exporter: PrometheusExporterConfig,
-    /// Prometheus remote_write (off unless a URL is set).
-    #[serde(default)]
-    pub prometheus_remote_write: RemoteWriteConfig,
-    /// Anomaly alerts to Alertmanager.
-    #[serde(default)]
-    pub alertmanager: AlertmanagerConfig,
-    /// Loki endpoints for the log sources.
-    #[serde(default)]
-    pub loki: LokiConfig,
-}
-
-/// `[transforms]`: one table per transform.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct TransformsConfig {
-    /// The anomaly detectors.
-    #[serde(default)]
-    pub detect: DetectConfig,
-    /// Log-template mining and log-pattern alerts.
-    #[serde(default)]
-    pub log_patterns: crate::transforms::log_patterns::LogPatternsConfig,
-}
-
 /// Values given on the command line; each one that is set replaces the file's value.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Overrides {
@@ -198,6 +123,21 @@ pub struct Overrides {
 }
 
 impl Config {
+    /// Every component in build order: sources, the sinks transforms feed, transforms, the
+    /// other sinks.
+    pub fn components(&self) -> Vec<Registered<'_>> {
+        let (early, late): (Vec<_>, Vec<_>) = self
+            .sinks
+            .components()
+            .into_iter()
+            .partition(|(_, _, c)| c.before_transforms());
+        let mut all = self.sources.components();
+        all.extend(early);
+        all.extend(self.transforms.components());
+        all.extend(late);
+        all
+    }
+
     /// Applies command-line overrides.
     pub fn apply(&mut self, o: &Overrides) {
         if let Some(l) = o.listen {

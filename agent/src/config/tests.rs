@@ -168,10 +168,7 @@ encoding = "json"
         c.sources.kubernetes_pods.root,
         std::path::PathBuf::from("/other")
     );
-    assert_eq!(
-        crate::logs::pipeline::sink_names(&c),
-        vec!["loki", "loki_1"]
-    );
+    assert_eq!(c.sinks.loki.sink_names(), vec!["loki", "loki_1"]);
     // Unknown keys and bad values are named.
     let e = parse("[sinks.loki]\nendpoint = []\n")
         .expect_err("must fail")

@@ -1,7 +1,8 @@
 //! The log pipeline's own telemetry (`nodewatch_agent_log_*`, `nodewatch_agent_loki_*`).
 //!
 //! Label values come from bounded sets: source and sink names from the config, reasons from
-//! fixed lists in the code, and `filename` only for files a tailer holds open (itself bounded).
+//! fixed lists in the code. File paths are never label values: per-file figures are summed per
+//! source.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -348,14 +349,22 @@ impl LogMetrics {
                 "reason",
                 &g.pod_api_errors,
             ),
-            two(
+            one(
                 "nodewatch_agent_log_file_bytes_behind",
-                "Bytes between a file's read position and its end.",
-                "source",
-                "filename",
-                &g.behind,
+                "Bytes between the read positions and the ends of the files a source has open, summed.",
                 Gauge,
+                "source",
+                &behind_by_source(&g.behind),
             ),
         ]
     }
+}
+
+/// Sums the per-file figures per source (file paths stay out of the labels).
+fn behind_by_source(per_file: &BTreeMap<(String, String), u64>) -> BTreeMap<String, u64> {
+    let mut out: BTreeMap<String, u64> = BTreeMap::new();
+    for ((source, _file), v) in per_file {
+        *out.entry(source.clone()).or_default() += v;
+    }
+    out
 }

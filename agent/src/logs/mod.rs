@@ -1,7 +1,7 @@
 //! The log pipeline's shared pieces: the entry that flows from the tailers to the Loki sink
 //! ([`LogEntry`], [`Chunk`]), the acknowledgement that moves a file's saved position
-//! ([`Positions`]), line timestamps ([`timestamp`]), the log telemetry ([`LogMetrics`]) and the
-//! wiring of sources to one pipeline per Loki endpoint ([`pipeline`]).
+//! ([`Positions`]), line timestamps ([`timestamp`]) and the log telemetry ([`LogMetrics`]). The
+//! wiring of sources to one pipeline per Loki endpoint is the sink's (`sinks::loki::pipeline`).
 //!
 //! Flow: a tailer thread (`sources::tail`) reads files, the transforms (`transforms::*`) turn
 //! raw lines into entries, chunks of entries go through a bounded channel to the Loki sink
@@ -10,7 +10,6 @@
 
 mod entry;
 mod metrics;
-pub mod pipeline;
 mod positions;
 pub mod timestamp;
 

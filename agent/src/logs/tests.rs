@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use super::timestamp::parse_rfc3339_nanos;
-use super::{FileKey, Positions, StreamLabels};
+use super::{FileKey, LogMetrics, Positions, StreamLabels};
 
 #[test]
 fn rfc3339_with_nanos_zones_and_rejects() {
@@ -113,4 +113,29 @@ fn retired_records_are_copy_candidates_and_forgotten_later() {
         p.snapshot().is_empty(),
         "closed, unseen records are forgotten"
     );
+}
+
+#[test]
+fn bytes_behind_is_summed_per_source_without_file_paths() {
+    let m = LogMetrics::default();
+    m.behind("files", "/var/log/a.log", Some(100));
+    m.behind("files", "/var/log/b.log", Some(20));
+    m.behind("kubernetes_pods", "/pods/x/0.log", Some(5));
+    m.behind("files", "/var/log/gone.log", Some(7));
+    m.behind("files", "/var/log/gone.log", None);
+    let fams = m.families();
+    let f = fams
+        .iter()
+        .find(|f| f.name == "nodewatch_agent_log_file_bytes_behind")
+        .expect("family");
+    assert_eq!(f.metrics.len(), 2, "one series per source");
+    for s in &f.metrics {
+        assert_eq!(s.labels.get("filename"), None);
+    }
+    let files = f
+        .metrics
+        .iter()
+        .find(|s| s.labels.get("source") == Some("files"))
+        .expect("files");
+    assert_eq!(files.value.as_scalar(), Some(120.0));
 }

@@ -10,14 +10,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode, header};
+use http::{Request, Response, StatusCode, header};
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::sources::otlp::OtlpReceiver;
-use crate::sources::pushgateway::PushgatewayReceiver;
+use super::route::PushRoute;
 
 use super::store::PipelineStore;
 
@@ -84,10 +83,8 @@ impl Reply {
 pub struct PipelineState {
     /// The pushed series.
     pub store: Arc<PipelineStore>,
-    /// The OTLP receiver, when enabled.
-    pub otlp: Option<Arc<OtlpReceiver>>,
-    /// The Pushgateway receiver, when enabled.
-    pub pushgateway: Option<Arc<PushgatewayReceiver>>,
+    /// The push sources' routes.
+    pub routes: Vec<PushRoute>,
     /// The most connections served at once.
     pub max_connections: usize,
     /// How long a client may take to send its headers.
@@ -140,27 +137,17 @@ async fn handle(req: Request<Incoming>, state: Arc<PipelineState>) -> Reply {
         return Reply::text(200, "ok");
     }
     let content_type = header_str(&req, header::CONTENT_TYPE);
-    if path == "/v1/metrics" {
-        let Some(otlp) = state.otlp.clone() else {
-            return Reply::text(404, "OTLP receiver is disabled");
+    if let Some(route) = state.routes.iter().find(|r| r.path.matches(&path)) {
+        let Some(receiver) = route.receiver.clone() else {
+            return Reply::text(404, format!("{} receiver is disabled", route.name));
         };
-        if method != Method::POST {
-            otlp.count_request(405);
-            return Reply::text(405, "use POST");
-        }
-        let body = read_body(req, state.max_body_bytes, state.body_read_timeout).await;
-        return blocking(move || otlp.handle(content_type.as_deref(), body)).await;
-    }
-    if path.starts_with("/metrics/") {
-        let Some(pg) = state.pushgateway.clone() else {
-            return Reply::text(404, "Pushgateway receiver is disabled");
-        };
-        let body = if method == Method::PUT || method == Method::POST {
+        let body = if receiver.wants_body(&method) {
             read_body(req, state.max_body_bytes, state.body_read_timeout).await
         } else {
             Ok(Bytes::new())
         };
-        return blocking(move || pg.handle(&method, &path, content_type.as_deref(), body)).await;
+        return blocking(move || receiver.handle(&method, &path, content_type.as_deref(), body))
+            .await;
     }
     Reply::text(404, "not found")
 }

@@ -1,4 +1,5 @@
-//! Building the pipeline receivers from the config, and the reaper task.
+//! Building the pipeline's store from the config, the listener's state over the push sources'
+//! routes, and the reaper task.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -6,28 +7,24 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::sources::otlp::{OtlpConfig, OtlpReceiver};
-use crate::sources::pushgateway::{PushgatewayConfig, PushgatewayReceiver};
-
 use super::config::PipelineConfig;
 use super::listener::PipelineState;
 use super::metrics::PipelineMetrics;
+use super::route::PushRoute;
 use super::store::{PipelineStore, StoreLimits};
 
-/// The built receivers and their store.
+/// The pipeline's store and the routes of the push sources.
 #[derive(Debug, Clone)]
 pub struct Pipeline {
     /// The pushed series.
     pub store: Arc<PipelineStore>,
-    /// The OTLP receiver, when enabled.
-    pub otlp: Option<Arc<OtlpReceiver>>,
-    /// The Pushgateway receiver, when enabled.
-    pub pushgateway: Option<Arc<PushgatewayReceiver>>,
+    /// The push sources' routes.
+    pub routes: Vec<PushRoute>,
 }
 
 impl Pipeline {
-    /// Builds the store and the enabled receivers.
-    pub fn build(p: &PipelineConfig, otlp: &OtlpConfig, pg: &PushgatewayConfig) -> Pipeline {
+    /// The store of pushed series, with the bounds of `p`.
+    pub fn store(p: &PipelineConfig) -> Arc<PipelineStore> {
         let limits = StoreLimits {
             max_series: p.max_series,
             max_groups: p.max_groups,
@@ -35,32 +32,14 @@ impl Pipeline {
             max_label_value_bytes: p.max_label_value_bytes,
             max_jobs: p.max_jobs,
         };
-        let store = Arc::new(PipelineStore::new(limits, Arc::new(PipelineMetrics::new())));
-        let otlp = otlp
-            .enabled
-            .then(|| Arc::new(OtlpReceiver::new(otlp.clone(), Arc::clone(&store))));
-        let pushgateway = pg.enabled.then(|| {
-            Arc::new(PushgatewayReceiver::new(
-                pg.clone(),
-                Arc::clone(&store),
-                p.max_labels_per_series,
-                p.max_label_value_bytes,
-                p.max_body_bytes,
-            ))
-        });
-        Pipeline {
-            store,
-            otlp,
-            pushgateway,
-        }
+        Arc::new(PipelineStore::new(limits, Arc::new(PipelineMetrics::new())))
     }
 
     /// The listener's shared state.
     pub fn state(&self, p: &PipelineConfig) -> PipelineState {
         PipelineState {
             store: Arc::clone(&self.store),
-            otlp: self.otlp.clone(),
-            pushgateway: self.pushgateway.clone(),
+            routes: self.routes.clone(),
             max_connections: p.max_connections,
             header_read_timeout: Duration::from_millis(p.header_read_timeout_ms),
             body_read_timeout: Duration::from_millis(p.body_read_timeout_ms),
@@ -68,7 +47,7 @@ impl Pipeline {
         }
     }
 
-    /// Removes expired series (and delta state) every `interval` until `shutdown` turns true.
+    /// Removes expired series (and the receivers' expired state) every `interval` until `shutdown` turns true.
     pub fn spawn_reaper(
         &self,
         interval: Duration,
@@ -88,8 +67,8 @@ impl Pipeline {
                 }
                 let now = Instant::now();
                 me.store.reap(now);
-                if let Some(o) = &me.otlp {
-                    o.expire(now);
+                for r in me.routes.iter().filter_map(|r| r.receiver.as_ref()) {
+                    r.expire(now);
                 }
             }
         })

@@ -71,6 +71,30 @@ fn unwritable_data_dir_is_refused() {
 }
 
 #[test]
+fn check_config_does_not_create_the_data_dir() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("a").join("b");
+    probe_data_dir(&missing).expect("creatable");
+    assert!(
+        !missing.exists(),
+        "check-config must not create {missing:?}"
+    );
+    assert!(!dir.path().join("a").exists());
+    let file = dir.path().join("plain-file");
+    std::fs::write(&file, "x").expect("write");
+    let e = probe_data_dir(&file.join("sub")).expect_err("under a file");
+    assert!(e.to_string().contains("not a directory"), "{e}");
+    let e = probe_data_dir(&file).expect_err("a file");
+    assert!(e.to_string().contains("not a directory"), "{e}");
+    probe_data_dir(dir.path()).expect("an existing writable directory");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).expect("list").count(),
+        1,
+        "no probe file is left behind"
+    );
+}
+
+#[test]
 fn peers_come_from_flags_or_from_a_toml_list_or_table() {
     let mut c = cli();
     c.node_id = Some("a".to_owned());

@@ -52,7 +52,7 @@ pub struct Hlc {
 
 impl Hlc {
     pub fn new(node_id: &str) -> Self {
-        Self::with_clock(node_id, crate::store::now_ms)
+        Self::with_clock(node_id, now_ms)
     }
 
     /// A clock reading time from `now_ms` (tests use a fake one).
@@ -98,6 +98,14 @@ impl Hlc {
     pub fn last(&self) -> u64 {
         self.last.load(Ordering::Relaxed)
     }
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -516,13 +516,8 @@ pub trait WriteLog: Send + Sync + std::fmt::Debug + 'static {
     async fn wait_quorum(&self, seq: u64) -> Result<(), StoreError>;
 }
 
-/// Milliseconds since the Unix epoch, now.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+/// Milliseconds since the Unix epoch, now (the clock the HLC reads, too).
+pub use crate::replication::hlc::now_ms;
 
 #[cfg(test)]
 mod tests;

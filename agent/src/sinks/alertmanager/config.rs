@@ -1,6 +1,11 @@
 //! `[sinks.alertmanager]`.
 
+use std::sync::Arc;
+
 use serde::Deserialize;
+
+use crate::component::{BuildContext, ComponentError};
+use crate::transforms::detect::AlertBook;
 
 /// Where alerts go, how often they are re-sent, and the links their annotations carry.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -76,20 +81,45 @@ fn default_logql_selector() -> String {
     r#"{node="$node", component="$component"}"#.into()
 }
 
-impl AlertmanagerConfig {
-    /// What is wrong, if anything.
-    pub fn check(&self) -> Result<(), String> {
+impl crate::component::Component for AlertmanagerConfig {
+    fn validate(&self) -> Result<(), ComponentError> {
         for u in &self.urls {
             if !(u.starts_with("http://")) || u.len() <= 7 {
-                return Err(format!("url {u:?} must be http://host:port"));
+                return Err(ComponentError::new(
+                    "urls",
+                    format!("url {u:?} must be http://host:port"),
+                ));
             }
         }
         if self.resend_interval_secs == 0 {
-            return Err("resend_interval_secs must be above 0".into());
+            return Err(ComponentError::new(
+                "resend_interval_secs",
+                "must be above 0",
+            ));
         }
         if self.max_pending == 0 {
-            return Err("max_pending must be above 0".into());
+            return Err(ComponentError::new("max_pending", "must be above 0"));
         }
         Ok(())
+    }
+
+    /// Provides the sink's input ([`super::AlertOutput`]: links and delivery stats) to the
+    /// transform that raises alerts, and sends the shared [`AlertBook`] when URLs are set.
+    fn build(&self, ctx: &mut BuildContext) -> Result<(), ComponentError> {
+        let stats = Arc::new(super::SinkStats::default());
+        ctx.provide(Arc::new(super::AlertOutput {
+            links: super::Links::new(self),
+            stats: Arc::clone(&stats),
+        }));
+        if !self.urls.is_empty() {
+            let sink = super::AlertmanagerSink::new(self.clone(), ctx.shared::<AlertBook>(), stats);
+            let shutdown = ctx.shutdown();
+            ctx.spawn(sink.run(shutdown));
+        }
+        Ok(())
+    }
+
+    fn before_transforms(&self) -> bool {
+        true
     }
 }

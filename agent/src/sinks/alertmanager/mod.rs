@@ -11,7 +11,9 @@ mod sink;
 pub use config::AlertmanagerConfig;
 pub use links::{Links, rfc3339, urlencode};
 pub use prometheus_api::api_alerts_json;
-pub use sink::{AlertmanagerError, AlertmanagerSink, DeliveryStats, SinkStats, encode};
+pub use sink::{
+    AlertOutput, AlertmanagerError, AlertmanagerSink, DeliveryStats, SinkStats, encode,
+};
 
 #[cfg(test)]
 mod tests;

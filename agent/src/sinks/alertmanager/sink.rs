@@ -271,3 +271,13 @@ fn rand_jitter() -> u32 {
         .map(|d| d.subsec_nanos())
         .unwrap_or(0)
 }
+
+/// What the sink hands the transform that raises alerts (`detect`): the links it puts on each
+/// alert and the delivery stats it reports with its own series.
+#[derive(Debug)]
+pub struct AlertOutput {
+    /// Runbook and Grafana links.
+    pub links: super::Links,
+    /// Delivery per Alertmanager.
+    pub stats: Arc<SinkStats>,
+}

@@ -4,6 +4,9 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use crate::component::{BuildContext, ComponentError};
+use crate::sources::tail::LogSources;
+
 /// The request body format.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -140,4 +143,59 @@ fn default_pod_logs_spill_max_bytes() -> u64 {
 }
 fn default_stream_limit_window_secs() -> u64 {
     3_600
+}
+
+impl LokiConfig {
+    /// The sink names of the endpoints: `name`, else `loki`, `loki_1`, ...
+    pub fn sink_names(&self) -> Vec<String> {
+        self.endpoints
+            .iter()
+            .enumerate()
+            .map(|(i, e)| match &e.name {
+                Some(n) => n.clone(),
+                None if i == 0 => "loki".to_string(),
+                None => format!("loki_{i}"),
+            })
+            .collect()
+    }
+}
+
+impl crate::component::Component for LokiConfig {
+    fn validate(&self) -> Result<(), ComponentError> {
+        let names = self.sink_names();
+        for (i, n) in names.iter().enumerate() {
+            if names[..i].contains(n) {
+                return Err(ComponentError::new(
+                    "endpoints",
+                    format!("two endpoints are named {n:?}"),
+                ));
+            }
+        }
+        for (e, name) in self.endpoints.iter().zip(&names) {
+            super::check_url(&e.url).map_err(|source| {
+                ComponentError::new("endpoints", format!("endpoint {name}: {source}"))
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Starts one pipeline per endpoint over the log sources built before; stopping drains
+    /// them before the agent's shutdown signal.
+    fn build(&self, ctx: &mut BuildContext) -> Result<(), ComponentError> {
+        let sources = ctx.shared::<LogSources>().list();
+        let running = super::pipeline::start(
+            self,
+            &sources,
+            ctx.data_dir(),
+            std::sync::Arc::clone(&ctx.metrics().logs),
+            ctx.get::<crate::transforms::log_patterns::LogPatterns>(),
+        )
+        .map_err(ComponentError::whole)?;
+        if let Some(r) = running {
+            ctx.on_stop(Box::new(move || {
+                Box::pin(r.stop(std::time::Duration::from_secs(5)))
+            }));
+        }
+        Ok(())
+    }
 }

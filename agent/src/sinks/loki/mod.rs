@@ -8,6 +8,7 @@
 mod client;
 mod config;
 mod encode;
+pub mod pipeline;
 mod retry;
 mod sink;
 pub mod spill;

@@ -2,6 +2,8 @@
 
 use serde::Deserialize;
 
+use crate::component::{BuildContext, ComponentError};
+
 /// `[sinks.prometheus_exporter]`: how `/metrics` is served (the listener is `[api]`).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -29,4 +31,22 @@ fn default_path() -> String {
 
 fn default_gzip() -> bool {
     true
+}
+
+impl crate::component::Component for PrometheusExporterConfig {
+    fn validate(&self) -> Result<(), ComponentError> {
+        if !self.path.starts_with('/') || self.path == "/healthz" {
+            return Err(ComponentError::new(
+                "path",
+                "must start with '/' and not be /healthz",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Hands the settings to the API listener, which serves the store at `path`.
+    fn build(&self, ctx: &mut BuildContext) -> Result<(), ComponentError> {
+        ctx.provide(std::sync::Arc::new(self.clone()));
+        Ok(())
+    }
 }

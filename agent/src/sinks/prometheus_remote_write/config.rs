@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use crate::component::{BuildContext, ComponentError};
+
 /// The remote_write sink. It is off unless `url` is set (here or with `--remote-write-url`).
 ///
 /// Sizing: a WAL record is snappy-compressed protobuf, about 10.7 bytes per sample (measured by
@@ -119,53 +121,76 @@ fn default_queue_capacity() -> usize {
     64
 }
 
-impl RemoteWriteConfig {
-    /// Checks what the types cannot; on error returns the key (under the table) and the reason.
-    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+impl crate::component::Component for RemoteWriteConfig {
+    fn validate(&self) -> Result<(), ComponentError> {
         if let Some(u) = &self.url {
-            check_url(u).map_err(|r| ("url", r))?;
+            check_url(u).map_err(|r| ComponentError::new("url", r))?;
         }
         if self.max_shards == 0 || self.max_shards > 64 {
-            return Err(("max_shards", "must be between 1 and 64".into()));
+            return Err(ComponentError::new(
+                "max_shards",
+                "must be between 1 and 64",
+            ));
         }
         if self.max_samples_per_send == 0 || self.max_samples_per_send > 100_000 {
-            return Err((
+            return Err(ComponentError::new(
                 "max_samples_per_send",
-                "must be between 1 and 100000".into(),
+                "must be between 1 and 100000",
             ));
         }
         if self.min_backoff_ms == 0 || self.max_backoff_ms < self.min_backoff_ms {
-            return Err((
+            return Err(ComponentError::new(
                 "max_backoff_ms",
-                "min_backoff_ms must be at least 1 and at most max_backoff_ms".into(),
+                "min_backoff_ms must be at least 1 and at most max_backoff_ms",
             ));
         }
         if self.timeout_ms == 0 {
-            return Err(("timeout_ms", "must be at least 1".into()));
+            return Err(ComponentError::new("timeout_ms", "must be at least 1"));
         }
         if self.wal_segment_bytes < 64 * 1024 || self.wal_segment_bytes > 256 * 1024 * 1024 {
-            return Err((
+            return Err(ComponentError::new(
                 "wal_segment_bytes",
-                "must be between 64 KiB and 256 MiB".into(),
+                "must be between 64 KiB and 256 MiB",
             ));
         }
         if self.wal_max_bytes < 4 * self.wal_segment_bytes {
-            return Err(("wal_max_bytes", "must be at least four segments".into()));
+            return Err(ComponentError::new(
+                "wal_max_bytes",
+                "must be at least four segments",
+            ));
         }
         if self.queue_capacity == 0 || self.queue_capacity > 10_000 {
-            return Err(("queue_capacity", "must be between 1 and 10000".into()));
+            return Err(ComponentError::new(
+                "queue_capacity",
+                "must be between 1 and 10000",
+            ));
         }
         for name in self.external_labels.keys() {
             if !crate::event::is_valid_label_name(name) {
-                return Err(("external_labels", format!("{name:?} is not a label name")));
+                return Err(ComponentError::new(
+                    "external_labels",
+                    format!("{name:?} is not a label name"),
+                ));
             }
         }
         if self.basic_auth.is_some() && self.bearer_token_file.is_some() {
-            return Err((
+            return Err(ComponentError::new(
                 "bearer_token_file",
-                "basic_auth and bearer_token_file are exclusive".into(),
+                "basic_auth and bearer_token_file are exclusive",
             ));
         }
+        Ok(())
+    }
+
+    fn build(&self, ctx: &mut BuildContext) -> Result<(), ComponentError> {
+        if self.url.is_none() {
+            return Ok(());
+        }
+        let (rw, tasks) = super::RemoteWrite::start(self, ctx.data_dir(), ctx.shutdown())
+            .map_err(ComponentError::whole)?;
+        ctx.store().add_listener(std::sync::Arc::clone(&rw) as _);
+        ctx.metrics().add_family_source(rw as _);
+        ctx.add_tasks(tasks);
         Ok(())
     }
 }

@@ -15,6 +15,7 @@ use super::client::{SendOutcome, base64_for_test, classify};
 use super::encode::{self, families_to_series};
 use super::proto::{TimeSeries, WriteRequest};
 use super::*;
+use crate::component::Component as _;
 use crate::event::{Family, Histogram, Labels, Metric, MetricKind, Summary, Value};
 use crate::metrics::FamilySource as _;
 
@@ -162,16 +163,19 @@ fn config_validation_names_the_key() {
         url: Some("ftp://x".into()),
         ..RemoteWriteConfig::default()
     };
-    assert_eq!(c.validate().map_err(|e| e.0), Err("url"));
+    assert_eq!(c.validate().map_err(|e| e.key), Err("url".into()));
     c.url = Some("http://u:p@host/api/v1/write".into());
-    assert_eq!(c.validate().map_err(|e| e.0), Err("url"));
+    assert_eq!(c.validate().map_err(|e| e.key), Err("url".into()));
     c.url = Some("https://prom.example:9090/api/v1/write".into());
     assert_eq!(c.validate(), Ok(()));
     c.max_shards = 0;
-    assert_eq!(c.validate().map_err(|e| e.0), Err("max_shards"));
+    assert_eq!(c.validate().map_err(|e| e.key), Err("max_shards".into()));
     c.max_shards = 2;
     c.external_labels.insert("__bad".into(), "x".into());
-    assert_eq!(c.validate().map_err(|e| e.0), Err("external_labels"));
+    assert_eq!(
+        c.validate().map_err(|e| e.key),
+        Err("external_labels".into())
+    );
 }
 
 // -- A receiver on loopback --------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 use serde::Deserialize;
 
+use crate::component::{BuildContext, ComponentError, Schedule, in_range};
+
 /// `[sources.ceph]`: Ceph daemons' admin sockets (off by default).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -82,4 +84,42 @@ fn default_prio_limit() -> i64 {
 }
 fn default_max_series() -> usize {
     50_000
+}
+
+impl crate::component::Component for CephConfig {
+    fn validate(&self) -> Result<(), ComponentError> {
+        Schedule::validate(self.interval_secs, self.timeout_ms, self.max_series)?;
+        if self.socket_timeout_ms == 0 || self.socket_timeout_ms > self.timeout_ms {
+            return Err(ComponentError::new(
+                "socket_timeout_ms",
+                "must be at least 1 and at most timeout_ms",
+            ));
+        }
+        if let Err(e) = super::split_glob(&self.socket_glob) {
+            return Err(ComponentError::new("socket_glob", e.to_string()));
+        }
+        if self.max_reply_bytes < 1024 || self.max_reply_bytes > 1024 * 1024 * 1024 {
+            return Err(ComponentError::new(
+                "max_reply_bytes",
+                "must be between 1024 and 1 GiB",
+            ));
+        }
+        in_range("max_sockets", self.max_sockets, 1..=4096)?;
+        in_range("max_parallel", self.max_parallel, 1..=64)?;
+        Ok(())
+    }
+
+    fn build(&self, ctx: &mut BuildContext) -> Result<(), ComponentError> {
+        if !self.enabled {
+            return Ok(());
+        }
+        let source = super::CephSource::new(self, std::sync::Arc::clone(ctx.metrics()))
+            .map_err(ComponentError::whole)?;
+        ctx.add_source(
+            std::sync::Arc::new(source),
+            Schedule::from_config(self.interval_secs, self.timeout_ms),
+            self.max_series,
+        );
+        Ok(())
+    }
 }

@@ -4,6 +4,11 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use std::sync::Arc;
+
+use crate::component::{BuildContext, ComponentError};
+use crate::sources::tail::{Discover, LogSource, LogSources, ProcessorConfig};
+
 use crate::sources::tail::TailConfig;
 use crate::transforms::multiline::MultilineConfig;
 use crate::transforms::parse_json::ParseConfig;
@@ -27,4 +32,45 @@ pub struct FilesConfig {
     /// How files are watched and read.
     #[serde(default)]
     pub tail: TailConfig,
+}
+
+impl crate::component::Component for FilesConfig {
+    fn validate(&self) -> Result<(), ComponentError> {
+        super::FilesDiscover::new(self).map_err(|e| match e {
+            super::FilesError::Pattern { pattern, source } => {
+                ComponentError::new("include", format!("{pattern:?}: {source}"))
+            }
+            super::FilesError::Label(k) => {
+                ComponentError::new("labels", format!("{k:?} is not a valid label name"))
+            }
+        })?;
+        if let Some(m) = &self.multiline {
+            m.validate()
+                .map_err(|e| ComponentError::new("multiline", e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    fn build(&self, ctx: &mut BuildContext) -> Result<(), ComponentError> {
+        if self.include.is_empty() {
+            return Ok(());
+        }
+        let cfg = self.clone();
+        ctx.shared::<LogSources>().add(LogSource {
+            tail: self.tail.clone(),
+            processor: Arc::new(ProcessorConfig {
+                source: "files",
+                container: None,
+                multiline: self.multiline.clone(),
+                parse: self.parse.clone(),
+            }),
+            discover: Box::new(move || {
+                super::FilesDiscover::new(&cfg)
+                    .map(|d| Box::new(d) as Box<dyn Discover>)
+                    .map_err(|e| e.to_string())
+            }),
+            buffered: false,
+        });
+        Ok(())
+    }
 }

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use crate::component::{BuildContext, ComponentError, Schedule};
+
 /// One host sub-collector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
@@ -174,4 +176,49 @@ fn default_diskstats_device_exclude() -> String {
 }
 fn default_netdev_device_exclude() -> String {
     "^lo$".to_string()
+}
+
+impl crate::component::Component for HostConfig {
+    fn validate(&self) -> Result<(), ComponentError> {
+        Schedule::validate(self.interval_secs, self.timeout_ms, self.max_series)?;
+        for (key, pattern) in [
+            (
+                "filesystem_mount_points_exclude",
+                &self.filesystem_mount_points_exclude,
+            ),
+            (
+                "filesystem_fs_types_exclude",
+                &self.filesystem_fs_types_exclude,
+            ),
+            ("diskstats_device_exclude", &self.diskstats_device_exclude),
+            ("netdev_device_exclude", &self.netdev_device_exclude),
+        ] {
+            if let Err(e) = regex::Regex::new(pattern) {
+                return Err(ComponentError::new(
+                    key,
+                    format!("not a regular expression: {e}"),
+                ));
+            }
+        }
+        if self.filesystem_mount_timeout_ms == 0 {
+            return Err(ComponentError::new(
+                "filesystem_mount_timeout_ms",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+
+    fn build(&self, ctx: &mut BuildContext) -> Result<(), ComponentError> {
+        if !self.enabled {
+            return Ok(());
+        }
+        let source = super::HostSource::new(self).map_err(ComponentError::whole)?;
+        ctx.add_source(
+            std::sync::Arc::new(source),
+            Schedule::from_config(self.interval_secs, self.timeout_ms),
+            self.max_series,
+        );
+        Ok(())
+    }
 }

@@ -5,6 +5,11 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use std::sync::Arc;
+
+use crate::component::{BuildContext, ComponentError, NodeName};
+use crate::sources::tail::{Discover, LogSource, LogSources, ProcessorConfig};
+
 use super::api::PodApiConfig;
 use crate::sources::tail::TailConfig;
 use crate::transforms::multiline::MultilineConfig;
@@ -62,4 +67,53 @@ impl Default for KubernetesPodsConfig {
 
 fn default_root() -> PathBuf {
     PathBuf::from("/var/log/pods")
+}
+
+impl crate::component::Component for KubernetesPodsConfig {
+    fn validate(&self) -> Result<(), ComponentError> {
+        self.api
+            .check()
+            .map_err(|(key, reason)| ComponentError::new(key, reason))?;
+        if let Some(m) = &self.multiline {
+            m.validate()
+                .map_err(|e| ComponentError::new("multiline", e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// Provides the [`NodeName`] (also when the source is off); when on, adds the pod logs
+    /// to the [`LogSources`].
+    fn build(&self, ctx: &mut BuildContext) -> Result<(), ComponentError> {
+        let node = super::node_name(self.node_name.as_deref());
+        ctx.provide(Arc::new(NodeName(node.clone())));
+        if !self.enabled {
+            return Ok(());
+        }
+        let cfg = self.clone();
+        let metrics = Arc::clone(&ctx.metrics().logs);
+        ctx.shared::<LogSources>().add(LogSource {
+            tail: self.tail.clone(),
+            processor: Arc::new(ProcessorConfig {
+                source: "kubernetes_pods",
+                container: Some(self.parse_cri.clone()),
+                multiline: self.multiline.clone(),
+                parse: self.parse.clone(),
+            }),
+            discover: Box::new(move || {
+                let d =
+                    super::PodsDiscover::new(cfg.root.clone(), node.clone(), cfg.labels.clone());
+                let d = if cfg.api.enabled {
+                    d.with_api(
+                        super::PodApi::new(cfg.api.clone(), Arc::clone(&metrics))
+                            .map_err(|e| format!("sources.kubernetes_pods.{e}"))?,
+                    )
+                } else {
+                    d
+                };
+                Ok(Box::new(d) as Box<dyn Discover>)
+            }),
+            buffered: true,
+        });
+        Ok(())
+    }
 }

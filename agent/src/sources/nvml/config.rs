@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use crate::component::{BuildContext, ComponentError, Schedule, in_range};
+
 /// `enabled`: `true`, `false` or `"auto"` (on when NVML loads).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Enabled {
@@ -128,4 +130,30 @@ fn default_max_processes() -> usize {
 }
 fn default_max_series() -> usize {
     10_000
+}
+
+impl crate::component::Component for NvmlConfig {
+    fn validate(&self) -> Result<(), ComponentError> {
+        Schedule::validate(self.interval_secs, self.timeout_ms, self.max_series)?;
+        in_range("max_processes", self.max_processes, 1..=100_000)?;
+        if self.hostname.as_deref().is_some_and(str::is_empty) {
+            return Err(ComponentError::new("hostname", "must not be empty"));
+        }
+        Ok(())
+    }
+
+    fn build(&self, ctx: &mut BuildContext) -> Result<(), ComponentError> {
+        if self.enabled == Enabled::Off {
+            return Ok(());
+        }
+        let source = super::NvmlSource::new(self);
+        // Load now, so "not present" is logged once at start-up; collections retry later.
+        let _ = source.try_load();
+        ctx.add_source(
+            std::sync::Arc::new(source),
+            Schedule::from_config(self.interval_secs, self.timeout_ms),
+            self.max_series,
+        );
+        Ok(())
+    }
 }

@@ -1,6 +1,11 @@
 //! The OTLP receiver's configuration.
 
+use std::sync::Arc;
+
 use serde::Deserialize;
+
+use crate::component::{BuildContext, ComponentError, in_range};
+use crate::pipeline::{PipelineStore, PushReceiver, PushRoute, PushRoutes, RoutePath};
 
 /// `[sources.otlp]`: OTLP/HTTP metrics at `/v1/metrics` on the pipeline listener.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -33,21 +38,37 @@ impl Default for OtlpConfig {
     }
 }
 
-impl OtlpConfig {
-    /// Checks the values the types alone cannot; returns the offending key and why.
-    pub fn check(&self) -> Result<(), (&'static str, &'static str)> {
-        if self.expire_secs == 0 || self.expire_secs > 30 * 86_400 {
-            return Err(("sources.otlp.expire_secs", "must be between 1 and 2592000"));
-        }
+impl crate::component::Component for OtlpConfig {
+    fn validate(&self) -> Result<(), ComponentError> {
+        in_range("expire_secs", self.expire_secs, 1..=30 * 86_400)?;
         if self.max_datapoints_per_request == 0 {
-            return Err((
-                "sources.otlp.max_datapoints_per_request",
+            return Err(ComponentError::new(
+                "max_datapoints_per_request",
                 "must be at least 1",
             ));
         }
         if self.max_delta_series == 0 {
-            return Err(("sources.otlp.max_delta_series", "must be at least 1"));
+            return Err(ComponentError::new(
+                "max_delta_series",
+                "must be at least 1",
+            ));
         }
+        Ok(())
+    }
+
+    /// Adds the `/v1/metrics` route to the pipeline listener (when the listener runs).
+    fn build(&self, ctx: &mut BuildContext) -> Result<(), ComponentError> {
+        let Some(store) = ctx.get::<PipelineStore>() else {
+            return Ok(());
+        };
+        let receiver = self.enabled.then(|| {
+            Arc::new(super::OtlpReceiver::new(self.clone(), store)) as Arc<dyn PushReceiver>
+        });
+        ctx.shared::<PushRoutes>().add(PushRoute {
+            path: RoutePath::Exact("/v1/metrics"),
+            name: "OTLP",
+            receiver,
+        });
         Ok(())
     }
 }

@@ -208,3 +208,27 @@ fn error_reply(enc: Encoding, e: &OtlpError) -> Reply {
         body,
     }
 }
+
+impl crate::pipeline::PushReceiver for OtlpReceiver {
+    fn wants_body(&self, method: &http::Method) -> bool {
+        method == http::Method::POST
+    }
+
+    fn handle(
+        &self,
+        method: &http::Method,
+        _path: &str,
+        content_type: Option<&str>,
+        body: Result<Bytes, BodyError>,
+    ) -> Reply {
+        if method != http::Method::POST {
+            self.count_request(405);
+            return Reply::text(405, "use POST");
+        }
+        OtlpReceiver::handle(self, content_type, body)
+    }
+
+    fn expire(&self, now: Instant) {
+        OtlpReceiver::expire(self, now);
+    }
+}

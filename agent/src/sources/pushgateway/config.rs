@@ -1,6 +1,13 @@
 //! The Pushgateway receiver's configuration.
 
+use std::sync::Arc;
+
 use serde::Deserialize;
+
+use crate::component::{BuildContext, ComponentError};
+use crate::pipeline::{
+    PipelineConfig, PipelineStore, PushReceiver, PushRoute, PushRoutes, RoutePath,
+};
 
 /// `[sources.pushgateway]`: the Pushgateway API (`/metrics/job/<job>{/<label>/<value>}`) on the
 /// pipeline listener.
@@ -31,21 +38,43 @@ impl Default for PushgatewayConfig {
     }
 }
 
-impl PushgatewayConfig {
-    /// Checks the values the types alone cannot; returns the offending key and why.
-    pub fn check(&self) -> Result<(), (&'static str, &'static str)> {
+impl crate::component::Component for PushgatewayConfig {
+    fn validate(&self) -> Result<(), ComponentError> {
         if self.expire_secs > 365 * 86_400 {
-            return Err((
-                "sources.pushgateway.expire_secs",
+            return Err(ComponentError::new(
+                "expire_secs",
                 "must be at most 31536000",
             ));
         }
         if self.max_series_per_push == 0 {
-            return Err((
-                "sources.pushgateway.max_series_per_push",
+            return Err(ComponentError::new(
+                "max_series_per_push",
                 "must be at least 1",
             ));
         }
+        Ok(())
+    }
+
+    /// Adds the `/metrics/job/...` routes to the pipeline listener (when the listener runs).
+    fn build(&self, ctx: &mut BuildContext) -> Result<(), ComponentError> {
+        let (Some(store), Some(p)) = (ctx.get::<PipelineStore>(), ctx.get::<PipelineConfig>())
+        else {
+            return Ok(());
+        };
+        let receiver = self.enabled.then(|| {
+            Arc::new(super::PushgatewayReceiver::new(
+                self.clone(),
+                store,
+                p.max_labels_per_series,
+                p.max_label_value_bytes,
+                p.max_body_bytes,
+            )) as Arc<dyn PushReceiver>
+        });
+        ctx.shared::<PushRoutes>().add(PushRoute {
+            path: RoutePath::Prefix("/metrics/"),
+            name: "Pushgateway",
+            receiver,
+        });
         Ok(())
     }
 }

@@ -157,3 +157,19 @@ impl PushgatewayReceiver {
             .map_err(|(r, _)| PushError::Refused(r))
     }
 }
+
+impl crate::pipeline::PushReceiver for PushgatewayReceiver {
+    fn wants_body(&self, method: &Method) -> bool {
+        method == Method::PUT || method == Method::POST
+    }
+
+    fn handle(
+        &self,
+        method: &Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: Result<Bytes, BodyError>,
+    ) -> Reply {
+        PushgatewayReceiver::handle(self, method, path, content_type, body)
+    }
+}

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use crate::component::{BuildContext, ComponentError, Schedule, in_range};
+
 /// One device to query instead of (or when) scanning.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -95,4 +97,60 @@ fn default_max_output_bytes() -> usize {
 }
 fn default_max_series() -> usize {
     20_000
+}
+
+impl crate::component::Component for SmartctlConfig {
+    fn validate(&self) -> Result<(), ComponentError> {
+        Schedule::validate(self.interval_secs, self.timeout_ms, self.max_series)?;
+        if self.device_timeout_ms == 0 || self.device_timeout_ms > self.timeout_ms {
+            return Err(ComponentError::new(
+                "device_timeout_ms",
+                "must be at least 1 and at most timeout_ms",
+            ));
+        }
+        in_range("max_parallel", self.max_parallel, 1..=64)?;
+        in_range("max_devices", self.max_devices, 1..=4096)?;
+        if self.max_output_bytes < 4096 {
+            return Err(ComponentError::new(
+                "max_output_bytes",
+                "must be at least 4096",
+            ));
+        }
+        for d in &self.devices {
+            if d.name.is_empty() || d.name.starts_with('-') {
+                return Err(ComponentError::new(
+                    "devices",
+                    format!("device name {:?} is not a path", d.name),
+                ));
+            }
+            if let Some(t) = &d.device_type
+                && (t.is_empty() || t.starts_with('-') || t.contains(char::is_whitespace))
+            {
+                return Err(ComponentError::new(
+                    "devices",
+                    format!("device type {t:?} is not a smartctl -d type"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn build(&self, ctx: &mut BuildContext) -> Result<(), ComponentError> {
+        let binary = match (self.enabled, super::resolve_binary(&self.smartctl_path)) {
+            (Some(false), _) => return Ok(()),
+            (None, None) => {
+                tracing::info!(path = %self.smartctl_path.display(), "smartctl not found; SMART source off");
+                return Ok(());
+            }
+            (_, binary) => binary.unwrap_or_else(|| self.smartctl_path.clone()),
+        };
+        let source = super::SmartctlSource::new(self, binary, std::sync::Arc::clone(ctx.metrics()))
+            .map_err(ComponentError::whole)?;
+        ctx.add_source(
+            std::sync::Arc::new(source),
+            Schedule::from_config(self.interval_secs, self.timeout_ms),
+            self.max_series,
+        );
+        Ok(())
+    }
 }

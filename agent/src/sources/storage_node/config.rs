@@ -2,6 +2,8 @@
 
 use serde::Deserialize;
 
+use crate::component::{BuildContext, ComponentError, Schedule};
+
 /// `[sources.storage_node]`: scrape local storage nodes' admin endpoints.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -56,4 +58,37 @@ fn default_max_response_bytes() -> usize {
 }
 fn default_max_series() -> usize {
     20_000
+}
+
+impl crate::component::Component for StorageNodeConfig {
+    fn validate(&self) -> Result<(), ComponentError> {
+        Schedule::validate(self.interval_secs, self.timeout_ms, self.max_series)?;
+        if self.urls.len() > 64 {
+            return Err(ComponentError::new("urls", "at most 64 URLs"));
+        }
+        for u in &self.urls {
+            super::check_url(u).map_err(|reason| ComponentError::new("urls", reason))?;
+        }
+        if self.max_response_bytes < 1024 {
+            return Err(ComponentError::new(
+                "max_response_bytes",
+                "must be at least 1024",
+            ));
+        }
+        Ok(())
+    }
+
+    fn build(&self, ctx: &mut BuildContext) -> Result<(), ComponentError> {
+        if !self.enabled || self.urls.is_empty() {
+            return Ok(());
+        }
+        let source = super::StorageNodeSource::new(self, std::sync::Arc::clone(ctx.metrics()))
+            .map_err(ComponentError::whole)?;
+        ctx.add_source(
+            std::sync::Arc::new(source),
+            Schedule::from_config(self.interval_secs, self.timeout_ms),
+            self.max_series,
+        );
+        Ok(())
+    }
 }

@@ -10,11 +10,13 @@
 mod config;
 mod file;
 mod fingerprint;
+mod log_source;
 mod process;
 mod tailer;
 
 pub use config::TailConfig;
 pub use fingerprint::{FP_MAX, MIN_COPY_FP_LEN, fingerprint};
+pub use log_source::{DiscoverFactory, LogSource, LogSources};
 pub use process::{LineProcessor, ProcessorConfig};
 pub use tailer::{Discover, FileSpec, Tailer, TailerHandle};
 

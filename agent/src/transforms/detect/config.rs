@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::scorer::ScorerParams;
+use crate::component::{BuildContext, ComponentError, in_range};
+use crate::sinks::alertmanager::{AlertOutput, AlertmanagerConfig, Links};
 
 /// The detector of a watched series (`detector = "..."`, or `node-agent detect --detector`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -294,6 +296,27 @@ pub struct AlertPolicy {
     /// The most times one series may start firing per hour; more are counted, not sent.
     #[serde(default = "default_max_alerts_per_hour")]
     pub max_alerts_per_hour: u32,
+}
+
+impl AlertPolicy {
+    /// Checks the thresholds and counts against each other; the error names the key.
+    pub fn validate(&self) -> Result<(), ComponentError> {
+        if !(self.fire_score > 0.0 && self.fire_score <= 1.0) {
+            return Err(ComponentError::new("fire_score", "must be in (0, 1]"));
+        }
+        if !(self.resolve_score >= 0.0 && self.resolve_score <= self.fire_score) {
+            return Err(ComponentError::new(
+                "resolve_score",
+                "must be between 0 and fire_score",
+            ));
+        }
+        in_range("of_samples", self.of_samples, 1..=32)?;
+        in_range("min_samples", self.min_samples, 1..=self.of_samples)?;
+        if self.resolve_samples == 0 {
+            return Err(ComponentError::new("resolve_samples", "must be at least 1"));
+        }
+        Ok(())
+    }
 }
 
 impl Default for AlertPolicy {
@@ -617,4 +640,55 @@ pub fn default_watches() -> Vec<WatchConfig> {
         up(Auto),
     ));
     v
+}
+
+impl crate::component::Component for DetectConfig {
+    fn validate(&self) -> Result<(), ComponentError> {
+        for (i, w) in self.watch.iter().enumerate() {
+            w.detector
+                .check()
+                .map_err(|r| ComponentError::new(format!("watch[{i}].detector"), r))?;
+        }
+        self.policy.validate().map_err(|e| ComponentError {
+            key: format!("policy.{}", e.key),
+            ..e
+        })?;
+        if self.poll_ms == 0 {
+            return Err(ComponentError::new("poll_ms", "must be at least 1"));
+        }
+        if self.max_series == 0 {
+            return Err(ComponentError::new("max_series", "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// Scores every collected source's new batches, and raises alerts into the shared
+    /// [`super::AlertBook`] for the `alertmanager` sink (built before) and the API.
+    fn build(&self, ctx: &mut BuildContext) -> Result<(), ComponentError> {
+        if !self.node.is_empty() {
+            ctx.provide(std::sync::Arc::new(crate::component::NodeName(
+                self.node.clone(),
+            )));
+        }
+        if !self.enabled {
+            return Ok(());
+        }
+        let (links, stats) = match ctx.get::<AlertOutput>() {
+            Some(o) => (o.links.clone(), std::sync::Arc::clone(&o.stats)),
+            None => (
+                Links::new(&AlertmanagerConfig::default()),
+                std::sync::Arc::default(),
+            ),
+        };
+        let engine =
+            super::Engine::new(self.clone(), links, ctx.shared::<super::AlertBook>(), stats);
+        let task = super::run(
+            engine,
+            std::sync::Arc::clone(ctx.store()),
+            ctx.source_names(),
+            ctx.shutdown(),
+        );
+        ctx.spawn(task);
+        Ok(())
+    }
 }

@@ -305,3 +305,43 @@ impl LogPatternsConfig {
         Ok(())
     }
 }
+
+impl crate::component::Component for LogPatternsConfig {
+    fn validate(&self) -> Result<(), crate::component::ComponentError> {
+        self.check()
+            .map_err(crate::component::ComponentError::whole)
+    }
+
+    /// When on and a log source exists: loads the templates, adds the transform's families,
+    /// spawns its rate-interval task and provides it to the `loki` sink (built after).
+    fn build(
+        &self,
+        ctx: &mut crate::component::BuildContext,
+    ) -> Result<(), crate::component::ComponentError> {
+        use std::sync::Arc;
+        let no_logs = ctx
+            .shared::<crate::sources::tail::LogSources>()
+            .list()
+            .is_empty();
+        if !self.enabled || no_logs {
+            return Ok(());
+        }
+        let links = match ctx.get::<crate::sinks::alertmanager::AlertOutput>() {
+            Some(o) => o.links.clone(),
+            None => crate::sinks::alertmanager::Links::new(
+                &crate::sinks::alertmanager::AlertmanagerConfig::default(),
+            ),
+        };
+        let node = match ctx.get::<crate::component::NodeName>() {
+            Some(n) => n.0.clone(),
+            None => crate::sources::kubernetes_pods::node_name(None),
+        };
+        let alerts = ctx.shared::<crate::transforms::detect::AlertBook>();
+        let p = super::LogPatterns::open(self.clone(), Some(ctx.data_dir()), links, node, alerts);
+        ctx.metrics().add_family_source(Arc::clone(&p) as _);
+        let shutdown = ctx.shutdown();
+        ctx.spawn(Arc::clone(&p).run(shutdown));
+        ctx.provide(p);
+        Ok(())
+    }
+}

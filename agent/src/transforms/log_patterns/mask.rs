@@ -4,19 +4,18 @@
 //! the form `key=value`, `key:value` or `"key":value` keeps its key and has its value judged;
 //! any other token is judged whole. A value is variable, and becomes `<*>`, when it holds a
 //! digit (numbers, hex ids, UUIDs, IPs, durations, times, versions), a `/` (paths, URLs), or is
-//! all hex of at least 8 characters. A quoted value (`"..."` or `'...'`, after `=`/`:` or at the
-//! start of a token) is one token up to its closing quote: masked whole when it is variable by the
-//! same rule or longer than [`MAX_QUOTED_WORDS`] words, otherwise split into its words like the
-//! rest of the line (so a `msg="..."` keeps its words, which are what tell events apart).
+//! all hex of at least 8 characters; but a code location (`caller=main.go:585`, klog's
+//! `reflector.go:138]`) stays a word, as it names the log statement. A quoted value (`"..."` or `'...'`, after `=`/`:` or at the
+//! start of a token) of one word is one token up to its closing quote, masked whole when it is
+//! variable by the same rule (`"2024-01-01T00:00:00Z"`, `"/var/log/x"`); a quoted value of several
+//! words is split into its words like the rest of the line (a `msg="..."` or docker's `"log":"..."`
+//! keeps its words, which are what tell events apart, and its variable words are masked).
 //!
 //! Each token is reduced to a 64-bit FNV-1a hash (of its key and, unless masked, its value) that
 //! the parse tree compares; the text is kept as byte ranges into the line for rendering.
 
 /// How a masked token is written in templates.
 pub const WILDCARD: &str = "<*>";
-
-/// A quoted value with more words than this is masked whole (free text, error messages).
-pub const MAX_QUOTED_WORDS: usize = 6;
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
@@ -85,6 +84,38 @@ pub fn is_variable(v: &[u8]) -> bool {
     all_hex
 }
 
+/// Whether `v` is a code location (`main.go:585`, `reflector.go:138]`): it names the log
+/// statement, so it is kept like a word, never masked.
+#[inline]
+pub fn is_code_location(v: &[u8]) -> bool {
+    let v = v.strip_suffix(b"]").unwrap_or(v);
+    let Some(colon) = v.iter().rposition(|&c| c == b':') else {
+        return false;
+    };
+    let (file, line) = (&v[..colon], &v[colon + 1..]);
+    if line.is_empty() || !line.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let ext_ok = [
+        &b".go"[..],
+        b".rs",
+        b".py",
+        b".java",
+        b".c",
+        b".cc",
+        b".cpp",
+        b".js",
+        b".ts",
+        b".rb",
+    ]
+    .iter()
+    .any(|e| file.ends_with(e));
+    ext_ok
+        && file
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'/' | b'-'))
+}
+
 /// Where a key ends in a token: after the first `=` or `:` that follows a non-empty key of
 /// letters, `_`, `-`, `.`, `@`, `"`. Returns the value's start (0: no key).
 #[inline]
@@ -148,7 +179,7 @@ pub fn tokenize(line: &str, max_tokens: usize, out: &mut Vec<Token>) -> bool {
                 prev_space = is_space(c);
                 e += 1;
             }
-            if e < n && (variable || words > MAX_QUOTED_WORDS) {
+            if e < n && variable && words == 1 {
                 // Mask the whole quoted value: key kept, value `<*>`.
                 let h = fnv(fnv(FNV_OFFSET, &b[start..vstart]), b"\x00*");
                 out.push(token(h, start, vstart, true));
@@ -157,7 +188,7 @@ pub fn tokenize(line: &str, max_tokens: usize, out: &mut Vec<Token>) -> bool {
             }
         }
         let v = &b[vstart..j];
-        if is_variable(v) {
+        if is_variable(v) && !is_code_location(tok) && !is_code_location(v) {
             let h = if k == 0 {
                 WILD_HASH
             } else {

@@ -60,19 +60,22 @@ fn masks_numbers_ids_addresses_paths_durations_and_quoted_values() {
         rendered(logfmt),
         vec![
             "ts=<*>",
-            "caller=<*>",
+            "caller=main.go:585",
             "level=info",
             "msg=\"Starting",
             "Prometheus",
             "Server\"",
             "mode=server",
             "version=<*>",
+            "branch=HEAD",
+            "revision=<*>",
         ]
     );
     let klog = "E1205 23:46:26.123456   12345 reflector.go:138] failed to list *v1.Pod from 10.0.0.12:6443 after 1.5s: dial tcp [fe80::1]:443: i/o timeout";
     let r = rendered(klog);
     assert_eq!(r[0], "<*>");
     assert!(r.contains(&"failed".to_string()));
+    assert!(r.contains(&"reflector.go:138".to_string()));
     assert!(r.contains(&"<*>".to_string()));
     assert!(
         !r.iter()

@@ -28,3 +28,10 @@ fn default_max_bytes() -> usize {
 fn default_max_lines() -> usize {
     500
 }
+
+impl MultilineConfig {
+    /// Checks that the pattern compiles.
+    pub fn validate(&self) -> Result<(), super::MultilineError> {
+        super::Multiline::<()>::new(self).map(|_| ())
+    }
+}

@@ -1,8 +1,12 @@
-//! Wires the log sources to the Loki endpoints: one pipeline per endpoint, each with its own
-//! tailers, bounded channel, sink task and positions file
+//! The `loki` sink's wiring: one pipeline per endpoint, each with its own tailer per log source
+//! (the [`LogSource`]s the sources built), bounded channel, sink task and positions file
 //! (`<data_dir>/loki/<sink>/positions.json`), so a slow endpoint never holds back another.
+//!
+//! Lines flow: tailer (discovery, read, the per-file transforms in
+//! [`crate::sources::tail::LineProcessor`]) -> [pod logs: the disk buffer] -> channel ->
+//! [`LokiSink`] -> Loki; acks move the positions.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
@@ -10,13 +14,10 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::{LogMetrics, Positions, PositionsError};
-use crate::config::Config;
-use crate::sinks::loki::{ClientError, LokiClient, LokiSink, SpillError, SpillQueue, SpillReader};
-use crate::sources::files::{FilesDiscover, FilesError};
-use crate::sources::kubernetes_pods::{PodApi, PodsDiscover, node_name};
-use crate::sources::tail::{Discover, ProcessorConfig, TailConfig, Tailer, TailerHandle};
-use crate::transforms::multiline::{Multiline, MultilineConfig, MultilineError};
+use super::{ClientError, LokiClient, LokiConfig, LokiSink, SpillError, SpillQueue, SpillReader};
+use crate::logs::{LogMetrics, Positions, PositionsError};
+use crate::sources::tail::{LogSource, Tailer, TailerHandle};
+use crate::transforms::log_patterns::LogPatterns;
 
 /// How often positions are written to disk (only when an ack moved one): what a kill -9 makes
 /// the agent send twice is at most what was acknowledged in this window.
@@ -35,18 +36,9 @@ pub enum LogsError {
         /// Why.
         source: ClientError,
     },
-    /// The Kubernetes API client for pod labels cannot be built.
-    #[error("sources.kubernetes_pods.{0}")]
-    PodApi(String),
-    /// Two endpoints have the same name.
-    #[error("sinks.loki: two endpoints are named {0:?}")]
-    DuplicateName(String),
-    /// The files source's settings are not usable.
-    #[error(transparent)]
-    Files(#[from] FilesError),
-    /// A multiline pattern does not compile.
-    #[error(transparent)]
-    Multiline(#[from] MultilineError),
+    /// A log source's discovery cannot be built.
+    #[error("{0}")]
+    Discover(String),
     /// The positions file cannot be used.
     #[error(transparent)]
     Positions(#[from] PositionsError),
@@ -69,60 +61,7 @@ pub struct LogsRunning {
     shutdown: watch::Sender<bool>,
 }
 
-/// The sink names of the configured endpoints.
-pub fn sink_names(config: &Config) -> Vec<String> {
-    config
-        .sinks
-        .loki
-        .endpoints
-        .iter()
-        .enumerate()
-        .map(|(i, e)| match &e.name {
-            Some(n) => n.clone(),
-            None if i == 0 => "loki".to_string(),
-            None => format!("loki_{i}"),
-        })
-        .collect()
-}
-
-/// Checks what `start` would refuse, without starting anything (`check-config`).
-pub fn validate(config: &Config) -> Result<(), LogsError> {
-    let names = sink_names(config);
-    for (i, n) in names.iter().enumerate() {
-        if names[..i].contains(n) {
-            return Err(LogsError::DuplicateName(n.clone()));
-        }
-    }
-    for (e, name) in config.sinks.loki.endpoints.iter().zip(&names) {
-        crate::sinks::loki::check_url(&e.url).map_err(|source| LogsError::Client {
-            name: name.clone(),
-            source,
-        })?;
-    }
-    FilesDiscover::new(&config.sources.files)?;
-    config
-        .sources
-        .kubernetes_pods
-        .api
-        .check()
-        .map_err(|(k, r)| LogsError::PodApi(format!("{k}: {r}")))?;
-    for m in [
-        &config.sources.files.multiline,
-        &config.sources.kubernetes_pods.multiline,
-    ]
-    .into_iter()
-    .flatten()
-    {
-        check_multiline(m)?;
-    }
-    Ok(())
-}
-
-fn check_multiline(m: &MultilineConfig) -> Result<(), MultilineError> {
-    Multiline::<()>::new(m).map(|_| ())
-}
-
-fn positions_path(data_dir: &std::path::Path, sink: &str) -> PathBuf {
+fn positions_path(data_dir: &Path, sink: &str) -> PathBuf {
     let safe: String = sink
         .chars()
         .map(|c| {
@@ -136,23 +75,22 @@ fn positions_path(data_dir: &std::path::Path, sink: &str) -> PathBuf {
     data_dir.join("loki").join(safe).join("positions.json")
 }
 
-/// Starts one pipeline per Loki endpoint; `None` when no endpoint or no source is configured.
-/// `patterns` (the `log_patterns` transform) runs on the first endpoint's pipeline.
+/// Starts one pipeline per Loki endpoint over `sources`; `None` when there is no endpoint or
+/// no source. `config` was validated. `patterns` (the `log_patterns` transform) runs on the
+/// first endpoint's pipeline.
 pub fn start(
-    config: &Config,
+    config: &LokiConfig,
+    sources: &[Arc<LogSource>],
+    data_dir: &Path,
     metrics: Arc<LogMetrics>,
-    patterns: Option<Arc<crate::transforms::log_patterns::LogPatterns>>,
+    patterns: Option<Arc<LogPatterns>>,
 ) -> Result<Option<LogsRunning>, LogsError> {
-    let files = &config.sources.files;
-    let pods = &config.sources.kubernetes_pods;
-    let any_source = !files.include.is_empty() || pods.enabled;
-    if config.sinks.loki.endpoints.is_empty() || !any_source {
-        if any_source {
+    if config.endpoints.is_empty() || sources.is_empty() {
+        if !sources.is_empty() {
             tracing::warn!("log sources are configured but no Loki endpoint; logs are off");
         }
         return Ok(None);
     }
-    validate(config)?;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut running = LogsRunning {
         tailers: Vec::new(),
@@ -162,17 +100,10 @@ pub fn start(
         saver: tokio::spawn(async {}),
         shutdown,
     };
-    let node = node_name(pods.node_name.as_deref());
-    for (i, (e, name)) in config
-        .sinks
-        .loki
-        .endpoints
-        .iter()
-        .zip(sink_names(config))
-        .enumerate()
-    {
+    let any_buffered = sources.iter().any(|s| s.buffered);
+    for (i, (e, name)) in config.endpoints.iter().zip(config.sink_names()).enumerate() {
         let patterns = patterns.clone().filter(|_| i == 0);
-        let positions = Arc::new(Positions::open(&positions_path(&config.data_dir, &name))?);
+        let positions = Arc::new(Positions::open(&positions_path(data_dir, &name))?);
         let client = LokiClient::new(e.clone()).map_err(|source| LogsError::Client {
             name: name.clone(),
             source,
@@ -184,8 +115,8 @@ pub fn start(
         let capacity = (e.buffer_max_bytes / (2 * chunk_max)).max(1);
         let (tx, rx) = mpsc::channel(capacity);
         let buffered = Arc::new(AtomicU64::new(0));
-        let spill = if pods.enabled && e.pod_logs_spill_max_bytes > 0 {
-            let dir = positions_path(&config.data_dir, &name).with_file_name("spill");
+        let spill = if any_buffered && e.pod_logs_spill_max_bytes > 0 {
+            let dir = positions_path(data_dir, &name).with_file_name("spill");
             Some(Arc::new(SpillQueue::open(
                 &dir,
                 e.pod_logs_spill_max_bytes,
@@ -195,14 +126,12 @@ pub fn start(
         } else {
             None
         };
-        let mut tailer = |tail: &TailConfig,
-                          proc_cfg: ProcessorConfig,
-                          d: Box<dyn Discover>,
-                          spill: Option<Arc<SpillQueue>>| {
+        for source in sources {
+            let discover = (source.discover)().map_err(LogsError::Discover)?;
             let t = Tailer::new(
-                tail.clone(),
-                Arc::new(proc_cfg),
-                d,
+                source.tail.clone(),
+                Arc::clone(&source.processor),
+                discover,
                 Arc::clone(&positions),
                 Arc::clone(&metrics),
                 tx.clone(),
@@ -210,50 +139,12 @@ pub fn start(
                 &name,
                 chunk_max,
             );
-            match spill {
-                Some(q) => t.with_spill(q),
-                None => t,
+            let t = match (&spill, source.buffered) {
+                (Some(q), true) => t.with_spill(Arc::clone(q)),
+                _ => t,
             }
-            .with_patterns(patterns.clone())
-            .spawn()
-            .map(|h| running.tailers.push(h))
-            .map_err(LogsError::Thread)
-        };
-        if !files.include.is_empty() {
-            tailer(
-                &files.tail,
-                ProcessorConfig {
-                    source: "files",
-                    container: None,
-                    multiline: files.multiline.clone(),
-                    parse: files.parse.clone(),
-                },
-                Box::new(FilesDiscover::new(files)?),
-                None,
-            )?;
-        }
-        if pods.enabled {
-            tailer(
-                &pods.tail,
-                ProcessorConfig {
-                    source: "kubernetes_pods",
-                    container: Some(pods.parse_cri.clone()),
-                    multiline: pods.multiline.clone(),
-                    parse: pods.parse.clone(),
-                },
-                Box::new({
-                    let d = PodsDiscover::new(pods.root.clone(), node.clone(), pods.labels.clone());
-                    if pods.api.enabled {
-                        d.with_api(
-                            PodApi::new(pods.api.clone(), Arc::clone(&metrics))
-                                .map_err(LogsError::PodApi)?,
-                        )
-                    } else {
-                        d
-                    }
-                }),
-                spill.clone(),
-            )?;
+            .with_patterns(patterns.clone());
+            running.tailers.push(t.spawn().map_err(LogsError::Thread)?);
         }
         if let Some(q) = &spill {
             running.readers.push(
