@@ -545,6 +545,7 @@ fn default_config_parses_and_watch_tables_deny_unknown_keys() {
 node = "n"
 [transforms.detect.policy]
 min_samples = 2
+of_samples = 3
 [[transforms.detect.watch]]
 metric = "storage_node_op_latency_seconds"
 stat = "p99"
