@@ -22,6 +22,7 @@ mod detector;
 mod engine;
 mod likelihood;
 mod policy;
+mod recent;
 mod scorer;
 mod seasonal;
 mod window;

@@ -14,7 +14,12 @@
 //! 3. Novelty: a value beyond everything seen (the all-time range, once it spans a day and 100
 //!    samples) by a fraction `e` of that range scores at least
 //!    `0.5 + 0.5 * min(1, e / novelty_tolerance)`.
-//! 4. During the warm-up (`warmup_secs` after the first sample) the score is 0.
+//! 4. Recent novelty: a value beyond the recent range (the last 7 days, [`RecentRange`]) by more
+//!    than `RECENT_MARGIN` of that range scores at least
+//!    `0.5 + 0.5 * min(1, (e - RECENT_MARGIN) / RECENT_SPAN)`: the all-time range never forgets,
+//!    so a first large anomaly would hide a second one inside it; the margin is wide because
+//!    a week is a short history (an ordinary burst often exceeds it a little).
+//! 5. During the warm-up (`warmup_secs` after the first sample) the score is 0.
 //!
 //! Non-finite values are counted ([`Scorer::skipped`]) and ignored (score 0, state unchanged).
 //! Gaps and irregular timestamps: the predictors weigh each sample by its time step (capped at
@@ -27,6 +32,7 @@ use serde::Deserialize;
 use super::config::Direction;
 use super::daily::DailyProfile;
 use super::likelihood::{Likelihood, decay_weight, upper_tail};
+use super::recent::RecentRange;
 
 /// `E|X - mean| * 1.2533 = sigma` for a normal `X`.
 const MAD_TO_SIGMA: f64 = 1.2533;
@@ -46,6 +52,10 @@ const NOVELTY_BASE: f64 = 0.5;
 const NOVELTY_AFTER: u64 = 100;
 /// History (seconds) before novelty counts: the range must span a whole daily cycle.
 const NOVELTY_AFTER_SECS: f64 = 86_400.0;
+/// How far beyond the recent range (as a fraction of it) a value must be to count as novel.
+const RECENT_MARGIN: f64 = 0.5;
+/// How far past the margin (as a fraction of the recent range) a value scores 1.
+const RECENT_SPAN: f64 = 1.0;
 
 /// The scorer's parameters; every field has a default, all windows are in seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
@@ -168,6 +178,7 @@ pub struct Scorer {
     daily_dev: f64,
     lo: f64,
     hi: f64,
+    recent: RecentRange,
     streams: [Likelihood; 3],
     weights: Weights,
     daily: DailyProfile,
@@ -223,6 +234,7 @@ impl Scorer {
             daily_dev: 0.0,
             lo: 0.0,
             hi: 0.0,
+            recent: RecentRange::default(),
             streams: [Likelihood::default(); 3],
             weights: Weights {
                 dt: f64::NAN,
@@ -264,6 +276,15 @@ impl Scorer {
             Direction::Both => res.abs(),
             Direction::Up => res.max(0.0),
             Direction::Down => (-res).max(0.0),
+        }
+    }
+
+    /// How far `x` lies beyond `[lo, hi]` in the watched direction (negative inside).
+    fn directed_beyond(&self, x: f64, lo: f64, hi: f64) -> f64 {
+        match self.p.direction {
+            Direction::Both => (x - hi).max(lo - x),
+            Direction::Up => x - hi,
+            Direction::Down => lo - x,
         }
     }
 
@@ -335,19 +356,30 @@ impl Scorer {
             None => 0.0,
         };
 
-        // Novelty: beyond the all-time range.
+        // Novelty: beyond the all-time range, or far beyond the recent range.
         let age = ts - self.first_ts;
-        let range = self.hi - self.lo;
-        if age > p.warmup_secs.max(NOVELTY_AFTER_SECS) && self.n >= NOVELTY_AFTER && range > 0.0 {
-            let beyond = match p.direction {
-                Direction::Both => (x - self.hi).max(self.lo - x),
-                Direction::Up => x - self.hi,
-                Direction::Down => self.lo - x,
-            } / range;
-            if beyond > 0.0 {
+        let recent = self.recent.range_at(ts);
+        if age > p.warmup_secs.max(NOVELTY_AFTER_SECS) && self.n >= NOVELTY_AFTER {
+            let beyond = |lo: f64, hi: f64| {
+                let range = hi - lo;
+                if range > 0.0 {
+                    self.directed_beyond(x, lo, hi) / range
+                } else {
+                    0.0
+                }
+            };
+            let e = beyond(self.lo, self.hi);
+            if e > 0.0 {
                 let novelty =
-                    NOVELTY_BASE + (1.0 - NOVELTY_BASE) * (beyond / p.novelty_tolerance).min(1.0);
+                    NOVELTY_BASE + (1.0 - NOVELTY_BASE) * (e / p.novelty_tolerance).min(1.0);
                 score = score.max(novelty);
+            }
+            if let Some((lo, hi)) = recent {
+                let e = beyond(lo, hi) - RECENT_MARGIN;
+                if e > 0.0 {
+                    let novelty = NOVELTY_BASE + (1.0 - NOVELTY_BASE) * (e / RECENT_SPAN).min(1.0);
+                    score = score.max(novelty);
+                }
             }
         }
         if age < p.warmup_secs {
@@ -384,6 +416,7 @@ impl Scorer {
         self.prev = x;
         self.lo = self.lo.min(x);
         self.hi = self.hi.max(x);
+        self.recent.learn(ts, x);
         self.n += 1;
         out
     }
