@@ -10,14 +10,16 @@
 //! `scorer.observe(ts_secs, value)` returns a score in [0, 1] computed before the sample is
 //! learned. The score is calibrated: below 0.5 it is `-log10(p) / 10` of the anomaly likelihood's
 //! p-value (0.9 means `p <= 1e-9`), so it means the same on every series; at or above 0.5 it may
-//! also be a value beyond everything seen. On a long series without anomalies, fewer than 1 in
+//! also be a value beyond everything seen, far beyond the last week's range, or far from every
+//! value seen lately. On a long series without anomalies, fewer than 1 in
 //! 1000 samples score 0.9 or more (see the `calibration_*` tests). Non-finite input is counted
-//! ([`Scorer::skipped`]) and scores 0. Memory is fixed (about 1.4 KiB), cost O(1) per sample.
+//! ([`Scorer::skipped`]) and scores 0. Memory is fixed (about 1.7 KiB), cost O(1) per sample.
 
 mod alerts;
 mod config;
 mod csv;
 mod daily;
+mod density;
 mod detector;
 mod engine;
 mod likelihood;
@@ -41,6 +43,8 @@ pub use scorer::{Scored, Scorer, ScorerParams};
 pub use seasonal::Seasonal;
 pub use window::RollingMedian;
 
+#[cfg(test)]
+mod novelty_tests;
 #[cfg(test)]
 mod replay_tests;
 #[cfg(test)]

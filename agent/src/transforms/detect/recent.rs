@@ -1,6 +1,6 @@
 //! The recent range of a series: the smallest and largest value of each of the last
 //! [`BLOCKS`] day-long blocks of series time, so the range forgets. Fixed size (about 120 bytes),
-//! O([`BLOCKS`]) per sample.
+//! O(1) per sample (O([`BLOCKS`]) once a day).
 //!
 //! The all-time range never forgets: after one large anomaly (a spike, the old level before a
 //! shift) a second anomaly inside that range is no record. Against the recent range it still is.
@@ -15,6 +15,8 @@ pub const BLOCK_SECS: f64 = 86_400.0;
 pub struct RecentRange {
     /// `(min, max)` per block, the current block first; an empty block is `(inf, -inf)`.
     blocks: [(f64, f64); BLOCKS],
+    /// `(min, max)` over the blocks but the current one (recomputed when the blocks move).
+    older: (f64, f64),
     /// Where the current block starts (series time, seconds).
     start: f64,
     /// Whether any sample was learned.
@@ -25,6 +27,7 @@ impl Default for RecentRange {
     fn default() -> Self {
         RecentRange {
             blocks: [(f64::INFINITY, f64::NEG_INFINITY); BLOCKS],
+            older: (f64::INFINITY, f64::NEG_INFINITY),
             start: 0.0,
             started: false,
         }
@@ -39,25 +42,27 @@ impl RecentRange {
         if !self.started {
             return None;
         }
-        let ahead = ((ts - self.start) / BLOCK_SECS).floor();
-        if ahead >= BLOCKS as f64 {
-            // Everything kept is older than the window.
-            self.blocks = [(f64::INFINITY, f64::NEG_INFINITY); BLOCKS];
-            self.start += ahead * BLOCK_SECS;
-        } else if ahead >= 1.0 {
-            let k = ahead as usize;
-            self.blocks.rotate_right(k);
-            for b in &mut self.blocks[..k] {
-                *b = (f64::INFINITY, f64::NEG_INFINITY);
+        if ts >= self.start + BLOCK_SECS {
+            let ahead = ((ts - self.start) / BLOCK_SECS).floor();
+            if ahead >= BLOCKS as f64 {
+                // Everything kept is older than the window.
+                self.blocks = [(f64::INFINITY, f64::NEG_INFINITY); BLOCKS];
+            } else {
+                let k = ahead as usize;
+                self.blocks.rotate_right(k);
+                for b in &mut self.blocks[..k] {
+                    *b = (f64::INFINITY, f64::NEG_INFINITY);
+                }
             }
             self.start += ahead * BLOCK_SECS;
+            self.older = self.blocks[1..]
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), b| {
+                    (lo.min(b.0), hi.max(b.1))
+                });
         }
-        let (lo, hi) = self
-            .blocks
-            .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), b| {
-                (lo.min(b.0), hi.max(b.1))
-            });
+        let lo = self.older.0.min(self.blocks[0].0);
+        let hi = self.older.1.max(self.blocks[0].1);
         (lo <= hi).then_some((lo, hi))
     }
 

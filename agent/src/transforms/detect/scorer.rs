@@ -1,5 +1,5 @@
 //! The calibrated anomaly score of one series ([`Scorer`]): streaming, O(1) time and fixed memory
-//! (about 1.4 KiB), windows in seconds, no look-ahead.
+//! (about 1.7 KiB), windows in seconds, no look-ahead.
 //!
 //! 1. Three robust predictors each give a raw surprise `ln(1 + |residual| / scale)`:
 //!    - `level`: an exponentially weighted mean and mean absolute deviation (time constant
@@ -19,7 +19,13 @@
 //!    `0.5 + 0.5 * min(1, (e - RECENT_MARGIN) / RECENT_SPAN)`: the all-time range never forgets,
 //!    so a first large anomaly would hide a second one inside it; the margin is wide because
 //!    a week is a short history (an ordinary burst often exceeds it a little).
-//! 5. During the warm-up (`warmup_secs` after the first sample) the score is 0.
+//! 5. Rarity: a value inside the all-time range that lies a fraction `e` of the range away from
+//!    every value seen lately ([`Density`]: time-decayed counts in 48 bins, time constant
+//!    `long_secs`) scores at least `0.5 + 0.5 * min(1, e / novelty_tolerance)`, as a record
+//!    would: a level the series has not visited lately (between the usual level and the usual
+//!    spikes, a new band) is as new as a value beyond the range. Rarity counts after 3 days of
+//!    history.
+//! 6. During the warm-up (`warmup_secs` after the first sample) the score is 0.
 //!
 //! Non-finite values are counted ([`Scorer::skipped`]) and ignored (score 0, state unchanged).
 //! Gaps and irregular timestamps: the predictors weigh each sample by its time step (capped at
@@ -31,6 +37,7 @@ use serde::Deserialize;
 
 use super::config::Direction;
 use super::daily::DailyProfile;
+use super::density::Density;
 use super::likelihood::{Likelihood, decay_weight, upper_tail};
 use super::recent::RecentRange;
 
@@ -52,6 +59,8 @@ const NOVELTY_BASE: f64 = 0.5;
 const NOVELTY_AFTER: u64 = 100;
 /// History (seconds) before novelty counts: the range must span a whole daily cycle.
 const NOVELTY_AFTER_SECS: f64 = 86_400.0;
+/// History (seconds) before rarity counts: where values fall needs a few daily cycles.
+const RARITY_AFTER_SECS: f64 = 3.0 * 86_400.0;
 /// How far beyond the recent range (as a fraction of it) a value must be to count as novel.
 const RECENT_MARGIN: f64 = 0.5;
 /// How far past the margin (as a fraction of the recent range) a value scores 1.
@@ -179,6 +188,7 @@ pub struct Scorer {
     lo: f64,
     hi: f64,
     recent: RecentRange,
+    density: Density,
     streams: [Likelihood; 3],
     weights: Weights,
     daily: DailyProfile,
@@ -194,6 +204,7 @@ struct Weights {
     long: f64,
     level: f64,
     diff: f64,
+    long_dt: f64,
 }
 
 impl Weights {
@@ -207,6 +218,7 @@ impl Weights {
             self.dt = dt;
             self.level = decay_weight(dt, p.level_secs);
             self.diff = decay_weight(dt, p.diff_secs);
+            self.long_dt = decay_weight(dt, p.long_secs);
         }
     }
 }
@@ -235,6 +247,7 @@ impl Scorer {
             lo: 0.0,
             hi: 0.0,
             recent: RecentRange::default(),
+            density: Density::default(),
             streams: [Likelihood::default(); 3],
             weights: Weights {
                 dt: f64::NAN,
@@ -381,6 +394,15 @@ impl Scorer {
                     score = score.max(novelty);
                 }
             }
+            if age > RARITY_AFTER_SECS
+                && let Some(e) = self.density.distance(x)
+                && e > 0.0
+                && self.directed(x - self.level) > 0.0
+            {
+                let rarity =
+                    NOVELTY_BASE + (1.0 - NOVELTY_BASE) * (e / p.novelty_tolerance).min(1.0);
+                score = score.max(rarity);
+            }
         }
         if age < p.warmup_secs {
             score = 0.0;
@@ -417,6 +439,7 @@ impl Scorer {
         self.lo = self.lo.min(x);
         self.hi = self.hi.max(x);
         self.recent.learn(ts, x);
+        self.density.learn(x, self.lo, self.hi, w.long_dt);
         self.n += 1;
         out
     }
