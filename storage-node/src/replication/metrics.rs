@@ -9,8 +9,9 @@ use prometheus::{
 
 /// Buckets of `storage_node_replication_log_appends_per_fsync`: powers of two up to the most
 /// writers a node serves at once.
-pub const APPENDS_PER_FSYNC_BUCKETS: [f64; 11] =
-    [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0];
+pub const APPENDS_PER_FSYNC_BUCKETS: [f64; 11] = [
+    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+];
 
 /// The bounded values of `reason` in `storage_node_replication_errors_total`.
 pub const ERROR_REASONS: [&str; 8] = [
