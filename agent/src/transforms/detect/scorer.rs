@@ -21,8 +21,8 @@
 //!    a week is a short history (an ordinary burst often exceeds it a little).
 //! 5. Rarity: a value inside the all-time range that lies a fraction `e` of the range away from
 //!    every value seen lately ([`Density`]: time-decayed counts in 48 bins, time constant
-//!    `long_secs`) scores at least `0.5 + 0.5 * min(1, e / novelty_tolerance)`, as a record
-//!    would: a level the series has not visited lately (between the usual level and the usual
+//!    `long_secs`) scores at least `0.5 + 0.5 * min(1, e / (2 * novelty_tolerance))`, as a
+//!    record would, at half the strength: a level the series has not visited lately (between the usual level and the usual
 //!    spikes, a new band) is as new as a value beyond the range. Rarity counts after 3 days of
 //!    history.
 //! 6. During the warm-up (`warmup_secs` after the first sample) the score is 0.
@@ -61,6 +61,9 @@ const NOVELTY_AFTER: u64 = 100;
 const NOVELTY_AFTER_SECS: f64 = 86_400.0;
 /// History (seconds) before rarity counts: where values fall needs a few daily cycles.
 const RARITY_AFTER_SECS: f64 = 3.0 * 86_400.0;
+/// A gap inside the range is weaker evidence than a record: it needs this many times the
+/// novelty tolerance to score 1.
+const RARITY_TOLERANCE: f64 = 2.0;
 /// How far beyond the recent range (as a fraction of it) a value must be to count as novel.
 const RECENT_MARGIN: f64 = 0.5;
 /// How far past the margin (as a fraction of the recent range) a value scores 1.
@@ -399,8 +402,9 @@ impl Scorer {
                 && e > 0.0
                 && self.directed(x - self.level) > 0.0
             {
-                let rarity =
-                    NOVELTY_BASE + (1.0 - NOVELTY_BASE) * (e / p.novelty_tolerance).min(1.0);
+                let rarity = NOVELTY_BASE
+                    + (1.0 - NOVELTY_BASE)
+                        * (e / (RARITY_TOLERANCE * p.novelty_tolerance)).min(1.0);
                 score = score.max(rarity);
             }
         }
