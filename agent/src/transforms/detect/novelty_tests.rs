@@ -167,7 +167,7 @@ fn calibration_heavy_tails_over_a_month() {
     for seed in [1, 2] {
         let mut r = Noise(seed);
         let data: Vec<(f64, f64)> = (0..30 * DAY)
-            .map(|i| (T0 + i as f64 * STEP, (r.gauss()).exp()))
+            .map(|i| (T0 + i as f64 * STEP, r.gauss().exp()))
             .collect();
         let s = scores(&data);
         let high = s.iter().filter(|&&x| x >= 0.9).count() as f64 / s.len() as f64;
