@@ -155,7 +155,7 @@ def test_flipped_byte_is_never_served_and_scrub_finds_it(node_factory):
 
 STREAMS = 32
 ROUNDS = 3
-ROUND_WRITE_S = 2.0
+ROUND_WRITE_S = 6.0  # at most; a round kills once 2 PUTs per stream were acknowledged
 # Mostly small objects (the small-object log, group commit), some just over its 64 KiB threshold,
 # and a few large ones (files): 1 KiB to 5 MiB.
 MIXED_SIZES = [1024, 1024, 4096, 4096, 16384, 65536, 65537, 300_000, 5 << 20]
@@ -171,9 +171,13 @@ def test_kill9_during_32_put_streams_of_mixed_sizes_three_rounds(node_factory):
     inflight: dict[str, str] = {}  # key -> sha256 of a body being PUT (unacknowledged)
     lock = threading.Lock()
 
-    def writer(rnd: int, w: int, stop: threading.Event, failures: list[str]) -> None:
+    round_acks = [0]
+
+    def writer(rnd: int, w: int, stop: threading.Event, failures: list[str],
+               ready: threading.Barrier) -> None:
         rng = random.Random(rnd * 1000 + w)
         client = node.client()
+        ready.wait(timeout=60)
         deadline = time.monotonic() + WRITER_DEADLINE_S
         i = 0
         while not stop.is_set() and time.monotonic() < deadline:
@@ -190,15 +194,20 @@ def test_kill9_during_32_put_streams_of_mixed_sizes_three_rounds(node_factory):
                 return
             with lock:
                 acked[key] = inflight.pop(key)
+                round_acks[0] += 1
 
     started = time.monotonic()
     for rnd in range(ROUNDS):
-        stop, failures = threading.Event(), []
-        threads = [threading.Thread(target=writer, args=(rnd, w, stop, failures), daemon=True)
+        stop, failures, ready = threading.Event(), [], threading.Barrier(STREAMS + 1)
+        round_acks[0] = 0
+        threads = [threading.Thread(target=writer, args=(rnd, w, stop, failures, ready), daemon=True)
                    for w in range(STREAMS)]
         for t in threads:
             t.start()
-        time.sleep(ROUND_WRITE_S)
+        ready.wait(timeout=60)  # every stream has its client: all 32 write at once
+        deadline = time.monotonic() + ROUND_WRITE_S
+        while round_acks[0] < 2 * STREAMS and time.monotonic() < deadline:
+            time.sleep(0.05)
         node.proc.send_signal(signal.SIGKILL)
         node.proc.wait(timeout=10)
         stop.set()
@@ -220,7 +229,8 @@ def test_kill9_during_32_put_streams_of_mixed_sizes_three_rounds(node_factory):
             acked[key] = digest
         inflight.clear()
         assert list((node.data_dir / "tmp").iterdir()) == []
-        print(f"round {rnd}: acked={len(acked)} listed={len(listed)} in-flight={len(failures)}")
+        print(f"round {rnd}: acked this round={round_acks[0]} acked={len(acked)} "
+              f"listed={len(listed)} in-flight={len(failures)}")
     assert acked
     # Small PUTs after the last restart share group fsyncs and say so.
     s3 = node.client()
