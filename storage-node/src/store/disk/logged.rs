@@ -59,7 +59,7 @@ pub(super) fn replay_log(
                 }
                 let mut e = entry_of(&meta);
                 e.loc = Some(loc);
-                newest.insert(meta.key, e);
+                newest.insert(meta.key.clone(), e);
             }
             Replayed::Kill { key, version } => {
                 hlc.observe(version);
@@ -265,10 +265,15 @@ impl DiskStore {
         })?;
         let mut out = Vec::new();
         let mut moved = Vec::new();
-        for (off, what, rec) in small_log::records(&data) {
+        for small_log::SegRecord {
+            off,
+            content,
+            bytes: rec,
+        } in small_log::records(&data)
+        {
             let len = rec.len() as u32;
-            match what {
-                Ok(meta) => {
+            match content {
+                small_log::Content::Object(key) => {
                     let old = LogLoc {
                         seg: id,
                         generation,
@@ -277,7 +282,7 @@ impl DiskStore {
                     };
                     let live = inner
                         .index
-                        .current(bucket, &meta.key)
+                        .current(bucket, &key)
                         .is_some_and(|(e, deleted)| !deleted && e.loc == Some(old));
                     if live {
                         let new_off = u32::try_from(out.len()).map_err(|_| {
@@ -290,12 +295,12 @@ impl DiskStore {
                             off: new_off,
                             len,
                         };
-                        moved.push((meta.key, old, new));
+                        moved.push((key, old, new));
                     }
                 }
                 // Kill records matter while an older segment may hold what they kill.
-                Err(_) if !oldest => out.extend_from_slice(rec),
-                Err(_) => {}
+                small_log::Content::Kill if !oldest => out.extend_from_slice(rec),
+                small_log::Content::Kill => {}
             }
         }
         report.reclaimed_bytes += (data.len() - out.len()) as u64;

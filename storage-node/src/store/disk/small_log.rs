@@ -76,7 +76,7 @@ pub enum LogReadError {
 /// A record met during replay, in log order.
 #[derive(Debug)]
 pub enum Replayed {
-    Object { loc: LogLoc, meta: ObjectMeta },
+    Object { loc: LogLoc, meta: Box<ObjectMeta> },
     Kill { key: String, version: Version },
 }
 
@@ -183,6 +183,15 @@ impl SharedErr {
             None => io::Error::new(self.kind, self.msg),
         }
     }
+}
+
+/// A segment a batch wrote to, and its length before the batch.
+#[derive(Debug)]
+struct Touched {
+    bucket: String,
+    seg: (u32, u32),
+    file: Arc<File>,
+    before: u64,
 }
 
 #[derive(Debug, Default)]
@@ -305,7 +314,7 @@ impl SmallLog {
         let n = batch.len();
         let mut results: Vec<(u64, Result<LogLoc, SharedErr>)> = Vec::with_capacity(n);
         // (bucket, id, generation) -> (file, length before the batch)
-        let mut touched: Vec<(String, (u32, u32), Arc<File>, u64)> = Vec::new();
+        let mut touched: Vec<Touched> = Vec::new();
         {
             let mut state = lock(&self.state);
             for a in batch {
@@ -313,7 +322,13 @@ impl SmallLog {
                 results.push((a.ticket, r.map_err(|e| SharedErr::of(&e))));
             }
         }
-        for (bucket, seg, file, before) in &touched {
+        for Touched {
+            bucket,
+            seg,
+            file,
+            before,
+        } in &touched
+        {
             if let Err(e) = file.sync_data() {
                 tracing::error!(bucket, error = %e, "fsync small-object log segment");
                 let err = SharedErr::of(&e);
@@ -347,7 +362,7 @@ impl SmallLog {
         &self,
         state: &mut HashMap<String, BucketLog>,
         a: &Append,
-        touched: &mut Vec<(String, (u32, u32), Arc<File>, u64)>,
+        touched: &mut Vec<Touched>,
     ) -> io::Result<LogLoc> {
         let len = a.record.len() as u64;
         let blog = state.entry(a.bucket.clone()).or_default();
@@ -386,11 +401,13 @@ impl SmallLog {
         let off = seg.len;
         let off32 = u32::try_from(off).map_err(|_| io::Error::other("segment too large"))?;
         let len32 = u32::try_from(len).map_err(|_| io::Error::other("record too large"))?;
-        if !touched
-            .iter()
-            .any(|(b, k, _, _)| b == &a.bucket && *k == key)
-        {
-            touched.push((a.bucket.clone(), key, seg.file.clone(), off));
+        if !touched.iter().any(|t| t.bucket == a.bucket && t.seg == key) {
+            touched.push(Touched {
+                bucket: a.bucket.clone(),
+                seg: key,
+                file: seg.file.clone(),
+                before: off,
+            });
         }
         if let Err(e) = seg.file.write_all_at(&a.record, off) {
             // Nothing of a failed append may replay: cut the segment back to where it was.
@@ -580,7 +597,7 @@ impl SmallLog {
                 }
             }
         }
-        out.sort_by(|a, b| b.3.cmp(&a.3));
+        out.sort_by_key(|c| std::cmp::Reverse(c.3));
         out
     }
 
@@ -713,7 +730,7 @@ fn scan(
             KIND_OBJECT => match ObjectReader::from_image(body.to_vec()) {
                 Ok(r) => out.push(Replayed::Object {
                     loc,
-                    meta: r.footer.meta,
+                    meta: Box::new(r.footer.meta),
                 }),
                 Err(e) => {
                     metrics.checksum_error();
@@ -738,9 +755,24 @@ fn scan(
     (pos, live)
 }
 
-/// Parses the records of a segment's bytes for compaction: (offset, kind is object, meta or
-/// kill key/version, whole record). Stops at the first damaged record.
-pub fn records(data: &[u8]) -> Vec<(u32, Result<ObjectMeta, (String, Version)>, &[u8])> {
+/// What a record in a segment holds, for compaction.
+#[derive(Debug)]
+pub enum Content {
+    /// An object of this key.
+    Object(String),
+    Kill,
+}
+
+/// A record of a segment: its offset, what it holds, its bytes.
+#[derive(Debug)]
+pub struct SegRecord<'a> {
+    pub off: u32,
+    pub content: Content,
+    pub bytes: &'a [u8],
+}
+
+/// Parses the records of a segment's bytes (compaction, tests). Stops at the first damaged one.
+pub fn records(data: &[u8]) -> Vec<SegRecord<'_>> {
     let mut out = Vec::new();
     let mut pos = 0usize;
     while pos < data.len() {
@@ -748,18 +780,20 @@ pub fn records(data: &[u8]) -> Vec<(u32, Result<ObjectMeta, (String, Version)>, 
             break;
         };
         let Ok(off) = u32::try_from(pos) else { break };
-        let rec = &data[pos..pos + total];
-        if kind == KIND_OBJECT {
+        let bytes = &data[pos..pos + total];
+        let content = if kind == KIND_OBJECT {
             match ObjectReader::from_image(body.to_vec()) {
-                Ok(r) => out.push((off, Ok(r.footer.meta), rec)),
+                Ok(r) => Content::Object(r.footer.meta.key),
                 Err(_) => break,
             }
         } else {
-            match serde_json::from_slice::<Kill>(body) {
-                Ok(k) => out.push((off, Err((k.key, k.version)), rec)),
-                Err(_) => break,
-            }
-        }
+            Content::Kill
+        };
+        out.push(SegRecord {
+            off,
+            content,
+            bytes,
+        });
         pos += total;
     }
     out

@@ -99,7 +99,7 @@ async fn a_torn_tail_at_every_byte_of_the_last_record_reopens_with_earlier_recor
     let full = std::fs::read(&seg).expect("read segment");
     let recs = small_log::records(&full);
     assert_eq!(recs.len(), 3);
-    let last = recs[2].0 as usize;
+    let last = recs[2].off as usize;
     for cut in last..full.len() {
         std::fs::write(&seg, &full[..cut]).expect("cut");
         let store = open(dir.path());
