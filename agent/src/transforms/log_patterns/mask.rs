@@ -132,13 +132,54 @@ fn key_end(t: &[u8]) -> usize {
     0
 }
 
-/// Tokenises and masks `line` into `out` (cleared first), keeping at most `max_tokens` tokens.
-/// Returns whether the line had more (the rest is dropped from matching).
+/// Tokenises and masks the part of `line` that names its log statement into `out` (cleared
+/// first), keeping at most `max_tokens` tokens. Returns whether the line had more (the rest is
+/// dropped from matching).
+///
+/// That part is the whole line, except for a JSON object with a `message` or `msg` string
+/// (tracing, zap, slog, logrus; also under `fields`): its message, whatever other fields it has
+/// ([`super::view`]); its level is the template's level ([`line_level`]), not a token (a short
+/// message would otherwise share half its tokens with every other message of its level).
 pub fn tokenize(line: &str, max_tokens: usize, out: &mut Vec<Token>) -> bool {
     out.clear();
+    if let Some(v) = super::view::json_message(line) {
+        return tokenize_span(line, v.message.0, v.message.1, max_tokens, out);
+    }
+    tokenize_span(line, 0, line.len(), max_tokens, out)
+}
+
+/// Whether the bytes before `at` (at `i`) indent it like a stack frame: a tab, or two spaces.
+#[inline]
+fn frame_indent(b: &[u8], i: usize) -> bool {
+    i >= 1 && (b[i - 1] == b'\t' || (i >= 2 && b[i - 1] == b' ' && b[i - 2] == b' '))
+}
+
+/// Where a stack frame's location ends, if `b[from..to]` is one: `pkg.Class.method(File.java:12)`,
+/// `x.y(Unknown Source)`, `Object.<anonymous> (/app/x.js:1:2)`: it ends with `)` and holds a `(`.
+#[inline]
+fn frame_rest(b: &[u8], from: usize, to: usize) -> Option<usize> {
+    let mut end = to;
+    while end > from && is_space(b[end - 1]) {
+        end -= 1;
+    }
+    let r = &b[from..end];
+    (r.len() > 2 && r[r.len() - 1] == b')' && r.contains(&b'(')).then_some(end)
+}
+
+/// Tokenises and masks `line[from..to]`, appending to `out` up to `max_tokens` tokens in all
+/// (see the module docs). A stack frame (`\tat LOCATION`, indented by a tab or two spaces,
+/// LOCATION ending with `)`) becomes `at <*>`: every frame is one event, whatever its method
+/// and whether its source is known.
+pub fn tokenize_span(
+    line: &str,
+    from: usize,
+    to: usize,
+    max_tokens: usize,
+    out: &mut Vec<Token>,
+) -> bool {
     let b = line.as_bytes();
-    let n = b.len();
-    let mut i = 0;
+    let n = to.min(b.len());
+    let mut i = from.min(n);
     while i < n {
         while i < n && is_sep(b[i]) {
             i += 1;
@@ -156,6 +197,18 @@ pub fn tokenize(line: &str, max_tokens: usize, out: &mut Vec<Token>) -> bool {
             j += 1;
         }
         let tok = &b[start..j];
+        if tok == b"at"
+            && frame_indent(b, start)
+            && let Some(end) = frame_rest(b, j, n)
+            && j < end
+        {
+            out.push(token(fnv(FNV_OFFSET, tok), start, j, false));
+            if out.len() < max_tokens {
+                let rs = j + b[j..end].iter().take_while(|&&c| is_space(c)).count();
+                out.push(token(WILD_HASH, rs, rs, true));
+            }
+            return false;
+        }
         let k = key_end(tok);
         let vstart = start + k;
         // A quoted value: at the token start or right after its key.
@@ -218,6 +271,18 @@ fn token(hash: u64, start: usize, end: usize, masked: bool) -> Token {
 /// The level a line states, from its first tokens: `level=error`, `"level":"WARN"`, `ERROR`,
 /// `[warn]`, `<E>`, or a klog header (`E0102 ...`). `None` when it states none.
 pub fn line_level(line: &str, tokens: &[Token]) -> Option<&'static str> {
+    if let Some((s, e)) = super::view::json_message(line).and_then(|v| v.level) {
+        let v = line.get(s..e).unwrap_or("");
+        let v = v
+            .rsplit(':')
+            .next()
+            .unwrap_or("")
+            .trim_matches(|c: char| c == '"' || c == ' ');
+        let l = crate::transforms::parse_json::normalize_level(v);
+        if l != "unknown" {
+            return Some(l);
+        }
+    }
     let b = line.as_bytes();
     if b.len() >= 5 && matches!(b[0], b'E' | b'W' | b'F') && b[1..5].iter().all(u8::is_ascii_digit)
     {
