@@ -6,6 +6,7 @@
 //! Prometheus exporter sink ([`sinks::prometheus_exporter`]). The agent's own telemetry lives in
 //! [`metrics`].
 
+pub mod allocator;
 pub mod api;
 pub mod buffer;
 pub mod civil;
