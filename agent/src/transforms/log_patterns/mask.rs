@@ -66,8 +66,20 @@ fn is_space(b: u8) -> bool {
 
 #[inline]
 fn is_sep(b: u8) -> bool {
-    is_space(b) || matches!(b, b'{' | b'}' | b'[' | b']' | b',')
+    SEP[b as usize]
 }
+
+/// Token separators: whitespace and the JSON structure bytes, as a table.
+static SEP: [bool; 256] = {
+    let mut t = [false; 256];
+    let seps = *b" \t\n\r\x0b\x0c{}[],";
+    let mut i = 0;
+    while i < seps.len() {
+        t[seps[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
 
 /// Whether a value is variable (see the module docs).
 #[inline]
@@ -142,8 +154,8 @@ fn key_end(t: &[u8]) -> usize {
 /// message would otherwise share half its tokens with every other message of its level).
 pub fn tokenize(line: &str, max_tokens: usize, out: &mut Vec<Token>) -> bool {
     out.clear();
-    if let Some(v) = super::view::json_message(line) {
-        return tokenize_span(line, v.message.0, v.message.1, max_tokens, out);
+    if let Some((from, to)) = super::view::message_range(line) {
+        return tokenize_span(line, from, to, max_tokens, out);
     }
     tokenize_span(line, 0, line.len(), max_tokens, out)
 }
@@ -191,9 +203,39 @@ pub fn tokenize_span(
             return true;
         }
         let start = i;
-        // The raw token, up to a separator, or a quote that opens a value.
+        // The raw token, up to a separator, in one pass: where its key ends (as `key_end`
+        // says: after the first `=`/`:` that follows key characters; 0 for none) and the key's
+        // hash, whether it holds a digit or `/`, and where its last non-hex byte is (so whether
+        // the value is all hex).
         let mut j = i;
-        while j < n && !is_sep(b[j]) {
+        let mut hk = FNV_OFFSET;
+        let mut k = 0usize;
+        let mut key_open = true;
+        let mut digit = false;
+        let mut last_nonhex = 0usize;
+        while j < n {
+            let c = b[j];
+            if SEP[c as usize] {
+                break;
+            }
+            let p = j - start;
+            if key_open {
+                hk = (hk ^ u64::from(c)).wrapping_mul(FNV_PRIME);
+                match c {
+                    b'=' | b':' if p > 0 => {
+                        k = p + 1;
+                        key_open = false;
+                    }
+                    b'a'..=b'z' | b'A'..=b'Z' | b'_' | b'-' | b'.' | b'"' | b'@' => {}
+                    _ => key_open = false,
+                }
+            }
+            if c.is_ascii_digit() || c == b'/' {
+                digit = true;
+            }
+            if !c.is_ascii_hexdigit() {
+                last_nonhex = p + 1;
+            }
             j += 1;
         }
         let tok = &b[start..j];
@@ -209,7 +251,6 @@ pub fn tokenize_span(
             }
             return false;
         }
-        let k = key_end(tok);
         let vstart = start + k;
         // A quoted value: at the token start or right after its key.
         if vstart < n && (b[vstart] == b'"' || b[vstart] == b'\'') && (k > 0 || vstart == start) {
@@ -240,15 +281,16 @@ pub fn tokenize_span(
                 continue;
             }
         }
-        let v = &b[vstart..j];
-        if is_variable(v) && !is_code_location(tok) && !is_code_location(v) {
-            let h = if k == 0 {
-                WILD_HASH
-            } else {
-                fnv(fnv(FNV_OFFSET, &b[start..vstart]), b"\x00*")
-            };
+        // `is_variable` of the value, from the pass above (a key holds no digit or `/`).
+        let variable = digit || (last_nonhex <= k && tok.len() - k >= 8);
+        debug_assert_eq!(variable, is_variable(&b[vstart..j]));
+        debug_assert_eq!(k, key_end(tok));
+        if variable && !is_code_location(tok) && !is_code_location(&b[vstart..j]) {
+            let h = if k == 0 { WILD_HASH } else { fnv(hk, b"\x00*") };
             out.push(token(h, start, vstart, true));
         } else {
+            // A word (or a code location): hashed whole, in a second pass over its few bytes;
+            // masked values (the long ones: times, ids, paths) are never hashed.
             out.push(token(fnv(FNV_OFFSET, tok), start, j, false));
         }
         i = j;

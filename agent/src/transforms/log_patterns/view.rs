@@ -10,7 +10,18 @@
 //! `"msg":"` key (a key: after `{` or `,`, optional spaces around the colon) and the first
 //! `"level":"`; a line not shaped as an object (`{...}`) is not looked at.
 
+use std::sync::LazyLock;
+
 use memchr::memmem;
+
+/// The keys searched for, built once (a searcher per call would cost more than the search).
+static MESSAGE: LazyLock<memmem::Finder<'static>> =
+    LazyLock::new(|| memmem::Finder::new(b"\"message\""));
+/// See [`MESSAGE`].
+static MSG: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"\"msg\""));
+/// See [`MESSAGE`].
+static LEVEL: LazyLock<memmem::Finder<'static>> =
+    LazyLock::new(|| memmem::Finder::new(b"\"level\""));
 
 /// Byte ranges of a JSON line's level and message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,10 +34,11 @@ pub struct JsonMessage {
 
 /// The value range of the first string-valued key `key` (written with its quotes) in `b`.
 /// Returns (start of the key, start of the value, end of the value).
-fn string_field(b: &[u8], key: &[u8]) -> Option<(usize, usize, usize)> {
+fn string_field(b: &[u8], key: &memmem::Finder<'static>) -> Option<(usize, usize, usize)> {
     let mut from = 0;
     for _ in 0..8 {
-        let at = from + memmem::find(&b[from..], key)?;
+        let at = from + key.find(&b[from..])?;
+        let key = key.needle();
         from = at + key.len();
         // A key follows `{` or `,` (spaces allowed); otherwise it is inside a value.
         let before = b[..at].iter().rev().find(|c| !c.is_ascii_whitespace());
@@ -63,18 +75,22 @@ fn string_field(b: &[u8], key: &[u8]) -> Option<(usize, usize, usize)> {
 /// The level and message of a JSON object line with a `message` or `msg` string (see the
 /// module docs); `None` for any other line.
 pub fn json_message(line: &str) -> Option<JsonMessage> {
+    let message = message_range(line)?;
+    let level = string_field(line.as_bytes(), &LEVEL).map(|(ks, _, ve)| (ks, ve + 1));
+    Some(JsonMessage { level, message })
+}
+
+/// The message range of [`json_message`] alone (what mining needs on every line; the level is
+/// looked up only when a template is made).
+pub fn message_range(line: &str) -> Option<(usize, usize)> {
     let b = line.as_bytes();
     let first = b.iter().position(|c| !c.is_ascii_whitespace())?;
     let last = b.iter().rposition(|c| !c.is_ascii_whitespace())?;
     if b[first] != b'{' || b[last] != b'}' {
         return None;
     }
-    let (_, ms, me) = string_field(b, b"\"message\"").or_else(|| string_field(b, b"\"msg\""))?;
-    let level = string_field(b, b"\"level\"").map(|(ks, _, ve)| (ks, ve + 1));
-    Some(JsonMessage {
-        level,
-        message: (ms, me),
-    })
+    let (_, ms, me) = string_field(b, &MESSAGE).or_else(|| string_field(b, &MSG))?;
+    Some((ms, me))
 }
 
 #[cfg(test)]
