@@ -22,7 +22,7 @@ use crate::store::Store;
 #[derive(Debug)]
 pub struct ApiState {
     /// The anomaly alerts `/api/v1/alerts` lists.
-    pub alerts: Arc<crate::transforms::detect::AlertBook>,
+    pub alerts: Arc<crate::alerts::AlertBook>,
     /// The store `/metrics` renders.
     pub store: Arc<Store>,
     /// The agent's own telemetry.

@@ -17,6 +17,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 
+use crate::alerts::AlertBook;
 use crate::api::{self, ApiState};
 pub use crate::component::Schedule;
 use crate::component::{BuildContext, ComponentError, ComponentKind, StopFn};
@@ -26,7 +27,6 @@ use crate::pipeline::{Pipeline, PushRoutes};
 use crate::sinks::prometheus_exporter::PrometheusExporterConfig;
 use crate::sources::Source;
 use crate::store::Store;
-use crate::transforms::detect::AlertBook;
 
 /// The series limit of a source the config does not name.
 const DEFAULT_MAX_SERIES: usize = 10_000;

@@ -7,10 +7,12 @@
 mod error;
 mod queue;
 mod segment;
+mod shared;
 
 pub use error::BufferError;
 pub use queue::{AppendReport, Cursor, DiskQueue, OpenReport, QueueConfig, ReadBatch, Weigher};
 pub use segment::{HEADER_BYTES, MAX_RECORD_BYTES};
+pub use shared::{FullPolicy, Next, SharedQueue};
 
 #[cfg(test)]
 mod tests;

@@ -89,6 +89,9 @@ pub struct OpenReport {
     pub pending_records: u64,
     /// Their total weight.
     pub pending_weight: u64,
+    /// Whether the cut tail was a damaged record (a whole one failing its check), not a torn
+    /// write.
+    pub damaged_tail: bool,
 }
 
 /// The queue. Not internally synchronised: wrap it in a mutex to share it.
@@ -176,6 +179,7 @@ impl DiskQueue {
                 f.sync_all().map_err(io_err("fsync segment", &path))?;
                 segments.insert(last, scan.valid_len);
                 report.truncated_bytes = scan.trailing;
+                report.damaged_tail = scan.damaged;
             }
         }
         let first = segments.keys().next().copied();
@@ -250,6 +254,20 @@ impl DiskQueue {
     /// Segments on disk.
     pub fn segment_count(&self) -> usize {
         self.segments.len()
+    }
+
+    /// Bytes of the records after the acknowledged cursor.
+    pub fn pending_bytes(&self) -> u64 {
+        self.segments
+            .range(self.ack.segment..)
+            .map(|(&id, &len)| {
+                if id == self.ack.segment {
+                    len.saturating_sub(self.ack.offset)
+                } else {
+                    len
+                }
+            })
+            .sum()
     }
 
     /// The acknowledged cursor.

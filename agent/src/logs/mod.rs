@@ -13,7 +13,7 @@ mod metrics;
 mod positions;
 pub mod timestamp;
 
-pub use entry::{Ack, Chunk, LogEntry, StreamLabels};
+pub use entry::{Ack, Chunk, ChunkBuffer, LogEntry, StreamLabels};
 pub use metrics::LogMetrics;
 pub use positions::{FileKey, Positions, PositionsError, Record};
 

@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use crate::alerts::AlertBook;
 use crate::component::{BuildContext, ComponentError};
-use crate::transforms::detect::AlertBook;
 
 /// Where alerts go, how often they are re-sent, and the links their annotations carry.
 #[derive(Debug, Clone, PartialEq, Deserialize)]

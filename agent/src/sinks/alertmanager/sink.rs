@@ -20,8 +20,8 @@ use tokio::sync::watch;
 
 use super::config::AlertmanagerConfig;
 use super::links::rfc3339;
+use crate::alerts::{Alert, AlertBook};
 use crate::event::{Family, Labels};
-use crate::transforms::detect::{Alert, AlertBook};
 
 /// Why one POST failed.
 #[derive(Debug, thiserror::Error)]

@@ -188,6 +188,7 @@ impl crate::component::Component for LokiConfig {
             &sources,
             ctx.data_dir(),
             std::sync::Arc::clone(&ctx.metrics().logs),
+            &ctx.telemetry(),
             ctx.get::<crate::transforms::log_patterns::LogPatterns>(),
         )
         .map_err(ComponentError::whole)?;

@@ -5,6 +5,7 @@
 //! 4xx is counted as rejected with its reason and a sample is logged. Only a push Loki accepted
 //! (or refused for good) acknowledges its chunks' file offsets to the positions.
 
+mod answer;
 mod client;
 mod config;
 mod encode;
@@ -13,6 +14,7 @@ mod retry;
 mod sink;
 pub mod spill;
 
+pub use answer::rejected_entries;
 pub use client::{ClientError, LokiClient, PushResponse, check_url};
 pub use config::{BasicAuthConfig, Encoding, LokiConfig, LokiEndpointConfig};
 pub use encode::{Batch, encode_json, encode_protobuf};

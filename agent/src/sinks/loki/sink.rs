@@ -13,6 +13,7 @@ use super::encode::{Batch, encode_json, encode_protobuf};
 use super::retry::{Backoff, Class, classify, parse_retry_after};
 use super::{Encoding, LokiClient, LokiEndpointConfig};
 use crate::logs::{Chunk, LogMetrics, Positions};
+use crate::metrics::ComponentTelemetry;
 
 /// One endpoint's sink.
 #[derive(Debug)]
@@ -27,6 +28,7 @@ pub struct LokiSink {
     window_started: Instant,
     warned_streams: Option<Instant>,
     spill: Option<Arc<super::SpillQueue>>,
+    telemetry: ComponentTelemetry,
 }
 
 impl LokiSink {
@@ -51,10 +53,18 @@ impl LokiSink {
             window_started: Instant::now(),
             warned_streams: None,
             spill: None,
+            telemetry: ComponentTelemetry::default(),
         }
     }
 
     /// Commits delivered records of this spill buffer.
+    /// Counts into the sink's `component_*` counters: lines received, sent (stored by Loki),
+    /// dropped (refused by Loki or the stream limit); failed pushes as errors.
+    pub fn with_telemetry(mut self, t: ComponentTelemetry) -> Self {
+        self.telemetry = t;
+        self
+    }
+
     pub fn with_spill(mut self, q: Arc<super::SpillQueue>) -> Self {
         self.spill = Some(q);
         self
@@ -142,6 +152,7 @@ impl LokiSink {
         }
         if dropped > 0 {
             self.metrics.dropped("loki", "stream_limit", dropped);
+            self.telemetry.dropped(dropped);
             if self
                 .warned_streams
                 .is_none_or(|t| t.elapsed() > Duration::from_secs(60))
@@ -192,6 +203,7 @@ impl LokiSink {
 
     /// Pushes until Loki accepts or refuses for good.
     async fn deliver(&mut self, batch: &Batch) {
+        self.telemetry.received(batch.entries.len() as u64);
         let keep = self.apply_stream_limit(batch);
         let Some((body, lines, bytes)) = self.encode(batch, &keep) else {
             return;
@@ -210,6 +222,7 @@ impl LokiSink {
                 Ok(r) => match classify(r.status) {
                     Class::Delivered => {
                         self.metrics.sent(&self.name, lines, bytes);
+                        self.telemetry.sent(lines);
                         if logged_retry {
                             tracing::info!(sink = %self.name, "Loki accepts pushes again");
                         }
@@ -217,6 +230,21 @@ impl LokiSink {
                     }
                     Class::Reject => {
                         let reason = format!("http_{}", r.status);
+                        // A 400 may be a partial accept: Loki stored the entries it does
+                        // not list as ignored.
+                        let refused = if r.status == 400 {
+                            super::rejected_entries(&r.body, r.complete, lines)
+                        } else {
+                            lines
+                        };
+                        if refused < lines {
+                            let stored = lines - refused;
+                            self.metrics
+                                .sent(&self.name, stored, bytes * stored / lines.max(1));
+                            self.telemetry.sent(stored);
+                        }
+                        self.telemetry.dropped(refused);
+                        let lines = refused;
                         self.metrics.rejected(&self.name, &reason, lines);
                         let sample = batch.entries.first().map(|e| {
                             let l: String = e.line.chars().take(512).collect();
@@ -236,6 +264,7 @@ impl LokiSink {
                 Err(e) => (None, e.to_string()),
             };
             self.metrics.retried(&self.name, lines);
+            self.telemetry.error();
             let delay = backoff.next(retry_after);
             if !logged_retry {
                 tracing::warn!(sink = %self.name, error = %why, delay_ms = delay.as_millis() as u64,

@@ -382,3 +382,25 @@ async fn stream_limit_drops_new_streams_and_counts_them() {
         .expect("ok");
     assert_eq!(dropped.metrics[0].value.as_scalar(), Some(3.0));
 }
+
+#[test]
+fn a_partial_accept_counts_only_what_loki_ignored() {
+    use super::rejected_entries;
+    // Loki 3.4's distributor: one line per entry it refused; the rest of the push is stored.
+    let body = "entry for stream '{app=\"x\"}' has timestamp too old: 2020-01-01T00:00:00Z, oldest acceptable timestamp is: 2026-11-28T00:00:00Z\n\
+entry for stream '{app=\"x\"}' has timestamp too old: 2020-01-01T00:00:01Z, oldest acceptable timestamp is: 2026-11-28T00:00:00Z\n";
+    assert_eq!(rejected_entries(body, true, 10), 2);
+    // The ingester's summary per stream (with and without the tenant, by Loki version).
+    let body = "entry with timestamp 2026-12-05 10:00:00 +0000 UTC ignored, reason: 'entry out of order',\n\
+user 'fake', total ignored: 3 out of 7 for stream: {app=\"x\"}\n\
+total ignored: 1 out of 3";
+    assert_eq!(rejected_entries(body, true, 10), 4);
+    // Nothing countable (a whole-request error), or a cut body: the whole push was refused.
+    assert_eq!(rejected_entries("error parsing labels", true, 10), 10);
+    assert_eq!(rejected_entries(body, false, 10), 10);
+    // Never more than the push held.
+    assert_eq!(
+        rejected_entries("total ignored: 50 out of 50", true, 10),
+        10
+    );
+}

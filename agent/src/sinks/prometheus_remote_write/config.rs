@@ -124,7 +124,7 @@ fn default_queue_capacity() -> usize {
 impl crate::component::Component for RemoteWriteConfig {
     fn validate(&self) -> Result<(), ComponentError> {
         if let Some(u) = &self.url {
-            check_url(u).map_err(|r| ComponentError::new("url", r))?;
+            crate::http_client::check_url(u).map_err(|r| ComponentError::new("url", r))?;
         }
         if self.max_shards == 0 || self.max_shards > 64 {
             return Err(ComponentError::new(
@@ -193,23 +193,4 @@ impl crate::component::Component for RemoteWriteConfig {
         ctx.add_tasks(tasks);
         Ok(())
     }
-}
-
-/// Checks a receiver URL: http or https, a host, no user info.
-pub fn check_url(u: &str) -> Result<http::Uri, String> {
-    let uri: http::Uri = u.parse().map_err(|e| format!("not a URL: {e}"))?;
-    match uri.scheme_str() {
-        Some("http" | "https") => {}
-        _ => return Err("scheme must be http or https".into()),
-    }
-    let Some(auth) = uri.authority() else {
-        return Err("no host".into());
-    };
-    if auth.as_str().contains('@') {
-        return Err("put credentials in basic_auth, not in the URL".into());
-    }
-    if auth.host().is_empty() {
-        return Err("no host".into());
-    }
-    Ok(uri)
 }

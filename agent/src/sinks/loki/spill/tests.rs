@@ -79,7 +79,7 @@ fn segment(dir: &std::path::Path) -> std::path::PathBuf {
         .expect("dir")
         .flatten()
         .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|x| x == "log"))
+        .find(|p| p.extension().is_some_and(|x| x == "seg"))
         .expect("a segment")
 }
 
