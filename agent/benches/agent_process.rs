@@ -14,42 +14,15 @@
 
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+mod common;
+use common::{Proc, free_port, release, repo};
 
 const ROUNDS: usize = 40;
 const RAPID: usize = 200;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn release(name: &str) -> PathBuf {
-    let t = std::env::var_os("CARGO_TARGET_DIR").map_or(repo().join("target"), PathBuf::from);
-    let p = t.join("release").join(name);
-    assert!(
-        p.is_file(),
-        "{} not built: cargo build --release -p agent -p storage-node",
-        p.display()
-    );
-    p
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// GET `path`; returns (status, body length).
 fn get(port: u16, path: &str, gzip: bool) -> Option<(u16, usize)> {

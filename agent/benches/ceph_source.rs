@@ -10,42 +10,15 @@
 //! them). Run: `cargo bench -p agent --bench ceph_source`.
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::net::TcpStream;
+use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+use common::{Proc, free_port, release, repo};
+
 const ROUNDS: u64 = 30;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn node_agent() -> PathBuf {
-    let t = std::env::var_os("CARGO_TARGET_DIR").map_or(repo().join("target"), PathBuf::from);
-    let p = t.join("release").join("node-agent");
-    assert!(
-        p.is_file(),
-        "{} not built: cargo build --release -p agent",
-        p.display()
-    );
-    p
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// The Ceph cluster: stops when its stdin closes (dropped), then waits for it.
 struct Cluster {
@@ -110,7 +83,7 @@ fn status_kib(pid: u32, key: &str) -> u64 {
 fn agent(dir: &Path, port: u16, toml: &str) -> Proc {
     let cfg = dir.join(format!("agent-{port}.toml"));
     std::fs::write(&cfg, toml).expect("write config");
-    let c = Command::new(node_agent())
+    let c = Command::new(release("node-agent"))
         .args(["run", "--config"])
         .arg(&cfg)
         .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])

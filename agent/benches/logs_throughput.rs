@@ -5,10 +5,15 @@
 //!    lines per CPU-second of the agent (utime + stime from /proc/<pid>/stat), wall time, peak
 //!    RSS (VmHWM) and idle RSS, and the ratio to a baseline measured in the same run: this
 //!    process reading the same files and counting lines (the floor any tailer pays).
-//! 2. Delivery delay: lines written at 10,000 per second, each carrying its write time; the test
+//! 2. Mining cost: a varied corpus (every line of the `log_patterns` accuracy corpora, drawn at
+//!    random with every number re-drawn, so values vary as in real logs) shipped twice, with
+//!    `[transforms.log_patterns]` off and on; reports the CPU-per-line ratio on/off (target
+//!    <= 1.30) and lines per CPU-second with mining on (target >= 1M).
+//! 3. Delivery delay: lines written at 10,000 per second, each carrying its write time; the test
 //!    Loki records when it accepted each one; p50 and p99 of the difference.
 //!
-//! Environment: `LOGS_BENCH_LINES` (default 2000000), `LOGS_BENCH_DELAY_SECS` (default 20).
+//! Environment: `LOGS_BENCH_ONLY=mining` (only part 2), `LOGS_BENCH_LINES` (default 2000000), `LOGS_BENCH_MINING_LINES` (default
+//! 1000000), `LOGS_BENCH_DELAY_SECS` (default 20).
 
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
@@ -142,14 +147,14 @@ fn start_loki(dir: &Path, record: Option<&Path>) -> R<(Proc, u16)> {
     }
 }
 
-fn start_agent(dir: &Path, logs: &Path, loki_port: u16) -> R<Proc> {
+fn start_agent(dir: &Path, logs: &Path, loki_port: u16, extra: &str) -> R<Proc> {
     let cfg = dir.join("agent.toml");
     std::fs::write(
         &cfg,
         format!(
             "[sources.host]\nenabled = false\n[sources.smartctl]\nenabled = false\n[sources.storage_node]\nenabled = false\n\
              [sources.files]\ninclude = [\"{}/*.log\"]\n[sources.files.tail]\ndiscover_interval_ms = 200\npoll_interval_ms = 50\n\
-             [[sinks.loki.endpoints]]\nurl = \"http://127.0.0.1:{loki_port}/loki/api/v1/push\"\n",
+             [[sinks.loki.endpoints]]\nurl = \"http://127.0.0.1:{loki_port}/loki/api/v1/push\"\n{extra}",
             logs.display()
         ),
     )?;
@@ -219,7 +224,7 @@ fn throughput(total: usize) -> R<()> {
     let (_l0, p0) = start_loki(tmp.path(), None)?;
     let idle_dir = tmp.path().join("idle");
     std::fs::create_dir_all(&idle_dir)?;
-    let idle = start_agent(&idle_dir, &empty, p0)?;
+    let idle = start_agent(&idle_dir, &empty, p0, "")?;
     std::thread::sleep(Duration::from_secs(3));
     let idle_rss = status_kib(&idle.0.id().to_string(), "VmRSS:")? / 1024.0;
     drop(idle);
@@ -236,7 +241,7 @@ fn throughput(total: usize) -> R<()> {
     let run_dir = tmp.path().join("run");
     std::fs::create_dir_all(&run_dir)?;
     let t0 = Instant::now();
-    let agent = start_agent(&run_dir, &logs, port)?;
+    let agent = start_agent(&run_dir, &logs, port, "")?;
     let pid = agent.0.id().to_string();
     wait_accepted(port, total as u64, Duration::from_secs(600))?;
     let wall = t0.elapsed().as_secs_f64();
@@ -270,6 +275,101 @@ fn throughput(total: usize) -> R<()> {
     Ok(())
 }
 
+/// Writes `total` lines drawn at random from the accuracy corpora, every number (a digit run not
+/// glued to a word) re-drawn, into `FILES` files; returns the bytes written.
+fn write_varied_corpus(dir: &Path, total: usize) -> R<u64> {
+    let data = repo_root().join("agent/tests/data/log_patterns");
+    let mut pool: Vec<Vec<u8>> = Vec::new();
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&data)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    names.sort();
+    for p in &names {
+        for l in std::fs::read(p)?.split(|&b| b == b'\n') {
+            if !l.is_empty() {
+                pool.push(l.to_vec());
+            }
+        }
+    }
+    if pool.is_empty() {
+        return Err(format!("no corpus lines under {}", data.display()).into());
+    }
+    let mut files: Vec<_> = (0..FILES)
+        .map(|i| std::fs::File::create(dir.join(format!("m{i}.log"))).map(std::io::BufWriter::new))
+        .collect::<Result<_, _>>()?;
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut bytes = 0u64;
+    let mut buf = Vec::new();
+    for seq in 0..total {
+        let src = &pool[(next() % pool.len() as u64) as usize];
+        buf.clear();
+        // A digit run glued to a word (`sda1`, `s3`, `sha256`) is part of a name and stays.
+        let mut keep = false;
+        let mut prev = b' ';
+        for &b in src {
+            if b.is_ascii_digit() {
+                if !prev.is_ascii_digit() {
+                    keep = prev.is_ascii_alphabetic() || prev == b'_';
+                }
+                buf.push(if keep { b } else { b'0' + (next() % 10) as u8 });
+            } else {
+                buf.push(b);
+            }
+            prev = b;
+        }
+        buf.push(b'\n');
+        bytes += buf.len() as u64;
+        files[seq % FILES].write_all(&buf)?;
+    }
+    for f in &mut files {
+        f.flush()?;
+    }
+    Ok(bytes)
+}
+
+/// Ships `logs` once with `extra` config; returns the agent's CPU seconds.
+fn ship_cpu(dir: &Path, logs: &Path, total: usize, extra: &str) -> R<f64> {
+    std::fs::create_dir_all(dir)?;
+    let (_loki, port) = start_loki(dir, None)?;
+    let agent = start_agent(dir, logs, port, extra)?;
+    wait_accepted(port, total as u64, Duration::from_secs(600))?;
+    let cpu = cpu_secs(&agent.0.id().to_string())?;
+    Ok(cpu)
+}
+
+fn mining(total: usize) -> R<()> {
+    let tmp = tempfile::tempdir()?;
+    let logs = tmp.path().join("logs");
+    std::fs::create_dir_all(&logs)?;
+    let bytes = write_varied_corpus(&logs, total)?;
+    let off = ship_cpu(&tmp.path().join("off"), &logs, total, "")?;
+    let on = ship_cpu(
+        &tmp.path().join("on"),
+        &logs,
+        total,
+        "[transforms.log_patterns]\nenabled = true\n",
+    )?;
+    let ratio = on / off.max(0.01);
+    println!(
+        "log_patterns mining: {total} varied lines ({:.1} MiB, all accuracy corpora, numbers re-drawn) in {FILES} files",
+        bytes as f64 / (1024.0 * 1024.0)
+    );
+    println!(
+        "  off: cpu {off:.2} s, {:.0} lines/cpu-s; on: cpu {on:.2} s, {:.0} lines/cpu-s (target >= 1000000)",
+        total as f64 / off.max(0.01),
+        total as f64 / on.max(0.01)
+    );
+    println!("  cpu per line on/off = {ratio:.3} (target <= 1.30)");
+    Ok(())
+}
+
 fn now_ns() -> u128 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -282,7 +382,7 @@ fn delay(secs: u64) -> R<()> {
     std::fs::create_dir_all(&logs)?;
     let record = tmp.path().join("record.jsonl");
     let (_loki, port) = start_loki(tmp.path(), Some(&record))?;
-    let _agent = start_agent(tmp.path(), &logs, port)?;
+    let _agent = start_agent(tmp.path(), &logs, port, "")?;
     std::thread::sleep(Duration::from_secs(2));
     let rate = 10_000u64;
     let total = rate * secs;
@@ -354,8 +454,19 @@ fn main() -> R<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20);
+    let mining_lines: usize = std::env::var("LOGS_BENCH_MINING_LINES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    // `LOGS_BENCH_ONLY=mining` runs only part 2.
+    let only_mining = std::env::var("LOGS_BENCH_ONLY").is_ok_and(|v| v == "mining");
     ensure_binaries()?;
-    throughput(total)?;
-    delay(secs)?;
+    if !only_mining {
+        throughput(total)?;
+    }
+    mining(mining_lines)?;
+    if !only_mining {
+        delay(secs)?;
+    }
     Ok(())
 }

@@ -99,9 +99,11 @@ node = "{NODE}"
 poll_ms = 200
 [transforms.detect.policy]
 startup_grace_secs = 0
-# Two of three: with a minute of history the scorer adapts to a 300-fold jump within seconds.
-min_samples = 2
-of_samples = 3
+# One of one, the shipped default: with a minute of history the scorer adapts to a 300-fold jump
+# within seconds, and with 1.5 s PUTs some 1 s scrapes have no completed PUT at all, so a 2-of-3
+# window is missed about one run in three.
+min_samples = 1
+of_samples = 1
 resolve_samples = 3
 [[transforms.detect.watch]]
 metric = "storage_node_op_latency_seconds"

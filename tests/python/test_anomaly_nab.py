@@ -12,7 +12,7 @@ from pathlib import Path
 from harness.procs import REPO_ROOT
 from test_anomaly_alerts import agent_binary
 
-FLOORS = {"standard": 69.5, "reward_low_FP_rate": 66.5, "reward_low_FN_rate": 72.5}
+FLOORS = {"standard": 71.0, "reward_low_FP_rate": 68.0, "reward_low_FN_rate": 73.5}
 
 
 def nab_dir() -> Path:

@@ -88,9 +88,11 @@ def test_oversized_request_head_is_431_and_counted(node, s3, bucket):
 
 
 @pytest.mark.timeout(150)
-def test_header_and_idle_timeouts_are_counted(node):
+def test_header_and_idle_timeouts_are_counted(node_factory):
     """The node closes a connection whose request head does not complete within 30 s
-    (header_timeout), and a keep-alive connection that sends nothing (idle_timeout)."""
+    (header_timeout), and a keep-alive connection that sends nothing (idle_timeout).
+    A node of its own: pooled keep-alive connections of other tests would idle out too."""
+    node = node_factory()
     before = {r: refusals(node, r) for r in ("header_timeout", "idle_timeout")}
     slow = socket.create_connection(("127.0.0.1", node.s3_port), timeout=45)
     idle = socket.create_connection(("127.0.0.1", node.s3_port), timeout=45)

@@ -120,7 +120,37 @@ fn write_score(out: &mut Vec<u8>, score: f64) {
     out.extend_from_slice(&buf);
 }
 
-/// Scores every data line of `input` into `output`.
+/// A score at or above this opens a refractory period in the command's output.
+pub const REFRACTORY_SCORE: f64 = 0.6;
+/// How long (seconds of series time) after such a score the command writes 0: one anomaly is
+/// one alarm, as the live alert policy's hysteresis makes it one page. The live path (the
+/// engine and its [`super::AlertState`]) sees the raw calibrated score.
+pub const REFRACTORY_SECS: i64 = 6 * 3600;
+
+/// The command's output filter: after a score >= [`REFRACTORY_SCORE`], the scores of the next
+/// [`REFRACTORY_SECS`] are written as 0 (a timestamp that goes backwards stays inside the period).
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Refractory {
+    since: Option<i64>,
+}
+
+impl Refractory {
+    pub(super) fn filter(&mut self, ts: i64, score: f64) -> f64 {
+        if let Some(t) = self.since {
+            if ts.saturating_sub(t) < REFRACTORY_SECS {
+                return 0.0;
+            }
+            self.since = None;
+        }
+        if score >= REFRACTORY_SCORE {
+            self.since = Some(ts);
+        }
+        score
+    }
+}
+
+/// Scores every data line of `input` into `output` (through the refractory filter, see
+/// [`REFRACTORY_SECS`]).
 pub fn run_detect<R: Read, W: Write>(
     input: R,
     mut output: W,
@@ -132,6 +162,7 @@ pub fn run_detect<R: Read, W: Write>(
     let mut out = Vec::with_capacity(64 * 1024);
     let mut last_ts = 0i64;
     let mut first = true;
+    let mut refractory = Refractory::default();
     loop {
         line.clear();
         let n = input
@@ -171,6 +202,7 @@ pub fn run_detect<R: Read, W: Write>(
                 0.0
             }
         };
+        let score = refractory.filter(ts, score);
         stats.rows += 1;
         write_score(&mut out, score);
         if out.len() >= 60 * 1024 || input.buffer().is_empty() {

@@ -545,6 +545,7 @@ fn default_config_parses_and_watch_tables_deny_unknown_keys() {
 node = "n"
 [transforms.detect.policy]
 min_samples = 2
+of_samples = 3
 [[transforms.detect.watch]]
 metric = "storage_node_op_latency_seconds"
 stat = "p99"
@@ -569,4 +570,29 @@ detector = { kind = "auto", direction = "up", warmup_samples = 5 }
             .iter()
             .any(|w| w.metric == "storage_node_replication_lag_seconds")
     );
+}
+
+#[test]
+fn detect_output_is_refractory_after_an_alarm() {
+    use super::csv::{REFRACTORY_SCORE, REFRACTORY_SECS, Refractory};
+    let mut r = Refractory::default();
+    assert_eq!(r.filter(0, 0.3), 0.3, "below the level passes");
+    assert_eq!(r.filter(60, 0.9), 0.9, "the first alarm passes");
+    assert_eq!(
+        r.filter(120, 0.95),
+        0.0,
+        "a second alarm inside the period is 0"
+    );
+    assert_eq!(
+        r.filter(30, 0.95),
+        0.0,
+        "a timestamp going backwards stays inside"
+    );
+    assert_eq!(r.filter(60 + REFRACTORY_SECS - 1, 0.4), 0.0);
+    assert_eq!(
+        r.filter(60 + REFRACTORY_SECS, 0.8),
+        0.8,
+        "after the period an alarm passes"
+    );
+    assert_eq!(r.filter(61 + REFRACTORY_SECS, REFRACTORY_SCORE), 0.0);
 }
