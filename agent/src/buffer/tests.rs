@@ -13,8 +13,8 @@ const CFG: QueueConfig = QueueConfig {
     segment_bytes: 4 * 1024,
 };
 
-fn open(dir: &Path) -> (DiskQueue, OpenReport) {
-    DiskQueue::open(dir, CFG, weigh_first_byte).expect("open queue")
+fn open(dir: &Path) -> (Segments, OpenReport) {
+    Segments::open(dir, CFG, weigh_first_byte).expect("open queue")
 }
 
 fn rec(i: u32, len: usize) -> Vec<u8> {
@@ -30,7 +30,7 @@ fn id_of(p: &[u8]) -> u32 {
     u32::from_le_bytes(b)
 }
 
-fn read_all(q: &DiskQueue) -> (Vec<u32>, Cursor, u64) {
+fn read_all(q: &Segments) -> (Vec<u32>, Cursor, u64) {
     let mut cur = Cursor::default();
     let mut ids = Vec::new();
     let mut skipped = 0;
@@ -268,13 +268,14 @@ fn the_block_policy_waits_for_an_ack_and_stops_on_request() {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::time::Duration;
 
-    use super::{FullPolicy, SharedQueue};
+    use super::{DiskQueue, WhenFull};
     let d = tempfile::tempdir().expect("tmp");
-    let (q, _) = SharedQueue::open(d.path(), 4096, 1024, FullPolicy::Block, |_| 1).expect("open");
+    let (q, _) = DiskQueue::open(d.path(), 4096, 1024, WhenFull::Block, |_| 1).expect("open");
     let q = Arc::new(q);
     let stop = Arc::new(AtomicBool::new(false));
     let rec = vec![7u8; 3000];
-    q.append(&[rec.clone()], &stop, || {}).expect("fits");
+    q.append(std::slice::from_ref(&rec), &stop, || {})
+        .expect("fits");
     let (q2, stop2, rec2) = (Arc::clone(&q), Arc::clone(&stop), rec.clone());
     let full = Arc::new(AtomicBool::new(false));
     let full2 = Arc::clone(&full);
@@ -295,7 +296,9 @@ fn the_block_policy_waits_for_an_ack_and_stops_on_request() {
     assert!(q.pending_bytes() <= q.bound());
     // Nothing is dropped under Block; a stopped producer gets Closed.
     let stop = AtomicBool::new(true);
-    let e = q.append(&[rec.clone()], &stop, || {}).expect_err("closed");
+    let e = q
+        .append(std::slice::from_ref(&rec), &stop, || {})
+        .expect_err("closed");
     assert!(matches!(e, BufferError::Closed), "{e}");
     let n = q
         .next(Duration::from_millis(10))

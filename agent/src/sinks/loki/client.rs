@@ -7,8 +7,10 @@ use http::{HeaderMap, HeaderValue, header};
 use super::{Encoding, LokiEndpointConfig};
 use crate::http_client::{Auth, ClientSettings, Conn, HttpClient, HttpClientError};
 
-/// The most response body bytes kept (for the rejection log and the partial-accept count).
-const MAX_RESPONSE_BYTES: usize = 16 * 1024;
+/// The most response body bytes kept (for the rejection log and the partial-accept count). Loki
+/// names every refused entry in a 400 (about 200 bytes each), so this covers a push of several
+/// thousand refused lines; a longer answer counts the whole push as refused.
+const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 
 /// What failed before Loki answered.
 #[derive(Debug, thiserror::Error)]
@@ -123,9 +125,4 @@ impl LokiClient {
             complete: a.complete,
         })
     }
-}
-
-#[cfg(test)]
-pub(super) fn base64_for_tests(input: &[u8]) -> String {
-    crate::http_client::base64(input)
 }

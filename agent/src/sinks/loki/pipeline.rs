@@ -122,6 +122,7 @@ pub fn start(
             Some(Arc::new(SpillQueue::open(
                 &dir,
                 e.pod_logs_spill_max_bytes,
+                e.pod_logs_spill_when_full,
                 Arc::clone(&metrics),
                 &format!("{name}_spill"),
             )?))

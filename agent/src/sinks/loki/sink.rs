@@ -1,5 +1,6 @@
 //! The sink task: batch, encode, push with retries, acknowledge.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::io::Write as _;
 use std::sync::Arc;
@@ -229,31 +230,35 @@ impl LokiSink {
                         return;
                     }
                     Class::Reject => {
-                        let reason = format!("http_{}", r.status);
-                        // A 400 may be a partial accept: Loki stored the entries it does
-                        // not list as ignored.
-                        let refused = if r.status == 400 {
-                            super::rejected_entries(&r.body, r.complete, lines)
+                        // A 400 may be a partial accept: Loki stored the entries its body
+                        // does not name as refused.
+                        let refused: Vec<(Cow<'static, str>, u64)> = if r.status == 400 {
+                            super::read_partial(&r.body, r.complete, lines)
+                                .into_iter()
+                                .map(|(reason, n)| (Cow::Borrowed(reason), n))
+                                .collect()
                         } else {
-                            lines
+                            vec![(Cow::Owned(format!("http_{}", r.status)), lines)]
                         };
-                        if refused < lines {
-                            let stored = lines - refused;
+                        let rejected: u64 = refused.iter().map(|(_, n)| n).sum();
+                        let stored = lines - rejected.min(lines);
+                        if stored > 0 {
                             self.metrics
                                 .sent(&self.name, stored, bytes * stored / lines.max(1));
                             self.telemetry.sent(stored);
                         }
-                        self.telemetry.dropped(refused);
-                        let lines = refused;
-                        self.metrics.rejected(&self.name, &reason, lines);
+                        for (reason, n) in &refused {
+                            self.metrics.rejected(&self.name, reason, *n);
+                        }
+                        self.telemetry.dropped(rejected);
                         let sample = batch.entries.first().map(|e| {
                             let l: String = e.line.chars().take(512).collect();
                             format!("{} {}", e.stream.rendered, l)
                         });
-                        tracing::warn!(sink = %self.name, status = r.status, lines,
+                        tracing::warn!(sink = %self.name, status = r.status, lines, stored, rejected,
                             response = %r.body.chars().take(1024).collect::<String>(),
                             sample = sample.as_deref().unwrap_or(""),
-                            "Loki rejected a push; not retried, its lines are counted as rejected");
+                            "Loki refused a push (or part of it); not retried, refused lines are counted as rejected");
                         return;
                     }
                     Class::Retry => (

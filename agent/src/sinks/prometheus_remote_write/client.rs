@@ -137,8 +137,3 @@ pub fn classify(status: StatusCode, retry_after: Option<Duration>, body: String)
         }
     }
 }
-
-#[cfg(test)]
-pub(crate) fn base64_for_test(input: &[u8]) -> String {
-    crate::http_client::base64(input)
-}

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use crate::buffer::WhenFull;
 use crate::component::{BuildContext, ComponentError};
 
 /// The remote_write sink. It is off unless `url` is set (here or with `--remote-write-url`).
@@ -42,6 +43,11 @@ pub struct RemoteWriteConfig {
     /// The WAL's size bound; past it the oldest unsent samples are dropped and counted.
     #[serde(default = "default_wal_max_bytes")]
     pub wal_max_bytes: u64,
+    /// What an append does when the WAL is at `wal_max_bytes`: `"drop_oldest"` (the default:
+    /// the oldest unsent samples are dropped and counted) or `"block"` (the append waits for the
+    /// receiver; collections queue in memory, past `queue_capacity` they are dropped and counted).
+    #[serde(default = "default_wal_when_full")]
+    pub wal_when_full: WhenFull,
     /// The size of one WAL segment file.
     #[serde(default = "default_wal_segment_bytes")]
     pub wal_segment_bytes: u64,
@@ -83,6 +89,7 @@ impl Default for RemoteWriteConfig {
             max_backoff_ms: default_max_backoff_ms(),
             timeout_ms: default_timeout_ms(),
             wal_max_bytes: default_wal_max_bytes(),
+            wal_when_full: default_wal_when_full(),
             wal_segment_bytes: default_wal_segment_bytes(),
             queue_capacity: default_queue_capacity(),
             external_labels: BTreeMap::new(),
@@ -113,6 +120,9 @@ fn default_timeout_ms() -> u64 {
 }
 fn default_wal_max_bytes() -> u64 {
     256 * 1024 * 1024
+}
+fn default_wal_when_full() -> WhenFull {
+    WhenFull::DropOldest
 }
 fn default_wal_segment_bytes() -> u64 {
     8 * 1024 * 1024

@@ -16,8 +16,8 @@
 //! receiver would reject as a whole.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -31,7 +31,7 @@ use super::config::RemoteWriteConfig;
 use super::encode;
 use super::error::RemoteWriteError;
 use super::proto::TimeSeries;
-use crate::buffer::{Cursor, DiskQueue, QueueConfig};
+use crate::buffer::{Cursor, DiskQueue};
 use crate::event::{Family, Labels};
 use crate::metrics::FamilySource;
 use crate::store::PutListener;
@@ -89,18 +89,17 @@ fn now_ms() -> i64 {
 struct Shared {
     cfg: RemoteWriteConfig,
     external: Vec<(String, String)>,
-    queue: Mutex<DiskQueue>,
+    queue: DiskQueue,
+    /// Set on shutdown: a blocked append (`wal_when_full = "block"`) gives up.
+    stop: AtomicBool,
     notify: Notify,
     stats: Arc<Stats>,
     client: Client,
 }
 
 impl Shared {
-    fn lock(&self) -> std::sync::MutexGuard<'_, DiskQueue> {
-        self.queue.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn refresh_gauges(&self, q: &DiskQueue) {
+    fn refresh_gauges(&self) {
+        let q = &self.queue;
         self.stats
             .wal_bytes
             .store(q.total_bytes(), Ordering::Relaxed);
@@ -126,10 +125,9 @@ impl RemoteWrite {
         let dir = data_dir.join("remote_write");
         let (queue, report) = DiskQueue::open(
             &dir,
-            QueueConfig {
-                max_bytes: cfg.wal_max_bytes,
-                segment_bytes: cfg.wal_segment_bytes,
-            },
+            cfg.wal_max_bytes,
+            cfg.wal_segment_bytes,
+            cfg.wal_when_full,
             encode::record_samples,
         )?;
         tracing::info!(
@@ -148,15 +146,24 @@ impl RemoteWrite {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
-            queue: Mutex::new(queue),
+            queue,
+            stop: AtomicBool::new(false),
             notify: Notify::new(),
             stats: Arc::clone(&stats),
             client,
         });
-        shared.refresh_gauges(&shared.lock());
+        shared.refresh_gauges();
         let (tx, rx) = mpsc::channel(cfg.queue_capacity);
         let span = tracing::info_span!("remote_write", url = %url);
+        let stopper = {
+            let (sh, mut sd) = (Arc::clone(&shared), shutdown.clone());
+            async move {
+                let _ = sd.wait_for(|stop| *stop).await;
+                sh.stop.store(true, Ordering::Relaxed);
+            }
+        };
         let tasks = vec![
+            tokio::spawn(stopper),
             tokio::spawn(
                 appender(Arc::clone(&shared), rx, shutdown.clone()).instrument(span.clone()),
             ),
@@ -311,10 +318,12 @@ async fn append_one(shared: &Arc<Shared>, job: Job) {
             Ok(r) => r,
             Err(e) => return (n, Err(e.to_string())),
         };
-        let mut q = sh.lock();
-        let r = q.append(&[record]);
-        sh.refresh_gauges(&q);
-        drop(q);
+        let r = sh.queue.append(&[record], &sh.stop, || {
+            tracing::warn!(
+                "remote_write WAL full (receiver slow or down); collections wait in the append queue"
+            );
+        });
+        sh.refresh_gauges();
         match r {
             Ok(report) => {
                 if report.dropped_weight > 0 {
@@ -343,10 +352,7 @@ struct Stopped;
 
 /// Reads windows from the WAL and delivers them.
 async fn sender(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
-    let (mut cursor, replay_end) = {
-        let q = shared.lock();
-        (q.ack_cursor(), q.end_cursor())
-    };
+    let (mut cursor, replay_end) = (shared.queue.ack_cursor(), shared.queue.end_cursor());
     let shards = shared.cfg.max_shards;
     let mut conns: Vec<Option<Conn>> = (0..shards).map(|_| None).collect();
     let deadline_ms = shared.cfg.batch_send_deadline_ms as i64;
@@ -359,7 +365,7 @@ async fn sender(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
         let max_records = if replay { 1 } else { WINDOW_RECORDS };
         let sh = Arc::clone(&shared);
         let read =
-            tokio::task::spawn_blocking(move || sh.lock().read(cursor, max_records, WINDOW_BYTES))
+            tokio::task::spawn_blocking(move || sh.queue.read(cursor, max_records, WINDOW_BYTES))
                 .await;
         let batch = match read {
             Ok(Ok(b)) => b,
@@ -454,9 +460,8 @@ async fn sender(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
 async fn ack(shared: &Arc<Shared>, upto: Cursor, samples: u64) {
     let sh = Arc::clone(shared);
     let r = tokio::task::spawn_blocking(move || {
-        let mut q = sh.lock();
-        let r = q.ack(upto, samples);
-        sh.refresh_gauges(&q);
+        let r = sh.queue.ack(upto, samples);
+        sh.refresh_gauges();
         r
     })
     .await;

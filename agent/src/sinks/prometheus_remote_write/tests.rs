@@ -11,7 +11,7 @@ use hyper_util::rt::TokioIo;
 use prost::Message as _;
 use tokio::sync::watch;
 
-use super::client::{SendOutcome, base64_for_test, classify};
+use super::client::{SendOutcome, classify};
 use super::encode::{self, families_to_series};
 use super::proto::{TimeSeries, WriteRequest};
 use super::*;
@@ -146,15 +146,6 @@ fn answers_are_classified_like_prometheus_does() {
             "{s}"
         );
     }
-}
-
-#[test]
-fn base64_matches_rfc_4648() {
-    assert_eq!(base64_for_test(b""), "");
-    assert_eq!(base64_for_test(b"f"), "Zg==");
-    assert_eq!(base64_for_test(b"fo"), "Zm8=");
-    assert_eq!(base64_for_test(b"foo"), "Zm9v");
-    assert_eq!(base64_for_test(b"user:pa ss"), "dXNlcjpwYSBzcw==");
 }
 
 #[test]

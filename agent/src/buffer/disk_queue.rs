@@ -1,27 +1,33 @@
-//! [`SharedQueue`]: the one [`DiskQueue`] shared between a producer and a consumer thread, with
-//! the policy for a full queue and a read cursor that runs ahead of the acknowledged one.
+//! [`DiskQueue`]: the agent's one disk queue, shared by every sink that buffers on disk (the
+//! remote_write WAL, the Loki sink's pod-log buffer): [`Segments`] behind a mutex, with the
+//! policy for a full queue ([`WhenFull`], chosen per sink in its config) and a read cursor that
+//! runs ahead of the acknowledged one.
 //!
-//! - [`FullPolicy::DropOldest`]: the queue's own bound: an append that does not fit drops the
-//!   oldest segments, and the caller is told what it lost (metrics, where the newest matter most).
-//! - [`FullPolicy::Block`]: an append that does not fit waits until the consumer acknowledges
-//!   enough, or until `stop` turns true (log lines, where the producer can wait: the tailer holds
-//!   its file position).
+//! - [`WhenFull::DropOldest`] (`"drop_oldest"`): the queue's own bound: an append that does not
+//!   fit drops the oldest segments, and the caller is told what it lost (metrics, where the
+//!   newest matter most).
+//! - [`WhenFull::Block`] (`"block"`): an append that does not fit waits until the consumer
+//!   acknowledges enough, or until `stop` turns true (log lines, where the producer can wait: the
+//!   tailer holds its file position).
 //!
-//! Records are handed out in order from the read cursor ([`SharedQueue::next`]); only
-//! [`SharedQueue::ack`] moves the durable cursor, so a restart hands out again everything not
-//! acknowledged.
+//! Records are handed out in order, one at a time from the read cursor ([`DiskQueue::next`]) or
+//! in windows from a cursor the consumer keeps ([`DiskQueue::read`]); only [`DiskQueue::ack`]
+//! moves the durable cursor, so a restart hands out again everything not acknowledged.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use super::error::BufferError;
-use super::queue::{AppendReport, Cursor, DiskQueue, OpenReport, QueueConfig, Weigher};
 use super::segment::HEADER_BYTES;
+use super::segments::{
+    AppendReport, Cursor, OpenReport, QueueConfig, ReadBatch, Segments, Weigher,
+};
 
-/// What an append does when the queue is full.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FullPolicy {
+/// What an append does when the queue is full (a sink's `*_when_full` key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WhenFull {
     /// Drop the oldest segments (counted in the [`AppendReport`]).
     DropOldest,
     /// Wait for room.
@@ -30,20 +36,20 @@ pub enum FullPolicy {
 
 #[derive(Debug)]
 struct State {
-    q: DiskQueue,
+    q: Segments,
     read: Cursor,
 }
 
-/// A [`DiskQueue`] behind a mutex, with a full-queue policy and a read cursor.
+/// A [`Segments`] behind a mutex, with a full-queue policy and a read cursor.
 #[derive(Debug)]
-pub struct SharedQueue {
+pub struct DiskQueue {
     state: Mutex<State>,
     cond: Condvar,
     bound: u64,
-    policy: FullPolicy,
+    policy: WhenFull,
 }
 
-/// One record handed out by [`SharedQueue::next`].
+/// One record handed out by [`DiskQueue::next`].
 #[derive(Debug)]
 pub struct Next {
     /// The payload.
@@ -54,22 +60,22 @@ pub struct Next {
     pub skipped_bytes: u64,
 }
 
-impl SharedQueue {
+impl DiskQueue {
     /// Opens the queue in `dir`, holding at most `bound` bytes; `segment_bytes` per segment.
     pub fn open(
         dir: &std::path::Path,
         bound: u64,
         segment_bytes: u64,
-        policy: FullPolicy,
+        policy: WhenFull,
         weigh: Weigher,
-    ) -> Result<(SharedQueue, OpenReport), BufferError> {
+    ) -> Result<(DiskQueue, OpenReport), BufferError> {
         // Under `Block` the bound is kept here, so the queue's own drop never has to act; its
         // limit is twice the bound so one record may be as large as the bound.
         let max_bytes = match policy {
-            FullPolicy::DropOldest => bound,
-            FullPolicy::Block => bound.saturating_mul(2),
+            WhenFull::DropOldest => bound,
+            WhenFull::Block => bound.saturating_mul(2),
         };
-        let (q, report) = DiskQueue::open(
+        let (q, report) = Segments::open(
             dir,
             QueueConfig {
                 max_bytes,
@@ -79,7 +85,7 @@ impl SharedQueue {
         )?;
         let read = q.ack_cursor();
         Ok((
-            SharedQueue {
+            DiskQueue {
                 state: Mutex::new(State { q, read }),
                 cond: Condvar::new(),
                 bound,
@@ -98,7 +104,43 @@ impl SharedQueue {
         self.lock().q.total_bytes()
     }
 
-    /// Bytes of the records not yet acknowledged (what the bound of [`FullPolicy::Block`]
+    /// Segment files on disk.
+    pub fn segment_count(&self) -> usize {
+        self.lock().q.segment_count()
+    }
+
+    /// The total weight of the records not yet acknowledged.
+    pub fn pending_weight(&self) -> u64 {
+        self.lock().q.pending_weight()
+    }
+
+    /// The acknowledged cursor (where a consumer that keeps its own cursor starts).
+    pub fn ack_cursor(&self) -> Cursor {
+        self.lock().q.ack_cursor()
+    }
+
+    /// The end of what is on disk.
+    pub fn end_cursor(&self) -> Cursor {
+        self.lock().q.end_cursor()
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> WhenFull {
+        self.policy
+    }
+
+    /// At most `max_records` records (and about `max_bytes`, but at least one record) from
+    /// `from`, for a consumer that keeps its own cursor.
+    pub fn read(
+        &self,
+        from: Cursor,
+        max_records: usize,
+        max_bytes: u64,
+    ) -> Result<ReadBatch, BufferError> {
+        self.lock().q.read(from, max_records, max_bytes)
+    }
+
+    /// Bytes of the records not yet acknowledged (what the bound of [`WhenFull::Block`]
     /// applies to; acknowledged bytes wait in the newest segment until it is closed).
     pub fn pending_bytes(&self) -> u64 {
         self.lock().q.pending_bytes()
@@ -109,7 +151,7 @@ impl SharedQueue {
         self.bound
     }
 
-    /// Appends `payloads` durably (fsynced before it returns). Under [`FullPolicy::Block`] it
+    /// Appends `payloads` durably (fsynced before it returns). Under [`WhenFull::Block`] it
     /// waits while they do not fit, and returns [`BufferError::Closed`] once `stop` is set;
     /// `on_full` is called once per wait.
     pub fn append(
@@ -126,7 +168,7 @@ impl SharedQueue {
             });
         }
         let mut g = self.lock();
-        if self.policy == FullPolicy::Block {
+        if self.policy == WhenFull::Block {
             let mut told = false;
             while g.q.pending_bytes() + add > self.bound {
                 if stop.load(Ordering::Relaxed) {

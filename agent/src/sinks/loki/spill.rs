@@ -1,14 +1,28 @@
-//! The pod-log disk buffer: the agent's one disk queue ([`crate::buffer::SharedQueue`]) with
-//! the block policy, one record per chunk of entries (`codec.rs`). A full buffer makes the pod
-//! tailers wait (they hold their file positions), never drops what a tailer handed over.
+//! The Loki sink's disk spill buffer for pod logs: the kubelet rotates and deletes pod logs, so
+//! "stop reading and resume later" can lose lines while Loki is down. Pod-log chunks are written
+//! here and only then do their file positions move; a reader thread ([`SpillReader`]) hands the
+//! records to the sink in order, and a record leaves the buffer (the cursor moves, whole
+//! segments are deleted) only after Loki acknowledged it.
+//!
+//! It is the agent's one disk queue ([`crate::buffer::DiskQueue`]) under
+//! `<data_dir>/loki/<sink>/spill/`, one record per chunk of entries (`chunk_codec.rs`), bounded
+//! by `pod_logs_spill_max_bytes` of records not yet delivered. At the bound,
+//! `pod_logs_spill_when_full` decides: `"block"` (the default) makes the pod tailers wait (they
+//! hold their file positions) and never drops what a tailer handed over; `"drop_oldest"` drops
+//! the oldest chunks and counts their lines (`reason="spill_full"`). A torn record at the end (a
+//! crash mid-write, never acknowledged upstream, so its lines are read again from the file) is
+//! cut off at open; a record that fails its check elsewhere is skipped and counted
+//! (`reason="spill_corrupt"`).
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use super::{decode_entries, encode_entries};
-use crate::buffer::{BufferError, FullPolicy, HEADER_BYTES, SharedQueue};
-use crate::logs::{ChunkBuffer, LogEntry, LogMetrics};
+use tokio::sync::mpsc;
+
+use super::chunk_codec::{decode_entries, encode_entries, entry_count};
+use crate::buffer::{BufferError, DiskQueue, HEADER_BYTES, WhenFull};
+use crate::logs::{Chunk, ChunkBuffer, LogEntry, LogMetrics};
 
 /// A position in the buffer: the byte after a record.
 pub use crate::buffer::Cursor as SpillCursor;
@@ -35,27 +49,24 @@ pub enum SpillError {
 /// A bounded, CRC-checked, on-disk FIFO of entry chunks.
 #[derive(Debug)]
 pub struct SpillQueue {
-    q: SharedQueue,
+    q: DiskQueue,
     metrics: Arc<LogMetrics>,
     name: String,
 }
 
-fn one(_: &[u8]) -> u64 {
-    1
-}
-
 impl SpillQueue {
     /// Opens (or creates) the buffer in `dir`, bounded to `max_bytes` (at least 1 MiB) of
-    /// records not yet delivered.
+    /// records not yet delivered, with `when_full` at the bound.
     pub fn open(
         dir: &std::path::Path,
         max_bytes: u64,
+        when_full: WhenFull,
         metrics: Arc<LogMetrics>,
         name: &str,
     ) -> Result<Self, SpillError> {
         let max_bytes = max_bytes.max(MIN_BYTES);
         let segment = SEGMENT_BYTES.min(max_bytes / 4);
-        let (q, report) = SharedQueue::open(dir, max_bytes, segment, FullPolicy::Block, one)?;
+        let (q, report) = DiskQueue::open(dir, max_bytes, segment, when_full, entry_count)?;
         if report.damaged_tail {
             metrics.dropped("loki", "spill_corrupt", 1);
         }
@@ -79,8 +90,9 @@ impl SpillQueue {
         self.q.bound()
     }
 
-    /// Appends entries durably (written and fsynced before it returns). Waits while the buffer
-    /// is full, until `stop` turns true.
+    /// Appends entries durably (written and fsynced before it returns). Under `block` it waits
+    /// while the buffer is full, until `stop` turns true; under `drop_oldest` it drops the oldest
+    /// chunks and counts their lines.
     pub fn append(&self, entries: &[LogEntry], stop: &AtomicBool) -> Result<(), SpillError> {
         let payload = encode_entries(entries);
         let rec = HEADER_BYTES + payload.len() as u64;
@@ -92,6 +104,12 @@ impl SpillQueue {
                 "spill buffer full (Loki slow or down); pod log tailing pauses until it drains");
         });
         match r {
+            Ok(report) if report.dropped_weight > 0 || report.dropped_records > 0 => {
+                tracing::warn!(sink = %self.name, lines = report.dropped_weight,
+                    "spill buffer full (Loki slow or down); the oldest pod log lines are dropped");
+                self.metrics
+                    .dropped("loki", "spill_full", report.dropped_weight);
+            }
             Ok(_) => {}
             Err(BufferError::Closed) => return Err(SpillError::Closed),
             Err(e) => return Err(e.into()),
@@ -144,6 +162,62 @@ impl ChunkBuffer for SpillQueue {
             Ok(()) => Ok(()),
             Err(SpillError::Closed) => Err(String::new()),
             Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+/// The thread that hands spilled records to the sink, in order.
+#[derive(Debug)]
+pub struct SpillReader {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SpillReader {
+    /// Starts reading `q` into `tx`; `buffered` counts the bytes in the channel.
+    pub fn spawn(
+        q: Arc<SpillQueue>,
+        tx: mpsc::Sender<Chunk>,
+        buffered: Arc<AtomicU64>,
+    ) -> std::io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("spill-reader".into())
+            .spawn(move || {
+                while !s.load(Ordering::Relaxed) {
+                    let Some((entries, cur)) = q.next(Duration::from_millis(200)) else {
+                        continue;
+                    };
+                    let mut chunk = Chunk {
+                        spill: Some((cur.segment, cur.offset)),
+                        ..Chunk::default()
+                    };
+                    for e in entries {
+                        chunk.push(e);
+                    }
+                    buffered.fetch_add(chunk.bytes as u64, Ordering::Relaxed);
+                    if tx.blocking_send(chunk).is_err() {
+                        return;
+                    }
+                }
+            })?;
+        Ok(SpillReader {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Asks the thread to stop.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// Waits for the thread.
+    pub fn join(mut self) {
+        self.stop();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
         }
     }
 }
