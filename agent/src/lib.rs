@@ -7,6 +7,7 @@
 //! [`metrics`].
 
 pub mod alerts;
+pub mod allocator;
 pub mod api;
 pub mod buffer;
 pub mod civil;

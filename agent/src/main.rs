@@ -221,11 +221,13 @@ fn run(path: Option<PathBuf>, overrides: Overrides) -> anyhow::Result<()> {
         .with_current_span(true)
         .with_span_list(false)
         .init();
+    agent::allocator::tune();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(32)
         .enable_all()
         .build()?;
+    rt.spawn(agent::allocator::trim_when_idle());
     rt.block_on(agent::topology::run(cfg, shutdown_signal()))?;
     Ok(())
 }

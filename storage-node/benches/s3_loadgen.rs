@@ -1,14 +1,28 @@
 //! S3 load generator: `cargo bench -p storage-node --bench s3_loadgen`.
 //!
-//! In one run it measures, at a chosen concurrency (`LOADGEN_CONCURRENCY`, default 16) and for
-//! `LOADGEN_SECS` seconds per phase (default 8):
-//! - the raw file system: write, fsync, rename of 4 KiB files, done by this process (the baseline);
-//! - PUT and GET of 4 KiB and 1 MiB objects against a storage node with instrumentation on;
-//! - the same against a node with instrumentation off (`--instrumentation false`).
+//! One run measures, side by side, for 4 KiB and 1 MiB objects, PUT and GET, at each in-flight
+//! count of `LOADGEN_CONCURRENCY` (default `16,64`), `LOADGEN_SECS` seconds per phase (default 3):
+//! - (a) the raw file system, done by this process with the same number of writers: write, fsync,
+//!   rename per object (PUT), read a whole file (GET);
+//! - (b) a node on the per-object path (`--small-object-max-bytes 0`);
+//! - (c) a node on the small-object log (the default threshold);
+//! - (d) three peered nodes on loopback, the first with `--write-quorum 3` (load goes to it);
+//! - a boto3 load (`benches/boto3_load.py`, 16 threads, 4 KiB PUT and GET) against (c) and (d),
+//!   comparable with RGW's boto3 figures;
+//! - `wrk` (Debian's; `apt-get install -y wrk`) over boto3-presigned URLs, 16 connections, 4 KiB
+//!   GET and PUT (a Lua script sets method and body) against (c) and (d);
+//! - instrumentation on against off (`--instrumentation false`) on (c)'s path, 4 KiB and 1 MiB PUT
+//!   and GET, alternated over `LOADGEN_ROUNDS` rounds (default 2);
+//! - (e) Ceph's `rados bench` (write, seq, rand; 4 KiB, 16 threads) on a 3-OSD cluster with a pool
+//!   of size 3, started by `benches/ceph_rados_bench.py` (skipped with `LOADGEN_CEPH=0`;
+//!   `LOADGEN_CEPH_SECS`, default 10).
 //!
-//! It prints ops/s and p50/p99/p999 latency for each, then the ratios: instrumentation overhead, and
-//! the node's 4 KiB PUT p99 against the raw file system's p99.
-//! Requests are signed with SigV4 (UNSIGNED-PAYLOAD), as SDKs do over HTTP.
+//! It prints ops/s and p50/p99/p999 for each, a table of ratios against (a) and (b), and the issue's
+//! targets as ratios in this run. When the binary has no `--small-object-max-bytes` flag it says
+//! "new path not available", runs (b) on today's path and skips (c). `LOADGEN_EXTERNAL_SECS`
+//! (default 5) is the length of each boto3 and wrk phase. Data goes under `LOADGEN_DIR` (default
+//! the temporary directory); every node listens on ephemeral 127.0.0.1 ports and is killed when
+//! its phase ends. Requests are signed with SigV4 (UNSIGNED-PAYLOAD), as SDKs do over HTTP.
 //!
 //! `LOADGEN_MODE=replication` measures replication instead, with three peered nodes on loopback:
 //! - 4 KiB PUT throughput on a node with two peers (asynchronous replication) as a ratio to a single
@@ -18,7 +32,7 @@
 //! - catch-up after a peer outage: one peer is killed (SIGKILL), PUT load runs for
 //!   `LOADGEN_OUTAGE_SECS` (default 60), the peer restarts, and the time until its pending entries
 //!   reach 0 is reported;
-//! - 4 KiB PUT IOPS and p99 at `LOADGEN_CONCURRENCY` in flight with `--write-quorum 3`.
+//! - 4 KiB PUT IOPS and p99 at the first `LOADGEN_CONCURRENCY` in flight with `--write-quorum 3`.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -132,6 +146,11 @@ impl Drop for Node {
 }
 
 fn start_node(instrumentation: bool) -> Node {
+    start_node_with(instrumentation, &[])
+}
+
+/// A node with `extra` flags (e.g. `--small-object-max-bytes 0`).
+fn start_node_with(instrumentation: bool, extra: &[String]) -> Node {
     let dir = tempfile::tempdir_in(bench_dir()).expect("tempdir");
     let (s3, admin) = (free_port(), free_port());
     let child = Command::new(env!("CARGO_BIN_EXE_storage-node"))
@@ -158,6 +177,7 @@ fn start_node(instrumentation: bool) -> Node {
             "--log-level",
             "warn",
         ])
+        .args(extra)
         .stdout(Stdio::null())
         .spawn()
         .expect("start storage-node");
@@ -166,7 +186,7 @@ fn start_node(instrumentation: bool) -> Node {
         host: format!("127.0.0.1:{s3}"),
         _dir: dir,
     };
-    for _ in 0..200 {
+    for _ in 0..400 {
         if std::net::TcpStream::connect(("127.0.0.1", admin)).is_ok() {
             return node;
         }
@@ -270,6 +290,80 @@ fn raw_fs(size: usize, concurrency: usize, secs: u64) -> Result_ {
     merge(parts, started.elapsed().as_secs_f64())
 }
 
+/// Keys a GET phase reads (written, untimed, by [`prefill`] first): 256 small ones, 64 of 1 MiB.
+fn get_keys(size: usize) -> usize {
+    if size >= 1 << 20 { 64 } else { 256 }
+}
+
+/// The raw read baseline: this process reads whole files it wrote.
+fn raw_read(size: usize, concurrency: usize, secs: u64) -> Result_ {
+    let dir = tempfile::tempdir_in(bench_dir()).expect("tempdir");
+    let data = vec![0x5au8; size];
+    let keys = get_keys(size);
+    for k in 0..keys {
+        std::fs::write(dir.path().join(format!("obj-{k}")), &data).expect("write baseline file");
+    }
+    let dir = Arc::new(dir.path().to_owned());
+    let started = Instant::now();
+    let threads: Vec<_> = (0..concurrency)
+        .map(|w| {
+            let dir = dir.clone();
+            std::thread::spawn(move || {
+                let mut r = Result_::default();
+                let deadline = Instant::now() + Duration::from_secs(secs);
+                let mut i = 0usize;
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    match std::fs::read(dir.join(format!("obj-{}", (w * 7 + i) % keys))) {
+                        Ok(b) if b.len() == size => r.ops += 1,
+                        _ => r.errors += 1,
+                    }
+                    r.lat_us
+                        .push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+                    i += 1;
+                }
+                r
+            })
+        })
+        .collect();
+    let parts = threads
+        .into_iter()
+        .map(|t| t.join().expect("worker"))
+        .collect();
+    merge(parts, started.elapsed().as_secs_f64())
+}
+
+/// Writes the keys GET phases read: `/bench/g<size>/k<n>`, [`get_keys`] of them, 16 at a time.
+async fn prefill(client: &HttpClient, host: &str, size: usize) {
+    let body = Bytes::from(vec![0xa5u8; size]);
+    let mut tasks = Vec::new();
+    for w in 0..16 {
+        let (client, host, body) = (client.clone(), host.to_owned(), body.clone());
+        tasks.push(tokio::spawn(async move {
+            for k in (w..get_keys(size)).step_by(16) {
+                let path = format!("/bench/g{size}/k{k}");
+                let mut ok = false;
+                for _ in 0..5 {
+                    if let Ok(resp) = client
+                        .request(signed("PUT", &host, &path, body.clone()))
+                        .await
+                    {
+                        let status = resp.status();
+                        ok = resp.into_body().collect().await.is_ok() && status.is_success();
+                    }
+                    if ok {
+                        break;
+                    }
+                }
+                assert!(ok, "prefill PUT {path} failed");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("prefill worker");
+    }
+}
+
 async fn s3_phase(
     client: &HttpClient,
     host: &str,
@@ -286,21 +380,28 @@ async fn s3_phase(
         tasks.push(tokio::spawn(async move {
             let mut r = Result_::default();
             let deadline = Instant::now() + Duration::from_secs(secs);
-            let mut i = 0u64;
+            let mut i = 0usize;
             while Instant::now() < deadline {
-                // GETs read keys every PUT phase wrote (each worker writes at least 64).
-                let n = if method == "PUT" { 500 } else { 64 };
-                let path = format!("/bench/s{size}/w{w}/k{}", i % n);
-                let b = if method == "PUT" {
-                    body.clone()
+                let (path, b) = if method == "PUT" {
+                    (format!("/bench/s{size}/w{w}/k{}", i % 500), body.clone())
                 } else {
-                    Bytes::new()
+                    // The keys `prefill` wrote.
+                    (
+                        format!("/bench/g{size}/k{}", (w * 7 + i) % get_keys(size)),
+                        Bytes::new(),
+                    )
                 };
                 let t = Instant::now();
                 let ok = match client.request(signed(method, &host, &path, b)).await {
                     Ok(resp) => {
                         let status = resp.status();
-                        resp.into_body().collect().await.is_ok() && status.is_success()
+                        match resp.into_body().collect().await {
+                            Ok(got) => {
+                                status.is_success()
+                                    && (method == "PUT" || got.to_bytes().len() == size)
+                            }
+                            Err(_) => false,
+                        }
                     }
                     Err(_) => false,
                 };
@@ -328,29 +429,25 @@ fn median(mut v: Vec<f64>) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
 
-/// Runs every phase on both nodes, alternating off/on for `rounds` rounds so neither side always
-/// runs on a warmer machine; keeps each round's result.
-async fn compare(
+/// Instrumentation on against off: every phase on both nodes, alternating which goes first over
+/// `rounds` rounds so neither side always runs on a warmer machine; keeps each round's result.
+async fn instrumentation_overhead(
     client: &HttpClient,
+    extra: &[String],
     concurrency: usize,
     secs: u64,
     rounds: usize,
 ) -> Vec<(String, Vec<Result_>, Vec<Result_>)> {
-    let off = start_node(false);
-    let on = start_node(true);
+    let off = start_node_with(false, extra);
+    let on = start_node_with(true, extra);
     for node in [&off, &on] {
-        let resp = client
-            .request(signed("PUT", &node.host, "/bench", Bytes::new()))
-            .await
-            .expect("create bucket");
-        assert!(
-            resp.status().is_success(),
-            "create bucket: {}",
-            resp.status()
-        );
+        create_bucket(client, &node.host).await;
     }
     let mut out = Vec::new();
     for (size, label) in [(4096usize, "4KiB"), (1 << 20, "1MiB")] {
+        for node in [&off, &on] {
+            prefill(client, &node.host, size).await;
+        }
         for method in ["PUT", "GET"] {
             let name = format!("{method} {label} c{concurrency}");
             let (mut ons, mut offs) = (Vec::new(), Vec::new());
@@ -373,6 +470,602 @@ async fn compare(
         }
     }
     out
+}
+
+/// Whether this build's `storage-node serve` has the small-object log flag.
+fn has_small_object_flag() -> bool {
+    Command::new(env!("CARGO_BIN_EXE_storage-node"))
+        .args(["serve", "--help"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains("--small-object-max-bytes"))
+        .unwrap_or(false)
+}
+
+/// One cell of the side-by-side table: (target, method, size, concurrency) -> result.
+type Cells = Vec<(&'static str, &'static str, usize, usize, Result_)>;
+
+fn cell<'a>(
+    cells: &'a Cells,
+    target: &str,
+    method: &str,
+    size: usize,
+    conc: usize,
+) -> Option<&'a Result_> {
+    cells
+        .iter()
+        .find(|c| c.0 == target && c.1 == method && c.2 == size && c.3 == conc)
+        .map(|c| &c.4)
+}
+
+fn size_label(size: usize) -> &'static str {
+    if size >= 1 << 20 { "1MiB" } else { "4KiB" }
+}
+
+/// PUT then GET of each size at each concurrency against `host`, into `cells` under `target`.
+async fn matrix(
+    client: &HttpClient,
+    host: &str,
+    target: &'static str,
+    concurrencies: &[usize],
+    secs: u64,
+    cells: &mut Cells,
+) {
+    for size in [4096usize, 1 << 20] {
+        for &c in concurrencies {
+            let r = s3_phase(client, host, "PUT", size, c, secs).await;
+            println!(
+                "{}",
+                r.line(&format!("({target}) PUT {} c{c}", size_label(size)))
+            );
+            cells.push((target, "PUT", size, c, r));
+        }
+        prefill(client, host, size).await;
+        for &c in concurrencies {
+            let r = s3_phase(client, host, "GET", size, c, secs).await;
+            println!(
+                "{}",
+                r.line(&format!("({target}) GET {} c{c}", size_label(size)))
+            );
+            cells.push((target, "GET", size, c, r));
+        }
+    }
+}
+
+/// Runs `cmd` for at most `limit`; its stdout, or why not. A child past its limit gets SIGTERM
+/// (so it can stop what it started), then SIGKILL 30 s later.
+fn run_bounded(cmd: &mut Command, limit: Duration) -> Result<String, String> {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("start: {e}"))?;
+    let mut out = child.stdout.take().ok_or("no stdout")?;
+    let mut err = child.stderr.take().ok_or("no stderr")?;
+    let reader = std::thread::spawn(move || {
+        use std::io::Read;
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let err_reader = std::thread::spawn(move || {
+        use std::io::Read;
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + limit;
+    let mut termed: Option<Instant> = None;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(st)) => break st,
+            Ok(None) => {}
+            Err(e) => return Err(format!("wait: {e}")),
+        }
+        let now = Instant::now();
+        match termed {
+            None if now > deadline => {
+                let _ = Command::new("kill")
+                    .args(["-TERM", &child.id().to_string()])
+                    .status();
+                termed = Some(now);
+            }
+            Some(t) if now > t + Duration::from_secs(30) => {
+                let _ = child.kill();
+            }
+            _ => {}
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stdout = reader.join().unwrap_or_default();
+    let stderr = err_reader.join().unwrap_or_default();
+    if termed.is_some() {
+        return Err(format!("ran past {} s", limit.as_secs()));
+    }
+    if !status.success() {
+        let tail: String = stderr
+            .chars()
+            .rev()
+            .take(600)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        return Err(format!("{status}: {}{tail}", stdout.trim()));
+    }
+    Ok(stdout)
+}
+
+fn script(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("benches")
+        .join(name)
+}
+
+/// A load run by another program, as (ops/s, p50, p99, p999 ms, errors).
+#[derive(Debug, Clone, Copy)]
+struct External {
+    ops_per_sec: f64,
+    p50: f64,
+    p99: f64,
+    p999: f64,
+    errors: u64,
+}
+
+impl External {
+    fn line(&self, name: &str) -> String {
+        format!(
+            "{name:<34} {:>9.0} ops/s  p50 {:>7.2} ms  p99 {:>7.2} ms  p999 {:>7.2} ms  errors {}",
+            self.ops_per_sec, self.p50, self.p99, self.p999, self.errors
+        )
+    }
+}
+
+/// `boto3_load.py load` with 16 threads against `host`.
+fn boto3_load(host: &str, op: &str, size: usize, secs: u64) -> Result<External, String> {
+    let out = run_bounded(
+        Command::new("python3")
+            .arg(script("boto3_load.py"))
+            .args(["load", "--endpoint", &format!("http://{host}")])
+            .args(["--access-key", ACCESS, "--secret-key", SECRET])
+            .args(["--bucket", "bench", "--op", op, "--threads", "16"])
+            .args(["--size", &size.to_string(), "--secs", &secs.to_string()]),
+        Duration::from_secs(secs + 120),
+    )?;
+    let v: serde_json::Value = out
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .ok_or_else(|| format!("no result line in {out:?}"))?;
+    let f = |k: &str| v.get(k).and_then(serde_json::Value::as_f64).unwrap_or(0.0);
+    Ok(External {
+        ops_per_sec: f("ops_per_sec"),
+        p50: f("p50_ms"),
+        p99: f("p99_ms"),
+        p999: f("p999_ms"),
+        errors: f("errors") as u64,
+    })
+}
+
+/// `wrk` (Debian's, `apt-get install -y wrk`) over presigned URLs of 256 keys (made by boto3):
+/// GET of keys written first, or PUT of a `size`-byte body, `connections` connections on 2 threads.
+async fn wrk_load(
+    client: &HttpClient,
+    host: &str,
+    method: &str,
+    size: usize,
+    connections: usize,
+    secs: u64,
+) -> Result<External, String> {
+    const KEYS: usize = 256;
+    let prefix = format!("wrk/{}{size}", method.to_ascii_lowercase());
+    if method == "GET" {
+        let body = Bytes::from(vec![0xa5u8; size]);
+        for k in 0..KEYS {
+            let resp = client
+                .request(signed(
+                    "PUT",
+                    host,
+                    &format!("/bench/{prefix}/k{k}"),
+                    body.clone(),
+                ))
+                .await
+                .map_err(|e| format!("prefill: {e}"))?;
+            if !resp.status().is_success() {
+                return Err(format!("prefill: {}", resp.status()));
+            }
+        }
+    }
+    let urls = run_bounded(
+        Command::new("python3")
+            .arg(script("boto3_load.py"))
+            .args(["presign", "--endpoint", &format!("http://{host}")])
+            .args(["--access-key", ACCESS, "--secret-key", SECRET])
+            .args([
+                "--bucket",
+                "bench",
+                "--method",
+                &method.to_ascii_lowercase(),
+            ])
+            .args(["--prefix", &prefix, "--count", &KEYS.to_string()]),
+        Duration::from_secs(60),
+    )?;
+    let base = format!("http://{host}");
+    let paths: Vec<String> = urls
+        .lines()
+        .filter_map(|u| u.strip_prefix(base.as_str()))
+        .map(|p| format!("{p:?}"))
+        .collect();
+    if paths.len() != KEYS {
+        return Err(format!("presign gave {} URLs", paths.len()));
+    }
+    let body = if method == "PUT" {
+        format!("string.rep(\"a\", {size})")
+    } else {
+        "nil".to_owned()
+    };
+    let lua = format!(
+        r#"local paths = {{ {} }}
+local body = {body}
+local i = 0
+request = function()
+  i = i % #paths + 1
+  return wrk.format("{method}", paths[i], nil, body)
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("wrk_result %d %d %d %.1f %.1f %.1f\n", summary.requests,
+    e.connect + e.read + e.write + e.status + e.timeout, summary.duration,
+    latency:percentile(50), latency:percentile(99), latency:percentile(99.9)))
+end
+"#,
+        paths.join(", ")
+    );
+    let dir = tempfile::tempdir_in(bench_dir()).map_err(|e| e.to_string())?;
+    let file = dir.path().join("load.lua");
+    std::fs::write(&file, lua).map_err(|e| e.to_string())?;
+    let threads = connections.clamp(1, 2).to_string();
+    let out = run_bounded(
+        Command::new("wrk")
+            .args(["-t", &threads, "-c", &connections.to_string()])
+            .args(["-d", &format!("{secs}s"), "--timeout", "10s", "-s"])
+            .arg(&file)
+            .arg(format!("http://{host}/")),
+        Duration::from_secs(secs + 60),
+    )?;
+    let line = out
+        .lines()
+        .find_map(|l| l.strip_prefix("wrk_result "))
+        .ok_or_else(|| format!("no wrk_result line in {out:?}"))?;
+    let v: Vec<f64> = line
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let [requests, errors, duration_us, p50, p99, p999] = v[..] else {
+        return Err(format!("wrk_result {line:?}"));
+    };
+    let secs = (duration_us / 1e6).max(0.001);
+    Ok(External {
+        ops_per_sec: (requests - errors).max(0.0) / secs,
+        p50: p50 / 1000.0,
+        p99: p99 / 1000.0,
+        p999: p999 / 1000.0,
+        errors: errors as u64,
+    })
+}
+
+/// What `ceph_rados_bench.py` measured: (write IOPS, write avg ms, seq IOPS, rand IOPS).
+#[derive(Debug, Clone, Copy)]
+struct Ceph {
+    write_iops: f64,
+    write_avg_ms: f64,
+    seq_iops: f64,
+    rand_iops: f64,
+}
+
+fn ceph_bench(secs: u64) -> Result<Ceph, String> {
+    let out = run_bounded(
+        Command::new("python3")
+            .arg(script("ceph_rados_bench.py"))
+            .args([
+                "--secs",
+                &secs.to_string(),
+                "--threads",
+                "16",
+                "--size",
+                "4096",
+            ]),
+        Duration::from_secs(secs * 9 + 300),
+    )?;
+    for l in out.lines() {
+        if !l.starts_with("---") && !l.starts_with("ceph_rados_bench ") {
+            println!("  {l}");
+        }
+    }
+    let v: serde_json::Value = out
+        .lines()
+        .find_map(|l| l.strip_prefix("ceph_rados_bench "))
+        .and_then(|j| serde_json::from_str(j).ok())
+        .ok_or_else(|| format!("no result line in {out:?}"))?;
+    let f = |phase: &str, k: &str| {
+        v.get(phase)
+            .and_then(|p| p.get(k))
+            .and_then(serde_json::Value::as_f64)
+            .unwrap_or(0.0)
+    };
+    Ok(Ceph {
+        write_iops: f("write", "iops"),
+        write_avg_ms: f("write", "avg_latency_ms"),
+        seq_iops: f("seq", "iops"),
+        rand_iops: f("rand", "iops"),
+    })
+}
+
+fn which(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// `x` with `digits` decimals, or `-` when it was not measured.
+fn num(x: f64, digits: usize) -> String {
+    if x.is_finite() {
+        format!("{x:.digits$}")
+    } else {
+        "-".to_owned()
+    }
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "MET" } else { "MISSED" }
+}
+
+/// The default mode: every path side by side in one run (see the top of the file).
+async fn side_by_side(client: &HttpClient, concurrencies: &[usize], secs: u64, rounds: usize) {
+    let ext_secs = env_num("LOADGEN_EXTERNAL_SECS", 5);
+    let new_path = has_small_object_flag();
+    let (old_args, new_args): (Vec<String>, Vec<String>) = if new_path {
+        (
+            vec!["--small-object-max-bytes".into(), "0".into()],
+            Vec::new(),
+        )
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    if !new_path {
+        println!(
+            "new path not available: this storage-node has no --small-object-max-bytes; (b) is today's per-object path, (c) is skipped, (d) runs the per-object path"
+        );
+    }
+    let mut cells: Cells = Vec::new();
+
+    // (a) the raw file system, done by this process.
+    for size in [4096usize, 1 << 20] {
+        for &c in concurrencies {
+            let r = raw_fs(size, c, secs);
+            println!(
+                "{}",
+                r.line(&format!("(a) raw PUT {} c{c}", size_label(size)))
+            );
+            cells.push(("a", "PUT", size, c, r));
+        }
+        for &c in concurrencies {
+            let r = raw_read(size, c, secs);
+            println!(
+                "{}",
+                r.line(&format!("(a) raw GET {} c{c}", size_label(size)))
+            );
+            cells.push(("a", "GET", size, c, r));
+        }
+    }
+    // (b) the per-object path.
+    {
+        let node = start_node_with(true, &old_args);
+        create_bucket(client, &node.host).await;
+        matrix(client, &node.host, "b", concurrencies, secs, &mut cells).await;
+    }
+    // (c) the small-object log, one node; boto3 and wrk against it.
+    let mut external: Vec<(String, External)> = Vec::new();
+    let ext_target = if new_path { "(c)" } else { "(b)" };
+    {
+        let node = start_node_with(true, &new_args);
+        create_bucket(client, &node.host).await;
+        if new_path {
+            matrix(client, &node.host, "c", concurrencies, secs, &mut cells).await;
+        }
+        for op in ["put", "get"] {
+            let name = format!("{ext_target} boto3 {} 4KiB t16", op.to_uppercase());
+            match boto3_load(&node.host, op, 4096, ext_secs) {
+                Ok(r) => {
+                    println!("{}", r.line(&name));
+                    external.push((name, r));
+                }
+                Err(e) => println!("{name}: not run: {e}"),
+            }
+        }
+        for method in ["PUT", "GET"] {
+            let name = format!("{ext_target} wrk {method} 4KiB c16");
+            if !which("wrk") {
+                println!("{name}: not run: wrk is not installed (apt-get install -y wrk)");
+                continue;
+            }
+            match wrk_load(client, &node.host, method, 4096, 16, ext_secs).await {
+                Ok(r) => {
+                    println!("{}", r.line(&name));
+                    external.push((name, r));
+                }
+                Err(e) => println!("{name}: not run: {e}"),
+            }
+        }
+    }
+    // (d) three peered nodes, every write on all three before it is answered.
+    {
+        let root = tempfile::tempdir_in(bench_dir()).expect("tempdir");
+        let first: Vec<&str> = ["--write-quorum", "3"]
+            .into_iter()
+            .chain(new_args.iter().map(String::as_str))
+            .collect();
+        let nodes = cluster(root.path(), &first);
+        for n in &nodes {
+            create_bucket(client, &n.host()).await;
+        }
+        matrix(
+            client,
+            &nodes[0].host(),
+            "d",
+            concurrencies,
+            secs,
+            &mut cells,
+        )
+        .await;
+        let name = "(d) boto3 PUT 4KiB t16".to_owned();
+        match boto3_load(&nodes[0].host(), "put", 4096, ext_secs) {
+            Ok(r) => {
+                println!("{}", r.line(&name));
+                external.push((name, r));
+            }
+            Err(e) => println!("{name}: not run: {e}"),
+        }
+        if which("wrk") {
+            let name = "(d) wrk PUT 4KiB c16".to_owned();
+            match wrk_load(client, &nodes[0].host(), "PUT", 4096, 16, ext_secs).await {
+                Ok(r) => {
+                    println!("{}", r.line(&name));
+                    external.push((name, r));
+                }
+                Err(e) => println!("{name}: not run: {e}"),
+            }
+        }
+    }
+    // Instrumentation on against off, on the path (c) uses.
+    let c16 = concurrencies.first().copied().unwrap_or(16);
+    let overhead = instrumentation_overhead(client, &new_args, c16, secs, rounds).await;
+    // Ceph's rados bench at size 3, on this machine, in this run.
+    let ceph = if std::env::var("LOADGEN_CEPH").as_deref() == Ok("0") {
+        Err("LOADGEN_CEPH=0".to_owned())
+    } else if !which("rados") {
+        Err("Ceph is not installed (apt-get install -y ceph)".to_owned())
+    } else {
+        println!("ceph rados bench (3 OSDs, pool size 3, 4 KiB, 16 threads):");
+        ceph_bench(env_num("LOADGEN_CEPH_SECS", 10))
+    };
+    if let Ok(c) = &ceph {
+        println!(
+            "(e) ceph rados bench write 4KiB t16 {:>9.0} IOPS  avg {:.2} ms; seq {:.0} IOPS; rand {:.0} IOPS",
+            c.write_iops, c.write_avg_ms, c.seq_iops, c.rand_iops
+        );
+    }
+
+    println!();
+    println!(
+        "summary: (a) raw fs by this process, (b) per-object path{}, (c) small-object log, (d) 3 nodes --write-quorum 3{}",
+        if new_path {
+            " (--small-object-max-bytes 0)"
+        } else {
+            ""
+        },
+        if new_path {
+            ""
+        } else {
+            " [new path not available]"
+        }
+    );
+    println!(
+        "{:<16} {:>9} {:>9} {:>9} {:>9}  {:>7} {:>7} {:>7} {:>7}  p99 (b/c/d ms)",
+        "", "(a) op/s", "(b) op/s", "(c) op/s", "(d) op/s", "c/a", "c/b", "d/a", "d/b"
+    );
+    for method in ["PUT", "GET"] {
+        for size in [4096usize, 1 << 20] {
+            for &c in concurrencies {
+                let get = |t: &str| cell(&cells, t, method, size, c);
+                let ops = |t: &str| get(t).map_or(f64::NAN, Result_::ops_per_sec);
+                let p99 = |t: &str| get(t).map_or(f64::NAN, |r| r.pct(0.99));
+                let (a, b, cc, d) = (ops("a"), ops("b"), ops("c"), ops("d"));
+                println!(
+                    "{:<16} {:>9} {:>9} {:>9} {:>9}  {:>7} {:>7} {:>7} {:>7}  {}/{}/{}",
+                    format!("{method} {} c{c}", size_label(size)),
+                    num(a, 0),
+                    num(b, 0),
+                    num(cc, 0),
+                    num(d, 0),
+                    num(cc / a, 2),
+                    num(cc / b, 2),
+                    num(d / a, 2),
+                    num(d / b, 2),
+                    num(p99("b"), 2),
+                    num(p99("c"), 2),
+                    num(p99("d"), 2)
+                );
+            }
+        }
+    }
+    for (name, r) in &external {
+        println!("{}", r.line(name));
+    }
+    println!("instrumentation on vs off ({ext_target} path, medians over {rounds} rounds):");
+    let mut worst = 0.0f64;
+    for (name, ons, offs) in &overhead {
+        let on = median(ons.iter().map(Result_::ops_per_sec).collect());
+        let off = median(offs.iter().map(Result_::ops_per_sec).collect());
+        worst = worst.max(1.0 - on / off);
+        println!(
+            "  {name:<16} on {on:>8.0} ops/s  off {off:>8.0} ops/s  overhead {:+.1}%",
+            (1.0 - on / off) * 100.0
+        );
+    }
+
+    println!("targets (issue 17), as ratios in this run:");
+    let one = if new_path { "c" } else { "b" };
+    let ops = |t: &str, m: &str, s: usize| cell(&cells, t, m, s, c16).map(Result_::ops_per_sec);
+    if let (Some(node), Some(raw)) = (ops(one, "PUT", 4096), ops("a", "PUT", 4096)) {
+        println!(
+            "  one node 4KiB PUT c{c16} / raw write+fsync+rename: {node:.0} / {raw:.0} = {:.2}x (target >= 2): {}",
+            node / raw,
+            verdict(node / raw >= 2.0)
+        );
+    }
+    let q = cell(&cells, "d", "PUT", 4096, c16);
+    match (&ceph, q) {
+        (Ok(c), Some(q)) => {
+            let r = q.ops_per_sec() / c.write_iops.max(1.0);
+            println!(
+                "  quorum-3 4KiB PUT c{c16} / rados bench write size 3: {:.0} / {:.0} = {r:.2}x (target >= 2): {}; p99 {:.2} ms (target <= 10): {}",
+                q.ops_per_sec(),
+                c.write_iops,
+                verdict(r >= 2.0),
+                q.pct(0.99),
+                verdict(q.pct(0.99) <= 10.0)
+            );
+        }
+        (Err(e), Some(q)) => println!(
+            "  quorum-3 4KiB PUT c{c16}: {:.0} ops/s, p99 {:.2} ms (target <= 10): {}; no Ceph figure: {e}",
+            q.ops_per_sec(),
+            q.pct(0.99),
+            verdict(q.pct(0.99) <= 10.0)
+        ),
+        _ => {}
+    }
+    match (&ceph, ops(one, "GET", 4096)) {
+        (Ok(c), Some(g)) => {
+            let r = g / c.rand_iops.max(1.0);
+            println!(
+                "  one node 4KiB GET c{c16} / rados bench rand: {g:.0} / {:.0} = {r:.2}x (target >= 1.5): {}",
+                c.rand_iops,
+                verdict(r >= 1.5)
+            );
+        }
+        (Err(e), Some(g)) => {
+            println!("  one node 4KiB GET c{c16}: {g:.0} ops/s; no Ceph figure: {e}")
+        }
+        _ => {}
+    }
+    println!(
+        "  instrumentation overhead, worst phase: {:+.1}% (target < 3%): {}",
+        worst * 100.0,
+        verdict(worst < 0.03)
+    );
 }
 
 /// A node process with fixed ports and data directory, so it can be killed and restarted.
@@ -657,65 +1350,43 @@ async fn replication_mode(client: &HttpClient, concurrency: usize, secs: u64, ro
     );
 }
 
+/// `LOADGEN_CONCURRENCY`: a comma-separated list of in-flight counts.
+fn concurrencies(default: &str) -> Vec<usize> {
+    let v: Vec<usize> = std::env::var("LOADGEN_CONCURRENCY")
+        .unwrap_or_else(|_| default.to_owned())
+        .split(',')
+        .filter_map(|x| x.trim().parse().ok())
+        .filter(|&c| (1..=1024).contains(&c))
+        .collect();
+    if v.is_empty() { vec![16] } else { v }
+}
+
 fn main() {
-    let concurrency = env_num("LOADGEN_CONCURRENCY", 16) as usize;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let rounds = env_num("LOADGEN_ROUNDS", 2).max(1) as usize;
+    let secs = env_num("LOADGEN_SECS", 3).max(1);
     if std::env::var("LOADGEN_MODE").as_deref() == Ok("replication") {
-        let secs = env_num("LOADGEN_SECS", 4);
-        let rounds = env_num("LOADGEN_ROUNDS", 3) as usize;
+        let concurrency = concurrencies("16")[0];
         println!(
             "s3_loadgen replication: concurrency {concurrency}, {secs}s per phase, {rounds} rounds, data under {}",
             bench_dir().display()
         );
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
         let client: HttpClient = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(concurrency + 4)
             .build_http();
         rt.block_on(replication_mode(&client, concurrency, secs, rounds));
         return;
     }
-    let secs = env_num("LOADGEN_SECS", 4);
-    let rounds = env_num("LOADGEN_ROUNDS", 3) as usize;
+    let conc = concurrencies("16,64");
     println!(
-        "s3_loadgen: concurrency {concurrency}, {secs}s per phase, {rounds} rounds, data under {}",
+        "s3_loadgen: in flight {conc:?}, {secs}s per phase, {rounds} instrumentation rounds, data under {}",
         bench_dir().display()
     );
-    let raw = raw_fs(4096, concurrency, secs * 2);
-    println!(
-        "{}",
-        raw.line(&format!("raw fs write+fsync+rename 4KiB c{concurrency}"))
-    );
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
     let client: HttpClient = Client::builder(TokioExecutor::new())
-        .pool_max_idle_per_host(concurrency)
+        .pool_max_idle_per_host(conc.iter().copied().max().unwrap_or(16) + 4)
         .build_http();
-    let results = rt.block_on(compare(&client, concurrency, secs, rounds));
-    println!();
-    println!("summary (medians over {rounds} rounds, instrumentation on vs off in the same run):");
-    for (name, ons, offs) in &results {
-        let on = median(ons.iter().map(Result_::ops_per_sec).collect());
-        let off = median(offs.iter().map(Result_::ops_per_sec).collect());
-        let p99 = median(ons.iter().map(|r| r.pct(0.99)).collect());
-        println!(
-            "{name:<16} on {on:>8.0} ops/s  off {off:>8.0} ops/s  ratio on/off {:.3} (overhead {:+.1}%)  p99(on) {p99:.2} ms",
-            on / off,
-            (1.0 - on / off) * 100.0
-        );
-    }
-    let put = &results
-        .iter()
-        .find(|(n, _, _)| n.starts_with("PUT 4KiB"))
-        .expect("phase ran")
-        .1;
-    let p99 = median(put.iter().map(|r| r.pct(0.99)).collect());
-    println!(
-        "PUT 4KiB p99 vs raw fs p99: {p99:.2} ms / {:.2} ms = {:.2}x",
-        raw.pct(0.99),
-        p99 / raw.pct(0.99).max(0.001)
-    );
+    rt.block_on(side_by_side(&client, &conc, secs, rounds));
 }

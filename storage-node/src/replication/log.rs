@@ -9,17 +9,22 @@
 //! ```
 //! A record refers to an object write or delete; it does not hold the object's bytes. The shipper
 //! reads the object when it ships, so a later overwrite is shipped in its place (harmless: the peer
-//! keeps the newest version). Appends are group-committed: many writers share one `fdatasync`, and
-//! a write is acknowledged only after its record is durable. At start-up a torn tail (a crash in the
-//! middle of an append) fails its CRC or length check and is cut off.
+//! keeps the newest version). Appends are group-committed: each appender writes its record under the
+//! writer lock, then waits for the sync lock; whoever holds it `fdatasync`s everything written so
+//! far, so records appended while one fsync runs are all covered by the next one (one fsync per
+//! batch, however many writers). An append returns (and the write it logs is acknowledged) only
+//! after the fsync that covers its record. Sequence numbers are given under the writer lock, so
+//! the file order is the sequence order. At start-up a torn tail (a crash in the middle of an
+//! append) fails its CRC or length check and is cut off.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
+use prometheus::Histogram;
 use serde::{Deserialize, Serialize};
 
 use super::error::ReplicationError;
@@ -108,6 +113,10 @@ pub struct ReplLog {
     unsettled: Mutex<std::collections::BTreeSet<u64>>,
     /// The highest readable sequence number, for shippers to wait on.
     durable: tokio::sync::watch::Sender<u64>,
+    /// `fdatasync` calls made on segments (group commits and roll-overs).
+    fsyncs: AtomicU64,
+    /// Records each group commit made durable (`storage_node_replication_log_appends_per_fsync`).
+    appends_per_fsync: OnceLock<Histogram>,
 }
 
 fn seg_name(first_seq: u64) -> String {
@@ -337,8 +346,20 @@ impl ReplLog {
             synced_end: Mutex::new(tail_end),
             unsettled: Mutex::new(std::collections::BTreeSet::new()),
             durable,
+            fsyncs: AtomicU64::new(0),
+            appends_per_fsync: OnceLock::new(),
         };
         Ok((log, report))
+    }
+
+    /// Observes the number of records each group commit makes durable into `h` (set once).
+    pub fn set_appends_per_fsync(&self, h: Histogram) {
+        let _ = self.appends_per_fsync.set(h);
+    }
+
+    /// The `fdatasync` calls made on segments since the log was opened.
+    pub fn fsyncs(&self) -> u64 {
+        self.fsyncs.load(Ordering::Relaxed)
     }
 
     fn writer(&self) -> MutexGuard<'_, Writer> {
@@ -402,6 +423,7 @@ impl ReplLog {
             if w.len + bytes.len() as u64 > self.segment_bytes && w.len > HEADER_LEN as u64 {
                 // Roll over: the old segment is made durable before anything goes to the new one.
                 w.file.sync_data().map_err(io_ctx("fsync log segment"))?;
+                self.fsyncs.fetch_add(1, Ordering::Relaxed);
                 let (f, seg) = create_segment(&self.dir, rec.seq, w.cum_bytes)?;
                 w.file = Arc::new(f);
                 w.len = HEADER_LEN as u64;
@@ -428,13 +450,15 @@ impl ReplLog {
         Ok(rec)
     }
 
-    /// Makes every record up to `seq` durable; one caller syncs for all who wait.
+    /// Makes every record up to `seq` durable; one caller syncs for all who wait (group commit).
     fn sync_to(&self, seq: u64) -> Result<(), ReplicationError> {
         if self.synced_seq.load(Ordering::Acquire) >= seq {
             return Ok(());
         }
         let _leader = self.sync_lock.lock().unwrap_or_else(|e| e.into_inner());
-        if self.synced_seq.load(Ordering::Acquire) >= seq {
+        // The fsync before this one may have covered `seq` (it was written while that one ran).
+        let before = self.synced_seq.load(Ordering::Acquire);
+        if before >= seq {
             return Ok(());
         }
         let (file, upto, cum, end) = {
@@ -447,6 +471,10 @@ impl ReplLog {
             )
         };
         file.sync_data().map_err(io_ctx("fsync replication log"))?;
+        self.fsyncs.fetch_add(1, Ordering::Relaxed);
+        if let Some(h) = self.appends_per_fsync.get() {
+            h.observe(upto.saturating_sub(before) as f64);
+        }
         *self.synced_end.lock().unwrap_or_else(|e| e.into_inner()) = end;
         self.synced_cum.store(cum, Ordering::Release);
         self.synced_seq.store(upto, Ordering::Release);

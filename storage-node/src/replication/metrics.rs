@@ -1,9 +1,17 @@
 //! Replication and recovery metrics, every one labelled `peer` (a configured peer id: a bounded
-//! set), plus `storage_node_write_quorum_failures_total`. Registered in the node's registry.
+//! set), plus `storage_node_write_quorum_failures_total` and the replication log's group commit
+//! histogram `storage_node_replication_log_appends_per_fsync`. Registered in the node's registry.
 
 use prometheus::{
-    Gauge, GaugeVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry,
 };
+
+/// Buckets of `storage_node_replication_log_appends_per_fsync`: powers of two up to the most
+/// writers a node serves at once.
+pub const APPENDS_PER_FSYNC_BUCKETS: [f64; 11] = [
+    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+];
 
 /// The bounded values of `reason` in `storage_node_replication_errors_total`.
 pub const ERROR_REASONS: [&str; 8] = [
@@ -64,6 +72,8 @@ pub struct ReplicationMetrics {
     recovery_bytes: IntCounterVec,
     recovery_objects_remaining: IntGaugeVec,
     pub write_quorum_failures: IntCounter,
+    /// Records each replication log fsync made durable (one observation per group commit).
+    pub log_appends_per_fsync: Histogram,
 }
 
 fn reg<C: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: C) -> C {
@@ -165,6 +175,17 @@ impl ReplicationMetrics {
                 IntCounter::new(
                     "storage_node_write_quorum_failures_total",
                     "Writes answered 503 because their write quorum was not reached in time.",
+                )
+                .expect("static metric definition"),
+            ),
+            log_appends_per_fsync: reg(
+                r,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "storage_node_replication_log_appends_per_fsync",
+                        "Replication log records made durable by one fsync (group commit): one observation per fsync.",
+                    )
+                    .buckets(APPENDS_PER_FSYNC_BUCKETS.to_vec()),
                 )
                 .expect("static metric definition"),
             ),

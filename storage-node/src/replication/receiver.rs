@@ -22,12 +22,14 @@ use crate::store::{ByteStream, FinishHook, MAX_OBJECT_SIZE, StoreError, now_ms};
 
 /// Data is handed to the store in pieces of at most this size.
 const CHUNK: usize = 1 << 20;
-/// Frames up to this size are read whole, MAC-checked, and applied in groups, several at once (so
-/// their fsyncs overlap); larger ones are streamed to the store one at a time.
+/// Frames up to this size are read whole, MAC-checked, and applied in groups, all of a group at
+/// once, so the store's group commit makes a group durable with one fsync (the apply path writes no
+/// durable state of its own: the sender's cursor moves on the answer); larger ones are streamed to
+/// the store one at a time.
 const INLINE_MAX: u64 = 1 << 20;
 const GROUP_BYTES: u64 = 8 << 20;
 const GROUP_FRAMES: usize = 64;
-const APPLY_CONCURRENCY: usize = 16;
+const APPLY_CONCURRENCY: usize = GROUP_FRAMES;
 
 /// Serves the replication routes.
 #[derive(Debug)]

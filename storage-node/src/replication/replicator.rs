@@ -33,6 +33,8 @@ pub type PeerBody = BoxBody<Bytes, std::io::Error>;
 pub type PeerClient = Client<HttpsConnector<HttpConnector>, PeerBody>;
 /// The most bytes read from a peer's answer.
 const MAX_ANSWER: usize = 1 << 20;
+/// The shortest time between two saves of one peer's cursor file.
+pub const CURSOR_SAVE_INTERVAL: Duration = Duration::from_millis(50);
 
 /// One peer as the replicator tracks it.
 #[derive(Debug)]
@@ -125,6 +127,7 @@ impl Replicator {
         let dir = store.data_dir().join("replication");
         let incarnation = cursor::incarnation(&dir)?;
         let (log, report) = ReplLog::open(dir.join("log"), super::log::DEFAULT_SEGMENT_BYTES)?;
+        log.set_appends_per_fsync(metrics.log_appends_per_fsync.clone());
         let log = Arc::new(log);
         let cursor_dir = dir.join("peers");
         let has_data = store.version_count() > 0;
@@ -217,9 +220,10 @@ impl Replicator {
 
     /// Records an acknowledgement up to `seq`. Writes waiting for their quorum are released at once:
     /// the peer holds the data durably already. The cursor file is written in the background (one
-    /// write at a time, always the newest position), so the next batch does not wait for its
-    /// fsyncs; a crash before it is written only means shipping some records again, which is
-    /// harmless. The log is truncated after the cursor file is written.
+    /// write at a time, always the newest position, at most one every [`CURSOR_SAVE_INTERVAL`], so
+    /// the acknowledgements of many batches share one file write and its fsyncs); the next batch
+    /// does not wait for it. A crash before it is written only means shipping some records again,
+    /// which is harmless. The log is truncated after the cursor file is written.
     pub(super) fn acked(self: &Arc<Self>, peer: &Arc<PeerState>, seq: u64, cum: u64) {
         peer.acked_seq.fetch_max(seq, Ordering::AcqRel);
         peer.acked_cum.fetch_max(cum, Ordering::AcqRel);
@@ -233,6 +237,7 @@ impl Replicator {
         let (this, p) = (self.clone(), peer.clone());
         tokio::spawn(async move {
             loop {
+                let started = tokio::time::Instant::now();
                 let (seq, cum) = (p.acked_seq(), p.acked_cum.load(Ordering::Acquire));
                 let (t, q) = (this.clone(), p.clone());
                 let saved = tokio::task::spawn_blocking(move || {
@@ -247,6 +252,8 @@ impl Replicator {
                     tracing::error!(peer = p.peer.id, "save the replication cursor");
                 }
                 this.truncate().await;
+                // Acknowledgements that come meanwhile wait for the next save, which covers them all.
+                tokio::time::sleep_until(started + CURSOR_SAVE_INTERVAL).await;
                 p.persisting.store(false, Ordering::Release);
                 // An acknowledgement that came meanwhile is saved by another round.
                 if p.acked_seq() == seq || p.persisting.swap(true, Ordering::AcqRel) {

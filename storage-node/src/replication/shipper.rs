@@ -1,15 +1,19 @@
-//! One shipping task per peer: reads the log in order, ships batches to the peer's `apply` route,
-//! and moves the peer's cursor only on the peer's acknowledgement. Failures are retried with
+//! One shipping task per peer: reads the log in order, ships batches to the peer's `apply` route
+//! (up to `PIPELINE_DEPTH` requests in flight; a batch with an operation goes alone), and moves the
+//! peer's cursor only on the peer's acknowledgement, in log order. Failures are retried with
 //! exponential backoff and full jitter; a peer that was wiped, or whose backlog was dropped, is
 //! repaired by recovery first. Each shipped batch logs one line.
 
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::TryStreamExt;
+use futures::stream::FuturesOrdered;
 use hmac::Mac;
 use http_body::Frame;
 use http_body_util::{BodyExt, StreamBody};
@@ -25,6 +29,9 @@ use crate::store::{ObjectMeta, ReplicaOp, now_ms};
 
 /// Records per batch, and object bytes per batch (a larger object goes alone).
 const BATCH_RECORDS: usize = 256;
+/// Batches one peer may have in flight at once: the next batch is sent while the peer applies the
+/// one before; answers are taken in log order (see `Pipeline`).
+const PIPELINE_DEPTH: usize = 2;
 const BATCH_BYTES: u64 = 4 << 20;
 /// Objects up to this size are read (and verified) before the request starts.
 const INLINE_MAX: u64 = 1 << 20;
@@ -124,49 +131,158 @@ fn note_incarnation(
     }
 }
 
+/// What one batch's request came back with.
+type Sent = (
+    Vec<LogRecord>,
+    Instant,
+    Result<(ApplyResponse, u64, usize), ReplicationError>,
+);
+
+/// The batches of one peer that are read and not yet acknowledged, in log order: `queued` (read,
+/// not sent) and `in_flight` (sent, answers taken in order). A batch holding an operation goes
+/// alone: it waits until nothing is in flight, and nothing is sent after it until it is answered.
+struct Pipeline {
+    queued: VecDeque<Vec<LogRecord>>,
+    in_flight: FuturesOrdered<Pin<Box<dyn Future<Output = Sent> + Send>>>,
+    /// `ts_ms` of the first record of each batch in flight.
+    firsts: VecDeque<u64>,
+    /// A batch holding an operation is in flight.
+    barrier: bool,
+}
+
+fn has_op(batch: &[LogRecord]) -> bool {
+    batch.iter().any(|r| r.op.is_some())
+}
+
+impl Pipeline {
+    fn new() -> Self {
+        Pipeline {
+            queued: VecDeque::new(),
+            in_flight: FuturesOrdered::new(),
+            firsts: VecDeque::new(),
+            barrier: false,
+        }
+    }
+
+    /// Drops every batch (requests in flight are cancelled; what the peer applied of them is
+    /// shipped again and answered as stale).
+    fn reset(&mut self) {
+        *self = Pipeline::new();
+    }
+
+    /// Whether another batch may be read.
+    fn wants_more(&self) -> bool {
+        self.queued.len() + self.in_flight.len() < PIPELINE_DEPTH
+            && !self.barrier
+            && !self.queued.iter().any(|b| has_op(b))
+    }
+
+    /// Sends queued batches while the rules allow.
+    fn launch(&mut self, rep: &Arc<Replicator>, peer: &Arc<PeerState>) {
+        while !self.barrier && self.in_flight.len() < PIPELINE_DEPTH {
+            let Some(batch) = self.queued.front() else {
+                break;
+            };
+            let alone = has_op(batch);
+            if alone && !self.in_flight.is_empty() {
+                break;
+            }
+            let Some(batch) = self.queued.pop_front() else {
+                break;
+            };
+            self.firsts.push_back(batch.first().map_or(0, |r| r.ts_ms));
+            self.barrier = alone;
+            let (rep, peer) = (rep.clone(), peer.clone());
+            self.in_flight.push_back(Box::pin(async move {
+                let started = Instant::now();
+                let items = ship_items(&rep, &batch);
+                let res = ship_keys(&rep, &peer, items).await;
+                (batch, started, res)
+            }));
+        }
+    }
+
+    /// `ts_ms` of the oldest record read and not acknowledged (0: none).
+    fn oldest_ms(&self) -> u64 {
+        self.firsts
+            .front()
+            .copied()
+            .or_else(|| self.queued.front().and_then(|b| b.first()).map(|r| r.ts_ms))
+            .unwrap_or(0)
+    }
+}
+
 async fn run(rep: Arc<Replicator>, peer: Arc<PeerState>) {
     let mut backoff = Backoff::default();
     let mut reader: Option<LogReader> = None;
-    let mut batch: Vec<LogRecord> = Vec::new();
+    let mut pipe = Pipeline::new();
     let mut contact: Option<Instant> = None;
     let mut durable = rep.log.subscribe();
     let mut last_error: Option<&'static str> = None;
     loop {
         if !peer.attached() || peer.cursor().needs_recovery {
-            batch.clear();
+            pipe.reset();
             reader = None;
-        } else if batch.is_empty() {
-            let r =
-                reader.get_or_insert_with(|| LogReader::new(rep.log.clone(), peer.acked_seq() + 1));
-            match r.read(BATCH_RECORDS, BATCH_BYTES) {
-                Ok(b) => batch = b,
-                Err(e) => {
-                    peer.metrics.error(e.reason());
-                    tracing::error!(error = %e, "read the replication log");
-                    reader = None;
-                    tokio::time::sleep(backoff.next_delay()).await;
-                    continue;
+        } else {
+            let mut failed = None;
+            while pipe.wants_more() {
+                let r = reader
+                    .get_or_insert_with(|| LogReader::new(rep.log.clone(), peer.acked_seq() + 1));
+                match r.read(BATCH_RECORDS, BATCH_BYTES) {
+                    Ok(b) if b.is_empty() => break,
+                    Ok(b) => pipe.queued.push_back(b),
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
                 }
             }
+            if let Some(e) = failed {
+                peer.metrics.error(e.reason());
+                tracing::error!(error = %e, "read the replication log");
+                pipe.reset();
+                reader = None;
+                tokio::time::sleep(backoff.next_delay()).await;
+                continue;
+            }
             peer.oldest_unacked_ms
-                .store(batch.first().map_or(0, |r| r.ts_ms), Ordering::Release);
+                .store(pipe.oldest_ms(), Ordering::Release);
         }
         let result = async {
-            if contact.is_none_or(|t| t.elapsed() > IDLE_HELLO && batch.is_empty()) {
-                hello(&rep, &peer).await?;
-                contact = Some(Instant::now());
-                peer.up.store(true, Ordering::Release);
+            if pipe.in_flight.is_empty() {
+                if contact.is_none_or(|t| t.elapsed() > IDLE_HELLO && pipe.queued.is_empty()) {
+                    hello(&rep, &peer).await?;
+                    contact = Some(Instant::now());
+                    peer.up.store(true, Ordering::Release);
+                }
+                if peer.cursor().needs_recovery || !peer.attached() {
+                    super::recovery::run(&rep, &peer).await?;
+                    return Ok(true);
+                }
             }
-            if peer.cursor().needs_recovery || !peer.attached() {
-                super::recovery::run(&rep, &peer).await?;
-                return Ok(true);
-            }
-            if batch.is_empty() {
+            pipe.launch(&rep, &peer);
+            if pipe.in_flight.is_empty() {
                 return Ok(false);
             }
-            ship_batch(&rep, &peer, &batch).await?;
-            contact = Some(Instant::now());
-            batch.clear();
+            // The oldest answer, or new records while there is room for another batch.
+            let room = pipe.wants_more();
+            tokio::select! {
+                biased;
+                done = futures::StreamExt::next(&mut pipe.in_flight) => {
+                    let Some((batch, started, res)) = done else {
+                        return Ok(true);
+                    };
+                    pipe.firsts.pop_front();
+                    let (answer, bytes, frames) = res?;
+                    acknowledged(&rep, &peer, &batch, started, &answer, bytes, frames);
+                    contact = Some(Instant::now());
+                    if pipe.in_flight.is_empty() {
+                        pipe.barrier = false;
+                    }
+                    peer.oldest_unacked_ms.store(pipe.oldest_ms(), Ordering::Release);
+                }
+                _ = durable.changed(), if room => {}
+            }
             Ok::<bool, ReplicationError>(true)
         }
         .await;
@@ -184,6 +300,8 @@ async fn run(rep: Arc<Replicator>, peer: Arc<PeerState>) {
                 }
             }
             Err(e) => {
+                pipe.reset();
+                reader = None;
                 let reason = e.reason();
                 peer.metrics.error(reason);
                 if matches!(reason, "connect" | "timeout" | "peer_5xx") {
@@ -200,18 +318,10 @@ async fn run(rep: Arc<Replicator>, peer: Arc<PeerState>) {
     }
 }
 
-/// Ships one batch of log records and, on the peer's acknowledgement, moves the cursor past it.
-async fn ship_batch(
-    rep: &Arc<Replicator>,
-    peer: &Arc<PeerState>,
-    batch: &[LogRecord],
-) -> Result<(), ReplicationError> {
-    let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
-        return Ok(());
-    };
-    let started = Instant::now();
-    // A key written several times in the batch is shipped once, in its current version; a version
-    // that is noncurrent by now (versioned bucket) is shipped as itself; operations go in order.
+/// What a batch ships: a key written several times in the batch is shipped once, in its current
+/// version; a version that is noncurrent by now (versioned bucket) is shipped as itself;
+/// operations go in order.
+fn ship_items(rep: &Replicator, batch: &[LogRecord]) -> Vec<ShipItem> {
     let mut seen = std::collections::HashSet::new();
     let mut items = Vec::with_capacity(batch.len());
     for r in batch {
@@ -241,7 +351,22 @@ async fn ship_batch(
             items.push(item);
         }
     }
-    let (answer, bytes, frames) = ship_keys(rep, peer, items).await?;
+    items
+}
+
+/// The peer acknowledged a batch (and every one before it): moves the cursor past it.
+fn acknowledged(
+    rep: &Arc<Replicator>,
+    peer: &Arc<PeerState>,
+    batch: &[LogRecord],
+    started: Instant,
+    answer: &ApplyResponse,
+    bytes: u64,
+    frames: usize,
+) {
+    let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
+        return;
+    };
     rep.acked(peer, last.seq, last.cum_bytes);
     peer.metrics.shipped_entries.inc_by(batch.len() as u64);
     peer.metrics.shipped_bytes.inc_by(bytes);
@@ -258,7 +383,6 @@ async fn ship_batch(
         ms = started.elapsed().as_secs_f64() * 1000.0,
         "replication batch shipped"
     );
-    Ok(())
 }
 
 /// What one frame carries: the current file of a key, one noncurrent version, or an operation.

@@ -1,8 +1,10 @@
-//! `/proc/net/dev` -> `node_network_{receive,transmit}_*_total{device}`, with node_exporter 1.5's
-//! names (its netlink path adds `receive_nohandler`, which we read from sysfs).
+//! `/proc/net/dev` (parsed by `procfs`) -> `node_network_{receive,transmit}_*_total{device}`, with
+//! node_exporter 1.5's names (its netlink path adds `receive_nohandler`, which we read from sysfs).
 
 use std::path::Path;
 
+use procfs::FromBufRead;
+use procfs::net::{DeviceStatus, InterfaceDeviceStatus};
 use regex::Regex;
 
 use super::error::read_bounded;
@@ -36,34 +38,56 @@ pub(crate) struct NetDev {
     pub counters: [u64; 16],
 }
 
-/// Parses `/proc/net/dev` text. The name is split at the colon, so a long counter glued to the
-/// name (`eth0:123456789012`) still parses.
-pub(crate) fn parse_net_dev(text: &str) -> Result<Vec<NetDev>, String> {
-    let mut out = Vec::new();
-    for line in text.lines().skip(2) {
-        if line.trim().is_empty() {
-            continue;
+impl From<DeviceStatus> for NetDev {
+    fn from(d: DeviceStatus) -> Self {
+        NetDev {
+            counters: [
+                d.recv_bytes,
+                d.recv_packets,
+                d.recv_errs,
+                d.recv_drop,
+                d.recv_fifo,
+                d.recv_frame,
+                d.recv_compressed,
+                d.recv_multicast,
+                d.sent_bytes,
+                d.sent_packets,
+                d.sent_errs,
+                d.sent_drop,
+                d.sent_fifo,
+                d.sent_colls,
+                d.sent_carrier,
+                d.sent_compressed,
+            ],
+            name: d.name,
         }
-        let (name, rest) = line
-            .split_once(':')
-            .ok_or_else(|| format!("line without a colon: {line:?}"))?;
-        let mut counters = [0u64; 16];
-        let mut n = 0;
-        for w in rest.split_whitespace() {
-            if n == 16 {
-                return Err(format!("too many columns: {line:?}"));
-            }
-            counters[n] = w.parse().map_err(|_| format!("bad counter {w:?}"))?;
-            n += 1;
-        }
-        if n != 16 {
-            return Err(format!("expected 16 columns, got {n}: {line:?}"));
-        }
-        out.push(NetDev {
-            name: name.trim().to_string(),
-            counters,
-        });
     }
+}
+
+/// Parses `/proc/net/dev` text with `procfs`, sorted by interface name. procfs splits a line at
+/// whitespace; kernels before 2.6 glued a long counter to the name (`eth0:123456789012`), so a
+/// space is put after each name's colon first. A line without a colon is an error.
+pub(crate) fn parse_net_dev(text: &str) -> Result<Vec<NetDev>, String> {
+    let mut spaced = String::with_capacity(text.len() + 64);
+    for (i, line) in text.lines().enumerate() {
+        if i < 2 {
+            spaced.push_str(line);
+        } else if line.trim().is_empty() {
+            continue;
+        } else {
+            let (name, rest) = line
+                .split_once(':')
+                .ok_or_else(|| format!("line without a colon: {line:?}"))?;
+            spaced.push_str(name);
+            spaced.push_str(": ");
+            spaced.push_str(rest);
+        }
+        spaced.push('\n');
+    }
+    let status =
+        InterfaceDeviceStatus::from_buf_read(spaced.as_bytes()).map_err(|e| e.to_string())?;
+    let mut out: Vec<NetDev> = status.0.into_values().map(NetDev::from).collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
 }
 

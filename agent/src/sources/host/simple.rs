@@ -1,22 +1,24 @@
-//! The small collectors: `loadavg`, `uname` and `time`.
+//! The small collectors: `loadavg` (`/proc/loadavg`, parsed by `procfs`), `uname` and `time`.
 
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use procfs::{FromRead, LoadAverage};
+
 use super::error::{HostError, parse_err, read_bounded};
 use crate::event::{Family, Labels};
 
-/// Parses the first three fields of `/proc/loadavg`.
+/// Parses `/proc/loadavg` with `procfs` and returns its three load averages.
 pub(crate) fn parse_loadavg(text: &str) -> Result<[f64; 3], String> {
-    let mut out = [0.0; 3];
-    let mut words = text.split_whitespace();
-    for slot in &mut out {
-        *slot = words
-            .next()
-            .and_then(|w| w.parse().ok())
-            .ok_or_else(|| format!("bad loadavg {text:?}"))?;
-    }
-    Ok(out)
+    let l = LoadAverage::from_read(text.as_bytes()).map_err(|e| format!("bad loadavg: {e}"))?;
+    Ok([exact(l.one), exact(l.five), exact(l.fifteen)])
+}
+
+/// procfs keeps a load average as an `f32`; the kernel prints it with two decimals, and the
+/// shortest text that round-trips an `f32` is that text again, so reading it back gives the `f64`
+/// node_exporter parses (0.15, not 0.15000000596046448).
+fn exact(v: f32) -> f64 {
+    v.to_string().parse().unwrap_or(f64::from(v))
 }
 
 /// `node_load1`, `node_load5`, `node_load15`.

@@ -15,6 +15,7 @@ use super::error::{HostError, MAX_PROC_FILE_BYTES, parse_err, read_bounded};
 use super::filesystem::{FsFilter, StatFs, SysStatFs};
 use super::{cpu, diskstats, filesystem, meminfo, netdev, pressure, simple};
 use crate::event::{Family, Labels};
+use crate::metrics::AgentMetrics;
 use crate::sources::{CollectError, Source};
 
 /// The host source, built from [`HostConfig`].
@@ -35,6 +36,8 @@ struct Inner {
     statfs: Arc<dyn StatFs>,
     stuck_mounts: Arc<Mutex<HashSet<PathBuf>>>,
     busy: AtomicBool,
+    /// Where unparsable `/proc` content is counted (`nodewatch_agent_parse_errors_total`).
+    metrics: Option<Arc<AgentMetrics>>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -54,12 +57,22 @@ fn compile(option: &'static str, pattern: &str) -> Result<Regex, HostError> {
 impl HostSource {
     /// Validates the config and builds the source.
     pub fn new(config: &HostConfig) -> Result<Self, HostError> {
-        Self::with_statfs(config, Arc::new(SysStatFs))
+        Self::with_statfs(config, Arc::new(SysStatFs), None)
+    }
+
+    /// As [`HostSource::new`], counting unparsable `/proc` content in the agent's
+    /// `nodewatch_agent_parse_errors_total{source="host"}`.
+    pub fn with_metrics(
+        config: &HostConfig,
+        metrics: Arc<AgentMetrics>,
+    ) -> Result<Self, HostError> {
+        Self::with_statfs(config, Arc::new(SysStatFs), Some(metrics))
     }
 
     pub(crate) fn with_statfs(
         config: &HostConfig,
         statfs: Arc<dyn StatFs>,
+        metrics: Option<Arc<AgentMetrics>>,
     ) -> Result<Self, HostError> {
         let mut collectors = config.collectors.clone();
         collectors.sort();
@@ -90,6 +103,7 @@ impl HostSource {
                 statfs,
                 stuck_mounts: Arc::new(Mutex::new(HashSet::new())),
                 busy: AtomicBool::new(false),
+                metrics,
             }),
         })
     }
@@ -126,6 +140,9 @@ impl Inner {
                 }
                 Err(e) => {
                     tracing::warn!(collector = c.name(), error = %e, "host collector failed");
+                    if matches!(e, HostError::Parse { .. }) {
+                        self.count_parse_errors(1);
+                    }
                     success.push(l, 0.0);
                 }
             }
@@ -169,6 +186,7 @@ impl Inner {
                 let (disks, bad) = diskstats::parse_diskstats(&text);
                 if bad > 0 {
                     tracing::warn!(lines = bad, "skip unparsable /proc/diskstats lines");
+                    self.count_parse_errors(bad);
                 }
                 Ok(diskstats::diskstats_families(
                     &disks,
@@ -190,6 +208,14 @@ impl Inner {
             HostCollector::Pressure => pressure::pressure_families(&self.procfs),
             HostCollector::Time => Ok(simple::time_families(&self.sysfs)),
             HostCollector::Uname => Ok(simple::uname_families()),
+        }
+    }
+
+    fn count_parse_errors(&self, n: usize) {
+        if let Some(m) = &self.metrics {
+            for _ in 0..n {
+                m.inc_parse_errors("host");
+            }
         }
     }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::config::{HostCollector, HostConfig};
 use super::filesystem::{self, FsStats, StatFs, StatOutcome};
-use super::{cpu, meminfo, netdev, pressure, simple};
+use super::{cpu, diskstats, meminfo, netdev, pressure, simple};
 use crate::event::Family;
 use crate::exposition::{ParseLimits, parse};
 
@@ -70,28 +70,150 @@ fn meminfo_names_match_node_exporter() {
 fn netdev_parses_glued_names_and_excludes_lo() {
     let text = "Inter-|   Receive |  Transmit\n face |bytes packets\n    lo: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16\n  eth0:123456789012 2 0 0 0 0 0 0 5 6 0 0 0 0 0 0\n";
     let devs = netdev::parse_net_dev(text).expect("parse");
-    assert_eq!(devs[1].name, "eth0");
-    assert_eq!(devs[1].counters[0], 123_456_789_012);
+    let eth0 = devs.iter().find(|d| d.name == "eth0").expect("eth0");
+    assert_eq!(eth0.counters[0], 123_456_789_012);
+    assert_eq!(eth0.counters[8], 5);
+    let lo = devs.iter().find(|d| d.name == "lo").expect("lo");
+    assert_eq!(lo.counters, std::array::from_fn(|i| i as u64 + 1));
     let re = regex::Regex::new("^lo$").expect("re");
     let fams = netdev::netdev_families(&devs, &re, Path::new("/nonexistent"));
     assert_eq!(fams.len(), 17);
     assert!(fams.iter().all(|f| f.metrics.len() == 1));
     assert!(netdev::parse_net_dev("a\nb\neth0: 1 2\n").is_err());
+    assert!(netdev::parse_net_dev("a\nb\neth0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16\n").is_err());
 }
 
 #[test]
 fn pressure_and_loadavg() {
     let (some, full) = pressure::parse_pressure(
+        "io",
         "some avg10=0.87 avg60=1.58 avg300=2.69 total=17364931\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=5\n",
     )
     .expect("parse");
-    assert_eq!((some, full), (Some(17_364_931), Some(5)));
-    assert!(pressure::parse_pressure("nonsense").is_err());
+    assert_eq!((some, full), (17_364_931, Some(5)));
+    let cpu = pressure::parse_pressure("cpu", "some avg10=0.00 avg60=0.00 avg300=0.00 total=9");
+    assert_eq!(cpu, Ok((9, None)), "no trailing newline still parses");
+    assert!(pressure::parse_pressure("cpu", "nonsense").is_err());
     assert_eq!(
         simple::parse_loadavg("0.50 0.25 0.10 1/123 456\n").expect("parse"),
         [0.5, 0.25, 0.1]
     );
+    // The same f64 node_exporter parses from the text, not the f32's widening.
+    assert_eq!(
+        simple::parse_loadavg("0.15 7.07 1234.56 3/4280 2496732\n").expect("parse"),
+        [0.15, 7.07, 1234.56]
+    );
     assert!(simple::parse_loadavg("0.5").is_err());
+}
+
+/// Hostile `/proc` content: every parser answers with an error, none panics.
+#[test]
+fn hostile_proc_text_is_an_error_not_a_panic() {
+    let hostile = [
+        "",
+        "\n",
+        "some",
+        "full",
+        "some\u{e9}\u{e9}\u{e9}",
+        "some avg10=x avg60 total=-1",
+        "\0\0\0",
+        "cpu",
+        ":",
+        "a\nb\n:",
+        "a\nb\nx: 99999999999999999999999 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15",
+        "nan nan nan 1/2 3",
+        "1 2",
+        "intr x",
+        "Active(anon): abc kB",
+    ];
+    for text in hostile {
+        for res in ["cpu", "io", "memory"] {
+            let _ = pressure::parse_pressure(res, text);
+        }
+        let _ = simple::parse_loadavg(text);
+        let _ = netdev::parse_net_dev(text);
+        let _ = cpu::parse_stat(text);
+        let _ = meminfo::parse_meminfo(text);
+        let _ = diskstats::parse_diskstats(text);
+        let _ = filesystem::parse_mounts(text);
+    }
+    assert!(pressure::parse_pressure("cpu", "some").is_err());
+    assert!(pressure::parse_pressure("memory", "some\u{e9}\u{e9}").is_err());
+    assert!(pressure::parse_pressure("io", "some avg10=0 avg60=0 avg300=0 total=1\n").is_err());
+    assert!(netdev::parse_net_dev("a\nb\n:").is_err());
+}
+
+/// A procfs tree with broken files: each broken collector reports `node_scrape_collector_success`
+/// 0 and is counted in `nodewatch_agent_parse_errors_total{source="host"}`; the good ones succeed.
+#[test]
+fn bad_proc_files_are_counted_as_parse_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let proc_dir = dir.path();
+    std::fs::create_dir_all(proc_dir.join("pressure")).expect("mkdir");
+    std::fs::create_dir_all(proc_dir.join("net")).expect("mkdir");
+    let write = |rel: &str, text: &str| std::fs::write(proc_dir.join(rel), text).expect("write");
+    write("loadavg", "garbage\n");
+    write("pressure/cpu", "some");
+    write(
+        "pressure/io",
+        "some avg10=0.00 avg60=0.00 avg300=0.00 total=1\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=2\n",
+    );
+    write(
+        "pressure/memory",
+        "some avg10=0.00 avg60=0.00 avg300=0.00 total=3\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=4\n",
+    );
+    write("net/dev", "h1\nh2\n  eth0: 1 2 3\n");
+    write(
+        "diskstats",
+        "   8       0 sda 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17\nnot a disk line\n",
+    );
+    write("meminfo", "MemTotal:       1000 kB\n");
+    let metrics = Arc::new(crate::metrics::AgentMetrics::new());
+    metrics.register("host");
+    let source = super::HostSource::with_metrics(
+        &HostConfig {
+            collectors: vec![
+                HostCollector::Loadavg,
+                HostCollector::Pressure,
+                HostCollector::Netdev,
+                HostCollector::Diskstats,
+                HostCollector::Meminfo,
+            ],
+            procfs_path: proc_dir.to_path_buf(),
+            sysfs_path: proc_dir.join("nosys"),
+            udev_data_path: proc_dir.join("noudev"),
+            ..HostConfig::default()
+        },
+        Arc::clone(&metrics),
+    )
+    .expect("build");
+    let fams = source.collect_blocking();
+    let success: BTreeMap<String, f64> = fams
+        .iter()
+        .find(|f| f.name == "node_scrape_collector_success")
+        .expect("success family")
+        .metrics
+        .iter()
+        .filter_map(|m| Some((m.labels.get("collector")?.to_string(), m.value.as_scalar()?)))
+        .collect();
+    let want: BTreeMap<String, f64> = [
+        ("diskstats", 1.0),
+        ("loadavg", 0.0),
+        ("meminfo", 1.0),
+        ("netdev", 0.0),
+        ("pressure", 0.0),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    assert_eq!(success, want);
+    // loadavg, pressure, netdev, and the one bad diskstats line.
+    assert_eq!(metrics.parse_errors("host"), 4);
+    assert!(
+        fams.iter()
+            .any(|f| f.name == "node_disk_reads_completed_total")
+    );
+    assert!(fams.iter().any(|f| f.name == "node_memory_MemTotal_bytes"));
 }
 
 #[test]

@@ -162,6 +162,14 @@ impl TailedFile {
         Ok((n, lines))
     }
 
+    /// Gives back the read buffer of a file that has gone idle (nothing half-read in it), so a
+    /// burst does not leave every open file holding a full read's worth of memory.
+    pub(super) fn release_idle_buffer(&mut self) {
+        if self.buf.is_empty() && self.buf.capacity() > 0 {
+            self.buf = Vec::new();
+        }
+    }
+
     /// Whether a line without its newline is waiting.
     pub(super) fn has_partial(&self) -> bool {
         !self.buf.is_empty() || self.long.is_some()

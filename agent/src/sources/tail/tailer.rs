@@ -19,6 +19,8 @@ use crate::logs::{Chunk, ChunkBuffer, FileKey, LogEntry, LogMetrics, Positions, 
 const PER_FILE_ROUND: usize = 1024 * 1024;
 /// Discoveries a closed file may be missing before its record is forgotten.
 const FORGET_AFTER_SCANS: u32 = 60;
+/// Entries of scratch capacity kept while the tailer is idle.
+const SCRATCH_KEEP: usize = 64;
 
 /// A file a source wants tailed, with its base labels.
 #[derive(Debug, Clone, PartialEq)]
@@ -178,6 +180,8 @@ impl Tailer {
                 return;
             }
             if !progressed {
+                // Idle: keep a bounded scratch, not the capacity of the largest burst.
+                self.scratch.shrink_to(SCRATCH_KEEP);
                 std::thread::sleep(poll);
             }
         }
@@ -384,8 +388,11 @@ impl Tailer {
             outcome = PollOutcome::Progress;
         } else {
             let idle = now.duration_since(f.last_growth);
-            if f.has_partial() && idle >= Duration::from_millis(self.cfg.eof_flush_ms) {
-                f.flush_partial(now_ns, now, &mut self.scratch);
+            if idle >= Duration::from_millis(self.cfg.eof_flush_ms) {
+                if f.has_partial() {
+                    f.flush_partial(now_ns, now, &mut self.scratch);
+                }
+                f.release_idle_buffer();
             }
             let gone = meta.nlink() == 0 || !f.matched;
             if gone && idle >= Duration::from_millis(self.cfg.rotate_wait_ms) {

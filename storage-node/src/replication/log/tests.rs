@@ -199,3 +199,163 @@ fn unsettled_records_are_hidden_from_readers_until_settled() {
     let got = reader.read(10, u64::MAX).expect("read");
     assert_eq!(got.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![2, 3]);
 }
+
+/// A record of writer `w`'s `i`-th append.
+fn writer_rec(w: usize, i: u64) -> NewRecord<'static> {
+    NewRecord {
+        bucket: "bkt",
+        key: Box::leak(format!("w{w:03}").into_boxed_str()),
+        version: Version { hlc: i, node: 7 },
+        size: 10,
+        deleted: false,
+        op: None,
+    }
+}
+
+#[test]
+fn appends_waiting_on_one_fsync_are_all_made_durable_by_the_next_and_not_acked_before() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (log, _) = open(dir.path(), DEFAULT_SEGMENT_BYTES);
+    let h = prometheus::Histogram::with_opts(prometheus::HistogramOpts::new("t", "t"))
+        .expect("histogram");
+    log.set_appends_per_fsync(h.clone());
+    const WRITERS: usize = 32;
+    let returned = Arc::new(AtomicU64::new(0));
+    // An fsync "in progress": the sync lock is held, so every appender writes its record and waits.
+    let held = log.sync_lock.lock().expect("sync lock");
+    let threads: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let (log, returned) = (log.clone(), returned.clone());
+            std::thread::spawn(move || {
+                let r = log.append(writer_rec(w, 1)).expect("append");
+                // Acknowledged only once durable.
+                assert!(log.last_seq() >= r.seq);
+                returned.fetch_add(1, Ordering::SeqCst);
+                r.seq
+            })
+        })
+        .collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while log.writer().next_seq <= WRITERS as u64 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "appenders did not write"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    assert_eq!(returned.load(Ordering::SeqCst), 0, "acked before an fsync");
+    assert_eq!(log.last_seq(), 0);
+    assert_eq!(log.fsyncs(), 0);
+    drop(held);
+    let mut seqs: Vec<u64> = threads
+        .into_iter()
+        .map(|t| t.join().expect("appender"))
+        .collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=WRITERS as u64).collect::<Vec<_>>());
+    // One fsync covered all 32 appends.
+    assert_eq!(log.fsyncs(), 1);
+    assert_eq!(h.get_sample_count(), 1);
+    assert_eq!(h.get_sample_sum(), WRITERS as f64);
+    assert_eq!(log.last_seq(), WRITERS as u64);
+}
+
+#[test]
+fn many_concurrent_appenders_take_fewer_fsyncs_than_appends_and_keep_their_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Small segments: roll-overs happen under the concurrent appends too.
+    let (log, _) = open(dir.path(), 64 * 1024);
+    let h = prometheus::Histogram::with_opts(prometheus::HistogramOpts::new("t", "t"))
+        .expect("histogram");
+    log.set_appends_per_fsync(h.clone());
+    const WRITERS: usize = 64;
+    const EACH: u64 = 40;
+    let start = Arc::new(std::sync::Barrier::new(WRITERS));
+    let threads: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let (log, start) = (log.clone(), start.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                let mut last = 0;
+                for i in 1..=EACH {
+                    let r = log.append(writer_rec(w, i)).expect("append");
+                    assert!(r.seq > last, "a writer's appends are ordered");
+                    assert!(log.last_seq() >= r.seq, "acked before durable");
+                    last = r.seq;
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("appender");
+    }
+    let appends = WRITERS as u64 * EACH;
+    assert_eq!(log.last_seq(), appends);
+    // Every append is counted by exactly one group commit, and commits were shared.
+    assert_eq!(h.get_sample_sum(), appends as f64);
+    assert!(
+        log.fsyncs() < appends,
+        "{} fsyncs for {appends} appends",
+        log.fsyncs()
+    );
+    drop(log);
+    // After a reopen, the log reads back in sequence order, each writer's records in its order.
+    let (log, report) = open(dir.path(), 64 * 1024);
+    assert_eq!(report.records, appends);
+    assert!(report.segments > 1);
+    let got = LogReader::new(log, 1)
+        .read(100_000, u64::MAX)
+        .expect("read");
+    assert_eq!(
+        got.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        (1..=appends).collect::<Vec<_>>()
+    );
+    let mut next = vec![1u64; WRITERS];
+    for r in &got {
+        let w: usize = r.key[1..].parse().expect("writer key");
+        assert_eq!(r.version.hlc, next[w], "writer {w} out of order");
+        next[w] += 1;
+        assert_eq!(r.cum_bytes, r.seq * 10);
+    }
+    assert!(next.iter().all(|&n| n == EACH + 1));
+}
+
+#[test]
+fn a_log_cut_at_every_byte_of_its_last_record_reopens_with_every_earlier_record() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seg = dir.path().join(seg_name(1));
+    let (log, _) = open(dir.path(), DEFAULT_SEGMENT_BYTES);
+    let mut originals = Vec::new();
+    for i in 1..=4 {
+        originals.push(log.append(rec(i)).expect("append"));
+    }
+    let before_last = std::fs::metadata(&seg).expect("stat").len();
+    originals.push(log.append(rec(5)).expect("append"));
+    drop(log);
+    let full = std::fs::read(&seg).expect("read");
+    assert!(full.len() as u64 > before_last + RECORD_HEAD as u64);
+    for cut in before_last..full.len() as u64 {
+        let d = tempfile::tempdir().expect("tempdir");
+        std::fs::write(d.path().join(seg_name(1)), &full[..cut as usize]).expect("write");
+        let (log, report) = open(d.path(), DEFAULT_SEGMENT_BYTES);
+        assert_eq!(report.records, 4, "cut at {cut}");
+        assert_eq!(report.torn_bytes, cut - before_last, "cut at {cut}");
+        assert!(!report.damaged, "cut at {cut}");
+        assert_eq!(log.last_seq(), 4);
+        assert_eq!(log.last_cum_bytes(), originals[3].cum_bytes);
+        let got = LogReader::new(log.clone(), 1)
+            .read(100, u64::MAX)
+            .expect("read");
+        assert_eq!(got, originals[..4], "cut at {cut}");
+        // Appends go on right after the last good record, and survive another reopen.
+        let again = log.append(rec(5)).expect("append");
+        assert_eq!(again.seq, 5);
+        drop(log);
+        let (log, report) = open(d.path(), DEFAULT_SEGMENT_BYTES);
+        assert_eq!((report.records, report.torn_bytes), (5, 0), "cut at {cut}");
+        let got = LogReader::new(log, 1).read(100, u64::MAX).expect("read");
+        assert_eq!(got[..4], originals[..4]);
+        assert_eq!(got[4].seq, 5);
+    }
+}
