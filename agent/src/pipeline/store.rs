@@ -186,6 +186,7 @@ impl PipelineStore {
         };
         match &result {
             Ok(outcome) => {
+                self.metrics.add_kept(origin, outcome.kept);
                 for (r, n) in &outcome.dropped {
                     self.metrics.add_dropped(origin, *r, *n);
                 }

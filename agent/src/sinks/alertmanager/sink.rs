@@ -22,6 +22,7 @@ use super::config::AlertmanagerConfig;
 use super::links::rfc3339;
 use crate::alerts::{Alert, AlertBook};
 use crate::event::{Family, Labels};
+use crate::metrics::ComponentTelemetry;
 
 /// Why one POST failed.
 #[derive(Debug, thiserror::Error)]
@@ -55,13 +56,25 @@ pub struct DeliveryStats {
     pub dropped: u64,
 }
 
-/// The counters of every Alertmanager, shared with the detect engine that renders them.
+/// The counters of every Alertmanager, shared with the detect engine that renders them, and the
+/// sink's `component_*` counters (alerts: each alert of each successful POST is received and
+/// sent, a resolved alert let go at `max_pending` is received and dropped, a failed POST is an
+/// error).
 #[derive(Debug, Default)]
 pub struct SinkStats {
     inner: Mutex<BTreeMap<String, DeliveryStats>>,
+    telemetry: ComponentTelemetry,
 }
 
 impl SinkStats {
+    /// Counters that also count into `telemetry`.
+    pub fn new(telemetry: ComponentTelemetry) -> Self {
+        SinkStats {
+            inner: Mutex::default(),
+            telemetry,
+        }
+    }
+
     fn update(&self, url: &str, f: impl FnOnce(&mut DeliveryStats)) {
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         f(g.entry(url.to_string()).or_default());
@@ -217,6 +230,8 @@ impl AlertmanagerSink {
                     if t.pending.len() >= self.config.max_pending {
                         t.pending.pop_front();
                         self.stats.update(&t.url, |s| s.dropped += 1);
+                        self.stats.telemetry.received(1);
+                        self.stats.telemetry.dropped(1);
                         tracing::warn!(alertmanager = %t.url, "resolved-alert queue full; drop the oldest");
                     }
                     t.pending.push_back(a.clone());
@@ -243,6 +258,8 @@ impl AlertmanagerSink {
                     Ok(()) => {
                         let n = (active.len() + pending.len()) as u64;
                         self.stats.update(&t.url, |s| s.sent += n);
+                        self.stats.telemetry.received(n);
+                        self.stats.telemetry.sent(n);
                         t.pending.clear();
                         t.sent_generation = generation;
                         t.last_sent = Some(Instant::now());
@@ -251,6 +268,7 @@ impl AlertmanagerSink {
                     }
                     Err(e) => {
                         self.stats.update(&t.url, |s| s.failures += 1);
+                        self.stats.telemetry.error();
                         let jitter = Duration::from_millis(
                             u64::from(rand_jitter()) % (t.backoff.as_millis() as u64 / 4 + 1),
                         );

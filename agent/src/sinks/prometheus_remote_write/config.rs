@@ -196,8 +196,9 @@ impl crate::component::Component for RemoteWriteConfig {
         if self.url.is_none() {
             return Ok(());
         }
-        let (rw, tasks) = super::RemoteWrite::start(self, ctx.data_dir(), ctx.shutdown())
-            .map_err(ComponentError::whole)?;
+        let (rw, tasks) =
+            super::RemoteWrite::start(self, ctx.data_dir(), ctx.shutdown(), ctx.telemetry())
+                .map_err(ComponentError::whole)?;
         ctx.store().add_listener(std::sync::Arc::clone(&rw) as _);
         ctx.metrics().add_family_source(rw as _);
         ctx.add_tasks(tasks);

@@ -33,7 +33,7 @@ use super::error::RemoteWriteError;
 use super::proto::TimeSeries;
 use crate::buffer::{Cursor, DiskQueue};
 use crate::event::{Family, Labels};
-use crate::metrics::FamilySource;
+use crate::metrics::{ComponentTelemetry, FamilySource};
 use crate::store::PutListener;
 
 /// Records read at once outside replay.
@@ -62,6 +62,8 @@ struct Stats {
     last_send: AtomicU64,
     /// f64 bits.
     highest_sent: AtomicU64,
+    /// The `component_*` counters (samples; a failed request is an error).
+    telemetry: ComponentTelemetry,
 }
 
 /// The remote_write sink. Feed it with [`PutListener::on_put`]; read its metrics with
@@ -119,6 +121,7 @@ impl RemoteWrite {
         cfg: &RemoteWriteConfig,
         data_dir: &Path,
         shutdown: watch::Receiver<bool>,
+        telemetry: ComponentTelemetry,
     ) -> Result<(Arc<RemoteWrite>, Vec<JoinHandle<()>>), RemoteWriteError> {
         let url = cfg.url.clone().unwrap_or_default();
         let client = Client::new(cfg)?;
@@ -138,7 +141,10 @@ impl RemoteWrite {
             cut_bytes = report.truncated_bytes,
             "remote_write WAL open"
         );
-        let stats = Arc::new(Stats::default());
+        let stats = Arc::new(Stats {
+            telemetry,
+            ..Stats::default()
+        });
         let shared = Arc::new(Shared {
             cfg: cfg.clone(),
             external: cfg
@@ -178,10 +184,12 @@ impl RemoteWrite {
         if samples == 0 {
             return;
         }
+        self.stats.telemetry.received(samples as u64);
         if let Err(e) = self.tx.try_send(Job { families, ts_ms }) {
             self.stats
                 .dropped
                 .fetch_add(samples as u64, Ordering::Relaxed);
+            self.stats.telemetry.dropped(samples as u64);
             tracing::warn!(samples, error = %e, "remote_write append queue full or closed; drop a collection");
         }
     }
@@ -330,6 +338,7 @@ async fn append_one(shared: &Arc<Shared>, job: Job) {
                     sh.stats
                         .dropped
                         .fetch_add(report.dropped_weight, Ordering::Relaxed);
+                    sh.stats.telemetry.dropped(report.dropped_weight);
                 }
                 (n, Ok(()))
             }
@@ -341,6 +350,7 @@ async fn append_one(shared: &Arc<Shared>, job: Job) {
         Ok((_, Ok(()))) => shared.notify.notify_one(),
         Ok((n, Err(e))) => {
             shared.stats.dropped.fetch_add(n, Ordering::Relaxed);
+            shared.stats.telemetry.dropped(n);
             tracing::error!(error = %e, samples = n, "append a collection to the remote_write WAL; dropped");
         }
         Err(e) => tracing::error!(error = %e, "remote_write append task"),
@@ -425,6 +435,7 @@ async fn sender(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
                 Err(e) => {
                     let n = encode::record_samples(r);
                     shared.stats.dropped.fetch_add(n, Ordering::Relaxed);
+                    shared.stats.telemetry.dropped(n);
                     tracing::error!(error = %e, samples = n, "undecodable remote_write WAL record; dropped");
                 }
             }
@@ -507,6 +518,7 @@ async fn send_shard(
             match shared.client.send(conn, body.clone()).await {
                 SendOutcome::Sent => {
                     stats.sent.fetch_add(n, Ordering::Relaxed);
+                    stats.telemetry.sent(n);
                     let now = now_ms() as f64 / 1000.0;
                     stats.last_send.store(now.to_bits(), Ordering::Relaxed);
                     if attempt > 1 {
@@ -520,6 +532,7 @@ async fn send_shard(
                 }
                 SendOutcome::Refused { status, body } => {
                     stats.failed.fetch_add(n, Ordering::Relaxed);
+                    stats.telemetry.dropped(n);
                     tracing::warn!(status, samples = n, answer = %body, "remote_write receiver refused a batch; not retried");
                     break;
                 }
@@ -529,6 +542,7 @@ async fn send_shard(
                     reason,
                 } => {
                     stats.retried.fetch_add(n, Ordering::Relaxed);
+                    stats.telemetry.error();
                     let delay = retry_after.unwrap_or_else(|| jitter(backoff));
                     if attempt == 1 || attempt.is_multiple_of(20) {
                         tracing::warn!(
