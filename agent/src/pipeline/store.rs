@@ -19,7 +19,7 @@ use crate::event::{
 };
 use crate::store::Provider;
 
-use super::metrics::{DropReason, Origin, PipelineMetrics};
+use crate::metrics::pipeline::{DropReason, Origin, PipelineMetrics};
 
 /// Identifies one group.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

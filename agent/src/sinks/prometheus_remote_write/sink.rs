@@ -17,7 +17,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -32,8 +32,8 @@ use super::encode;
 use super::error::RemoteWriteError;
 use super::proto::TimeSeries;
 use crate::buffer::{Cursor, DiskQueue};
-use crate::event::{Family, Labels};
-use crate::metrics::{ComponentTelemetry, FamilySource};
+use crate::event::Family;
+use crate::metrics::{ComponentTelemetry, FamilySource, RemoteWriteMetrics};
 use crate::store::PutListener;
 
 /// Records read at once outside replay.
@@ -48,30 +48,12 @@ struct Job {
     ts_ms: i64,
 }
 
-#[derive(Debug, Default)]
-struct Stats {
-    sent: AtomicU64,
-    retried: AtomicU64,
-    failed: AtomicU64,
-    dropped: AtomicU64,
-    wal_bytes: AtomicU64,
-    wal_segments: AtomicU64,
-    pending: AtomicU64,
-    shards: AtomicUsize,
-    /// f64 bits.
-    last_send: AtomicU64,
-    /// f64 bits.
-    highest_sent: AtomicU64,
-    /// The `component_*` counters (samples; a failed request is an error).
-    telemetry: ComponentTelemetry,
-}
-
 /// The remote_write sink. Feed it with [`PutListener::on_put`]; read its metrics with
 /// [`FamilySource::families`].
 pub struct RemoteWrite {
     url: String,
     tx: mpsc::Sender<Job>,
-    stats: Arc<Stats>,
+    stats: Arc<RemoteWriteMetrics>,
 }
 
 impl std::fmt::Debug for RemoteWrite {
@@ -95,7 +77,7 @@ struct Shared {
     /// Set on shutdown: a blocked append (`wal_when_full = "block"`) gives up.
     stop: AtomicBool,
     notify: Notify,
-    stats: Arc<Stats>,
+    stats: Arc<RemoteWriteMetrics>,
     client: Client,
 }
 
@@ -141,10 +123,7 @@ impl RemoteWrite {
             cut_bytes = report.truncated_bytes,
             "remote_write WAL open"
         );
-        let stats = Arc::new(Stats {
-            telemetry,
-            ..Stats::default()
-        });
+        let stats = Arc::new(RemoteWriteMetrics::new(telemetry));
         let shared = Arc::new(Shared {
             cfg: cfg.clone(),
             external: cfg
@@ -219,80 +198,7 @@ impl PutListener for RemoteWrite {
 
 impl FamilySource for RemoteWrite {
     fn families(&self) -> Vec<Family> {
-        let s = &self.stats;
-        let l = || Labels::new().with("url", self.url.as_str());
-        // Full names, so that a search for a name finds where it is made.
-        let f = |name: &'static str, help: &str, counter: bool, v: f64| {
-            let fam = if counter {
-                Family::counter(name, help)
-            } else {
-                Family::gauge(name, help)
-            };
-            fam.with(l(), v)
-        };
-        let get = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64;
-        vec![
-            f(
-                "nodewatch_agent_remote_write_samples_sent_total",
-                "Samples the receiver accepted.",
-                true,
-                get(&s.sent),
-            ),
-            f(
-                "nodewatch_agent_remote_write_samples_retried_total",
-                "Samples sent again after a 5xx, 429 or network error.",
-                true,
-                get(&s.retried),
-            ),
-            f(
-                "nodewatch_agent_remote_write_samples_failed_total",
-                "Samples the receiver refused with a non-retryable 4xx.",
-                true,
-                get(&s.failed),
-            ),
-            f(
-                "nodewatch_agent_remote_write_samples_dropped_total",
-                "Samples dropped before delivery: WAL bound hit, append queue full, or WAL write failed.",
-                true,
-                get(&s.dropped),
-            ),
-            f(
-                "nodewatch_agent_remote_write_wal_bytes",
-                "Bytes of the remote_write WAL on disk.",
-                false,
-                get(&s.wal_bytes),
-            ),
-            f(
-                "nodewatch_agent_remote_write_wal_segments",
-                "Segment files of the remote_write WAL.",
-                false,
-                get(&s.wal_segments),
-            ),
-            f(
-                "nodewatch_agent_remote_write_pending_samples",
-                "Samples in the WAL not yet delivered.",
-                false,
-                get(&s.pending),
-            ),
-            f(
-                "nodewatch_agent_remote_write_shards",
-                "Shards that sent in the last window.",
-                false,
-                s.shards.load(Ordering::Relaxed) as f64,
-            ),
-            f(
-                "nodewatch_agent_remote_write_last_send_timestamp_seconds",
-                "When a request last succeeded.",
-                false,
-                f64::from_bits(s.last_send.load(Ordering::Relaxed)),
-            ),
-            f(
-                "nodewatch_agent_remote_write_highest_sent_timestamp_seconds",
-                "The newest sample timestamp the receiver accepted.",
-                false,
-                f64::from_bits(s.highest_sent.load(Ordering::Relaxed)),
-            ),
-        ]
+        self.stats.families(&self.url)
     }
 }
 

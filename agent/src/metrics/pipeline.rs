@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+use super::ComponentTelemetry;
 use crate::event::{Family, Labels};
-use crate::metrics::ComponentTelemetry;
 
 /// Which receiver a pushed series came through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
