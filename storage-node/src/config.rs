@@ -64,6 +64,8 @@ pub struct FileConfig {
     pub scrub_interval_secs: Option<u64>,
     /// Read rate of the scrubber, in bytes per second.
     pub scrub_bytes_per_sec: Option<u64>,
+    /// Objects up to this many bytes go to the small-object log (group commit); 0 turns it off.
+    pub small_object_max_bytes: Option<u64>,
     /// Also write the JSON log lines to this file.
     pub log_file: Option<PathBuf>,
     /// The tracing filter, e.g. `info` or `storage_node=debug`.
@@ -126,6 +128,10 @@ pub struct CliConfig {
     /// Scrub read rate in bytes per second [default: 16 MiB/s].
     #[arg(long, env = "STORAGE_NODE_SCRUB_BYTES_PER_SEC")]
     pub scrub_bytes_per_sec: Option<u64>,
+    /// Objects up to this size go to the small-object log, made durable by group commit; 0 keeps
+    /// every object in its own file [default: 65536, at most 8388608].
+    #[arg(long, env = "STORAGE_NODE_SMALL_OBJECT_MAX_BYTES")]
+    pub small_object_max_bytes: Option<u64>,
     /// Also write JSON logs to this file.
     #[arg(long, env = "STORAGE_NODE_LOG_FILE")]
     pub log_file: Option<PathBuf>,
@@ -173,6 +179,7 @@ pub struct Config {
     pub slow_op_threshold_ms: u64,
     pub scrub_interval_secs: u64,
     pub scrub_bytes_per_sec: u64,
+    pub small_object_max_bytes: u64,
     pub log_file: Option<PathBuf>,
     pub log_level: String,
     pub instrumentation: bool,
@@ -215,6 +222,9 @@ fn default_scrub_interval_secs() -> u64 {
 }
 fn default_scrub_bytes_per_sec() -> u64 {
     16 << 20
+}
+fn default_small_object_max_bytes() -> u64 {
+    crate::store::disk::small_log::DEFAULT_SMALL_OBJECT_MAX_BYTES
 }
 /// `s3s` logs every client error at ERROR level; our request log line already carries the status
 /// and S3 error code, so its own lines are off by default.
@@ -329,6 +339,10 @@ impl Config {
                 .scrub_bytes_per_sec
                 .or(file.scrub_bytes_per_sec)
                 .unwrap_or_else(default_scrub_bytes_per_sec),
+            small_object_max_bytes: cli
+                .small_object_max_bytes
+                .or(file.small_object_max_bytes)
+                .unwrap_or_else(default_small_object_max_bytes),
             log_file: cli.log_file.or(file.log_file),
             log_level: cli
                 .log_level
@@ -364,6 +378,13 @@ impl Config {
             return Err(ConfigError::Invalid {
                 option: "scrub_bytes_per_sec",
                 reason: "must be above 0".to_owned(),
+            });
+        }
+        let small_max = crate::store::disk::small_log::MAX_SMALL_OBJECT_BYTES;
+        if self.small_object_max_bytes > small_max {
+            return Err(ConfigError::Invalid {
+                option: "small_object_max_bytes",
+                reason: format!("must be at most {small_max}"),
             });
         }
         if self.slow_op_threshold_ms == 0 {

@@ -30,6 +30,13 @@ use metrics::Metrics;
 use ops::OpTracker;
 use store::disk::DiskStore;
 
+/// The small-object log is compacted this often...
+const COMPACTION_INTERVAL: Duration = Duration::from_secs(10);
+/// ...reading at most this much per run (about 6 MiB/s at most)...
+const COMPACTION_BUDGET_BYTES: u64 = 64 << 20;
+/// ...from segments at least this dead.
+const COMPACTION_MIN_DEAD_RATIO: f64 = 0.5;
+
 /// Why the node could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -67,7 +74,11 @@ pub async fn run(
             metrics.clone(),
             config.node_id.clone(),
         );
-        tokio::task::spawn_blocking(move || DiskStore::open_node(dir, m, &id))
+        let options = store::disk::StoreOptions {
+            small_object_max_bytes: config.small_object_max_bytes,
+            ..Default::default()
+        };
+        tokio::task::spawn_blocking(move || DiskStore::open_with(dir, m, &id, options))
             .await
             .map_err(|e| store::StoreError::Io {
                 context: "open store".into(),
@@ -81,6 +92,7 @@ pub async fn run(
         objects = report.objects,
         quarantined = report.quarantined,
         temp_removed = report.temp_removed,
+        small_log_objects = report.logged,
         seconds = started.elapsed().as_secs_f64(),
         "store opened"
     );
@@ -217,6 +229,12 @@ pub async fn run(
             Duration::from_secs(config.scrub_interval_secs),
             config.scrub_bytes_per_sec,
             scrub_state,
+        )),
+        tokio::spawn(store::disk::run_compaction(
+            store.clone(),
+            COMPACTION_INTERVAL,
+            COMPACTION_BUDGET_BYTES,
+            COMPACTION_MIN_DEAD_RATIO,
         )),
     ];
     if has_peers {

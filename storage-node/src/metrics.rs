@@ -126,7 +126,14 @@ pub struct Metrics {
     scrub_last_completed: Gauge,
     request_errors: IntCounterVec,
     connection_refusals: IntCounterVec,
+    group_commit_batch: Histogram,
+    log_reclaimable: IntGauge,
+    log_compactions: IntCounter,
+    log_compaction_duration: Histogram,
 }
+
+/// Buckets of `storage_node_group_commit_batch_size`: writes covered by one fsync.
+pub const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
 
 /// Listeners and reasons of `storage_node_http_connection_refusals_total` (bounded label sets).
 pub const LISTENERS: [&str; 2] = ["s3", "admin"];
@@ -245,7 +252,7 @@ impl Metrics {
             commit_latency: histogram(
                 reg,
                 "storage_node_commit_latency_seconds",
-                "Time to make a write durable: fsync of the object file and of its directory.",
+                "Time to make a write durable: fsync of the object file and of its directory, or the wait for the small-object log's group fsync that covers it.",
             ),
             apply_latency: histogram(
                 reg,
@@ -326,6 +333,34 @@ impl Metrics {
             ),
             request_errors,
             connection_refusals,
+            group_commit_batch: {
+                let h = Histogram::with_opts(
+                    HistogramOpts::new(
+                        "storage_node_group_commit_batch_size",
+                        "Writes made durable by one fsync of the small-object log (group commit).",
+                    )
+                    .buckets(BATCH_BUCKETS.to_vec()),
+                )
+                .expect("static metric definition");
+                reg.register(Box::new(h.clone()))
+                    .expect("metric registered once");
+                h
+            },
+            log_reclaimable: gauge(
+                reg,
+                "storage_node_small_log_reclaimable_bytes",
+                "Bytes of dead records (overwritten or deleted objects) in the small-object log.",
+            ),
+            log_compactions: counter(
+                reg,
+                "storage_node_small_log_compaction_runs_total",
+                "Compaction runs of the small-object log.",
+            ),
+            log_compaction_duration: histogram(
+                reg,
+                "storage_node_small_log_compaction_duration_seconds",
+                "Time one compaction run of the small-object log took.",
+            ),
             registry,
         }
     }
@@ -413,6 +448,27 @@ impl Metrics {
         if self.enabled {
             self.capacity_bytes.set(total as i64);
             self.free_bytes.set(free as i64);
+        }
+    }
+
+    /// One group fsync of the small-object log covered `writes` appends.
+    pub fn observe_group_commit(&self, writes: usize) {
+        if self.enabled {
+            self.group_commit_batch.observe(writes as f64);
+        }
+    }
+
+    pub fn set_log_reclaimable(&self, bytes: u64) {
+        if self.enabled {
+            self.log_reclaimable.set(bytes as i64);
+        }
+    }
+
+    /// A compaction run of the small-object log ended after `seconds`.
+    pub fn observe_compaction(&self, seconds: f64) {
+        if self.enabled {
+            self.log_compactions.inc();
+            self.log_compaction_duration.observe(seconds);
         }
     }
 

@@ -102,16 +102,36 @@ class PeerNode(StorageNode):
         return sum(self.samples(name, **labels))
 
     def footer(self, bucket: str, key: str) -> dict | None:
-        """The JSON footer of an object file, read from disk (the format is in format.rs)."""
+        """The JSON footer of a key's current object, read from disk: its object file or its
+        newest record in the bucket's small-object log, whichever holds the newer version (the
+        formats are in format.rs and small_log.rs)."""
         h = hashlib.sha256(key.encode()).hexdigest()
         path = self.data_dir / "buckets" / bucket / h[:2] / h
+        found = []
         try:
-            raw = path.read_bytes()
+            found.append(_image_meta(path.read_bytes()))
         except FileNotFoundError:
+            pass
+        log_dir = self.data_dir / "buckets" / bucket / ".log"
+        for seg in sorted(log_dir.glob("*.seg")) if log_dir.is_dir() else []:
+            raw, pos = seg.read_bytes(), 0
+            while pos + 13 <= len(raw) and raw[pos:pos + 4] == b"NWLR":
+                kind, blen = raw[pos + 4], struct.unpack("<I", raw[pos + 5:pos + 9])[0]
+                if kind == 1:
+                    meta = _image_meta(raw[pos + 13:pos + 13 + blen])
+                    if meta["key"] == key:
+                        found.append(meta)
+                pos += 13 + blen
+        if not found:
             return None
-        assert raw[-8:] == b"NWOBJ\x00\x00\x01", "bad magic"
-        flen, _crc = struct.unpack("<II", raw[-16:-8])
-        return json.loads(raw[-16 - flen:-16])["meta"]
+        return max(found, key=lambda m: (m["version"]["hlc"], m["version"]["node"]))
+
+
+def _image_meta(raw: bytes) -> dict:
+    """The meta of an object image: data, JSON footer, footer length, CRC32C, magic."""
+    assert raw[-8:] == b"NWOBJ\x00\x00\x01", "bad magic"
+    flen, _crc = struct.unpack("<II", raw[-16:-8])
+    return json.loads(raw[-16 - flen:-16])["meta"]
 
 
 def make_cluster(root: Path, n: int = 3, extra: dict[int, list[str]] | None = None) -> list[PeerNode]:

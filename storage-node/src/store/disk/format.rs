@@ -10,10 +10,11 @@
 //! The footer is a JSON [`Footer`]: the [`ObjectMeta`] plus a CRC32C for every [`BLOCK_SIZE`] block
 //! of the data. Every read verifies the footer's CRC32C and the CRC32C of each block it returns, so
 //! a flipped bit is never served; a range read verifies only the blocks it touches (as BlueStore
-//! checksums per block). Parts of multipart uploads use the same format.
+//! checksums per block). Parts of multipart uploads use the same format, and so does the body of
+//! every object record in the small-object log (`small_log`), held in memory as an *image*.
 
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -109,23 +110,39 @@ impl ObjectWriter {
             self.block_crcs.push(self.block_crc);
         }
         meta.size = self.size;
-        let footer = Footer {
-            meta,
-            block_size: BLOCK_SIZE as u32,
-            block_crcs: std::mem::take(&mut self.block_crcs),
-        };
-        let json = serde_json::to_vec(&footer).map_err(io::Error::other)?;
-        let len = u32::try_from(json.len()).map_err(|_| io::Error::other("footer too large"))?;
-        let mut trailer = Vec::with_capacity(json.len() + TRAILER_LEN as usize);
-        trailer.extend_from_slice(&json);
-        trailer.extend_from_slice(&len.to_le_bytes());
-        trailer.extend_from_slice(&crc32c::crc32c(&json).to_le_bytes());
-        trailer.extend_from_slice(MAGIC);
+        let trailer = encode_trailer(meta, std::mem::take(&mut self.block_crcs))?;
         self.file.write_all(&trailer)?;
         self.done = true;
         let file = self.file.try_clone()?;
         Ok((file, std::mem::take(&mut self.path)))
     }
+}
+
+/// The footer, its length, its CRC32C and the magic: everything that follows the data.
+fn encode_trailer(meta: ObjectMeta, block_crcs: Vec<u32>) -> io::Result<Vec<u8>> {
+    let footer = Footer {
+        meta,
+        block_size: BLOCK_SIZE as u32,
+        block_crcs,
+    };
+    let json = serde_json::to_vec(&footer).map_err(io::Error::other)?;
+    let len = u32::try_from(json.len()).map_err(|_| io::Error::other("footer too large"))?;
+    let mut trailer = Vec::with_capacity(json.len() + TRAILER_LEN as usize);
+    trailer.extend_from_slice(&json);
+    trailer.extend_from_slice(&len.to_le_bytes());
+    trailer.extend_from_slice(&crc32c::crc32c(&json).to_le_bytes());
+    trailer.extend_from_slice(MAGIC);
+    Ok(trailer)
+}
+
+/// An object file's bytes built in memory: `data`, then the footer for `meta` (whose size is set
+/// from `data`). What the small-object log stores as a record body.
+pub fn encode_image(mut data: Vec<u8>, mut meta: ObjectMeta) -> io::Result<Vec<u8>> {
+    meta.size = data.len() as u64;
+    let block_crcs = data.chunks(BLOCK_SIZE).map(crc32c::crc32c).collect();
+    let trailer = encode_trailer(meta, block_crcs)?;
+    data.extend_from_slice(&trailer);
+    Ok(data)
 }
 
 impl Drop for ObjectWriter {
@@ -136,23 +153,61 @@ impl Drop for ObjectWriter {
     }
 }
 
-/// An open object file with a verified footer.
+/// Where a reader's bytes are: an object file, or an image in memory (a small-log record).
+#[derive(Debug)]
+enum Source {
+    File(File),
+    Image(Vec<u8>),
+}
+
+impl Source {
+    fn len(&self) -> io::Result<u64> {
+        match self {
+            Source::File(f) => Ok(f.metadata()?.len()),
+            Source::Image(v) => Ok(v.len() as u64),
+        }
+    }
+
+    fn read_exact_at(&self, buf: &mut [u8], at: u64) -> io::Result<()> {
+        match self {
+            Source::File(f) => f.read_exact_at(buf, at),
+            Source::Image(v) => {
+                let start = usize::try_from(at).map_err(io::Error::other)?;
+                let end = start.checked_add(buf.len()).filter(|e| *e <= v.len());
+                let end =
+                    end.ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "past image"))?;
+                buf.copy_from_slice(&v[start..end]);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// An open object file (or image) with a verified footer.
 #[derive(Debug)]
 pub struct ObjectReader {
-    file: File,
+    source: Source,
     pub footer: Footer,
 }
 
 impl ObjectReader {
     /// Opens the file and verifies its footer. `Ok(None)` when the file does not exist.
     pub fn open(path: &Path) -> Result<Option<Self>, FormatError> {
-        let mut file = match File::open(path) {
+        let file = match File::open(path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        let footer = read_footer(&mut file)?;
-        Ok(Some(ObjectReader { file, footer }))
+        let source = Source::File(file);
+        let footer = parse_footer(&source)?;
+        Ok(Some(ObjectReader { source, footer }))
+    }
+
+    /// Reads an object image held in memory, verifying its footer.
+    pub fn from_image(image: Vec<u8>) -> Result<Self, FormatError> {
+        let source = Source::Image(image);
+        let footer = parse_footer(&source)?;
+        Ok(ObjectReader { source, footer })
     }
 
     /// Reads `[start, end)` of the data, verifying the CRC32C of every block it touches.
@@ -174,7 +229,7 @@ impl ObjectReader {
         let len = usize::try_from(block_end - block_start)
             .map_err(|_| FormatError::Corrupt("range too large".into()))?;
         let mut buf = vec![0u8; len];
-        self.file.read_exact_at(&mut buf, block_start)?;
+        self.source.read_exact_at(&mut buf, block_start)?;
         for (i, chunk) in buf.chunks(bs as usize).enumerate() {
             let idx = first_block as usize + i;
             let want = self.footer.block_crcs.get(idx).copied();
@@ -210,16 +265,23 @@ impl ObjectReader {
     }
 }
 
-fn read_footer(file: &mut File) -> Result<Footer, FormatError> {
-    let file_len = file.metadata()?.len();
+fn parse_footer(source: &Source) -> Result<Footer, FormatError> {
+    let file_len = source.len()?;
     if file_len < TRAILER_LEN {
         return Err(FormatError::Corrupt(format!(
             "file of {file_len} bytes has no trailer"
         )));
     }
     let mut trailer = [0u8; TRAILER_LEN as usize];
-    file.seek(SeekFrom::Start(file_len - TRAILER_LEN))?;
-    file.read_exact(&mut trailer)?;
+    source.read_exact_at(&mut trailer, file_len - TRAILER_LEN)?;
+    footer_from(trailer, file_len, |buf, at| source.read_exact_at(buf, at))
+}
+
+fn footer_from(
+    trailer: [u8; TRAILER_LEN as usize],
+    file_len: u64,
+    read_at: impl Fn(&mut [u8], u64) -> io::Result<()>,
+) -> Result<Footer, FormatError> {
     if &trailer[8..16] != MAGIC {
         return Err(FormatError::Corrupt("bad magic".to_owned()));
     }
@@ -231,7 +293,7 @@ fn read_footer(file: &mut File) -> Result<Footer, FormatError> {
         )));
     }
     let mut json = vec![0u8; len as usize];
-    file.read_exact_at(&mut json, file_len - TRAILER_LEN - u64::from(len))?;
+    read_at(&mut json, file_len - TRAILER_LEN - u64::from(len))?;
     if crc32c::crc32c(&json) != crc {
         return Err(FormatError::Corrupt("footer crc32c mismatch".to_owned()));
     }

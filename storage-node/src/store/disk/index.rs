@@ -7,6 +7,7 @@ use std::ops::Bound;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::small_log::LogLoc;
 use crate::replication::hlc::Version;
 use crate::store::{ListEntry, ListPage, ListQuery, StoreError, StoreStats, VersioningStatus};
 
@@ -25,6 +26,8 @@ pub struct Entry {
     pub versioned: bool,
     /// A delete marker.
     pub marker: bool,
+    /// Where the object lives in the small-object log; `None`: in its own file.
+    pub loc: Option<LogLoc>,
 }
 
 /// The version the index holds for a key: a live object or a tombstone, and the noncurrent
@@ -167,6 +170,19 @@ impl Index {
         }
         self.bytes.fetch_add(entry.size, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Points a live object at `new` if it still lives at `old` (compaction moved its record);
+    /// true when it did.
+    pub fn relocate(&self, bucket: &str, key: &str, old: LogLoc, new: LogLoc) -> bool {
+        let mut b = self.write();
+        match b.get_mut(bucket).and_then(|bi| bi.objects.get_mut(key)) {
+            Some(e) if e.loc == Some(old) => {
+                e.loc = Some(new);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Replaces a key's object (if any) by a tombstone. Fails only when the bucket is gone.

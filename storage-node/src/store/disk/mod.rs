@@ -9,6 +9,8 @@
 //! - `conditional`: write conditions, checked under the key's lock with the rename.
 //! - `rewrite`: new attributes (tags) for an object's unchanged bytes.
 //! - `bucket_config`: a bucket's sub-resource documents (tagging, CORS).
+//! - `small_log`: the small-object log (segments, records, group commit, replay of a torn tail).
+//! - `logged`: the store's side of it: replay into the index, reads, kill records, compaction.
 //! - `fsutil`: fsync of directories and file-system capacity.
 
 mod bucket_config;
@@ -17,10 +19,13 @@ pub mod format;
 mod fsutil;
 mod index;
 pub mod layout;
+mod logged;
 mod multipart;
 mod rewrite;
+pub mod small_log;
 mod store;
 mod versions;
 
 pub use fsutil::capacity;
-pub use store::{DiskStore, OpenReport};
+pub use logged::{CompactReport, run_compaction};
+pub use store::{DiskStore, OpenReport, StoreOptions};

@@ -270,6 +270,7 @@ impl DiskStore {
             let t = Instant::now();
             file.sync_all().map_err(io_err("fsync object file"))?;
             Ok(Staged {
+                image: None,
                 path,
                 meta,
                 apply,

@@ -20,7 +20,7 @@ impl DiskStore {
         let hlc = self.inner.hlc.clone();
         let finish: FinishHook = Box::new(|_| Ok(BTreeMap::new()));
         let staged = self
-            .stage(src.stream, finish, move |_, _| ObjectMeta {
+            .stage_for(Some(bucket), src.stream, finish, move |_, _| ObjectMeta {
                 attrs,
                 version: hlc.tick(),
                 ..old

@@ -2,6 +2,10 @@
 //! write-temp, fsync, rename, fsync-directory. An object is visible only once its rename happened,
 //! so a crash leaves either the old object or the new one, never a half-written one; leftovers in
 //! `tmp/` are removed at start-up.
+//!
+//! Objects up to `small_object_max_bytes` in buckets that were never versioned go to the
+//! small-object log instead (`small_log`): one group fsync covers many writes. The index says
+//! where each current object lives; replay at start-up settles file against record by version.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,6 +21,8 @@ use super::format::{FormatError, ObjectReader, ObjectWriter};
 use super::fsutil::{create_dir_durable, sync_dir};
 use super::index::{Entry, EtagBuf, Index, VersionEntry, entry_version_id};
 use super::layout::{Layout, fanout_dirs, key_hash};
+use super::logged::replay_log;
+use super::small_log::{self, SmallLog};
 use super::versions::{Placement, place};
 use crate::metrics::Metrics;
 use crate::replication::hlc::{Hlc, Version};
@@ -44,6 +50,26 @@ pub struct OpenReport {
     pub objects: u64,
     pub quarantined: u64,
     pub temp_removed: u64,
+    /// Objects whose current version was found in the small-object log.
+    pub logged: u64,
+}
+
+/// How a store is opened.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreOptions {
+    /// Objects up to this size go to the small-object log; 0 keeps every object in its own file.
+    pub small_object_max_bytes: u64,
+    /// Segment size of the small-object log (smaller in tests).
+    pub log_segment_bytes: u64,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            small_object_max_bytes: small_log::DEFAULT_SMALL_OBJECT_MAX_BYTES,
+            log_segment_bytes: small_log::SEGMENT_MAX_BYTES,
+        }
+    }
 }
 
 /// The durable object store on a local file system.
@@ -62,12 +88,18 @@ pub(super) struct Inner {
     pub(super) hlc: Arc<Hlc>,
     /// Replication's log, when the node has peers; set once at start-up.
     pub(super) write_log: std::sync::OnceLock<Arc<dyn WriteLog>>,
+    /// The small-object log of every bucket.
+    pub(super) log: SmallLog,
+    /// Objects up to this size are written to `log`; 0: none.
+    pub(super) small_max: u64,
 }
 
-/// A fully written, fsynced temporary file waiting for its rename.
+/// A write waiting to become visible: a fully written, fsynced temporary file waiting for its
+/// rename, or (`image`) a small object's bytes in memory waiting for its log append.
 #[derive(Debug)]
 pub(super) struct Staged {
     pub(super) path: PathBuf,
+    pub(super) image: Option<Vec<u8>>,
     pub(super) meta: ObjectMeta,
     pub(super) apply: Duration,
     pub(super) commit: Duration,
@@ -76,7 +108,61 @@ pub(super) struct Staged {
 impl Drop for Staged {
     fn drop(&mut self) {
         // Renamed files are gone from `path`; anything still there was never committed.
-        let _ = std::fs::remove_file(&self.path);
+        if self.image.is_none() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Writes `bytes` as a file at `dest` durably: temp file, fsync, rename, fsync directory.
+pub(super) fn write_file_durable(
+    layout: &Layout,
+    bytes: &[u8],
+    dest: &Path,
+) -> Result<(), StoreError> {
+    let tmp = layout.temp_file();
+    let written = std::fs::File::options()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .and_then(|mut f| {
+            std::io::Write::write_all(&mut f, bytes)?;
+            f.sync_all()
+        });
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(StoreError::io("write version file", e));
+    }
+    if let Err(e) = std::fs::rename(&tmp, dest) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(StoreError::io("rename version file into place", e));
+    }
+    if let Some(dir) = dest.parent() {
+        sync_dir(dir).map_err(io_err("fsync directory"))?;
+    }
+    Ok(())
+}
+
+impl Staged {
+    /// Moves an in-memory image to a fsynced temporary file (it goes the file way after all).
+    pub(super) fn spill(&mut self, layout: &Layout) -> Result<(), StoreError> {
+        let Some(image) = self.image.take() else {
+            return Ok(());
+        };
+        let t = Instant::now();
+        let path = layout.temp_file();
+        let written = std::fs::File::options()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .and_then(|mut f| {
+                std::io::Write::write_all(&mut f, &image)?;
+                f.sync_all()
+            });
+        self.path = path;
+        written.map_err(io_err("write temp file"))?;
+        self.commit += t.elapsed();
+        Ok(())
     }
 }
 
@@ -110,6 +196,16 @@ impl DiskStore {
         metrics: Arc<Metrics>,
         node_id: &str,
     ) -> Result<(Self, OpenReport), StoreError> {
+        Self::open_with(root, metrics, node_id, StoreOptions::default())
+    }
+
+    /// [`DiskStore::open_node`] with explicit options (the small-object threshold).
+    pub fn open_with(
+        root: PathBuf,
+        metrics: Arc<Metrics>,
+        node_id: &str,
+        options: StoreOptions,
+    ) -> Result<(Self, OpenReport), StoreError> {
         let hlc = Arc::new(Hlc::new(node_id));
         let layout = Layout::new(root);
         for dir in [
@@ -132,6 +228,8 @@ impl DiskStore {
             report.temp_removed += 1;
         }
         let index = Index::default();
+        let log =
+            SmallLog::with_segment_max(layout.clone(), metrics.clone(), options.log_segment_bytes);
         for entry in std::fs::read_dir(layout.buckets()).map_err(io_err("list buckets"))? {
             let entry = entry.map_err(io_err("list buckets"))?;
             let Some(bucket) = entry.file_name().to_str().map(str::to_owned) else {
@@ -181,6 +279,7 @@ impl DiskStore {
                     }
                 }
             }
+            report.logged += replay_log(&layout, &log, &index, &hlc, &bucket)?;
             report.quarantined +=
                 super::versions::load_noncurrent(&layout, &index, &hlc, &metrics, &bucket)?;
         }
@@ -193,6 +292,8 @@ impl DiskStore {
             stripes,
             hlc,
             write_log: std::sync::OnceLock::new(),
+            log,
+            small_max: options.small_object_max_bytes,
         };
         Ok((
             DiskStore {
@@ -240,17 +341,9 @@ impl DiskStore {
     ) -> Result<Option<ObjectReader>, StoreError> {
         validate_bucket(bucket)?;
         validate_key(key)?;
-        let (_, file) = self.inner.layout.object(bucket, key);
-        match ObjectReader::open(&file) {
-            Ok(Some(r)) if r.footer.meta.key == key => Ok(Some(r)),
-            Ok(Some(_)) => Err(self.inner.damaged(
-                bucket,
-                key,
-                FormatError::Corrupt("footer names another key".to_owned()),
-            )),
-            Ok(None) => Ok(None),
-            Err(e) => Err(self.inner.damaged(bucket, key, e)),
-        }
+        self.inner
+            .open_current_any(bucket, key, true)
+            .map_err(|e| self.inner.damaged(bucket, key, e))
     }
 
     /// Stores an object or tombstone that a peer wrote, if it is newer than what is here; the
@@ -288,7 +381,9 @@ impl DiskStore {
             }
             finish(digest)
         });
-        let staged = self.stage(body, check, move |_, _| meta).await?;
+        let staged = self
+            .stage_for(Some(bucket), body, check, move |_, _| meta)
+            .await?;
         let applied = self
             .commit_as(bucket, &key, staged, false, WriteCondition::Always)
             .await?
@@ -312,6 +407,11 @@ impl DiskStore {
                 match inner.index.current(&bucket, &key) {
                     Some((t, true)) if t.version == version && !t.marker => {}
                     _ => return Ok(false),
+                }
+                // Older versions of the key may still have records in the log: without the
+                // tombstone, only a kill record keeps them dead after a restart.
+                if inner.log.has_segments(&bucket) {
+                    inner.log_kill(&bucket, &key, version)?;
                 }
                 match std::fs::remove_file(&file) {
                     Ok(()) => {}
@@ -341,18 +441,34 @@ impl DiskStore {
         bucket: &str,
         key: &str,
     ) -> Result<Option<ObjectReader>, FormatError> {
-        let (_, file) = self.inner.layout.object(bucket, key);
-        self.inner.open_checked(&file, key)
+        self.inner.open_current_any(bucket, key, false)
     }
 
     /// Writes a body into a temporary object file and fsyncs it. The finish hook and `make_meta`
     /// run once the whole body is in; nothing is visible yet.
     pub(super) async fn stage(
         &self,
+        body: ByteStream,
+        finish: FinishHook,
+        make_meta: impl FnOnce(&BodyDigest, BTreeMap<String, String>) -> ObjectMeta + Send + 'static,
+    ) -> Result<Staged, StoreError> {
+        self.stage_for(None, body, finish, make_meta).await
+    }
+
+    /// [`DiskStore::stage`] of an object of `bucket` that may go to the small-object log: a body
+    /// of at most `small_max` bytes, in a bucket that was never versioned, is kept in memory as an
+    /// object image (`Staged::image`) when its metadata is that of a plain current object.
+    pub(super) async fn stage_for(
+        &self,
+        bucket: Option<&str>,
         mut body: ByteStream,
         finish: FinishHook,
         make_meta: impl FnOnce(&BodyDigest, BTreeMap<String, String>) -> ObjectMeta + Send + 'static,
     ) -> Result<Staged, StoreError> {
+        let small_limit = match bucket {
+            Some(b) if matches!(self.inner.index.versioning(b), Ok(None)) => self.inner.small_max,
+            _ => 0,
+        };
         let path = self.inner.layout.temp_file();
         let mut writer: Option<ObjectWriter> = None;
         let mut pending: Vec<Bytes> = Vec::new();
@@ -370,7 +486,7 @@ impl DiskStore {
             }
             pending_len += chunk.len();
             pending.push(chunk);
-            if pending_len >= WRITE_BATCH {
+            if pending_len >= WRITE_BATCH && total > small_limit {
                 let batch = std::mem::take(&mut pending);
                 pending_len = 0;
                 let p = path.clone();
@@ -390,6 +506,37 @@ impl DiskStore {
                 apply += took;
                 writer = Some(w);
             }
+        }
+        if writer.is_none() && total <= small_limit {
+            let layout = self.inner.layout.clone();
+            return blocking(move || {
+                let t = Instant::now();
+                let mut data = Vec::with_capacity(pending_len);
+                for c in &pending {
+                    data.extend_from_slice(c);
+                }
+                let digest = BodyDigest {
+                    md5: <md5::Md5 as md5::Digest>::digest(&data).into(),
+                    size: data.len() as u64,
+                };
+                let checksums = finish(&digest)?;
+                let meta = make_meta(&digest, checksums);
+                let plain = !meta.deleted && !meta.versioned && meta.parts == 0;
+                let image = super::format::encode_image(data, meta.clone())
+                    .map_err(io_err("encode object image"))?;
+                let mut staged = Staged {
+                    path: PathBuf::new(),
+                    image: Some(image),
+                    meta,
+                    apply: t.elapsed(),
+                    commit: Duration::ZERO,
+                };
+                if !plain {
+                    staged.spill(&layout)?;
+                }
+                Ok(staged)
+            })
+            .await;
         }
         blocking(move || {
             let t = Instant::now();
@@ -411,6 +558,7 @@ impl DiskStore {
             let t = Instant::now();
             let mut staged = Staged {
                 path,
+                image: None,
                 meta,
                 apply,
                 commit: Duration::ZERO,
@@ -463,7 +611,7 @@ impl DiskStore {
         let (meta, applied, seq) = blocking(move || {
             let (dir, file) = inner.layout.object(&bucket, &key);
             let mut staged = staged;
-            let entry = entry_of(&staged.meta);
+            let mut entry = entry_of(&staged.meta);
             let mut seq = None;
             let mut dirs = vec![dir];
             {
@@ -478,6 +626,10 @@ impl DiskStore {
                 if placement == Placement::Stale {
                     // A newer write of this key is already in place; this one lost.
                     return Ok((staged.meta.clone(), false, None));
+                }
+                // Only current versions live in the log: anything else goes the file way.
+                if staged.image.is_some() && !matches!(placement, Placement::Current { .. }) {
+                    staged.spill(&inner.layout)?;
                 }
                 if let Placement::Current {
                     archive: Some(old), ..
@@ -497,11 +649,36 @@ impl DiskStore {
                     seq,
                 });
                 let t = Instant::now();
+                let mut waited = Duration::ZERO;
                 match placement {
                     Placement::Current { archive, drop_null } => {
-                        std::fs::rename(&staged.path, &file)
-                            .map_err(io_err("rename object into place"))?;
+                        if let Some(image) = staged.image.take() {
+                            let record = small_log::object_record(&image)
+                                .map_err(io_err("encode log record"))?;
+                            drop(image);
+                            let tc = Instant::now();
+                            let loc = inner
+                                .log
+                                .append(&bucket, record)
+                                .map_err(io_err("append to the small-object log"))?;
+                            waited = tc.elapsed();
+                            entry.loc = Some(loc);
+                            if let Some((c, _)) = current {
+                                inner.retire_current(&bucket, &file, &c);
+                            }
+                            // Nothing was renamed into the object directory.
+                            dirs.clear();
+                        } else {
+                            std::fs::rename(&staged.path, &file)
+                                .map_err(io_err("rename object into place"))?;
+                            if let Some((c, _)) = current
+                                && let Some(loc) = c.loc
+                            {
+                                inner.log.mark_dead(&bucket, loc);
+                            }
+                        }
                         if let Some(old) = archive {
+                            let old = Entry { loc: None, ..old };
                             inner.index.add_noncurrent(&bucket, &key, old)?;
                         }
                         if staged.meta.deleted {
@@ -530,7 +707,8 @@ impl DiskStore {
                     }
                     Placement::Stale => {}
                 }
-                staged.apply += t.elapsed();
+                staged.commit += waited;
+                staged.apply += t.elapsed().saturating_sub(waited);
             }
             let t = Instant::now();
             for d in &dirs {
@@ -623,6 +801,7 @@ impl DiskStore {
             file.sync_all().map_err(io_err("fsync tombstone"))?;
             Ok(Staged {
                 path,
+                image: None,
                 meta,
                 apply,
                 commit: t.elapsed(),
@@ -661,23 +840,25 @@ impl DiskStore {
         let hlc = self.inner.hlc.clone();
         let versioned = self.versioned_write(dst_bucket);
         let staged = self
-            .stage(src.stream, finish, move |digest, _| ObjectMeta {
-                key: dst,
-                size: digest.size,
-                etag: hex::encode(digest.md5),
-                last_modified_ms: now_ms(),
-                attrs: attrs.unwrap_or(src_meta.attrs),
-                // Full-object checksums stay true for the copy; composite (multipart) ones do not.
-                checksums: if src_meta.parts == 0 {
-                    src_meta.checksums
-                } else {
-                    BTreeMap::new()
-                },
-                parts: 0,
-                version: hlc.tick(),
-                deleted: false,
-                versioned,
-                delete_marker: false,
+            .stage_for(Some(dst_bucket), src.stream, finish, move |digest, _| {
+                ObjectMeta {
+                    key: dst,
+                    size: digest.size,
+                    etag: hex::encode(digest.md5),
+                    last_modified_ms: now_ms(),
+                    attrs: attrs.unwrap_or(src_meta.attrs),
+                    // Full-object checksums stay true for the copy; composite (multipart) ones do not.
+                    checksums: if src_meta.parts == 0 {
+                        src_meta.checksums
+                    } else {
+                        BTreeMap::new()
+                    },
+                    parts: 0,
+                    version: hlc.tick(),
+                    deleted: false,
+                    versioned,
+                    delete_marker: false,
+                }
             })
             .await?;
         let written = staged.meta.size;
@@ -800,6 +981,7 @@ impl DiskStore {
             let grave = inner.layout.temp_file();
             std::fs::rename(inner.layout.bucket(&bucket), &grave).map_err(io_err("move bucket away"))?;
             sync_dir(&inner.layout.buckets()).map_err(io_err("fsync buckets directory"))?;
+            inner.log.forget_bucket(&bucket);
             if let Err(e) = std::fs::remove_dir_all(&grave) {
                 tracing::warn!(bucket, error = %e, "remove deleted bucket directory; start-up will finish it");
             }
@@ -890,6 +1072,7 @@ pub(super) fn entry_of(meta: &ObjectMeta) -> Entry {
         version: meta.version,
         versioned: meta.versioned,
         marker: meta.delete_marker,
+        loc: None,
     }
 }
 
@@ -1017,18 +1200,20 @@ impl ObjectStore for DiskStore {
         let hlc = self.inner.hlc.clone();
         let versioned = self.versioned_write(bucket);
         let staged = self
-            .stage(body, finish, move |digest, checksums| ObjectMeta {
-                key: k,
-                size: digest.size,
-                etag: hex::encode(digest.md5),
-                last_modified_ms: now_ms(),
-                attrs,
-                checksums,
-                parts: 0,
-                version: hlc.tick(),
-                deleted: false,
-                versioned,
-                delete_marker: false,
+            .stage_for(Some(bucket), body, finish, move |digest, checksums| {
+                ObjectMeta {
+                    key: k,
+                    size: digest.size,
+                    etag: hex::encode(digest.md5),
+                    last_modified_ms: now_ms(),
+                    attrs,
+                    checksums,
+                    parts: 0,
+                    version: hlc.tick(),
+                    deleted: false,
+                    versioned,
+                    delete_marker: false,
+                }
             })
             .await?;
         let written = staged.meta.size;

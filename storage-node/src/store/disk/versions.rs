@@ -177,6 +177,11 @@ impl Inner {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(StoreError::io("replace version file", e)),
         }
+        if old.loc.is_some() {
+            // A log-resident current is copied out: noncurrent versions live in files.
+            self.copy_out(bucket, key, old, &vfile)?;
+            return Ok(vdir);
+        }
         std::fs::hard_link(current, &vfile).map_err(io_err("keep the replaced version"))?;
         sync_dir(&vdir).map_err(io_err("fsync versions directory"))?;
         Ok(vdir)
@@ -213,6 +218,11 @@ impl Inner {
         match current {
             // A plain tombstone is no version to purge.
             Some((c, deleted)) if c.version == version && (!deleted || c.marker) => {
+                if let Some(loc) = c.loc {
+                    // Its record must stay dead after a restart.
+                    self.log_kill(bucket, key, c.version)?;
+                    self.log.mark_dead(bucket, loc);
+                }
                 if let Some(newest) = noncurrent.first().copied() {
                     let (vdir, vfile) =
                         self.layout.version(bucket, key, &entry_version_id(&newest));
@@ -225,10 +235,12 @@ impl Inner {
                     }
                     sync_dir(&vdir).map_err(io_err("fsync versions directory"))?;
                 } else {
-                    match std::fs::remove_file(&file) {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                        Err(e) => return Err(StoreError::io("remove version", e)),
+                    if c.loc.is_none() {
+                        match std::fs::remove_file(&file) {
+                            Ok(()) => {}
+                            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                            Err(e) => return Err(StoreError::io("remove version", e)),
+                        }
                     }
                     self.index.remove_current(bucket, key);
                 }
@@ -311,6 +323,13 @@ impl Inner {
         // A version can move (current -> noncurrent) between lookup and open: look again.
         for _ in 0..3 {
             let (e, is_current) = self.find_version(bucket, key, version_id)?;
+            if is_current && e.loc.is_some() {
+                match self.open_logged(bucket, key, &e) {
+                    Ok(Some(r)) => return Ok(r),
+                    Ok(None) => continue,
+                    Err(err) => return Err(self.damaged(bucket, key, err)),
+                }
+            }
             let path = if is_current {
                 self.layout.object(bucket, key).1
             } else {

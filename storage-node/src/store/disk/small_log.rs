@@ -1,0 +1,803 @@
+//! The small-object log: objects up to `--small-object-max-bytes` are appended to a per-bucket,
+//! segmented, append-only log instead of getting a file each, and concurrent appends share one
+//! fsync (group commit). A PUT is answered only after the fsync that covers its record.
+//!
+//! ```text
+//! buckets/<bucket>/.log/<id:08x>-<gen:08x>.seg      segments, appended in id order
+//!
+//! record: | magic "NWLR" | kind u8 | body_len u32 LE | crc32c u32 LE | body (body_len bytes) |
+//!         the CRC32C covers kind, body_len and body.
+//! kind 1, object: the body is an object image (`format`: data, JSON footer, block CRC32C), whose
+//!         footer holds the key, version and every attribute, exactly as an object file would.
+//! kind 2, kill:   the body is JSON {"key", "version"}: every object record of `key` at or below
+//!         `version` that comes before it in log order is dead (a purge, a collected tombstone).
+//! ```
+//! Only current, unversioned (`null`) objects of a bucket live here; a version that becomes
+//! noncurrent is copied out to `.versions/` first. Which of a key's record and its object file is
+//! current is decided by version, so replay rebuilds exactly what was acknowledged.
+//!
+//! Replay (start-up) reads every segment in order; in the last one a record cut at any byte or
+//! failing its CRC32C ends the log there and the file is truncated back to the last whole record
+//! (nothing after it was acknowledged). A failed append is truncated back the same way, so a
+//! full disk leaves no record that replays. Compaction (see `compact`) rewrites a sealed segment
+//! with only its live records as the next generation of the same id, so log order never changes;
+//! the generation with the highest number wins at start-up.
+//!
+//! Bucket deletion removes the bucket directory and with it the log; keys are only ever data in
+//! a record, never a path.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use super::format::{FormatError, ObjectReader};
+use super::fsutil::{create_dir_durable, sync_dir};
+use super::layout::Layout;
+use crate::metrics::Metrics;
+use crate::replication::hlc::Version;
+use crate::store::ObjectMeta;
+
+const MAGIC: &[u8; 4] = b"NWLR";
+/// magic, kind, body length, CRC32C.
+pub const HEADER_LEN: usize = 13;
+const KIND_OBJECT: u8 = 1;
+const KIND_KILL: u8 = 2;
+/// A segment is sealed once it holds this much; a record never spans two segments.
+pub const SEGMENT_MAX_BYTES: u64 = 32 << 20;
+/// The largest object the log takes (`small_object_max_bytes` is refused above it), so that a
+/// record is always read and verified whole.
+pub const MAX_SMALL_OBJECT_BYTES: u64 = 8 << 20;
+/// The default threshold: see ARCHITECTURE.md for the measured reason.
+pub const DEFAULT_SMALL_OBJECT_MAX_BYTES: u64 = 64 << 10;
+
+/// Where a record is: segment id and generation, offset and length of the whole record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LogLoc {
+    pub seg: u32,
+    pub generation: u32,
+    pub off: u32,
+    pub len: u32,
+}
+
+/// Why a record could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum LogReadError {
+    /// The segment generation is gone (compacted meanwhile): look the key up again.
+    #[error("segment moved")]
+    Moved,
+    #[error(transparent)]
+    Format(#[from] FormatError),
+}
+
+/// A record met during replay, in log order.
+#[derive(Debug)]
+pub enum Replayed {
+    Object { loc: LogLoc, meta: Box<ObjectMeta> },
+    Kill { key: String, version: Version },
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Kill {
+    key: String,
+    version: Version,
+}
+
+/// Encodes one record.
+fn encode(kind: u8, body: &[u8]) -> io::Result<Vec<u8>> {
+    let len = u32::try_from(body.len()).map_err(|_| io::Error::other("record too large"))?;
+    let mut rec = Vec::with_capacity(HEADER_LEN + body.len());
+    rec.extend_from_slice(MAGIC);
+    rec.push(kind);
+    rec.extend_from_slice(&len.to_le_bytes());
+    let mut crc = crc32c::crc32c(&rec[4..9]);
+    crc = crc32c::crc32c_append(crc, body);
+    rec.extend_from_slice(&crc.to_le_bytes());
+    rec.extend_from_slice(body);
+    Ok(rec)
+}
+
+/// An object record holding `image` (an object image from `format::encode_image`).
+pub fn object_record(image: &[u8]) -> io::Result<Vec<u8>> {
+    encode(KIND_OBJECT, image)
+}
+
+/// A kill record for `key` at or below `version`.
+pub fn kill_record(key: &str, version: Version) -> io::Result<Vec<u8>> {
+    let body = serde_json::to_vec(&Kill {
+        key: key.to_owned(),
+        version,
+    })
+    .map_err(io::Error::other)?;
+    encode(KIND_KILL, &body)
+}
+
+/// Decodes the record at the start of `buf`: (kind, body, whole length). `None` when `buf` does
+/// not start with a whole, intact record (torn, or damaged).
+pub fn decode(buf: &[u8]) -> Option<(u8, &[u8], usize)> {
+    if buf.len() < HEADER_LEN || &buf[..4] != MAGIC {
+        return None;
+    }
+    let kind = buf[4];
+    let len = u32::from_le_bytes([buf[5], buf[6], buf[7], buf[8]]) as usize;
+    let want = u32::from_le_bytes([buf[9], buf[10], buf[11], buf[12]]);
+    let total = HEADER_LEN.checked_add(len)?;
+    if buf.len() < total || !(kind == KIND_OBJECT || kind == KIND_KILL) {
+        return None;
+    }
+    let body = &buf[HEADER_LEN..total];
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&buf[4..9]), body);
+    (crc == want).then_some((kind, body, total))
+}
+
+#[derive(Debug)]
+struct Segment {
+    file: Arc<File>,
+    len: u64,
+    /// Bytes of records still needed (live objects, kill records).
+    live: u64,
+}
+
+#[derive(Debug, Default)]
+struct BucketLog {
+    /// By (id, generation). While compaction installs a new generation both are here briefly.
+    segments: BTreeMap<(u32, u32), Segment>,
+}
+
+impl BucketLog {
+    fn active_id(&self) -> Option<u32> {
+        self.segments.keys().next_back().map(|(id, _)| *id)
+    }
+}
+
+#[derive(Debug)]
+struct Append {
+    ticket: u64,
+    bucket: String,
+    record: Vec<u8>,
+}
+
+/// An io::Error that can be handed to several waiters.
+#[derive(Debug, Clone)]
+struct SharedErr {
+    raw: Option<i32>,
+    kind: io::ErrorKind,
+    msg: String,
+}
+
+impl SharedErr {
+    fn of(e: &io::Error) -> Self {
+        SharedErr {
+            raw: e.raw_os_error(),
+            kind: e.kind(),
+            msg: e.to_string(),
+        }
+    }
+
+    fn into_io(self) -> io::Error {
+        match self.raw {
+            Some(raw) => io::Error::from_raw_os_error(raw),
+            None => io::Error::new(self.kind, self.msg),
+        }
+    }
+}
+
+/// A segment a batch wrote to, and its length before the batch.
+#[derive(Debug)]
+struct Touched {
+    bucket: String,
+    seg: (u32, u32),
+    file: Arc<File>,
+    before: u64,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    next_ticket: u64,
+    pending: Vec<Append>,
+    leader: bool,
+    results: HashMap<u64, Result<LogLoc, SharedErr>>,
+}
+
+/// The small-object logs of every bucket, and their group-commit writer.
+#[derive(Debug)]
+pub struct SmallLog {
+    layout: Layout,
+    metrics: Arc<Metrics>,
+    state: Mutex<HashMap<String, BucketLog>>,
+    queue: Mutex<Queue>,
+    done: Condvar,
+    fsyncs: AtomicU64,
+    reclaimable: AtomicU64,
+    segment_max: u64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn seg_name(id: u32, generation: u32) -> String {
+    format!("{id:08x}-{generation:08x}.seg")
+}
+
+fn parse_seg_name(name: &str) -> Option<(u32, u32)> {
+    let stem = name.strip_suffix(".seg")?;
+    let (id, generation) = stem.split_once('-')?;
+    if id.len() != 8 || generation.len() != 8 {
+        return None;
+    }
+    Some((
+        u32::from_str_radix(id, 16).ok()?,
+        u32::from_str_radix(generation, 16).ok()?,
+    ))
+}
+
+impl SmallLog {
+    pub fn new(layout: Layout, metrics: Arc<Metrics>) -> Self {
+        Self::with_segment_max(layout, metrics, SEGMENT_MAX_BYTES)
+    }
+
+    /// [`SmallLog::new`] with smaller segments (tests of compaction and rollover).
+    pub fn with_segment_max(layout: Layout, metrics: Arc<Metrics>, segment_max: u64) -> Self {
+        SmallLog {
+            layout,
+            metrics,
+            state: Mutex::new(HashMap::new()),
+            queue: Mutex::new(Queue::default()),
+            done: Condvar::new(),
+            fsyncs: AtomicU64::new(0),
+            reclaimable: AtomicU64::new(0),
+            segment_max,
+        }
+    }
+
+    fn dir(&self, bucket: &str) -> PathBuf {
+        self.layout.bucket(bucket).join(".log")
+    }
+
+    fn seg_path(&self, bucket: &str, id: u32, generation: u32) -> PathBuf {
+        self.dir(bucket).join(seg_name(id, generation))
+    }
+
+    /// How many group fsyncs were made (tests count them).
+    pub fn fsync_count(&self) -> u64 {
+        self.fsyncs.load(Ordering::Relaxed)
+    }
+
+    /// Bytes held by dead records.
+    pub fn reclaimable_bytes(&self) -> u64 {
+        self.reclaimable.load(Ordering::Relaxed)
+    }
+
+    /// Whether `bucket` has any segment (then removals must be logged as kill records).
+    pub fn has_segments(&self, bucket: &str) -> bool {
+        lock(&self.state)
+            .get(bucket)
+            .is_some_and(|b| !b.segments.is_empty())
+    }
+
+    /// Appends a record to `bucket`'s log and returns once an fsync covers it. Appends that arrive
+    /// while an fsync runs are written and made durable together by the next one.
+    pub fn append(&self, bucket: &str, record: Vec<u8>) -> io::Result<LogLoc> {
+        let mut q = lock(&self.queue);
+        let ticket = q.next_ticket;
+        q.next_ticket += 1;
+        q.pending.push(Append {
+            ticket,
+            bucket: bucket.to_owned(),
+            record,
+        });
+        loop {
+            if let Some(r) = q.results.remove(&ticket) {
+                return r.map_err(SharedErr::into_io);
+            }
+            if !q.leader {
+                q.leader = true;
+                let batch = std::mem::take(&mut q.pending);
+                drop(q);
+                let results = self.write_batch(batch);
+                q = lock(&self.queue);
+                q.results.extend(results);
+                q.leader = false;
+                self.done.notify_all();
+                continue;
+            }
+            q = self.done.wait(q).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Writes a batch of appends and fsyncs each segment it touched once.
+    fn write_batch(&self, batch: Vec<Append>) -> Vec<(u64, Result<LogLoc, SharedErr>)> {
+        let n = batch.len();
+        let mut results: Vec<(u64, Result<LogLoc, SharedErr>)> = Vec::with_capacity(n);
+        // (bucket, id, generation) -> (file, length before the batch)
+        let mut touched: Vec<Touched> = Vec::new();
+        {
+            let mut state = lock(&self.state);
+            for a in batch {
+                let r = self.write_one(&mut state, &a, &mut touched);
+                results.push((a.ticket, r.map_err(|e| SharedErr::of(&e))));
+            }
+        }
+        for Touched {
+            bucket,
+            seg,
+            file,
+            before,
+        } in &touched
+        {
+            if let Err(e) = file.sync_data() {
+                tracing::error!(bucket, error = %e, "fsync small-object log segment");
+                let err = SharedErr::of(&e);
+                // Nothing in this batch of this segment is acknowledged: cut it off again.
+                let _ = file.set_len(*before);
+                if let Some(s) = lock(&self.state)
+                    .get_mut(bucket)
+                    .and_then(|b| b.segments.get_mut(seg))
+                {
+                    s.len = *before;
+                }
+                for (_, r) in results.iter_mut() {
+                    if let Ok(loc) = r
+                        && (loc.seg, loc.generation) == *seg
+                        && u64::from(loc.off) >= *before
+                    {
+                        *r = Err(err.clone());
+                    }
+                }
+            }
+        }
+        self.fsyncs
+            .fetch_add(touched.len() as u64, Ordering::Relaxed);
+        if !touched.is_empty() {
+            self.metrics.observe_group_commit(n);
+        }
+        results
+    }
+
+    fn write_one(
+        &self,
+        state: &mut HashMap<String, BucketLog>,
+        a: &Append,
+        touched: &mut Vec<Touched>,
+    ) -> io::Result<LogLoc> {
+        let len = a.record.len() as u64;
+        let blog = state.entry(a.bucket.clone()).or_default();
+        let need_new = match blog.segments.iter().next_back() {
+            None => true,
+            Some((_, s)) => s.len > 0 && s.len + len > self.segment_max,
+        };
+        if need_new {
+            let id = blog.active_id().map_or(Ok(0), |id| {
+                id.checked_add(1)
+                    .ok_or_else(|| io::Error::other("segment ids exhausted"))
+            })?;
+            let dir = self.dir(&a.bucket);
+            if !self.layout.bucket(&a.bucket).is_dir() {
+                return Err(io::Error::new(io::ErrorKind::NotFound, "bucket is gone"));
+            }
+            create_dir_durable(&dir)?;
+            let file = File::options()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(dir.join(seg_name(id, 0)))?;
+            sync_dir(&dir)?;
+            blog.segments.insert(
+                (id, 0),
+                Segment {
+                    file: Arc::new(file),
+                    len: 0,
+                    live: 0,
+                },
+            );
+        }
+        let Some((&key, seg)) = blog.segments.iter_mut().next_back() else {
+            return Err(io::Error::other("no active segment"));
+        };
+        let off = seg.len;
+        let off32 = u32::try_from(off).map_err(|_| io::Error::other("segment too large"))?;
+        let len32 = u32::try_from(len).map_err(|_| io::Error::other("record too large"))?;
+        if !touched.iter().any(|t| t.bucket == a.bucket && t.seg == key) {
+            touched.push(Touched {
+                bucket: a.bucket.clone(),
+                seg: key,
+                file: seg.file.clone(),
+                before: off,
+            });
+        }
+        if let Err(e) = seg.file.write_all_at(&a.record, off) {
+            // Nothing of a failed append may replay: cut the segment back to where it was.
+            if let Err(t) = seg.file.set_len(off) {
+                tracing::error!(bucket = a.bucket, error = %t, "truncate a failed append");
+            }
+            return Err(e);
+        }
+        seg.len += len;
+        seg.live += len;
+        Ok(LogLoc {
+            seg: key.0,
+            generation: key.1,
+            off: off32,
+            len: len32,
+        })
+    }
+
+    /// Reads and verifies the record at `loc`; returns the object image it holds.
+    pub fn read_image(&self, bucket: &str, loc: LogLoc) -> Result<Vec<u8>, LogReadError> {
+        let file = lock(&self.state)
+            .get(bucket)
+            .and_then(|b| b.segments.get(&(loc.seg, loc.generation)))
+            .map(|s| s.file.clone())
+            .ok_or(LogReadError::Moved)?;
+        let mut buf = vec![0u8; loc.len as usize];
+        file.read_exact_at(&mut buf, u64::from(loc.off))
+            .map_err(FormatError::Io)?;
+        match decode(&buf) {
+            Some((KIND_OBJECT, _, total)) if total == buf.len() => {
+                buf.drain(..HEADER_LEN);
+                Ok(buf)
+            }
+            _ => Err(LogReadError::Format(FormatError::Corrupt(format!(
+                "small-object log record at segment {} offset {} fails its crc32c",
+                loc.seg, loc.off
+            )))),
+        }
+    }
+
+    /// Opens the object at `loc`, verified (record CRC32C, footer, blocks).
+    pub fn open(&self, bucket: &str, loc: LogLoc) -> Result<ObjectReader, LogReadError> {
+        let image = self.read_image(bucket, loc)?;
+        Ok(ObjectReader::from_image(image)?)
+    }
+
+    /// A record of `loc` is no longer needed (its object was replaced, removed or copied out).
+    pub fn mark_dead(&self, bucket: &str, loc: LogLoc) {
+        let mut state = lock(&self.state);
+        if let Some(s) = state
+            .get_mut(bucket)
+            .and_then(|b| b.segments.get_mut(&(loc.seg, loc.generation)))
+        {
+            s.live = s.live.saturating_sub(u64::from(loc.len));
+            self.reclaimable
+                .fetch_add(u64::from(loc.len), Ordering::Relaxed);
+        }
+        drop(state);
+        self.metrics.set_log_reclaimable(self.reclaimable_bytes());
+    }
+
+    /// Forgets a deleted bucket's log (its directory is gone with the bucket).
+    pub fn forget_bucket(&self, bucket: &str) {
+        if let Some(b) = lock(&self.state).remove(bucket) {
+            let dead: u64 = b.segments.values().map(|s| s.len - s.live.min(s.len)).sum();
+            let _ = self
+                .reclaimable
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |r| {
+                    Some(r.saturating_sub(dead))
+                });
+        }
+        self.metrics.set_log_reclaimable(self.reclaimable_bytes());
+    }
+
+    /// Replays `bucket`'s log: registers its segments and returns every record in log order.
+    /// Object records count as dead until [`SmallLog::mark_live`] says otherwise.
+    pub fn replay(&self, bucket: &str) -> io::Result<Vec<Replayed>> {
+        let dir = self.dir(bucket);
+        let mut found: BTreeMap<u32, u32> = BTreeMap::new();
+        let mut out = Vec::new();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(e),
+        };
+        let mut stale = Vec::new();
+        for entry in entries {
+            let entry = entry?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            match parse_seg_name(&name) {
+                Some((id, generation)) => {
+                    let keep = found.get(&id).is_none_or(|g| *g < generation);
+                    if keep {
+                        if let Some(old) = found.insert(id, generation) {
+                            stale.push(self.seg_path(bucket, id, old));
+                        }
+                    } else {
+                        stale.push(entry.path());
+                    }
+                }
+                // A compaction output never renamed into place.
+                None => stale.push(entry.path()),
+            }
+        }
+        for p in &stale {
+            std::fs::remove_file(p)?;
+        }
+        if !stale.is_empty() {
+            sync_dir(&dir)?;
+        }
+        let last = found.keys().next_back().copied();
+        let mut blog = BucketLog::default();
+        let mut dead_total = 0u64;
+        for (&id, &generation) in &found {
+            let path = self.seg_path(bucket, id, generation);
+            let file = File::options().read(true).write(true).open(&path)?;
+            let data = std::fs::read(&path)?;
+            let (end, live) = scan(bucket, id, generation, &data, &mut out, &self.metrics);
+            if end < data.len() {
+                if Some(id) == last {
+                    tracing::warn!(
+                        bucket,
+                        segment = id,
+                        at = end,
+                        dropped = data.len() - end,
+                        "small-object log ends in a torn or damaged record; truncating it"
+                    );
+                    file.set_len(end as u64)?;
+                    file.sync_all()?;
+                } else {
+                    self.metrics.checksum_error();
+                    tracing::error!(
+                        bucket,
+                        segment = id,
+                        at = end,
+                        "damaged record in a sealed small-object log segment; the rest of it is unreadable"
+                    );
+                }
+            }
+            let len = end as u64;
+            dead_total += len - live;
+            blog.segments.insert(
+                (id, generation),
+                Segment {
+                    file: Arc::new(file),
+                    len,
+                    live,
+                },
+            );
+        }
+        lock(&self.state).insert(bucket.to_owned(), blog);
+        self.reclaimable.fetch_add(dead_total, Ordering::Relaxed);
+        Ok(out)
+    }
+
+    /// A replayed object record is live after all (it is the key's current version).
+    pub fn mark_live(&self, bucket: &str, loc: LogLoc) {
+        if let Some(s) = lock(&self.state)
+            .get_mut(bucket)
+            .and_then(|b| b.segments.get_mut(&(loc.seg, loc.generation)))
+        {
+            s.live += u64::from(loc.len);
+            let _ = self
+                .reclaimable
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |r| {
+                    Some(r.saturating_sub(u64::from(loc.len)))
+                });
+        }
+        self.metrics.set_log_reclaimable(self.reclaimable_bytes());
+    }
+
+    /// Sealed segments whose dead share is at least `min_dead_ratio`, most dead first:
+    /// (bucket, id, generation, length).
+    pub fn compaction_candidates(&self, min_dead_ratio: f64) -> Vec<(String, u32, u32, u64)> {
+        let state = lock(&self.state);
+        let mut out = Vec::new();
+        for (bucket, b) in state.iter() {
+            let active = b.active_id();
+            for (&(id, generation), s) in &b.segments {
+                if Some(id) == active || s.len == 0 {
+                    continue;
+                }
+                let dead = s.len.saturating_sub(s.live) as f64 / s.len as f64;
+                if dead >= min_dead_ratio {
+                    out.push((bucket.clone(), id, generation, s.len - s.live.min(s.len)));
+                }
+            }
+        }
+        out.sort_by_key(|c| std::cmp::Reverse(c.3));
+        out
+    }
+
+    /// The bytes of a sealed segment, and whether it is the bucket's oldest.
+    pub fn segment_bytes(
+        &self,
+        bucket: &str,
+        id: u32,
+        generation: u32,
+    ) -> io::Result<(Vec<u8>, bool)> {
+        let (file, len, oldest) = {
+            let state = lock(&self.state);
+            let b = state
+                .get(bucket)
+                .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "bucket log is gone"))?;
+            let s = b
+                .segments
+                .get(&(id, generation))
+                .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "segment is gone"))?;
+            let oldest = b.segments.keys().next().is_some_and(|(i, _)| *i == id);
+            (s.file.clone(), s.len, oldest)
+        };
+        let mut buf = vec![0u8; usize::try_from(len).map_err(io::Error::other)?];
+        file.read_exact_at(&mut buf, 0)?;
+        Ok((buf, oldest))
+    }
+
+    /// Writes `data` durably as generation `generation` of segment `id` (temp file, fsync, rename, fsync
+    /// directory) and registers it with every byte live.
+    pub fn install(&self, bucket: &str, id: u32, generation: u32, data: &[u8]) -> io::Result<()> {
+        let dir = self.dir(bucket);
+        let tmp = dir.join(format!("{}.tmp", seg_name(id, generation)));
+        let path = self.seg_path(bucket, id, generation);
+        {
+            let f = File::options()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&tmp)?;
+            f.write_all_at(data, 0)?;
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, &path)?;
+        sync_dir(&dir)?;
+        let file = File::options().read(true).write(true).open(&path)?;
+        let mut state = lock(&self.state);
+        let Some(b) = state.get_mut(bucket) else {
+            return Err(io::Error::new(io::ErrorKind::NotFound, "bucket is gone"));
+        };
+        b.segments.insert(
+            (id, generation),
+            Segment {
+                file: Arc::new(file),
+                len: data.len() as u64,
+                live: data.len() as u64,
+            },
+        );
+        Ok(())
+    }
+
+    /// Removes generation `generation` of segment `id` (compacted into a newer one, or wholly dead).
+    pub fn remove(&self, bucket: &str, id: u32, generation: u32) -> io::Result<()> {
+        let removed = lock(&self.state)
+            .get_mut(bucket)
+            .and_then(|b| b.segments.remove(&(id, generation)));
+        if let Some(s) = removed {
+            let dead = s.len.saturating_sub(s.live);
+            let _ = self
+                .reclaimable
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |r| {
+                    Some(r.saturating_sub(dead))
+                });
+            match std::fs::remove_file(self.seg_path(bucket, id, generation)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+            sync_dir(&self.dir(bucket))?;
+        }
+        self.metrics.set_log_reclaimable(self.reclaimable_bytes());
+        Ok(())
+    }
+
+    /// Bytes held by every segment of every bucket.
+    pub fn total_bytes(&self) -> u64 {
+        lock(&self.state)
+            .values()
+            .flat_map(|b| b.segments.values())
+            .map(|s| s.len)
+            .sum()
+    }
+
+    /// The path of a segment (tests).
+    pub fn segment_path(&self, bucket: &str, loc: LogLoc) -> PathBuf {
+        self.seg_path(bucket, loc.seg, loc.generation)
+    }
+
+    /// The log directory of a bucket (tests).
+    pub fn bucket_dir(&self, bucket: &str) -> PathBuf {
+        self.dir(bucket)
+    }
+}
+
+/// Scans a segment's bytes, pushing its records; returns where the intact records end and the
+/// bytes of kill records (always live).
+fn scan(
+    bucket: &str,
+    id: u32,
+    generation: u32,
+    data: &[u8],
+    out: &mut Vec<Replayed>,
+    metrics: &Metrics,
+) -> (usize, u64) {
+    let mut pos = 0usize;
+    let mut live = 0u64;
+    while pos < data.len() {
+        let Some((kind, body, total)) = decode(&data[pos..]) else {
+            break;
+        };
+        let (Ok(off), Ok(len)) = (u32::try_from(pos), u32::try_from(total)) else {
+            break;
+        };
+        let loc = LogLoc {
+            seg: id,
+            generation,
+            off,
+            len,
+        };
+        match kind {
+            KIND_OBJECT => match ObjectReader::from_image(body.to_vec()) {
+                Ok(r) => out.push(Replayed::Object {
+                    loc,
+                    meta: Box::new(r.footer.meta),
+                }),
+                Err(e) => {
+                    metrics.checksum_error();
+                    tracing::error!(bucket, segment = id, at = pos, error = %e, "unreadable object record in the small-object log");
+                }
+            },
+            _ => match serde_json::from_slice::<Kill>(body) {
+                Ok(k) => {
+                    live += total as u64;
+                    out.push(Replayed::Kill {
+                        key: k.key,
+                        version: k.version,
+                    });
+                }
+                Err(e) => {
+                    tracing::error!(bucket, segment = id, at = pos, error = %e, "unreadable kill record in the small-object log");
+                }
+            },
+        }
+        pos += total;
+    }
+    (pos, live)
+}
+
+/// What a record in a segment holds, for compaction.
+#[derive(Debug)]
+pub enum Content {
+    /// An object of this key.
+    Object(String),
+    Kill,
+}
+
+/// A record of a segment: its offset, what it holds, its bytes.
+#[derive(Debug)]
+pub struct SegRecord<'a> {
+    pub off: u32,
+    pub content: Content,
+    pub bytes: &'a [u8],
+}
+
+/// Parses the records of a segment's bytes (compaction, tests). Stops at the first damaged one.
+pub fn records(data: &[u8]) -> Vec<SegRecord<'_>> {
+    let mut out = Vec::new();
+    let mut pos = 0usize;
+    while pos < data.len() {
+        let Some((kind, body, total)) = decode(&data[pos..]) else {
+            break;
+        };
+        let Ok(off) = u32::try_from(pos) else { break };
+        let bytes = &data[pos..pos + total];
+        let content = if kind == KIND_OBJECT {
+            match ObjectReader::from_image(body.to_vec()) {
+                Ok(r) => Content::Object(r.footer.meta.key),
+                Err(_) => break,
+            }
+        } else {
+            Content::Kill
+        };
+        out.push(SegRecord {
+            off,
+            content,
+            bytes,
+        });
+        pos += total;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;
