@@ -549,7 +549,7 @@ def agent() -> dict:
             ], "short", "Lines per second of the top_k templates; other = the group's lines outside them.", w=16),
             table("Busiest log templates", [
                 target(f"topk(20, rate(nodewatch_agent_log_pattern_lines_total{{{AG}}}[5m]) * on (instance, group, pattern) group_left (template) nodewatch_agent_log_pattern_info{{{AG}}})", instant=True, fmt="table"),
-            ], "short", "Filter Loki with | pattern=\"<pattern>\" to see a template's lines.", w=24, h=8),
+            ], "short", "A template's lines in Loki: | label_format pattern_id=\"{{.pattern}}\" | pattern_id=\"<pattern>\" (pattern is a LogQL keyword, so | pattern=\"...\" does not parse).", w=24, h=8),
             ts("Templates and miner memory", [
                 target(f"nodewatch_agent_log_patterns_templates_total{{{AG}}} / nodewatch_agent_log_patterns_templates_limit{{{AG}}}", "templates {{instance}}"),
                 target(f"nodewatch_agent_log_patterns_memory_bytes{{{AG}}} / nodewatch_agent_log_patterns_memory_limit_bytes{{{AG}}}", "memory {{instance}}"),

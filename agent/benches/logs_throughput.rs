@@ -276,7 +276,8 @@ fn throughput(total: usize) -> R<()> {
 }
 
 /// Writes `total` lines drawn at random from the accuracy corpora, every number (a digit run not
-/// glued to a word) re-drawn, into `FILES` files; returns the bytes written.
+/// glued to a word, nor a code location's line such as `main.go:585`, which names the log
+/// statement and does not vary) re-drawn, into `FILES` files; returns the bytes written.
 fn write_varied_corpus(dir: &Path, total: usize) -> R<u64> {
     let data = repo_root().join("agent/tests/data/log_patterns");
     let mut pool: Vec<Vec<u8>> = Vec::new();
@@ -313,10 +314,10 @@ fn write_varied_corpus(dir: &Path, total: usize) -> R<u64> {
         // A digit run glued to a word (`sda1`, `s3`, `sha256`) is part of a name and stays.
         let mut keep = false;
         let mut prev = b' ';
-        for &b in src {
+        for (at, &b) in src.iter().enumerate() {
             if b.is_ascii_digit() {
                 if !prev.is_ascii_digit() {
-                    keep = prev.is_ascii_alphabetic() || prev == b'_';
+                    keep = prev.is_ascii_alphabetic() || prev == b'_' || code_line(&src[..at]);
                 }
                 buf.push(if keep { b } else { b'0' + (next() % 10) as u8 });
             } else {
@@ -332,6 +333,22 @@ fn write_varied_corpus(dir: &Path, total: usize) -> R<u64> {
         f.flush()?;
     }
     Ok(bytes)
+}
+
+/// Whether `before` ends with a source file name and `:` (`main.go:`, `Client.java:`): the
+/// digits that follow are a code location's line.
+fn code_line(before: &[u8]) -> bool {
+    [
+        &b".go:"[..],
+        b".rs:",
+        b".java:",
+        b".py:",
+        b".c:",
+        b".cc:",
+        b".js:",
+    ]
+    .iter()
+    .any(|e| before.ends_with(e))
 }
 
 /// Ships `logs` once with `extra` config; returns the agent's CPU seconds.

@@ -112,7 +112,9 @@ def test_new_error_pattern_and_surge_alert_steady_traffic_does_not(tmp_path, am)
             assert ann["example_1"] == 'level=error msg="replica lost" shard=17 peer=10.1.2.3:9000'
             assert ann["example_2"] == 'level=error msg="replica lost" shard=42 peer=10.1.2.4:9000'
             assert ann["template"] == 'level=error msg="replica lost" shard=<*> peer=<*>'
-            assert ann["logql"] == f'{{filename="{log}"}} | pattern="{labels["pattern"]}"'
+            # `pattern` is a LogQL keyword: the query renames the metadata before filtering.
+            assert ann["logql"] == (f'{{filename="{log}"}} | label_format pattern_id="{{{{.pattern}}}}" '
+                                    f'| pattern_id="{labels["pattern"]}"')
             assert "/explore?" in ann["grafana_url"] and ann["runbook_url"].endswith("/LogPatternNew.md")
             assert str(log) in ann["stream"]
 

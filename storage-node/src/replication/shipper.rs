@@ -138,12 +138,25 @@ type Sent = (
     Result<(ApplyResponse, u64, usize), ReplicationError>,
 );
 
+/// A batch's request to the peer.
+type Sending = Pin<Box<dyn Future<Output = Sent> + Send>>;
+
+/// Sends one batch to the peer.
+fn send_batch(rep: Arc<Replicator>, peer: Arc<PeerState>, batch: Vec<LogRecord>) -> Sending {
+    Box::pin(async move {
+        let started = Instant::now();
+        let items = ship_items(&rep, &batch);
+        let res = ship_keys(&rep, &peer, items).await;
+        (batch, started, res)
+    })
+}
+
 /// The batches of one peer that are read and not yet acknowledged, in log order: `queued` (read,
 /// not sent) and `in_flight` (sent, answers taken in order). A batch holding an operation goes
 /// alone: it waits until nothing is in flight, and nothing is sent after it until it is answered.
 struct Pipeline {
     queued: VecDeque<Vec<LogRecord>>,
-    in_flight: FuturesOrdered<Pin<Box<dyn Future<Output = Sent> + Send>>>,
+    in_flight: FuturesOrdered<Sending>,
     /// `ts_ms` of the first record of each batch in flight.
     firsts: VecDeque<u64>,
     /// A batch holding an operation is in flight.
@@ -177,8 +190,8 @@ impl Pipeline {
             && !self.queued.iter().any(|b| has_op(b))
     }
 
-    /// Sends queued batches while the rules allow.
-    fn launch(&mut self, rep: &Arc<Replicator>, peer: &Arc<PeerState>) {
+    /// Sends queued batches (by `send`) while the rules allow.
+    fn launch(&mut self, mut send: impl FnMut(Vec<LogRecord>) -> Sending) {
         while !self.barrier && self.in_flight.len() < PIPELINE_DEPTH {
             let Some(batch) = self.queued.front() else {
                 break;
@@ -192,13 +205,15 @@ impl Pipeline {
             };
             self.firsts.push_back(batch.first().map_or(0, |r| r.ts_ms));
             self.barrier = alone;
-            let (rep, peer) = (rep.clone(), peer.clone());
-            self.in_flight.push_back(Box::pin(async move {
-                let started = Instant::now();
-                let items = ship_items(&rep, &batch);
-                let res = ship_keys(&rep, &peer, items).await;
-                (batch, started, res)
-            }));
+            self.in_flight.push_back(send(batch));
+        }
+    }
+
+    /// Takes the oldest answer's batch off the pipeline (after `in_flight` yielded it).
+    fn answered(&mut self) {
+        self.firsts.pop_front();
+        if self.in_flight.is_empty() {
+            self.barrier = false;
         }
     }
 
@@ -260,7 +275,7 @@ async fn run(rep: Arc<Replicator>, peer: Arc<PeerState>) {
                     return Ok(true);
                 }
             }
-            pipe.launch(&rep, &peer);
+            pipe.launch(|b| send_batch(rep.clone(), peer.clone(), b));
             if pipe.in_flight.is_empty() {
                 return Ok(false);
             }
@@ -272,13 +287,10 @@ async fn run(rep: Arc<Replicator>, peer: Arc<PeerState>) {
                     let Some((batch, started, res)) = done else {
                         return Ok(true);
                     };
-                    pipe.firsts.pop_front();
+                    pipe.answered();
                     let (answer, bytes, frames) = res?;
                     acknowledged(&rep, &peer, &batch, started, &answer, bytes, frames);
                     contact = Some(Instant::now());
-                    if pipe.in_flight.is_empty() {
-                        pipe.barrier = false;
-                    }
                     peer.oldest_unacked_ms.store(pipe.oldest_ms(), Ordering::Release);
                 }
                 _ = durable.changed(), if room => {}
@@ -611,3 +623,6 @@ pub(super) async fn ship_keys(
     }
     Ok((answer, bytes, frames))
 }
+
+#[cfg(test)]
+mod tests;

@@ -36,9 +36,9 @@ pub struct RateState {
 }
 
 impl RateState {
-    fn new(warmup: u64) -> Self {
+    fn new(interval_secs: u64, warmup: u64) -> Self {
         RateState {
-            scorer: Scorer::new(warmup),
+            scorer: Scorer::new(interval_secs, warmup),
             baseline: 0.0,
             hot: 0,
             calm: 0,
@@ -99,6 +99,50 @@ pub struct Detector {
     pub stats: DetectStats,
 }
 
+/// Words LogQL's lexer always reads as keywords (it lower-cases them first), so a label of
+/// that name cannot stand in a label filter (grafana/loki#9606): `| pattern="..."` is the
+/// `pattern` parser and a syntax error.
+const LOGQL_KEYWORDS: [&str; 26] = [
+    "by",
+    "without",
+    "bool",
+    "offset",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "or",
+    "and",
+    "unless",
+    "json",
+    "regexp",
+    "logfmt",
+    "unpack",
+    "pattern",
+    "label_format",
+    "line_format",
+    "ip",
+    "decolorize",
+    "drop",
+    "keep",
+    "variants",
+    "of",
+    "unwrap",
+    "label_replace",
+];
+
+/// The LogQL query for the lines of template `id` carried as structured metadata `key`:
+/// `{...} | key="<id>"`, or, when `key` is a LogQL keyword (the default `pattern` is),
+/// `{...} | label_format key_id="{{.key}}" | key_id="<id>"`: the template reads the metadata
+/// under another name, which a label filter then takes.
+pub fn logql(selector: &str, key: &str, id: u64) -> String {
+    if LOGQL_KEYWORDS.contains(&key.to_ascii_lowercase().as_str()) {
+        format!("{selector} | label_format {key}_id=\"{{{{.{key}}}}}\" | {key}_id=\"{id:016x}\"")
+    } else {
+        format!("{selector} | {key}=\"{id:016x}\"")
+    }
+}
+
 fn unix(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
@@ -150,7 +194,7 @@ impl Detector {
     }
 
     fn logql(&self, selector: &str, id: u64) -> String {
-        format!("{selector} | {}=\"{id:016x}\"", self.cfg.metadata_key)
+        logql(selector, &self.cfg.metadata_key, id)
     }
 
     fn labels(&self, m: &Miner, t: &Template, alertname: &str) -> BTreeMap<String, String> {
@@ -282,7 +326,7 @@ impl Detector {
                 if lines == 0 || scored >= max_scored {
                     continue;
                 }
-                t.rate = Some(Box::new(RateState::new(a.warmup_intervals)));
+                t.rate = Some(Box::new(RateState::new(secs, a.warmup_intervals)));
                 scored += 1;
                 let b = t.rate.as_ref().map_or(0, |r| r.bytes()) as isize;
                 m.account(b);

@@ -66,8 +66,20 @@ fn is_space(b: u8) -> bool {
 
 #[inline]
 fn is_sep(b: u8) -> bool {
-    is_space(b) || matches!(b, b'{' | b'}' | b'[' | b']' | b',')
+    SEP[b as usize]
 }
+
+/// Token separators: whitespace and the JSON structure bytes, as a table.
+static SEP: [bool; 256] = {
+    let mut t = [false; 256];
+    let seps = *b" \t\n\r\x0b\x0c{}[],";
+    let mut i = 0;
+    while i < seps.len() {
+        t[seps[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
 
 /// Whether a value is variable (see the module docs).
 #[inline]
@@ -132,13 +144,54 @@ fn key_end(t: &[u8]) -> usize {
     0
 }
 
-/// Tokenises and masks `line` into `out` (cleared first), keeping at most `max_tokens` tokens.
-/// Returns whether the line had more (the rest is dropped from matching).
+/// Tokenises and masks the part of `line` that names its log statement into `out` (cleared
+/// first), keeping at most `max_tokens` tokens. Returns whether the line had more (the rest is
+/// dropped from matching).
+///
+/// That part is the whole line, except for a JSON object with a `message` or `msg` string
+/// (tracing, zap, slog, logrus; also under `fields`): its message, whatever other fields it has
+/// ([`super::view`]); its level is the template's level ([`line_level`]), not a token (a short
+/// message would otherwise share half its tokens with every other message of its level).
 pub fn tokenize(line: &str, max_tokens: usize, out: &mut Vec<Token>) -> bool {
     out.clear();
+    if let Some((from, to)) = super::view::message_range(line) {
+        return tokenize_span(line, from, to, max_tokens, out);
+    }
+    tokenize_span(line, 0, line.len(), max_tokens, out)
+}
+
+/// Whether the bytes before `at` (at `i`) indent it like a stack frame: a tab, or two spaces.
+#[inline]
+fn frame_indent(b: &[u8], i: usize) -> bool {
+    i >= 1 && (b[i - 1] == b'\t' || (i >= 2 && b[i - 1] == b' ' && b[i - 2] == b' '))
+}
+
+/// Where a stack frame's location ends, if `b[from..to]` is one: `pkg.Class.method(File.java:12)`,
+/// `x.y(Unknown Source)`, `Object.<anonymous> (/app/x.js:1:2)`: it ends with `)` and holds a `(`.
+#[inline]
+fn frame_rest(b: &[u8], from: usize, to: usize) -> Option<usize> {
+    let mut end = to;
+    while end > from && is_space(b[end - 1]) {
+        end -= 1;
+    }
+    let r = &b[from..end];
+    (r.len() > 2 && r[r.len() - 1] == b')' && r.contains(&b'(')).then_some(end)
+}
+
+/// Tokenises and masks `line[from..to]`, appending to `out` up to `max_tokens` tokens in all
+/// (see the module docs). A stack frame (`\tat LOCATION`, indented by a tab or two spaces,
+/// LOCATION ending with `)`) becomes `at <*>`: every frame is one event, whatever its method
+/// and whether its source is known.
+pub fn tokenize_span(
+    line: &str,
+    from: usize,
+    to: usize,
+    max_tokens: usize,
+    out: &mut Vec<Token>,
+) -> bool {
     let b = line.as_bytes();
-    let n = b.len();
-    let mut i = 0;
+    let n = to.min(b.len());
+    let mut i = from.min(n);
     while i < n {
         while i < n && is_sep(b[i]) {
             i += 1;
@@ -150,13 +203,54 @@ pub fn tokenize(line: &str, max_tokens: usize, out: &mut Vec<Token>) -> bool {
             return true;
         }
         let start = i;
-        // The raw token, up to a separator, or a quote that opens a value.
+        // The raw token, up to a separator, in one pass: where its key ends (as `key_end`
+        // says: after the first `=`/`:` that follows key characters; 0 for none) and the key's
+        // hash, whether it holds a digit or `/`, and where its last non-hex byte is (so whether
+        // the value is all hex).
         let mut j = i;
-        while j < n && !is_sep(b[j]) {
+        let mut hk = FNV_OFFSET;
+        let mut k = 0usize;
+        let mut key_open = true;
+        let mut digit = false;
+        let mut last_nonhex = 0usize;
+        while j < n {
+            let c = b[j];
+            if SEP[c as usize] {
+                break;
+            }
+            let p = j - start;
+            if key_open {
+                hk = (hk ^ u64::from(c)).wrapping_mul(FNV_PRIME);
+                match c {
+                    b'=' | b':' if p > 0 => {
+                        k = p + 1;
+                        key_open = false;
+                    }
+                    b'a'..=b'z' | b'A'..=b'Z' | b'_' | b'-' | b'.' | b'"' | b'@' => {}
+                    _ => key_open = false,
+                }
+            }
+            if c.is_ascii_digit() || c == b'/' {
+                digit = true;
+            }
+            if !c.is_ascii_hexdigit() {
+                last_nonhex = p + 1;
+            }
             j += 1;
         }
         let tok = &b[start..j];
-        let k = key_end(tok);
+        if tok == b"at"
+            && frame_indent(b, start)
+            && let Some(end) = frame_rest(b, j, n)
+            && j < end
+        {
+            out.push(token(fnv(FNV_OFFSET, tok), start, j, false));
+            if out.len() < max_tokens {
+                let rs = j + b[j..end].iter().take_while(|&&c| is_space(c)).count();
+                out.push(token(WILD_HASH, rs, rs, true));
+            }
+            return false;
+        }
         let vstart = start + k;
         // A quoted value: at the token start or right after its key.
         if vstart < n && (b[vstart] == b'"' || b[vstart] == b'\'') && (k > 0 || vstart == start) {
@@ -187,15 +281,16 @@ pub fn tokenize(line: &str, max_tokens: usize, out: &mut Vec<Token>) -> bool {
                 continue;
             }
         }
-        let v = &b[vstart..j];
-        if is_variable(v) && !is_code_location(tok) && !is_code_location(v) {
-            let h = if k == 0 {
-                WILD_HASH
-            } else {
-                fnv(fnv(FNV_OFFSET, &b[start..vstart]), b"\x00*")
-            };
+        // `is_variable` of the value, from the pass above (a key holds no digit or `/`).
+        let variable = digit || (last_nonhex <= k && tok.len() - k >= 8);
+        debug_assert_eq!(variable, is_variable(&b[vstart..j]));
+        debug_assert_eq!(k, key_end(tok));
+        if variable && !is_code_location(tok) && !is_code_location(&b[vstart..j]) {
+            let h = if k == 0 { WILD_HASH } else { fnv(hk, b"\x00*") };
             out.push(token(h, start, vstart, true));
         } else {
+            // A word (or a code location): hashed whole, in a second pass over its few bytes;
+            // masked values (the long ones: times, ids, paths) are never hashed.
             out.push(token(fnv(FNV_OFFSET, tok), start, j, false));
         }
         i = j;
@@ -218,6 +313,18 @@ fn token(hash: u64, start: usize, end: usize, masked: bool) -> Token {
 /// The level a line states, from its first tokens: `level=error`, `"level":"WARN"`, `ERROR`,
 /// `[warn]`, `<E>`, or a klog header (`E0102 ...`). `None` when it states none.
 pub fn line_level(line: &str, tokens: &[Token]) -> Option<&'static str> {
+    if let Some((s, e)) = super::view::json_message(line).and_then(|v| v.level) {
+        let v = line.get(s..e).unwrap_or("");
+        let v = v
+            .rsplit(':')
+            .next()
+            .unwrap_or("")
+            .trim_matches(|c: char| c == '"' || c == ' ');
+        let l = crate::transforms::parse_json::normalize_level(v);
+        if l != "unknown" {
+            return Some(l);
+        }
+    }
     let b = line.as_bytes();
     if b.len() >= 5 && matches!(b[0], b'E' | b'W' | b'F') && b[1..5].iter().all(u8::is_ascii_digit)
     {

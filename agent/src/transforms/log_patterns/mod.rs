@@ -2,7 +2,8 @@
 //! sink) and alerts on new, surging or vanished templates.
 //!
 //! - [`mask`]: tokenising and masking of variable parts (numbers, hex, UUIDs, IPs, paths,
-//!   durations, quoted values) in one pass, tokens as hashes;
+//!   durations, quoted values, stack-frame locations) in one pass, tokens as hashes;
+//! - [`view`]: which part of a line is mined (a JSON line's message);
 //! - [`tree`]: Drain's fixed-depth parse tree per stream group, and the similarity;
 //! - [`store`]: the [`Miner`]: groups, templates, the bounds (templates per group and in all,
 //!   groups, tokens per line, memory) with least-recently-seen eviction;
@@ -24,11 +25,14 @@ mod scorer;
 pub mod store;
 mod transform;
 pub mod tree;
+pub mod view;
 
 pub use config::{LogPatternsConfig, PatternAlertsConfig};
 pub use scorer::Scorer;
 pub use store::{Miner, Seen, Template};
 pub use transform::{Inner, LogPatterns};
 
+#[cfg(test)]
+mod accuracy_tests;
 #[cfg(test)]
 mod tests;

@@ -191,6 +191,7 @@ pub fn load(path: &Path, m: &mut Miner) -> Result<usize, PersistError> {
             let leaf = m.leaf_for(slot, &t.hashes);
             let tmpl = Template {
                 id: t.id,
+                id_hex: super::store::hex_id(t.id),
                 group: slot,
                 text: t
                     .text

@@ -13,6 +13,8 @@ use super::tree::{Tree, similarity};
 pub struct Template {
     /// Stable id (hash of the group and the first line's masked tokens).
     pub id: u64,
+    /// `id` as Loki sees it (16 hex digits), made once.
+    pub id_hex: Box<str>,
     /// The group's slot.
     pub group: u32,
     /// Token hashes; `WILD_HASH` where the template has `<*>`.
@@ -47,7 +49,7 @@ impl Template {
 
     /// The id as Loki sees it (16 hex digits).
     pub fn id_hex(&self) -> String {
-        format!("{:016x}", self.id)
+        self.id_hex.to_string()
     }
 
     /// Bytes held, its own size included.
@@ -56,6 +58,7 @@ impl Template {
             + self.hashes.capacity() * 8
             + self.text.capacity() * 16
             + self.text.iter().map(|t| t.len()).sum::<usize>()
+            + self.id_hex.len()
             + self.examples.capacity() * 16
             + self.examples.iter().map(|t| t.len()).sum::<usize>()
             + self.rate.as_ref().map_or(0, |r| r.bytes())
@@ -81,6 +84,38 @@ pub struct Group {
     pub created: u64,
     /// The miner's clock when last seen.
     pub touched: u64,
+    /// Bumped whenever its templates or tree change (a template created, generalised or
+    /// removed): a cached match is valid only while this is unchanged.
+    pub generation: u64,
+}
+
+/// Slots in the match cache (a power of two).
+const CACHE_SLOTS: usize = 8192;
+
+/// One remembered match: the line's masked token sequence (`key`) in `group` matched
+/// template `idx` while the group was at `generation`.
+#[derive(Debug, Default, Clone, Copy)]
+struct CacheSlot {
+    key: u64,
+    generation: u64,
+    group: u32,
+    idx: u32,
+}
+
+/// The key of a masked token sequence: its length, every token's hash and whether it was
+/// masked (the tree path depends on both). Never 0 (0 marks an empty slot).
+#[inline]
+fn sequence_key(toks: &[Token]) -> u64 {
+    let mut h = (toks.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    for t in toks {
+        h = (h.rotate_left(23) ^ t.hash ^ u64::from(t.masked)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    }
+    h | 1
+}
+
+/// The 16 hex digits of a template id (its `pattern` metadata value).
+pub fn hex_id(id: u64) -> Box<str> {
+    format!("{id:016x}").into()
 }
 
 /// What one line matched.
@@ -92,6 +127,14 @@ pub struct Seen {
     pub id: u64,
     /// Whether the line created it.
     pub new: bool,
+}
+
+impl Seen {
+    const NONE: Seen = Seen {
+        idx: u32::MAX,
+        id: 0,
+        new: false,
+    };
 }
 
 /// Counters the metrics read.
@@ -123,6 +166,10 @@ pub struct Miner {
     /// Counters.
     pub stats: MinerStats,
     scratch: Vec<Token>,
+    cache: Vec<CacheSlot>,
+    /// The last group generation handed out (miner-wide, so a reused group slot never
+    /// revives another group's cached matches).
+    epoch: u64,
 }
 
 fn cut(s: &str, max: usize) -> Box<str> {
@@ -151,6 +198,8 @@ impl Miner {
             tick: 0,
             stats: MinerStats::default(),
             scratch: Vec::new(),
+            cache: vec![CacheSlot::default(); CACHE_SLOTS],
+            epoch: 0,
         }
     }
 
@@ -168,6 +217,7 @@ impl Miner {
     pub fn memory_bytes(&self) -> usize {
         self.mem
             + self.slab.capacity() * std::mem::size_of::<Option<Template>>()
+            + self.cache.capacity() * std::mem::size_of::<CacheSlot>()
             + self
                 .groups
                 .iter()
@@ -234,6 +284,10 @@ impl Miner {
             lines: 0,
             created: 0,
             touched: self.tick,
+            generation: {
+                self.epoch += 1;
+                self.epoch
+            },
         };
         let g = match self.free_groups.pop() {
             Some(g) => {
@@ -276,7 +330,14 @@ impl Miner {
         }
     }
 
-    /// Matches `line` in group `g` (learning it), `level` being the level it states.
+    /// Matches `line` in group `g` (learning it), `level` being the level its stream states
+    /// (else the line's own is used, for a template it creates).
+    ///
+    /// A line whose masked token sequence matched a template before, while its group has not
+    /// changed since (no template created, generalised or removed: the group's `generation`),
+    /// takes that template again from the match cache without walking the tree: the match is a
+    /// pure function of the tokens and the group's templates and tree, so the result is the
+    /// same as the walk's.
     pub fn observe(&mut self, g: u32, line: &str, level: Option<&'static str>, now: i64) -> Seen {
         self.tick += 1;
         self.stats.lines += 1;
@@ -284,12 +345,66 @@ impl Miner {
         if mask::tokenize(line, self.cfg.max_tokens, &mut toks) {
             self.stats.truncated += 1;
         }
-        let level = level.or_else(|| mask::line_level(line, &toks));
-        let seen = self.match_or_create(g, line, &toks, level, now);
+        let key = sequence_key(&toks);
+        let slot =
+            (key ^ u64::from(g).wrapping_mul(0x9E37_79B9_7F4A_7C15)) as usize & (CACHE_SLOTS - 1);
+        let c = self.cache[slot];
+        let generation = self
+            .groups
+            .get(g as usize)
+            .and_then(Option::as_ref)
+            .map(|gr| gr.generation);
+        let seen = if c.key == key && c.group == g && generation == Some(c.generation) {
+            self.hit(g, c.idx, line, now)
+        } else {
+            let (seen, changed) = self.match_or_create(g, line, &toks, level, now);
+            if !seen.new
+                && !changed
+                && seen.idx != u32::MAX
+                && let Some(generation) = generation
+            {
+                self.cache[slot] = CacheSlot {
+                    key,
+                    generation,
+                    group: g,
+                    idx: seen.idx,
+                };
+            }
+            seen
+        };
         self.scratch = toks;
         seen
     }
 
+    /// A line matched template `idx` (of group `g`) with nothing to generalise: counts it.
+    fn hit(&mut self, g: u32, idx: u32, line: &str, now: i64) -> Seen {
+        let tick = self.tick;
+        if let Some(gr) = self.groups.get_mut(g as usize).and_then(Option::as_mut) {
+            gr.lines += 1;
+            gr.touched = tick;
+        }
+        let ex_max = self.cfg.example_max_bytes;
+        let Some(t) = self.slab.get_mut(idx as usize).and_then(Option::as_mut) else {
+            return Seen::NONE;
+        };
+        t.count += 1;
+        t.last_seen = now;
+        t.touched = tick;
+        t.interval_lines = t.interval_lines.saturating_add(1);
+        if t.examples.len() < 2 && t.count == 2 {
+            let e = cut(line, ex_max);
+            self.mem += e.len() + 16;
+            t.examples.push(e);
+        }
+        Seen {
+            idx,
+            id: t.id,
+            new: false,
+        }
+    }
+
+    /// The tree walk: the best template in the line's leaf, generalised to the line, or a new
+    /// one. Also returns whether a template was generalised.
     fn match_or_create(
         &mut self,
         g: u32,
@@ -297,14 +412,10 @@ impl Miner {
         toks: &[Token],
         level: Option<&'static str>,
         now: i64,
-    ) -> Seen {
+    ) -> (Seen, bool) {
         let (depth, maxc, st) = (self.cfg.depth, self.cfg.max_children, self.cfg.similarity);
         let Some(group) = self.groups.get_mut(g as usize).and_then(Option::as_mut) else {
-            return Seen {
-                idx: u32::MAX,
-                id: 0,
-                new: false,
-            };
+            return (Seen::NONE, false);
         };
         group.lines += 1;
         group.touched = self.tick;
@@ -329,6 +440,7 @@ impl Miner {
             let ex_max = self.cfg.example_max_bytes;
             let mut grew = 0usize;
             if let Some(t) = self.slab.get_mut(i as usize).and_then(Option::as_mut) {
+                let wild0 = t.hashes.iter().filter(|&&h| h == WILD_HASH).count();
                 t.count += 1;
                 t.last_seen = now;
                 t.touched = tick;
@@ -347,14 +459,25 @@ impl Miner {
                 }
                 let id = t.id;
                 self.mem += grew;
-                return Seen {
-                    idx: i,
-                    id,
-                    new: false,
-                };
+                let generalised = t.hashes.iter().filter(|&&h| h == WILD_HASH).count() != wild0;
+                if generalised {
+                    self.epoch += 1;
+                    group.generation = self.epoch;
+                }
+                return (
+                    Seen {
+                        idx: i,
+                        id,
+                        new: false,
+                    },
+                    generalised,
+                );
             }
         }
         // A new template.
+        let level = level.or_else(|| mask::line_level(line, toks));
+        self.epoch += 1;
+        group.generation = self.epoch;
         let leaf = group.tree.leaf(toks, depth, maxc, true);
         let mut id = mask::fnv(0xcbf2_9ce4_8422_2325, group.key.as_bytes());
         for t in toks {
@@ -369,6 +492,7 @@ impl Miner {
         }
         let t = Template {
             id,
+            id_hex: hex_id(id),
             group: g,
             hashes: toks.iter().map(|t| t.hash).collect(),
             text,
@@ -387,7 +511,7 @@ impl Miner {
             gr.created += 1;
         }
         self.enforce(g, idx);
-        Seen { idx, id, new: true }
+        (Seen { idx, id, new: true }, false)
     }
 
     /// Inserts a template (a new one, or one restored from disk) into its group's tree.
@@ -408,6 +532,8 @@ impl Miner {
         if let Some(gr) = self.groups.get_mut(g as usize).and_then(Option::as_mut) {
             gr.tree.add(leaf, idx);
             gr.templates += 1;
+            self.epoch += 1;
+            gr.generation = self.epoch;
         }
         idx
     }
@@ -425,7 +551,11 @@ impl Miner {
             .collect();
         let (depth, maxc) = (self.cfg.depth, self.cfg.max_children);
         match self.groups.get_mut(g as usize).and_then(Option::as_mut) {
-            Some(gr) => gr.tree.leaf(&toks, depth, maxc, true),
+            Some(gr) => {
+                self.epoch += 1;
+                gr.generation = self.epoch;
+                gr.tree.leaf(&toks, depth, maxc, true)
+            }
             None => 0,
         }
     }
@@ -442,6 +572,8 @@ impl Miner {
             {
                 gr.tree.remove(t.leaf, idx);
                 gr.templates -= 1;
+                self.epoch += 1;
+                gr.generation = self.epoch;
             }
         }
     }

@@ -40,14 +40,25 @@ fn mine(m: &mut Miner, lines: &[&str]) -> Vec<u64> {
 #[test]
 fn masks_numbers_ids_addresses_paths_durations_and_quoted_values() {
     // The storage node's request line (JSON), Prometheus' logfmt, a klog line, a Java line.
+    // A JSON line with a message: its message only, whatever fields it has (the level is the
+    // template's level, not a token).
     let json = r#"{"timestamp":"2026-12-05T23:46:26.123456Z","level":"INFO","fields":{"message":"request","op":"PutObject","status":200,"latency_ms":1.25,"request_id":"3f1c2a9e-5b7d-4c1e-9a2b-0d8e7f6a5b4c"},"target":"storage_node::http"}"#;
+    assert_eq!(rendered(json), vec!["request"]);
+    assert_eq!(line_level(json, &toks(json)), Some("info"));
+    let json2 = r#"{"timestamp":"2026-12-05T23:46:27.1Z","level":"WARN","message":"scrub found 3 damaged objects in /data/b1","error_code":"X"}"#;
     assert_eq!(
-        rendered(json),
+        rendered(json2),
+        vec!["scrub", "found", "<*>", "damaged", "objects", "in", "<*>"]
+    );
+    // A JSON line without one: every field, values judged.
+    let json = json.replace(r#""message""#, r#""event""#);
+    assert_eq!(
+        rendered(&json),
         vec![
             r#""timestamp":<*>"#,
             r#""level":"INFO""#,
             r#""fields":"#,
-            r#""message":"request""#,
+            r#""event":"request""#,
             r#""op":"PutObject""#,
             r#""status":<*>"#,
             r#""latency_ms":<*>"#,
@@ -80,6 +91,21 @@ fn masks_numbers_ids_addresses_paths_durations_and_quoted_values() {
     assert!(
         !r.iter()
             .any(|t| t.contains("10.0.0.12") || t.contains("1.5s"))
+    );
+    // Stack frames: `at <*>`, whatever the method and source (tab or two spaces before `at`).
+    for frame in [
+        "\tat org.apache.hadoop.ipc.Client.call(Client.java:1475)",
+        "\tat com.sun.proxy.$Proxy9.getFileInfo(Unknown Source)",
+        "2020-08-19T21:06:24.337Z stderr F \tat sun.reflect.GeneratedMethodAccessor2.invoke(Unknown Source)",
+        "    at Object.<anonymous> (/app/index.js:10:5)",
+    ] {
+        let r = rendered(frame);
+        assert_eq!(r[r.len() - 2..], ["at", "<*>"], "{frame}");
+    }
+    // Not a frame: `at` in a sentence.
+    assert_eq!(
+        rendered("connection lost at startup (retrying)"),
+        vec!["connection", "lost", "at", "startup", "(retrying)"]
     );
     let java = "2015-10-18 18:01:47,978 INFO [main] org.apache.hadoop.mapreduce.v2.app.MRAppMaster: Created MRAppMaster for application appattempt_1445144423722_0020_000001";
     let r = rendered(java);
@@ -403,7 +429,13 @@ fn a_new_error_pattern_after_learning_alerts_once_with_examples() {
         "level=error msg=\"disk full\" dev=/dev/sdb1"
     );
     assert_eq!(an["template"], "level=error msg=\"disk full\" dev=<*>");
-    assert!(an["logql"].starts_with("{filename=\"/var/log/app.log\"} | pattern=\""));
+    assert_eq!(
+        an["logql"],
+        format!(
+            "{{filename=\"/var/log/app.log\"}} | label_format pattern_id=\"{{{{.pattern}}}}\" | pattern_id=\"{}\"",
+            a[0].labels["pattern"]
+        )
+    );
     assert!(an["grafana_url"].contains("explore"));
     assert!(an["runbook_url"].ends_with("LogPatternNew.md"));
     // The template is on disk: a restarted transform does not see it as new again.

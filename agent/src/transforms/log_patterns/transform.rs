@@ -131,31 +131,32 @@ impl LogPatterns {
         {
             let mut g = self.lock();
             let Inner { miner, detector } = &mut *g;
-            let mut last: Option<(*const StreamLabels, u32)> = None;
+            // The group and the stream's level, looked up once per run of one stream.
+            let mut last: Option<(*const StreamLabels, u32, Option<&'static str>)> = None;
             for e in entries.iter_mut() {
                 let ptr = Arc::as_ptr(&e.stream);
-                let slot = match last {
-                    Some((p, s)) if p == ptr => s,
+                let (slot, level) = match last {
+                    Some((p, s, l)) if p == ptr => (s, l),
                     _ => {
                         let (key, labels) = self.group_of(&e.stream);
                         let s = miner.group_slot(&key, || labels, ts);
-                        last = Some((ptr, s));
-                        s
+                        let l = e
+                            .stream
+                            .pairs
+                            .iter()
+                            .find(|(k, _)| k == "level")
+                            .map(|(_, v)| crate::transforms::parse_json::normalize_level(v))
+                            .filter(|l| *l != "unknown");
+                        last = Some((ptr, s, l));
+                        (s, l)
                     }
                 };
-                let level = e
-                    .stream
-                    .pairs
-                    .iter()
-                    .find(|(k, _)| k == "level")
-                    .map(|(_, v)| crate::transforms::parse_json::normalize_level(v))
-                    .filter(|l| *l != "unknown");
                 let seen = miner.observe(slot, &e.line, level, ts);
-                if seen.idx == u32::MAX {
+                let Some(t) = miner.template(seen.idx) else {
                     continue;
-                }
+                };
                 e.metadata
-                    .push((self.cfg.metadata_key.clone(), format!("{:016x}", seen.id)));
+                    .push((self.cfg.metadata_key.clone(), t.id_hex.to_string()));
                 if seen.new {
                     created = true;
                     if let (Some(gr), Some(t)) = (miner.group(slot), miner.template(seen.idx))
