@@ -14,6 +14,8 @@ use hyper::body::Incoming;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::component::BuildContext;
+use crate::config::ApiConfig;
 use crate::metrics::AgentMetrics;
 use crate::sinks::prometheus_exporter::{PrometheusExporterConfig, respond};
 use crate::store::Store;
@@ -22,7 +24,7 @@ use crate::store::Store;
 #[derive(Debug)]
 pub struct ApiState {
     /// The anomaly alerts `/api/v1/alerts` lists.
-    pub alerts: Arc<crate::transforms::detect::AlertBook>,
+    pub alerts: Arc<crate::alerts::AlertBook>,
     /// The store `/metrics` renders.
     pub store: Arc<Store>,
     /// The agent's own telemetry.
@@ -33,6 +35,24 @@ pub struct ApiState {
     pub max_connections: usize,
     /// How long a client may take to send its headers.
     pub header_read_timeout: Duration,
+}
+
+impl ApiState {
+    /// The listener's state from what the components left in `ctx` (the alert book, the
+    /// exporter's settings: its defaults when it left none) and the `[api]` table.
+    pub fn from_context(ctx: &mut BuildContext, api: &ApiConfig) -> Self {
+        ApiState {
+            alerts: ctx.shared::<crate::alerts::AlertBook>(),
+            store: Arc::clone(ctx.store()),
+            metrics: Arc::clone(ctx.metrics()),
+            exporter: ctx
+                .get::<PrometheusExporterConfig>()
+                .map(|e| (*e).clone())
+                .unwrap_or_default(),
+            max_connections: api.max_connections,
+            header_read_timeout: Duration::from_millis(api.header_read_timeout_ms),
+        }
+    }
 }
 
 /// Accepts connections until `shutdown` turns true.

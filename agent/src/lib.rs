@@ -6,6 +6,7 @@
 //! Prometheus exporter sink ([`sinks::prometheus_exporter`]). The agent's own telemetry lives in
 //! [`metrics`].
 
+pub mod alerts;
 pub mod allocator;
 pub mod api;
 pub mod buffer;
@@ -14,6 +15,7 @@ pub mod component;
 pub mod config;
 pub mod event;
 pub mod exposition;
+pub mod http_client;
 pub mod http_server;
 pub mod logs;
 pub mod metrics;

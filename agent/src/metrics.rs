@@ -1,5 +1,11 @@
-//! The agent's own telemetry: per-collector success, duration and errors, per-source series and
-//! drops, parse errors, render figures and the process' CPU and memory.
+//! The agent's own telemetry, in one place: [`AgentMetrics`] (per-collector success, duration
+//! and errors, per-source series and drops, parse errors, render figures and the process' CPU
+//! and memory) owns the registry every family is rendered from; the families of the parts live
+//! beside it, one file each: `component.rs` (the `component_*` counters of every component),
+//! `logs.rs` (`LogMetrics`: tailers and Loki sinks), `pipeline.rs` (`PipelineMetrics`: the push
+//! receivers), `remote_write.rs` (`RemoteWriteMetrics`), `alertmanager.rs`
+//! (`AlertDeliveryMetrics`). The anomaly series `detect` writes (`nodewatch_anomaly_*`) are data,
+//! not telemetry: they go through the store like any source's.
 //!
 //! Every label value comes from a fixed set: the collector names are registered when the topology
 //! is built, and a name that was not registered is folded into `collector="other"`.
@@ -10,9 +16,16 @@ use std::time::Duration;
 
 use crate::event::{Family, Labels};
 
+mod alertmanager;
 mod component;
+mod logs;
+pub mod pipeline;
+mod remote_write;
 
+pub use alertmanager::{AlertDeliveryMetrics, DeliveryStats};
 pub use component::{ComponentRegistry, ComponentTelemetry};
+pub use logs::LogMetrics;
+pub use remote_write::RemoteWriteMetrics;
 
 /// The label value used for names that were never registered.
 const OTHER: &str = "other";

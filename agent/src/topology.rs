@@ -23,10 +23,8 @@ use crate::component::{BuildContext, ComponentError, ComponentKind, StopFn};
 use crate::config::Config;
 use crate::metrics::AgentMetrics;
 use crate::pipeline::{Pipeline, PushRoutes};
-use crate::sinks::prometheus_exporter::PrometheusExporterConfig;
 use crate::sources::Source;
 use crate::store::Store;
-use crate::transforms::detect::AlertBook;
 
 /// The series limit of a source the config does not name.
 const DEFAULT_MAX_SERIES: usize = 10_000;
@@ -214,11 +212,7 @@ pub async fn start(config: &Config) -> Result<Running, TopologyError> {
             .build(&mut ctx)
             .map_err(|source| TopologyError::Component { kind, id, source })?;
     }
-    let alerts = ctx.shared::<AlertBook>();
-    let exporter = ctx
-        .get::<PrometheusExporterConfig>()
-        .map(|e| (*e).clone())
-        .unwrap_or_default();
+    let state = Arc::new(ApiState::from_context(&mut ctx, &config.api));
     let routes = ctx.shared::<PushRoutes>().list();
     let built = ctx.finish();
     let mut tasks = built.tasks;
@@ -236,14 +230,6 @@ pub async fn start(config: &Config) -> Result<Running, TopologyError> {
             rx.clone(),
         ));
     }
-    let state = Arc::new(ApiState {
-        alerts,
-        store: Arc::clone(&store),
-        metrics: Arc::clone(&metrics),
-        exporter,
-        max_connections: config.api.max_connections,
-        header_read_timeout: Duration::from_millis(config.api.header_read_timeout_ms),
-    });
     tasks.push(tokio::spawn(api::serve(listener, state, rx.clone())));
     tracing::info!(%addr, "node-agent listening");
     let pipeline_addr = match (push_listener, pipeline_store) {

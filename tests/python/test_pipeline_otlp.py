@@ -349,6 +349,16 @@ def bomb_proto(n: int) -> bytes:
 
 
 def test_label_bombs_are_refused_and_counted(agent):
+    def component(name, cid):
+        return agent.value(f"nodewatch_agent_component_{name}_total",
+                           component_kind="source", component_id=cid) or 0
+
+    before = {(n, c): component(n, c) for n in ("received", "sent", "dropped", "errors")
+              for c in ("otlp", "pushgateway")}
+
+    def delta(name, cid):
+        return component(name, cid) - before[(name, cid)]
+
     # OTLP: 100k distinct attribute values in one request; the per-request bound keeps 10k.
     body = bomb_proto(100_000)
     r = otlp_post(agent, gzip.compress(body), "application/x-protobuf", "gzip")
@@ -358,6 +368,9 @@ def test_label_bombs_are_refused_and_counted(agent):
     assert resp.partial_success.rejected_data_points == 90_000
     assert agent.value("nodewatch_agent_pipeline_series_dropped_total", source="otlp", reason="push_limit") == 90_000
     assert len(agent.find("bomb_series", job="hostile")) == 10_000
+    # The same in the source's component counters: 100k in, 10k stored, 90k dropped.
+    assert (delta("received", "otlp"), delta("sent", "otlp"), delta("dropped", "otlp")) == \
+        (100_000, 10_000, 90_000)
 
     # Pushgateway: 100k distinct label values, and a series with too many labels.
     lines = "".join(f'bomb{{id="{i}"}} 1\n' for i in range(100_000))
@@ -367,5 +380,8 @@ def test_label_bombs_are_refused_and_counted(agent):
     assert agent.value("nodewatch_agent_pipeline_series_dropped_total", source="pushgateway", reason="push_limit") == 1
     assert agent.value("nodewatch_agent_pipeline_series_dropped_total", source="pushgateway", reason="too_many_labels") == 1
     assert agent.find("bomb", job="bomb") == []
+    # Two refused pushes: nothing stored, both answered with an error.
+    assert delta("sent", "pushgateway") == 0 and delta("errors", "pushgateway") == 2
+    assert delta("dropped", "pushgateway") >= 2
     assert agent.server.is_running()
     promtool_ok(agent.metrics_text())

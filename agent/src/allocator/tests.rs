@@ -19,15 +19,15 @@ fn trims_once_on_the_first_idle_tick_after_a_burst() {
     assert!(!s.observe(13.5, TICK), "still busy");
     assert!(s.observe(13.55, TICK), "first idle tick after the burst");
     assert!(!s.observe(13.56, TICK), "once per burst");
-    // Work spread thinly over idle ticks adds up: trimmed once it reaches half a CPU-second.
+    // Work spread thinly over idle ticks adds up: trimmed each time it reaches 0.05 CPU-s.
     let mut cpu = 13.56;
-    let trims: Vec<bool> = (0..12)
+    let trims: Vec<bool> = (0..4)
         .map(|_| {
-            cpu += 0.05;
+            cpu += 0.03;
             s.observe(cpu, TICK)
         })
         .collect();
-    assert_eq!(trims.iter().filter(|t| **t).count(), 1, "{trims:?}");
+    assert_eq!(trims, [false, true, false, true]);
 }
 
 #[test]

@@ -24,6 +24,9 @@ pub enum BufferError {
         limit: u64,
     },
     /// The configuration cannot work.
+    /// A blocked append was told to stop.
+    #[error("the queue is closed")]
+    Closed,
     #[error("invalid buffer config: {0}")]
     Config(&'static str),
 }

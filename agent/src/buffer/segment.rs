@@ -87,19 +87,29 @@ pub(crate) struct Scan {
     pub records: u64,
     /// Bytes after the valid prefix (a torn or damaged tail).
     pub trailing: u64,
+    /// Whether the prefix ends at a damaged record (a whole record whose check fails) rather
+    /// than at a torn one (cut short).
+    pub damaged: bool,
 }
 
 /// Scans `buf` (a whole segment) for its valid prefix.
 pub(crate) fn scan(buf: &[u8]) -> Scan {
     let mut off = 0u64;
     let mut records = 0u64;
-    while let Decoded::Record(_, n) = decode(&buf[off as usize..]) {
-        off += n;
-        records += 1;
-    }
+    let damaged = loop {
+        match decode(&buf[off as usize..]) {
+            Decoded::Record(_, n) => {
+                off += n;
+                records += 1;
+            }
+            Decoded::Short => break false,
+            Decoded::Corrupt => break true,
+        }
+    };
     Scan {
         valid_len: off,
         records,
         trailing: buf.len() as u64 - off,
+        damaged,
     }
 }

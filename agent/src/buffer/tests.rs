@@ -13,8 +13,8 @@ const CFG: QueueConfig = QueueConfig {
     segment_bytes: 4 * 1024,
 };
 
-fn open(dir: &Path) -> (DiskQueue, OpenReport) {
-    DiskQueue::open(dir, CFG, weigh_first_byte).expect("open queue")
+fn open(dir: &Path) -> (Segments, OpenReport) {
+    Segments::open(dir, CFG, weigh_first_byte).expect("open queue")
 }
 
 fn rec(i: u32, len: usize) -> Vec<u8> {
@@ -30,7 +30,7 @@ fn id_of(p: &[u8]) -> u32 {
     u32::from_le_bytes(b)
 }
 
-fn read_all(q: &DiskQueue) -> (Vec<u32>, Cursor, u64) {
+fn read_all(q: &Segments) -> (Vec<u32>, Cursor, u64) {
     let mut cur = Cursor::default();
     let mut ids = Vec::new();
     let mut skipped = 0;
@@ -260,4 +260,80 @@ fn a_record_larger_than_the_read_window_is_read_whole() {
         b.records.iter().map(|r| id_of(r)).collect::<Vec<_>>(),
         vec![2]
     );
+}
+
+#[test]
+fn the_block_policy_waits_for_an_ack_and_stops_on_request() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    use super::{DiskQueue, WhenFull};
+    let d = tempfile::tempdir().expect("tmp");
+    let (q, _) = DiskQueue::open(d.path(), 4096, 1024, WhenFull::Block, |_| 1).expect("open");
+    let q = Arc::new(q);
+    let stop = Arc::new(AtomicBool::new(false));
+    let rec = vec![7u8; 3000];
+    q.append(std::slice::from_ref(&rec), &stop, || {})
+        .expect("fits");
+    let (q2, stop2, rec2) = (Arc::clone(&q), Arc::clone(&stop), rec.clone());
+    let full = Arc::new(AtomicBool::new(false));
+    let full2 = Arc::clone(&full);
+    let t = std::thread::spawn(move || {
+        q2.append(&[rec2], &stop2, || full2.store(true, Ordering::Relaxed))
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!t.is_finished(), "waits while the bound is reached");
+    assert!(full.load(Ordering::Relaxed), "told once that it waits");
+    let n = q
+        .next(Duration::from_millis(10))
+        .expect("read")
+        .expect("a record");
+    assert_eq!(n.record, rec);
+    q.ack(n.cursor, 1).expect("ack");
+    let r = t.join().expect("thread");
+    assert!(r.is_ok(), "{r:?}");
+    assert!(q.pending_bytes() <= q.bound());
+    // Nothing is dropped under Block; a stopped producer gets Closed.
+    let stop = AtomicBool::new(true);
+    let e = q
+        .append(std::slice::from_ref(&rec), &stop, || {})
+        .expect_err("closed");
+    assert!(matches!(e, BufferError::Closed), "{e}");
+    let n = q
+        .next(Duration::from_millis(10))
+        .expect("read")
+        .expect("the second record");
+    assert_eq!(n.record.len(), 3000);
+}
+
+#[test]
+fn a_damaged_whole_record_at_the_tail_is_told_apart_from_a_torn_one() {
+    let d = tempfile::tempdir().expect("tmp");
+    {
+        let (mut q, _) = open(d.path());
+        q.append(&[vec![1u8; 100], vec![2u8; 100]]).expect("append");
+    }
+    let seg = std::fs::read_dir(d.path())
+        .expect("dir")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "seg"))
+        .expect("segment");
+    let mut b = std::fs::read(&seg).expect("read");
+    let last = b.len() - 1;
+    b[last] ^= 1;
+    std::fs::write(&seg, &b).expect("write");
+    let (_, report) = open(d.path());
+    assert!(report.damaged_tail);
+    assert_eq!(report.pending_records, 1);
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&seg)
+        .expect("open");
+    std::io::Write::write_all(&mut f, &[200, 0, 0, 0, 1]).expect("torn");
+    drop(f);
+    let (_, report) = open(d.path());
+    assert!(!report.damaged_tail);
+    assert!(report.truncated_bytes > 0);
 }

@@ -116,3 +116,15 @@ impl Chunk {
         self.entries.is_empty() && self.acks.is_empty()
     }
 }
+
+/// A durable buffer a tailer may hand its chunks to instead of the channel (the Loki sink's pod
+/// log buffer): `append` returns once the entries are on disk, so the tailer can move its
+/// positions; it may wait while the buffer is full, until `stop` turns true (then `Err("")`).
+pub trait ChunkBuffer: Send + Sync + std::fmt::Debug {
+    /// Appends the entries durably.
+    fn append(
+        &self,
+        entries: &[LogEntry],
+        stop: &std::sync::atomic::AtomicBool,
+    ) -> Result<(), String>;
+}

@@ -9,12 +9,11 @@
 //! [`Positions`]. Only that acknowledgement moves a saved position.
 
 mod entry;
-mod metrics;
 mod positions;
 pub mod timestamp;
 
-pub use entry::{Ack, Chunk, LogEntry, StreamLabels};
-pub use metrics::LogMetrics;
+pub use crate::metrics::LogMetrics;
+pub use entry::{Ack, Chunk, ChunkBuffer, LogEntry, StreamLabels};
 pub use positions::{FileKey, Positions, PositionsError, Record};
 
 #[cfg(test)]

@@ -6,14 +6,13 @@
 
 mod config;
 mod listener;
-mod metrics;
 mod route;
 mod setup;
 mod store;
 
+pub use crate::metrics::pipeline::{DropReason, Origin, PipelineMetrics, code_label, method_label};
 pub use config::PipelineConfig;
 pub use listener::{BodyError, PipelineState, Reply, decode_body, read_body, serve};
-pub use metrics::{DropReason, Origin, PipelineMetrics, code_label, method_label};
 pub use route::{PushReceiver, PushRoute, PushRoutes, RoutePath};
 pub use setup::Pipeline;
 pub use store::{GroupKey, Mode, PipelineStore, PushOutcome, StoreLimits, unix_now};

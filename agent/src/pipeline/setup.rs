@@ -9,9 +9,9 @@ use tokio::task::JoinHandle;
 
 use super::config::PipelineConfig;
 use super::listener::PipelineState;
-use super::metrics::PipelineMetrics;
 use super::route::PushRoute;
 use super::store::{PipelineStore, StoreLimits};
+use crate::metrics::pipeline::PipelineMetrics;
 
 /// The pipeline's store and the routes of the push sources.
 #[derive(Debug, Clone)]

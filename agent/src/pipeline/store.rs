@@ -19,7 +19,7 @@ use crate::event::{
 };
 use crate::store::Provider;
 
-use super::metrics::{DropReason, Origin, PipelineMetrics};
+use crate::metrics::pipeline::{DropReason, Origin, PipelineMetrics};
 
 /// Identifies one group.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -186,6 +186,7 @@ impl PipelineStore {
         };
         match &result {
             Ok(outcome) => {
+                self.metrics.add_kept(origin, outcome.kept);
                 for (r, n) in &outcome.dropped {
                     self.metrics.add_dropped(origin, *r, *n);
                 }

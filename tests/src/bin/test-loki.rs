@@ -2,7 +2,9 @@
 //!
 //! Flags: `--port-file FILE` (the bound port is written there and printed), `--port N`
 //! (default 0: ephemeral), `--record FILE`, `--reject-out-of-order`, `--max-line-bytes N`,
-//! `--max-batch-bytes N`, `--max-label-names N`, `--keep-max N`.
+//! `--max-batch-bytes N`, `--max-label-names N`, `--keep-max N`,
+//! `--reject-old-samples-max-age-secs N` (Loki's `reject_old_samples_max_age`),
+//! `--creation-grace-period-secs N` (Loki's `creation_grace_period`).
 
 use std::sync::Arc;
 
@@ -28,6 +30,13 @@ fn main() -> anyhow::Result<()> {
             "--max-batch-bytes" => limits.max_batch_bytes = val()?.parse()?,
             "--max-label-names" => limits.labels.max_names = val()?.parse()?,
             "--keep-max" => limits.keep_max = val()?.parse()?,
+            "--reject-old-samples-max-age-secs" => {
+                limits.reject_old_samples_max_age =
+                    Some(std::time::Duration::from_secs(val()?.parse()?))
+            }
+            "--creation-grace-period-secs" => {
+                limits.creation_grace_period = Some(std::time::Duration::from_secs(val()?.parse()?))
+            }
             other => anyhow::bail!("unknown flag {other}"),
         }
     }

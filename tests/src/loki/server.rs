@@ -12,6 +12,7 @@ use hyper::{Request, Response};
 use prost::Message as _;
 use serde::Serialize;
 
+use super::answer;
 use super::labels::{self, LabelLimits};
 use super::proto;
 
@@ -24,6 +25,11 @@ pub struct Limits {
     pub max_batch_bytes: usize,
     /// Refuse an entry older than the newest one accepted in its stream.
     pub reject_out_of_order: bool,
+    /// `reject_old_samples_max_age`: refuse an entry older than this (Loki: 7 days when
+    /// `reject_old_samples` is on); `None`: accept any age.
+    pub reject_old_samples_max_age: Option<Duration>,
+    /// `creation_grace_period`: refuse an entry newer than now plus this; `None`: accept any.
+    pub creation_grace_period: Option<Duration>,
     /// Label limits.
     pub labels: LabelLimits,
     /// The most entries kept for `/control/entries`.
@@ -36,6 +42,8 @@ impl Default for Limits {
             max_line_bytes: 256 * 1024,
             max_batch_bytes: 16 * 1024 * 1024,
             reject_out_of_order: false,
+            reject_old_samples_max_age: None,
+            creation_grace_period: None,
             labels: LabelLimits::default(),
             keep_max: 100_000,
         }
@@ -248,14 +256,26 @@ impl Receiver {
             Ok(s) => s,
             Err((code, msg)) => return self.bad(code, &msg),
         };
-        let mut errors = Vec::new();
+        // What the distributor refuses (validation), and the ingester's refusal: the last
+        // stream with entries out of order (see `answer.rs`).
+        let mut errors: Vec<String> = Vec::new();
+        let mut ingester_error: Option<String> = None;
         let mut accepted = Vec::new();
         let now_ns = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
+        let now = i64::try_from(now_ns).unwrap_or(i64::MAX);
+        let oldest = self
+            .limits
+            .reject_old_samples_max_age
+            .map(|a| now.saturating_sub(i64::try_from(a.as_nanos()).unwrap_or(i64::MAX)));
+        let newest = self
+            .limits
+            .creation_grace_period
+            .map(|g| now.saturating_add(i64::try_from(g.as_nanos()).unwrap_or(i64::MAX)));
         {
             let mut g = self.lock();
-            *g.stats.tenants.entry(tenant).or_insert(0) += 1;
+            *g.stats.tenants.entry(tenant.clone()).or_insert(0) += 1;
             *g.stats.authorization.entry(auth).or_insert(0) += 1;
             for s in streams {
                 let pairs = match s
@@ -274,42 +294,56 @@ impl Receiver {
                 let mut sorted = pairs.clone();
                 sorted.sort();
                 let key = format!("{sorted:?}");
+                let stream = answer::labels_string(&pairs);
+                // The distributor: entry validation.
+                let mut valid = Vec::with_capacity(s.entries.len());
                 for (ts, line, md) in s.entries {
-                    let reason = if line.len() > self.limits.max_line_bytes {
+                    let refused = if line.len() > self.limits.max_line_bytes {
                         Some((
                             "line_too_long",
-                            format!("max line size ({}) exceeded", self.limits.max_line_bytes),
+                            answer::line_too_long(&stream, self.limits.max_line_bytes, line.len()),
                         ))
-                    } else if let Some(bad) = md.iter().find(|(n, _)| !labels::valid_name(n)) {
+                    } else if let Some(o) = oldest.filter(|o| ts < *o) {
                         Some((
-                            "metadata",
-                            format!("invalid structured metadata name {:?}", bad.0),
+                            "greater_than_max_sample_age",
+                            answer::too_old(&stream, ts, o),
                         ))
+                    } else if newest.is_some_and(|n| ts > n) {
+                        Some(("too_far_in_future", answer::too_new(&stream, ts)))
                     } else {
-                        match g.last_ts.get(&key) {
-                            Some((last, last_line)) if *last == ts && *last_line == line => {
-                                Some(("duplicate", String::new()))
-                            }
-                            Some((last, _)) if self.limits.reject_out_of_order && ts < *last => {
-                                Some((
-                                    "out_of_order",
-                                    format!("entry out of order for stream {key}"),
-                                ))
-                            }
-                            _ => None,
-                        }
+                        md.iter().find(|(n, _)| !labels::valid_name(n)).map(|bad| {
+                            (
+                                "metadata",
+                                format!("invalid structured metadata name {:?}", bad.0),
+                            )
+                        })
                     };
-                    if let Some((r, msg)) = reason {
-                        if r == "duplicate" {
-                            // Loki drops an exact repeat silently.
-                            continue;
-                        }
-                        g.stats.rejected_entries += 1;
-                        *g.stats.rejected_reasons.entry(r.into()).or_insert(0) += 1;
-                        if errors.len() < 10 {
+                    match refused {
+                        Some((r, msg)) => {
+                            g.stats.rejected_entries += 1;
+                            *g.stats.rejected_reasons.entry(r.into()).or_insert(0) += 1;
                             errors.push(msg);
                         }
-                        continue;
+                        None => valid.push((ts, line, md)),
+                    }
+                }
+                // The ingester: order within the stream, exact repeats.
+                let total = valid.len();
+                let mut out_of_order: Vec<(i64, String)> = Vec::new();
+                for (ts, line, md) in valid {
+                    match g.last_ts.get(&key) {
+                        // Loki drops an exact repeat silently.
+                        Some((last, last_line)) if *last == ts && *last_line == line => continue,
+                        Some((last, _)) if self.limits.reject_out_of_order && ts < *last => {
+                            g.stats.rejected_entries += 1;
+                            *g.stats
+                                .rejected_reasons
+                                .entry("out_of_order".into())
+                                .or_insert(0) += 1;
+                            out_of_order.push((ts, "entry out of order".into()));
+                            continue;
+                        }
+                        _ => {}
                     }
                     let newest = g.last_ts.get(&key).is_none_or(|(l, _)| ts >= *l);
                     if newest {
@@ -328,6 +362,14 @@ impl Receiver {
                         received: now_ns,
                     });
                 }
+                if !out_of_order.is_empty() {
+                    ingester_error = Some(answer::ingester_refused(
+                        &tenant,
+                        &stream,
+                        &out_of_order,
+                        total,
+                    ));
+                }
             }
             let room = self.limits.keep_max.saturating_sub(g.kept.len());
             g.kept.extend(accepted.iter().take(room).cloned());
@@ -340,12 +382,13 @@ impl Receiver {
             }
             let _ = w.flush();
         }
-        if errors.is_empty() {
-            text(204, "")
-        } else {
-            self.lock().stats.bad_requests += 1;
-            text(400, errors.join("\n"))
-        }
+        let body = match ingester_error {
+            Some(e) => e,
+            None if errors.is_empty() => return text(204, ""),
+            None => answer::grouped(&errors),
+        };
+        self.lock().stats.bad_requests += 1;
+        text(400, format!("{body}\n"))
     }
 
     fn bad(&self, code: u16, msg: &str) -> Resp {

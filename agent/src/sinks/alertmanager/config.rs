@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use crate::alerts::AlertBook;
 use crate::component::{BuildContext, ComponentError};
-use crate::transforms::detect::AlertBook;
 
 /// Where alerts go, how often they are re-sent, and the links their annotations carry.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -106,7 +106,7 @@ impl crate::component::Component for AlertmanagerConfig {
     /// Provides the sink's input ([`super::AlertOutput`]: links and delivery stats) to the
     /// transform that raises alerts, and sends the shared [`AlertBook`] when URLs are set.
     fn build(&self, ctx: &mut BuildContext) -> Result<(), ComponentError> {
-        let stats = Arc::new(super::SinkStats::default());
+        let stats = Arc::new(super::SinkStats::new(ctx.telemetry()));
         ctx.provide(Arc::new(super::AlertOutput {
             links: super::Links::new(self),
             stats: Arc::clone(&stats),

@@ -8,12 +8,11 @@ mod links;
 mod prometheus_api;
 mod sink;
 
+pub use crate::metrics::{AlertDeliveryMetrics as SinkStats, DeliveryStats};
 pub use config::AlertmanagerConfig;
 pub use links::{Links, rfc3339, urlencode};
 pub use prometheus_api::api_alerts_json;
-pub use sink::{
-    AlertOutput, AlertmanagerError, AlertmanagerSink, DeliveryStats, SinkStats, encode,
-};
+pub use sink::{AlertOutput, AlertmanagerError, AlertmanagerSink, encode};
 
 #[cfg(test)]
 mod tests;

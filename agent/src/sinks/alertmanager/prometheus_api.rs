@@ -1,7 +1,7 @@
 //! `GET /api/v1/alerts`: the active alerts in the Prometheus API shape.
 
 use super::links::rfc3339;
-use crate::transforms::detect::AlertBook;
+use crate::alerts::AlertBook;
 
 /// `{"status":"success","data":{"alerts":[{labels, annotations, state, activeAt, value}]}}`.
 pub fn api_alerts_json(book: &AlertBook) -> Vec<u8> {

@@ -6,8 +6,8 @@
 //! bounded queue per Alertmanager, and an overflow is counted in
 //! `nodewatch_agent_alerts_dropped_total{alertmanager}`.
 
-use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
@@ -20,8 +20,8 @@ use tokio::sync::watch;
 
 use super::config::AlertmanagerConfig;
 use super::links::rfc3339;
-use crate::event::{Family, Labels};
-use crate::transforms::detect::{Alert, AlertBook};
+use crate::alerts::{Alert, AlertBook};
+use crate::metrics::AlertDeliveryMetrics as SinkStats;
 
 /// Why one POST failed.
 #[derive(Debug, thiserror::Error)]
@@ -42,58 +42,6 @@ pub enum AlertmanagerError {
         /// The HTTP status.
         status: u16,
     },
-}
-
-/// Per-Alertmanager delivery counters.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct DeliveryStats {
-    /// Alerts delivered (each alert in each successful POST).
-    pub sent: u64,
-    /// Failed POSTs.
-    pub failures: u64,
-    /// Resolved alerts dropped because the queue was full.
-    pub dropped: u64,
-}
-
-/// The counters of every Alertmanager, shared with the detect engine that renders them.
-#[derive(Debug, Default)]
-pub struct SinkStats {
-    inner: Mutex<BTreeMap<String, DeliveryStats>>,
-}
-
-impl SinkStats {
-    fn update(&self, url: &str, f: impl FnOnce(&mut DeliveryStats)) {
-        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        f(g.entry(url.to_string()).or_default());
-    }
-
-    /// A copy of the counters.
-    pub fn snapshot(&self) -> BTreeMap<String, DeliveryStats> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// The agent's alert-delivery families.
-    pub fn families(&self) -> Vec<Family> {
-        let mut sent = Family::counter(
-            "nodewatch_agent_alerts_sent_total",
-            "Alerts delivered to an Alertmanager.",
-        );
-        let mut failed = Family::counter(
-            "nodewatch_agent_alerts_send_failures_total",
-            "Failed POSTs to an Alertmanager.",
-        );
-        let mut dropped = Family::counter(
-            "nodewatch_agent_alerts_dropped_total",
-            "Resolved alerts dropped because an Alertmanager's queue was full.",
-        );
-        for (url, s) in self.snapshot() {
-            let l = Labels::new().with("alertmanager", url);
-            sent.push(l.clone(), s.sent as f64);
-            failed.push(l.clone(), s.failures as f64);
-            dropped.push(l, s.dropped as f64);
-        }
-        vec![sent, failed, dropped]
-    }
 }
 
 /// The JSON body of one POST.
@@ -145,7 +93,7 @@ impl AlertmanagerSink {
             .pool_max_idle_per_host(2)
             .build(connector);
         for u in &config.urls {
-            stats.update(u.trim_end_matches('/'), |_| {});
+            stats.register(u.trim_end_matches('/'));
         }
         AlertmanagerSink {
             config,
@@ -216,7 +164,7 @@ impl AlertmanagerSink {
                 for a in &resolved {
                     if t.pending.len() >= self.config.max_pending {
                         t.pending.pop_front();
-                        self.stats.update(&t.url, |s| s.dropped += 1);
+                        self.stats.dropped(&t.url);
                         tracing::warn!(alertmanager = %t.url, "resolved-alert queue full; drop the oldest");
                     }
                     t.pending.push_back(a.clone());
@@ -242,7 +190,7 @@ impl AlertmanagerSink {
                 match self.post(&t.url, body).await {
                     Ok(()) => {
                         let n = (active.len() + pending.len()) as u64;
-                        self.stats.update(&t.url, |s| s.sent += n);
+                        self.stats.sent(&t.url, n);
                         t.pending.clear();
                         t.sent_generation = generation;
                         t.last_sent = Some(Instant::now());
@@ -250,7 +198,7 @@ impl AlertmanagerSink {
                         t.next_attempt = Instant::now();
                     }
                     Err(e) => {
-                        self.stats.update(&t.url, |s| s.failures += 1);
+                        self.stats.failed(&t.url);
                         let jitter = Duration::from_millis(
                             u64::from(rand_jitter()) % (t.backoff.as_millis() as u64 / 4 + 1),
                         );

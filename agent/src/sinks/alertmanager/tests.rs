@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, UNIX_EPOCH};
 
 use super::*;
-use crate::transforms::detect::{Alert, AlertBook};
+use crate::alerts::{Alert, AlertBook};
 
 #[test]
 fn rfc3339_and_urlencode() {

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use crate::buffer::WhenFull;
 use crate::component::{BuildContext, ComponentError};
 use crate::sources::tail::LogSources;
 
@@ -91,6 +92,11 @@ pub struct LokiEndpointConfig {
     /// rotated pod logs, so pausing is not enough); 0 turns it off (pause instead).
     #[serde(default = "default_pod_logs_spill_max_bytes")]
     pub pod_logs_spill_max_bytes: u64,
+    /// What the spill buffer does at `pod_logs_spill_max_bytes`: `"block"` (the default: pod
+    /// tailing pauses, nothing is dropped) or `"drop_oldest"` (the oldest buffered lines are
+    /// dropped and counted, `reason="spill_full"`).
+    #[serde(default = "default_pod_logs_spill_when_full")]
+    pub pod_logs_spill_when_full: WhenFull,
 }
 
 impl LokiEndpointConfig {
@@ -113,6 +119,7 @@ impl LokiEndpointConfig {
             max_streams: default_max_streams(),
             stream_limit_window_secs: default_stream_limit_window_secs(),
             pod_logs_spill_max_bytes: default_pod_logs_spill_max_bytes(),
+            pod_logs_spill_when_full: default_pod_logs_spill_when_full(),
         }
     }
 }
@@ -137,6 +144,9 @@ fn default_buffer_max_bytes() -> usize {
 }
 fn default_max_streams() -> usize {
     10_000
+}
+fn default_pod_logs_spill_when_full() -> WhenFull {
+    WhenFull::Block
 }
 fn default_pod_logs_spill_max_bytes() -> u64 {
     256 * 1024 * 1024
@@ -188,6 +198,7 @@ impl crate::component::Component for LokiConfig {
             &sources,
             ctx.data_dir(),
             std::sync::Arc::clone(&ctx.metrics().logs),
+            &ctx.telemetry(),
             ctx.get::<crate::transforms::log_patterns::LogPatterns>(),
         )
         .map_err(ComponentError::whole)?;

@@ -5,14 +5,17 @@
 //! 4xx is counted as rejected with its reason and a sample is logged. Only a push Loki accepted
 //! (or refused for good) acknowledges its chunks' file offsets to the positions.
 
+mod answer;
+mod chunk_codec;
 mod client;
 mod config;
 mod encode;
 pub mod pipeline;
 mod retry;
 mod sink;
-pub mod spill;
+mod spill;
 
+pub use answer::{Refused, read_partial};
 pub use client::{ClientError, LokiClient, PushResponse, check_url};
 pub use config::{BasicAuthConfig, Encoding, LokiConfig, LokiEndpointConfig};
 pub use encode::{Batch, encode_json, encode_protobuf};

@@ -15,7 +15,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::{ClientError, LokiClient, LokiConfig, LokiSink, SpillError, SpillQueue, SpillReader};
-use crate::logs::{LogMetrics, Positions, PositionsError};
+use crate::logs::{ChunkBuffer, LogMetrics, Positions, PositionsError};
+use crate::metrics::ComponentTelemetry;
 use crate::sources::tail::{LogSource, Tailer, TailerHandle};
 use crate::transforms::log_patterns::LogPatterns;
 
@@ -83,6 +84,7 @@ pub fn start(
     sources: &[Arc<LogSource>],
     data_dir: &Path,
     metrics: Arc<LogMetrics>,
+    telemetry: &ComponentTelemetry,
     patterns: Option<Arc<LogPatterns>>,
 ) -> Result<Option<LogsRunning>, LogsError> {
     if config.endpoints.is_empty() || sources.is_empty() {
@@ -120,6 +122,7 @@ pub fn start(
             Some(Arc::new(SpillQueue::open(
                 &dir,
                 e.pod_logs_spill_max_bytes,
+                e.pod_logs_spill_when_full,
                 Arc::clone(&metrics),
                 &format!("{name}_spill"),
             )?))
@@ -140,7 +143,7 @@ pub fn start(
                 chunk_max,
             );
             let t = match (&spill, source.buffered) {
-                (Some(q), true) => t.with_spill(Arc::clone(q)),
+                (Some(q), true) => t.with_spill(Arc::clone(q) as Arc<dyn ChunkBuffer>),
                 _ => t,
             }
             .with_patterns(patterns.clone());
@@ -160,7 +163,8 @@ pub fn start(
             Arc::clone(&metrics),
             Arc::clone(&positions),
             buffered,
-        );
+        )
+        .with_telemetry(telemetry.clone());
         if let Some(q) = spill {
             sink = sink.with_spill(q);
         }

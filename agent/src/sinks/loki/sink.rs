@@ -1,5 +1,6 @@
 //! The sink task: batch, encode, push with retries, acknowledge.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::io::Write as _;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use super::encode::{Batch, encode_json, encode_protobuf};
 use super::retry::{Backoff, Class, classify, parse_retry_after};
 use super::{Encoding, LokiClient, LokiEndpointConfig};
 use crate::logs::{Chunk, LogMetrics, Positions};
+use crate::metrics::ComponentTelemetry;
 
 /// One endpoint's sink.
 #[derive(Debug)]
@@ -27,6 +29,7 @@ pub struct LokiSink {
     window_started: Instant,
     warned_streams: Option<Instant>,
     spill: Option<Arc<super::SpillQueue>>,
+    telemetry: ComponentTelemetry,
 }
 
 impl LokiSink {
@@ -51,10 +54,18 @@ impl LokiSink {
             window_started: Instant::now(),
             warned_streams: None,
             spill: None,
+            telemetry: ComponentTelemetry::default(),
         }
     }
 
     /// Commits delivered records of this spill buffer.
+    /// Counts into the sink's `component_*` counters: lines received, sent (stored by Loki),
+    /// dropped (refused by Loki or the stream limit); failed pushes as errors.
+    pub fn with_telemetry(mut self, t: ComponentTelemetry) -> Self {
+        self.telemetry = t;
+        self
+    }
+
     pub fn with_spill(mut self, q: Arc<super::SpillQueue>) -> Self {
         self.spill = Some(q);
         self
@@ -142,6 +153,7 @@ impl LokiSink {
         }
         if dropped > 0 {
             self.metrics.dropped("loki", "stream_limit", dropped);
+            self.telemetry.dropped(dropped);
             if self
                 .warned_streams
                 .is_none_or(|t| t.elapsed() > Duration::from_secs(60))
@@ -192,6 +204,7 @@ impl LokiSink {
 
     /// Pushes until Loki accepts or refuses for good.
     async fn deliver(&mut self, batch: &Batch) {
+        self.telemetry.received(batch.entries.len() as u64);
         let keep = self.apply_stream_limit(batch);
         let Some((body, lines, bytes)) = self.encode(batch, &keep) else {
             return;
@@ -210,22 +223,42 @@ impl LokiSink {
                 Ok(r) => match classify(r.status) {
                     Class::Delivered => {
                         self.metrics.sent(&self.name, lines, bytes);
+                        self.telemetry.sent(lines);
                         if logged_retry {
                             tracing::info!(sink = %self.name, "Loki accepts pushes again");
                         }
                         return;
                     }
                     Class::Reject => {
-                        let reason = format!("http_{}", r.status);
-                        self.metrics.rejected(&self.name, &reason, lines);
+                        // A 400 may be a partial accept: Loki stored the entries its body
+                        // does not name as refused.
+                        let refused: Vec<(Cow<'static, str>, u64)> = if r.status == 400 {
+                            super::read_partial(&r.body, r.complete, lines)
+                                .into_iter()
+                                .map(|(reason, n)| (Cow::Borrowed(reason), n))
+                                .collect()
+                        } else {
+                            vec![(Cow::Owned(format!("http_{}", r.status)), lines)]
+                        };
+                        let rejected: u64 = refused.iter().map(|(_, n)| n).sum();
+                        let stored = lines - rejected.min(lines);
+                        if stored > 0 {
+                            self.metrics
+                                .sent(&self.name, stored, bytes * stored / lines.max(1));
+                            self.telemetry.sent(stored);
+                        }
+                        for (reason, n) in &refused {
+                            self.metrics.rejected(&self.name, reason, *n);
+                        }
+                        self.telemetry.dropped(rejected);
                         let sample = batch.entries.first().map(|e| {
                             let l: String = e.line.chars().take(512).collect();
                             format!("{} {}", e.stream.rendered, l)
                         });
-                        tracing::warn!(sink = %self.name, status = r.status, lines,
+                        tracing::warn!(sink = %self.name, status = r.status, lines, stored, rejected,
                             response = %r.body.chars().take(1024).collect::<String>(),
                             sample = sample.as_deref().unwrap_or(""),
-                            "Loki rejected a push; not retried, its lines are counted as rejected");
+                            "Loki refused a push (or part of it); not retried, refused lines are counted as rejected");
                         return;
                     }
                     Class::Retry => (
@@ -236,6 +269,7 @@ impl LokiSink {
                 Err(e) => (None, e.to_string()),
             };
             self.metrics.retried(&self.name, lines);
+            self.telemetry.error();
             let delay = backoff.next(retry_after);
             if !logged_retry {
                 tracing::warn!(sink = %self.name, error = %why, delay_ms = delay.as_millis() as u64,

@@ -9,6 +9,10 @@ use flate2::write::GzEncoder;
 
 use super::render::{Format, render};
 use crate::metrics::AgentMetrics;
+
+/// The exporter's `component_kind` and `component_id` (its registry key).
+const COMPONENT_KIND: &str = "sink";
+const COMPONENT_ID: &str = "prometheus_exporter";
 use crate::store::Store;
 
 /// A rendered `/metrics` body and its headers.
@@ -37,7 +41,10 @@ pub fn accepts_gzip(header: Option<&str>) -> bool {
     })
 }
 
-/// Renders the store and the agent's own metrics for one scrape.
+/// Renders the store and the agent's own metrics for one scrape. Counts into the exporter's
+/// `component_*` counters (series): received (every series offered), sent (written), dropped (a
+/// duplicate of one already written, or of a family whose type conflicts); a body that could not
+/// be gzipped is an error.
 pub fn respond(
     store: &Store,
     metrics: &Arc<AgentMetrics>,
@@ -56,11 +63,22 @@ pub fn respond(
         &mut text,
     );
     let raw_len = text.len();
+    let telemetry = metrics.components.handle(COMPONENT_KIND, COMPONENT_ID);
+    let offered: usize = batches
+        .iter()
+        .flat_map(|b| b.iter())
+        .chain(own.iter())
+        .map(crate::event::Family::series_count)
+        .sum();
+    telemetry.received(offered as u64);
+    telemetry.sent(report.series as u64);
+    telemetry.dropped(offered.saturating_sub(report.series) as u64);
     let (body, content_encoding) = if gzip_enabled && accepts_gzip(accept_encoding) {
         let mut enc = GzEncoder::new(Vec::with_capacity(raw_len / 4), Compression::fast());
         match enc.write_all(text.as_bytes()).and_then(|()| enc.finish()) {
             Ok(gz) => (gz, Some("gzip")),
             Err(e) => {
+                telemetry.error();
                 tracing::warn!(error = %e, "gzip /metrics body; sending it uncompressed");
                 (text.into_bytes(), None)
             }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use crate::buffer::WhenFull;
 use crate::component::{BuildContext, ComponentError};
 
 /// The remote_write sink. It is off unless `url` is set (here or with `--remote-write-url`).
@@ -42,6 +43,11 @@ pub struct RemoteWriteConfig {
     /// The WAL's size bound; past it the oldest unsent samples are dropped and counted.
     #[serde(default = "default_wal_max_bytes")]
     pub wal_max_bytes: u64,
+    /// What an append does when the WAL is at `wal_max_bytes`: `"drop_oldest"` (the default:
+    /// the oldest unsent samples are dropped and counted) or `"block"` (the append waits for the
+    /// receiver; collections queue in memory, past `queue_capacity` they are dropped and counted).
+    #[serde(default = "default_wal_when_full")]
+    pub wal_when_full: WhenFull,
     /// The size of one WAL segment file.
     #[serde(default = "default_wal_segment_bytes")]
     pub wal_segment_bytes: u64,
@@ -83,6 +89,7 @@ impl Default for RemoteWriteConfig {
             max_backoff_ms: default_max_backoff_ms(),
             timeout_ms: default_timeout_ms(),
             wal_max_bytes: default_wal_max_bytes(),
+            wal_when_full: default_wal_when_full(),
             wal_segment_bytes: default_wal_segment_bytes(),
             queue_capacity: default_queue_capacity(),
             external_labels: BTreeMap::new(),
@@ -114,6 +121,9 @@ fn default_timeout_ms() -> u64 {
 fn default_wal_max_bytes() -> u64 {
     256 * 1024 * 1024
 }
+fn default_wal_when_full() -> WhenFull {
+    WhenFull::DropOldest
+}
 fn default_wal_segment_bytes() -> u64 {
     8 * 1024 * 1024
 }
@@ -124,7 +134,7 @@ fn default_queue_capacity() -> usize {
 impl crate::component::Component for RemoteWriteConfig {
     fn validate(&self) -> Result<(), ComponentError> {
         if let Some(u) = &self.url {
-            check_url(u).map_err(|r| ComponentError::new("url", r))?;
+            crate::http_client::check_url(u).map_err(|r| ComponentError::new("url", r))?;
         }
         if self.max_shards == 0 || self.max_shards > 64 {
             return Err(ComponentError::new(
@@ -186,30 +196,12 @@ impl crate::component::Component for RemoteWriteConfig {
         if self.url.is_none() {
             return Ok(());
         }
-        let (rw, tasks) = super::RemoteWrite::start(self, ctx.data_dir(), ctx.shutdown())
-            .map_err(ComponentError::whole)?;
+        let (rw, tasks) =
+            super::RemoteWrite::start(self, ctx.data_dir(), ctx.shutdown(), ctx.telemetry())
+                .map_err(ComponentError::whole)?;
         ctx.store().add_listener(std::sync::Arc::clone(&rw) as _);
         ctx.metrics().add_family_source(rw as _);
         ctx.add_tasks(tasks);
         Ok(())
     }
-}
-
-/// Checks a receiver URL: http or https, a host, no user info.
-pub fn check_url(u: &str) -> Result<http::Uri, String> {
-    let uri: http::Uri = u.parse().map_err(|e| format!("not a URL: {e}"))?;
-    match uri.scheme_str() {
-        Some("http" | "https") => {}
-        _ => return Err("scheme must be http or https".into()),
-    }
-    let Some(auth) = uri.authority() else {
-        return Err("no host".into());
-    };
-    if auth.as_str().contains('@') {
-        return Err("put credentials in basic_auth, not in the URL".into());
-    }
-    if auth.host().is_empty() {
-        return Err("no host".into());
-    }
-    Ok(uri)
 }

@@ -16,8 +16,8 @@
 //! receiver would reject as a whole.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -31,9 +31,9 @@ use super::config::RemoteWriteConfig;
 use super::encode;
 use super::error::RemoteWriteError;
 use super::proto::TimeSeries;
-use crate::buffer::{Cursor, DiskQueue, QueueConfig};
-use crate::event::{Family, Labels};
-use crate::metrics::FamilySource;
+use crate::buffer::{Cursor, DiskQueue};
+use crate::event::Family;
+use crate::metrics::{ComponentTelemetry, FamilySource, RemoteWriteMetrics};
 use crate::store::PutListener;
 
 /// Records read at once outside replay.
@@ -48,28 +48,12 @@ struct Job {
     ts_ms: i64,
 }
 
-#[derive(Debug, Default)]
-struct Stats {
-    sent: AtomicU64,
-    retried: AtomicU64,
-    failed: AtomicU64,
-    dropped: AtomicU64,
-    wal_bytes: AtomicU64,
-    wal_segments: AtomicU64,
-    pending: AtomicU64,
-    shards: AtomicUsize,
-    /// f64 bits.
-    last_send: AtomicU64,
-    /// f64 bits.
-    highest_sent: AtomicU64,
-}
-
 /// The remote_write sink. Feed it with [`PutListener::on_put`]; read its metrics with
 /// [`FamilySource::families`].
 pub struct RemoteWrite {
     url: String,
     tx: mpsc::Sender<Job>,
-    stats: Arc<Stats>,
+    stats: Arc<RemoteWriteMetrics>,
 }
 
 impl std::fmt::Debug for RemoteWrite {
@@ -89,18 +73,17 @@ fn now_ms() -> i64 {
 struct Shared {
     cfg: RemoteWriteConfig,
     external: Vec<(String, String)>,
-    queue: Mutex<DiskQueue>,
+    queue: DiskQueue,
+    /// Set on shutdown: a blocked append (`wal_when_full = "block"`) gives up.
+    stop: AtomicBool,
     notify: Notify,
-    stats: Arc<Stats>,
+    stats: Arc<RemoteWriteMetrics>,
     client: Client,
 }
 
 impl Shared {
-    fn lock(&self) -> std::sync::MutexGuard<'_, DiskQueue> {
-        self.queue.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn refresh_gauges(&self, q: &DiskQueue) {
+    fn refresh_gauges(&self) {
+        let q = &self.queue;
         self.stats
             .wal_bytes
             .store(q.total_bytes(), Ordering::Relaxed);
@@ -120,16 +103,16 @@ impl RemoteWrite {
         cfg: &RemoteWriteConfig,
         data_dir: &Path,
         shutdown: watch::Receiver<bool>,
+        telemetry: ComponentTelemetry,
     ) -> Result<(Arc<RemoteWrite>, Vec<JoinHandle<()>>), RemoteWriteError> {
         let url = cfg.url.clone().unwrap_or_default();
         let client = Client::new(cfg)?;
         let dir = data_dir.join("remote_write");
         let (queue, report) = DiskQueue::open(
             &dir,
-            QueueConfig {
-                max_bytes: cfg.wal_max_bytes,
-                segment_bytes: cfg.wal_segment_bytes,
-            },
+            cfg.wal_max_bytes,
+            cfg.wal_segment_bytes,
+            cfg.wal_when_full,
             encode::record_samples,
         )?;
         tracing::info!(
@@ -140,7 +123,7 @@ impl RemoteWrite {
             cut_bytes = report.truncated_bytes,
             "remote_write WAL open"
         );
-        let stats = Arc::new(Stats::default());
+        let stats = Arc::new(RemoteWriteMetrics::new(telemetry));
         let shared = Arc::new(Shared {
             cfg: cfg.clone(),
             external: cfg
@@ -148,15 +131,24 @@ impl RemoteWrite {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
-            queue: Mutex::new(queue),
+            queue,
+            stop: AtomicBool::new(false),
             notify: Notify::new(),
             stats: Arc::clone(&stats),
             client,
         });
-        shared.refresh_gauges(&shared.lock());
+        shared.refresh_gauges();
         let (tx, rx) = mpsc::channel(cfg.queue_capacity);
         let span = tracing::info_span!("remote_write", url = %url);
+        let stopper = {
+            let (sh, mut sd) = (Arc::clone(&shared), shutdown.clone());
+            async move {
+                let _ = sd.wait_for(|stop| *stop).await;
+                sh.stop.store(true, Ordering::Relaxed);
+            }
+        };
         let tasks = vec![
+            tokio::spawn(stopper),
             tokio::spawn(
                 appender(Arc::clone(&shared), rx, shutdown.clone()).instrument(span.clone()),
             ),
@@ -171,10 +163,12 @@ impl RemoteWrite {
         if samples == 0 {
             return;
         }
+        self.stats.telemetry.received(samples as u64);
         if let Err(e) = self.tx.try_send(Job { families, ts_ms }) {
             self.stats
                 .dropped
                 .fetch_add(samples as u64, Ordering::Relaxed);
+            self.stats.telemetry.dropped(samples as u64);
             tracing::warn!(samples, error = %e, "remote_write append queue full or closed; drop a collection");
         }
     }
@@ -204,80 +198,7 @@ impl PutListener for RemoteWrite {
 
 impl FamilySource for RemoteWrite {
     fn families(&self) -> Vec<Family> {
-        let s = &self.stats;
-        let l = || Labels::new().with("url", self.url.as_str());
-        // Full names, so that a search for a name finds where it is made.
-        let f = |name: &'static str, help: &str, counter: bool, v: f64| {
-            let fam = if counter {
-                Family::counter(name, help)
-            } else {
-                Family::gauge(name, help)
-            };
-            fam.with(l(), v)
-        };
-        let get = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64;
-        vec![
-            f(
-                "nodewatch_agent_remote_write_samples_sent_total",
-                "Samples the receiver accepted.",
-                true,
-                get(&s.sent),
-            ),
-            f(
-                "nodewatch_agent_remote_write_samples_retried_total",
-                "Samples sent again after a 5xx, 429 or network error.",
-                true,
-                get(&s.retried),
-            ),
-            f(
-                "nodewatch_agent_remote_write_samples_failed_total",
-                "Samples the receiver refused with a non-retryable 4xx.",
-                true,
-                get(&s.failed),
-            ),
-            f(
-                "nodewatch_agent_remote_write_samples_dropped_total",
-                "Samples dropped before delivery: WAL bound hit, append queue full, or WAL write failed.",
-                true,
-                get(&s.dropped),
-            ),
-            f(
-                "nodewatch_agent_remote_write_wal_bytes",
-                "Bytes of the remote_write WAL on disk.",
-                false,
-                get(&s.wal_bytes),
-            ),
-            f(
-                "nodewatch_agent_remote_write_wal_segments",
-                "Segment files of the remote_write WAL.",
-                false,
-                get(&s.wal_segments),
-            ),
-            f(
-                "nodewatch_agent_remote_write_pending_samples",
-                "Samples in the WAL not yet delivered.",
-                false,
-                get(&s.pending),
-            ),
-            f(
-                "nodewatch_agent_remote_write_shards",
-                "Shards that sent in the last window.",
-                false,
-                s.shards.load(Ordering::Relaxed) as f64,
-            ),
-            f(
-                "nodewatch_agent_remote_write_last_send_timestamp_seconds",
-                "When a request last succeeded.",
-                false,
-                f64::from_bits(s.last_send.load(Ordering::Relaxed)),
-            ),
-            f(
-                "nodewatch_agent_remote_write_highest_sent_timestamp_seconds",
-                "The newest sample timestamp the receiver accepted.",
-                false,
-                f64::from_bits(s.highest_sent.load(Ordering::Relaxed)),
-            ),
-        ]
+        self.stats.families(&self.url)
     }
 }
 
@@ -311,16 +232,19 @@ async fn append_one(shared: &Arc<Shared>, job: Job) {
             Ok(r) => r,
             Err(e) => return (n, Err(e.to_string())),
         };
-        let mut q = sh.lock();
-        let r = q.append(&[record]);
-        sh.refresh_gauges(&q);
-        drop(q);
+        let r = sh.queue.append(&[record], &sh.stop, || {
+            tracing::warn!(
+                "remote_write WAL full (receiver slow or down); collections wait in the append queue"
+            );
+        });
+        sh.refresh_gauges();
         match r {
             Ok(report) => {
                 if report.dropped_weight > 0 {
                     sh.stats
                         .dropped
                         .fetch_add(report.dropped_weight, Ordering::Relaxed);
+                    sh.stats.telemetry.dropped(report.dropped_weight);
                 }
                 (n, Ok(()))
             }
@@ -332,6 +256,7 @@ async fn append_one(shared: &Arc<Shared>, job: Job) {
         Ok((_, Ok(()))) => shared.notify.notify_one(),
         Ok((n, Err(e))) => {
             shared.stats.dropped.fetch_add(n, Ordering::Relaxed);
+            shared.stats.telemetry.dropped(n);
             tracing::error!(error = %e, samples = n, "append a collection to the remote_write WAL; dropped");
         }
         Err(e) => tracing::error!(error = %e, "remote_write append task"),
@@ -343,10 +268,7 @@ struct Stopped;
 
 /// Reads windows from the WAL and delivers them.
 async fn sender(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
-    let (mut cursor, replay_end) = {
-        let q = shared.lock();
-        (q.ack_cursor(), q.end_cursor())
-    };
+    let (mut cursor, replay_end) = (shared.queue.ack_cursor(), shared.queue.end_cursor());
     let shards = shared.cfg.max_shards;
     let mut conns: Vec<Option<Conn>> = (0..shards).map(|_| None).collect();
     let deadline_ms = shared.cfg.batch_send_deadline_ms as i64;
@@ -359,7 +281,7 @@ async fn sender(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
         let max_records = if replay { 1 } else { WINDOW_RECORDS };
         let sh = Arc::clone(&shared);
         let read =
-            tokio::task::spawn_blocking(move || sh.lock().read(cursor, max_records, WINDOW_BYTES))
+            tokio::task::spawn_blocking(move || sh.queue.read(cursor, max_records, WINDOW_BYTES))
                 .await;
         let batch = match read {
             Ok(Ok(b)) => b,
@@ -419,6 +341,7 @@ async fn sender(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
                 Err(e) => {
                     let n = encode::record_samples(r);
                     shared.stats.dropped.fetch_add(n, Ordering::Relaxed);
+                    shared.stats.telemetry.dropped(n);
                     tracing::error!(error = %e, samples = n, "undecodable remote_write WAL record; dropped");
                 }
             }
@@ -454,9 +377,8 @@ async fn sender(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
 async fn ack(shared: &Arc<Shared>, upto: Cursor, samples: u64) {
     let sh = Arc::clone(shared);
     let r = tokio::task::spawn_blocking(move || {
-        let mut q = sh.lock();
-        let r = q.ack(upto, samples);
-        sh.refresh_gauges(&q);
+        let r = sh.queue.ack(upto, samples);
+        sh.refresh_gauges();
         r
     })
     .await;
@@ -502,6 +424,7 @@ async fn send_shard(
             match shared.client.send(conn, body.clone()).await {
                 SendOutcome::Sent => {
                     stats.sent.fetch_add(n, Ordering::Relaxed);
+                    stats.telemetry.sent(n);
                     let now = now_ms() as f64 / 1000.0;
                     stats.last_send.store(now.to_bits(), Ordering::Relaxed);
                     if attempt > 1 {
@@ -515,6 +438,7 @@ async fn send_shard(
                 }
                 SendOutcome::Refused { status, body } => {
                     stats.failed.fetch_add(n, Ordering::Relaxed);
+                    stats.telemetry.dropped(n);
                     tracing::warn!(status, samples = n, answer = %body, "remote_write receiver refused a batch; not retried");
                     break;
                 }
@@ -524,6 +448,7 @@ async fn send_shard(
                     reason,
                 } => {
                     stats.retried.fetch_add(n, Ordering::Relaxed);
+                    stats.telemetry.error();
                     let delay = retry_after.unwrap_or_else(|| jitter(backoff));
                     if attempt == 1 || attempt.is_multiple_of(20) {
                         tracing::warn!(

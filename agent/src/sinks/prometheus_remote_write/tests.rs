@@ -11,7 +11,7 @@ use hyper_util::rt::TokioIo;
 use prost::Message as _;
 use tokio::sync::watch;
 
-use super::client::{SendOutcome, base64_for_test, classify};
+use super::client::{SendOutcome, classify};
 use super::encode::{self, families_to_series};
 use super::proto::{TimeSeries, WriteRequest};
 use super::*;
@@ -146,15 +146,6 @@ fn answers_are_classified_like_prometheus_does() {
             "{s}"
         );
     }
-}
-
-#[test]
-fn base64_matches_rfc_4648() {
-    assert_eq!(base64_for_test(b""), "");
-    assert_eq!(base64_for_test(b"f"), "Zg==");
-    assert_eq!(base64_for_test(b"fo"), "Zm8=");
-    assert_eq!(base64_for_test(b"foo"), "Zm9v");
-    assert_eq!(base64_for_test(b"user:pa ss"), "dXNlcjpwYSBzcw==");
 }
 
 #[test]
@@ -300,7 +291,8 @@ async fn delivers_every_sample_with_the_right_headers_and_retries_5xx_and_429() 
     let (url, rx) = receiver(&[503, 429, 500]).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let (_tx, sd) = watch::channel(false);
-    let (rw, _tasks) = RemoteWrite::start(&cfg(&url), dir.path(), sd).expect("start");
+    let (rw, _tasks) =
+        RemoteWrite::start(&cfg(&url), dir.path(), sd, Default::default()).expect("start");
     for k in 0..5 {
         rw.enqueue(batch(20, f64::from(k)), 1_000 + i64::from(k));
     }
@@ -339,7 +331,8 @@ async fn a_4xx_is_counted_and_not_retried() {
     let (url, rx) = receiver(&[400; 50]).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let (_tx, sd) = watch::channel(false);
-    let (rw, _tasks) = RemoteWrite::start(&cfg(&url), dir.path(), sd).expect("start");
+    let (rw, _tasks) =
+        RemoteWrite::start(&cfg(&url), dir.path(), sd, Default::default()).expect("start");
     rw.enqueue(batch(10, 1.0), 5);
     until("10 samples failed", || rw.counts()[2] == 10).await;
     until("pending drained", || rw.pending() == 0).await;
@@ -360,7 +353,8 @@ async fn an_outage_and_a_restart_lose_nothing() {
     drop(probe);
     let dir = tempfile::tempdir().expect("tempdir");
     let (tx, sd) = watch::channel(false);
-    let (rw, tasks) = RemoteWrite::start(&cfg(&down_url), dir.path(), sd).expect("start");
+    let (rw, tasks) =
+        RemoteWrite::start(&cfg(&down_url), dir.path(), sd, Default::default()).expect("start");
     for k in 0..6 {
         rw.enqueue(batch(15, f64::from(k)), 10_000 + i64::from(k));
     }
@@ -376,7 +370,8 @@ async fn an_outage_and_a_restart_lose_nothing() {
     // A new sink on the same WAL delivers everything to the receiver once it is up.
     let (url, rx) = receiver(&[]).await;
     let (_tx2, sd2) = watch::channel(false);
-    let (rw2, _tasks2) = RemoteWrite::start(&cfg(&url), dir.path(), sd2).expect("restart");
+    let (rw2, _tasks2) =
+        RemoteWrite::start(&cfg(&url), dir.path(), sd2, Default::default()).expect("restart");
     assert_eq!(rw2.pending(), 90);
     until("90 samples delivered", || rx.accepted_samples() == 90).await;
     until("pending drained", || rw2.pending() == 0).await;

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use std::sync::Arc;
 
 use crate::component::{BuildContext, ComponentError};
-use crate::sources::tail::{Discover, LogSource, LogSources, ProcessorConfig};
+use crate::sources::tail::{Discover, LogSource, LogSources, LogTelemetry, ProcessorConfig};
 
 use crate::sources::tail::TailConfig;
 use crate::transforms::multiline::MultilineConfig;
@@ -56,14 +56,17 @@ impl crate::component::Component for FilesConfig {
             return Ok(());
         }
         let cfg = self.clone();
+        let mut processor = ProcessorConfig {
+            source: "files",
+            container: None,
+            multiline: self.multiline.clone(),
+            parse: self.parse.clone(),
+            telemetry: LogTelemetry::default(),
+        };
+        processor.telemetry = LogTelemetry::for_source(ctx, &processor);
         ctx.shared::<LogSources>().add(LogSource {
             tail: self.tail.clone(),
-            processor: Arc::new(ProcessorConfig {
-                source: "files",
-                container: None,
-                multiline: self.multiline.clone(),
-                parse: self.parse.clone(),
-            }),
+            processor: Arc::new(processor),
             discover: Box::new(move || {
                 super::FilesDiscover::new(&cfg)
                     .map(|d| Box::new(d) as Box<dyn Discover>)

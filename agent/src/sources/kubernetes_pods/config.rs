@@ -8,7 +8,7 @@ use serde::Deserialize;
 use std::sync::Arc;
 
 use crate::component::{BuildContext, ComponentError, NodeName};
-use crate::sources::tail::{Discover, LogSource, LogSources, ProcessorConfig};
+use crate::sources::tail::{Discover, LogSource, LogSources, LogTelemetry, ProcessorConfig};
 
 use super::api::PodApiConfig;
 use crate::sources::tail::TailConfig;
@@ -91,14 +91,17 @@ impl crate::component::Component for KubernetesPodsConfig {
         }
         let cfg = self.clone();
         let metrics = Arc::clone(&ctx.metrics().logs);
+        let mut processor = ProcessorConfig {
+            source: "kubernetes_pods",
+            container: Some(self.parse_cri.clone()),
+            multiline: self.multiline.clone(),
+            parse: self.parse.clone(),
+            telemetry: LogTelemetry::default(),
+        };
+        processor.telemetry = LogTelemetry::for_source(ctx, &processor);
         ctx.shared::<LogSources>().add(LogSource {
             tail: self.tail.clone(),
-            processor: Arc::new(ProcessorConfig {
-                source: "kubernetes_pods",
-                container: Some(self.parse_cri.clone()),
-                multiline: self.multiline.clone(),
-                parse: self.parse.clone(),
-            }),
+            processor: Arc::new(processor),
             discover: Box::new(move || {
                 let d =
                     super::PodsDiscover::new(cfg.root.clone(), node.clone(), cfg.labels.clone());

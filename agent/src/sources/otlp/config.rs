@@ -61,6 +61,9 @@ impl crate::component::Component for OtlpConfig {
         let Some(store) = ctx.get::<PipelineStore>() else {
             return Ok(());
         };
+        store
+            .metrics()
+            .set_telemetry(crate::pipeline::Origin::Otlp, ctx.telemetry());
         let receiver = self.enabled.then(|| {
             Arc::new(super::OtlpReceiver::new(self.clone(), store)) as Arc<dyn PushReceiver>
         });

@@ -61,6 +61,9 @@ impl crate::component::Component for PushgatewayConfig {
         else {
             return Ok(());
         };
+        store
+            .metrics()
+            .set_telemetry(crate::pipeline::Origin::Pushgateway, ctx.telemetry());
         let receiver = self.enabled.then(|| {
             Arc::new(super::PushgatewayReceiver::new(
                 self.clone(),

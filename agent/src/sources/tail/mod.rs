@@ -17,7 +17,7 @@ mod tailer;
 pub use config::TailConfig;
 pub use fingerprint::{FP_MAX, MIN_COPY_FP_LEN, fingerprint};
 pub use log_source::{DiscoverFactory, LogSource, LogSources};
-pub use process::{LineProcessor, ProcessorConfig};
+pub use process::{LineProcessor, LogTelemetry, ProcessorConfig};
 pub use tailer::{Discover, FileSpec, Tailer, TailerHandle};
 
 #[cfg(test)]

@@ -6,12 +6,55 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::logs::{LogEntry, LogMetrics, StreamLabels};
+use crate::metrics::ComponentTelemetry;
 use crate::transforms::multiline::{Merged, Multiline, MultilineConfig, MultilineError};
 use crate::transforms::parse_cri::{Joined, Joiner, ParseCriConfig, Stream, parse_container_line};
 use crate::transforms::parse_json::{ParseConfig, ParseFormat, parse_line};
 
+/// The `component_*` counters a log source and the transforms on its lines count into (lines).
+/// Each source's `build` takes its own handle and the transforms' (`component_kind="transform"`,
+/// `component_id` `parse_cri`, `multiline`, `parse_json`: one per transform, shared by the
+/// sources that use it); the defaults count nowhere (tests).
+#[derive(Debug, Clone, Default)]
+pub struct LogTelemetry {
+    /// The source: lines read (received) and handed to the transforms (sent).
+    pub source: ComponentTelemetry,
+    /// Container lines parsed (received), entries joined from them (sent); a line not in the
+    /// container format is an error (it goes on as plain text).
+    pub parse_cri: ComponentTelemetry,
+    /// Lines in (received), events out (sent); an event cut at its bound is an error.
+    pub multiline: ComponentTelemetry,
+    /// Lines parsed (received) and passed on (sent); a line not in the format is an error (it
+    /// goes on without its fields).
+    pub parse_json: ComponentTelemetry,
+}
+
+impl LogTelemetry {
+    /// The handles of a source being built and of the transforms its `cfg` turns on.
+    pub fn for_source(ctx: &crate::component::BuildContext, cfg: &ProcessorConfig) -> Self {
+        let transform = |id: &str| ctx.metrics().components.handle("transform", id);
+        let off = ComponentTelemetry::default;
+        LogTelemetry {
+            source: ctx.telemetry(),
+            parse_cri: cfg
+                .container
+                .as_ref()
+                .map_or_else(off, |_| transform("parse_cri")),
+            multiline: cfg
+                .multiline
+                .as_ref()
+                .map_or_else(off, |_| transform("multiline")),
+            parse_json: if cfg.parse.format == ParseFormat::None {
+                off()
+            } else {
+                transform("parse_json")
+            },
+        }
+    }
+}
+
 /// What a source asks of each of its files' lines.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct ProcessorConfig {
     /// The source's name (the `source` metric label).
     pub source: &'static str,
@@ -21,6 +64,8 @@ pub struct ProcessorConfig {
     pub multiline: Option<MultilineConfig>,
     /// Structured parsing.
     pub parse: ParseConfig,
+    /// Where the lines are counted.
+    pub telemetry: LogTelemetry,
 }
 
 type Key = (Option<Stream>, Option<&'static str>);
@@ -72,6 +117,9 @@ impl LineProcessor {
         out: &mut Vec<LogEntry>,
     ) {
         let src = self.cfg.source;
+        let t = &self.cfg.telemetry;
+        t.source.received(1);
+        t.source.sent(1);
         let text: Cow<'_, str> = match std::str::from_utf8(bytes) {
             Ok(s) => Cow::Borrowed(s),
             Err(_) => {
@@ -83,10 +131,12 @@ impl LineProcessor {
             self.metrics.malformed(src, "binary", 1);
         }
         if let (Some(c), Some(joiner)) = (&self.cfg.container, &mut self.joiner) {
+            t.parse_cri.received(1);
             match parse_container_line(c.format, &text) {
                 Ok(cl) => {
                     joiner.push(cl, start, &mut self.joined);
                     let mut joined = std::mem::take(&mut self.joined);
+                    t.parse_cri.sent(joined.len() as u64);
                     for j in joined.drain(..) {
                         if j.cut {
                             self.metrics.malformed(src, "line_too_long", 1);
@@ -97,6 +147,8 @@ impl LineProcessor {
                 }
                 Err(e) => {
                     self.metrics.malformed(src, e.reason(), 1);
+                    t.parse_cri.error();
+                    t.parse_cri.sent(1);
                     self.stage2(now_ns, None, text.into_owned(), start, now, out);
                 }
             }
@@ -116,6 +168,7 @@ impl LineProcessor {
     ) {
         match &mut self.multiline {
             Some(ml) => {
+                self.cfg.telemetry.multiline.received(1);
                 ml.push(ts, tag, msg, start, now, &mut self.merged);
                 self.drain_merged(out);
             }
@@ -125,9 +178,11 @@ impl LineProcessor {
 
     fn drain_merged(&mut self, out: &mut Vec<LogEntry>) {
         let mut merged = std::mem::take(&mut self.merged);
+        self.cfg.telemetry.multiline.sent(merged.len() as u64);
         for m in merged.drain(..) {
             if m.cut {
                 self.metrics.malformed(self.cfg.source, "multiline_cut", 1);
+                self.cfg.telemetry.multiline.error();
             }
             self.emit(m.ts_ns, m.tag, m.msg, out);
         }
@@ -138,10 +193,14 @@ impl LineProcessor {
         let (level, metadata, ts) = if self.cfg.parse.format == ParseFormat::None {
             (None, Vec::new(), ts)
         } else {
+            let t = &self.cfg.telemetry.parse_json;
+            t.received(1);
+            t.sent(1);
             match parse_line(&self.cfg.parse, &msg) {
                 Ok(p) => (p.level, p.metadata, p.ts_ns.unwrap_or(ts)),
                 Err(reason) => {
                     self.metrics.malformed(self.cfg.source, reason, 1);
+                    t.error();
                     (None, Vec::new(), ts)
                 }
             }
@@ -185,6 +244,7 @@ impl LineProcessor {
         if let Some(j) = &mut self.joiner {
             j.flush(&mut self.joined);
             let mut joined = std::mem::take(&mut self.joined);
+            self.cfg.telemetry.parse_cri.sent(joined.len() as u64);
             for j in joined.drain(..) {
                 self.stage2(j.ts_ns, Some(j.stream), j.msg, j.start, now, out);
             }

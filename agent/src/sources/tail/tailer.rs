@@ -13,7 +13,7 @@ use super::file::TailedFile;
 use super::fingerprint::{self, FP_MAX};
 use super::{LineProcessor, ProcessorConfig, TailConfig};
 use crate::logs::timestamp::now_nanos;
-use crate::logs::{Chunk, FileKey, LogEntry, LogMetrics, Positions, StreamLabels};
+use crate::logs::{Chunk, ChunkBuffer, FileKey, LogEntry, LogMetrics, Positions, StreamLabels};
 
 /// Bytes read from one file before the tailer turns to the next.
 const PER_FILE_ROUND: usize = 1024 * 1024;
@@ -76,7 +76,7 @@ pub struct Tailer {
     scratch: Vec<LogEntry>,
     warned_full: bool,
     warned_max_open: bool,
-    spill: Option<Arc<crate::sinks::loki::SpillQueue>>,
+    spill: Option<Arc<dyn ChunkBuffer>>,
     patterns: Option<Arc<crate::transforms::log_patterns::LogPatterns>>,
     shutdown: Arc<AtomicBool>,
 }
@@ -119,7 +119,7 @@ impl Tailer {
 
     /// Chunks go to this disk buffer (and their positions move once it is fsynced) instead of
     /// the channel.
-    pub fn with_spill(mut self, q: Arc<crate::sinks::loki::SpillQueue>) -> Self {
+    pub fn with_spill(mut self, q: Arc<dyn ChunkBuffer>) -> Self {
         self.spill = Some(q);
         self
     }
@@ -441,7 +441,7 @@ impl Tailer {
             if !chunk.entries.is_empty()
                 && let Err(e) = q.append(&chunk.entries, &self.shutdown)
             {
-                if !matches!(e, crate::sinks::loki::SpillError::Closed) {
+                if !e.is_empty() {
                     tracing::error!(error = %e, "spill buffer append failed; stop tailing");
                 }
                 return Err(Stopped);

@@ -44,6 +44,7 @@ fn harness(dir: &Path, pattern: &str, cfg: TailConfig) -> H {
             container: None,
             multiline: None,
             parse: ParseConfig::default(),
+            telemetry: Default::default(),
         }),
         Box::new(FilesDiscover::new(&fc).expect("ok")),
         Arc::clone(&pos),

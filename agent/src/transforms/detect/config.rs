@@ -681,7 +681,8 @@ impl crate::component::Component for DetectConfig {
             ),
         };
         let engine =
-            super::Engine::new(self.clone(), links, ctx.shared::<super::AlertBook>(), stats);
+            super::Engine::new(self.clone(), links, ctx.shared::<super::AlertBook>(), stats)
+                .with_telemetry(ctx.telemetry());
         let task = super::run(
             engine,
             std::sync::Arc::clone(ctx.store()),

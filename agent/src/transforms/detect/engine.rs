@@ -15,6 +15,7 @@ use super::detector::SeriesDetector;
 use super::policy::{AlertState, Transition};
 use super::scorer::Scored;
 use crate::event::{Family, Histogram, Labels, MetricKind, Value};
+use crate::metrics::ComponentTelemetry;
 use crate::sinks::alertmanager::{Links, SinkStats};
 use crate::store::Store;
 
@@ -59,6 +60,7 @@ pub struct Engine {
     sink_stats: Arc<SinkStats>,
     dropped: u64,
     suppressed: BTreeMap<&'static str, u64>,
+    telemetry: ComponentTelemetry,
 }
 
 /// The `quantile` of a histogram given as (le, cumulative count), Prometheus' interpolation.
@@ -128,7 +130,15 @@ impl Engine {
             sink_stats,
             dropped: 0,
             suppressed: BTreeMap::new(),
+            telemetry: ComponentTelemetry::default(),
         }
+    }
+
+    /// Counts into `telemetry` (samples of watched series): received, sent (scored) and dropped
+    /// (of a new series past `max_series`).
+    pub fn with_telemetry(mut self, telemetry: ComponentTelemetry) -> Self {
+        self.telemetry = telemetry;
+        self
     }
 
     /// How many series are watched.
@@ -167,9 +177,11 @@ impl Engine {
         now: SystemTime,
     ) {
         let key = (wi, labels.clone());
+        self.telemetry.received(1);
         if !self.series.contains_key(&key) {
             if self.series.len() >= self.config.max_series {
                 self.dropped += 1;
+                self.telemetry.dropped(1);
                 return;
             }
             let w = &self.config.watch[wi];
@@ -194,6 +206,7 @@ impl Engine {
                 },
             );
         }
+        self.telemetry.sent(1);
         let stat = self.config.watch[wi].stat;
         let Some(s) = self.series.get_mut(&key) else {
             return;

@@ -15,7 +15,7 @@
 //! 1000 samples score 0.9 or more (see the `calibration_*` tests). Non-finite input is counted
 //! ([`Scorer::skipped`]) and scores 0. Memory is fixed (about 1.7 KiB), cost O(1) per sample.
 
-mod alerts;
+use crate::alerts;
 mod config;
 mod csv;
 mod daily;

@@ -338,6 +338,7 @@ impl crate::component::Component for LogPatternsConfig {
         };
         let alerts = ctx.shared::<crate::transforms::detect::AlertBook>();
         let p = super::LogPatterns::open(self.clone(), Some(ctx.data_dir()), links, node, alerts);
+        p.set_telemetry(ctx.telemetry());
         ctx.metrics().add_family_source(Arc::clone(&p) as _);
         let shutdown = ctx.shutdown();
         ctx.spawn(Arc::clone(&p).run(shutdown));

@@ -45,6 +45,8 @@ pub struct LogPatterns {
     save_lock: Mutex<()>,
     /// Persistence counters.
     pub saves: SaveStats,
+    /// The `component_*` counters (lines in and passed on), set by `build`.
+    telemetry: std::sync::OnceLock<crate::metrics::ComponentTelemetry>,
 }
 
 fn now_secs(t: SystemTime) -> i64 {
@@ -53,6 +55,11 @@ fn now_secs(t: SystemTime) -> i64 {
 }
 
 impl LogPatterns {
+    /// Counts the lines that go through into `t` (`component_*`); set once.
+    pub fn set_telemetry(&self, t: crate::metrics::ComponentTelemetry) {
+        let _ = self.telemetry.set(t);
+    }
+
     /// Builds the transform and loads the templates saved under `data_dir` (a damaged file is
     /// moved aside and logged; mining starts empty).
     pub fn open(
@@ -85,6 +92,7 @@ impl LogPatterns {
             path,
             save_lock: Mutex::new(()),
             saves: SaveStats::default(),
+            telemetry: std::sync::OnceLock::new(),
         })
     }
 
@@ -123,6 +131,10 @@ impl LogPatterns {
     pub fn process(&self, entries: &mut [LogEntry]) {
         if entries.is_empty() {
             return;
+        }
+        if let Some(t) = self.telemetry.get() {
+            t.received(entries.len() as u64);
+            t.sent(entries.len() as u64);
         }
         let now = SystemTime::now();
         let ts = now_secs(now);

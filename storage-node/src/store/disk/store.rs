@@ -507,7 +507,7 @@ impl DiskStore {
                 writer = Some(w);
             }
         }
-        if writer.is_none() && total <= small_limit {
+        if small_limit > 0 && writer.is_none() && total <= small_limit {
             let layout = self.inner.layout.clone();
             return blocking(move || {
                 let t = Instant::now();

@@ -383,3 +383,36 @@ async fn compaction_during_reads_writes_and_deletes_loses_nothing_and_serves_not
     let (store, _) = open_opts(dir.path(), 8 << 10);
     check(store, acked).await;
 }
+
+#[tokio::test]
+async fn threshold_zero_keeps_every_object_in_its_own_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let metrics = Arc::new(Metrics::new(true, "t"));
+    let options = StoreOptions {
+        small_object_max_bytes: 0,
+        ..Default::default()
+    };
+    let store = DiskStore::open_with(dir.path().to_owned(), metrics, "t", options)
+        .expect("open")
+        .0;
+    store.create_bucket("bkt").await.expect("bucket");
+    put(&store, "empty", Vec::new()).await;
+    put(&store, "small", data(1, 100)).await;
+    for key in ["empty", "small"] {
+        assert!(store.inner.layout.object("bkt", key).1.exists(), "{key}");
+    }
+    assert!(!dir.path().join("buckets/bkt/.log").exists());
+    // An empty part of an upload is a file too.
+    let up = store
+        .create_upload("bkt", "mp", ObjectAttrs::default(), None)
+        .await
+        .expect("upload");
+    store
+        .upload_part("bkt", "mp", &up.upload_id, 1, body(Vec::new()), ok_hook())
+        .await
+        .expect("empty part");
+    assert_eq!(
+        read(&store, "empty").await.expect("empty"),
+        Vec::<u8>::new()
+    );
+}

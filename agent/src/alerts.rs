@@ -1,4 +1,5 @@
-//! The alerts the detectors raise: the active set (read by `GET /api/v1/alerts` and re-sent by the
+//! The alerts a transform raises (`transforms::detect`, `transforms::log_patterns`), shared with
+//! the sinks and the API: the active set (read by `GET /api/v1/alerts` and re-sent by the
 //! alertmanager sink) and the resolved ones waiting to be delivered, bounded.
 
 use std::collections::{BTreeMap, VecDeque};

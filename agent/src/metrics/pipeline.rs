@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+use super::ComponentTelemetry;
 use crate::event::{Family, Labels};
 
 /// Which receiver a pushed series came through.
@@ -102,6 +103,9 @@ struct Inner {
     push_requests: BTreeMap<(&'static str, &'static str), u64>,
     dropped: BTreeMap<(Origin, DropReason), u64>,
     expired: u64,
+    /// Each push source's `component_*` counters (data points: received = sent + dropped; a
+    /// request answered with an error status is an error).
+    telemetry: BTreeMap<Origin, ComponentTelemetry>,
 }
 
 /// Counters of the pipeline receivers; the gauges (series, groups) come from the store.
@@ -120,6 +124,23 @@ impl PipelineMetrics {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Counts into `t` what comes through `origin` (the push source's `build` sets it).
+    pub fn set_telemetry(&self, origin: Origin, t: ComponentTelemetry) {
+        self.lock().telemetry.insert(origin, t);
+    }
+
+    fn telemetry(&self, origin: Origin) -> Option<ComponentTelemetry> {
+        self.lock().telemetry.get(&origin).cloned()
+    }
+
+    /// Counts data points `origin` stored.
+    pub fn add_kept(&self, origin: Origin, n: usize) {
+        if let Some(t) = self.telemetry(origin).filter(|_| n > 0) {
+            t.received(n as u64);
+            t.sent(n as u64);
+        }
+    }
+
     /// Counts OTLP data points received (kept or not).
     pub fn add_otlp_points(&self, n: usize) {
         self.lock().otlp_points += n as u64;
@@ -127,26 +148,37 @@ impl PipelineMetrics {
 
     /// Counts one OTLP request by its response status.
     pub fn inc_otlp_request(&self, status: u16) {
-        *self
-            .lock()
-            .otlp_requests
-            .entry(code_label(status))
-            .or_default() += 1;
+        let mut g = self.lock();
+        *g.otlp_requests.entry(code_label(status)).or_default() += 1;
+        if status >= 400
+            && let Some(t) = g.telemetry.get(&Origin::Otlp)
+        {
+            t.error();
+        }
     }
 
     /// Counts one Pushgateway request by method and response status.
     pub fn inc_push_request(&self, method: &http::Method, status: u16) {
-        *self
-            .lock()
-            .push_requests
+        let mut g = self.lock();
+        *g.push_requests
             .entry((method_label(method), code_label(status)))
             .or_default() += 1;
+        if status >= 400
+            && let Some(t) = g.telemetry.get(&Origin::Pushgateway)
+        {
+            t.error();
+        }
     }
 
     /// Counts series or data points that were not kept.
     pub fn add_dropped(&self, origin: Origin, reason: DropReason, n: usize) {
         if n > 0 {
-            *self.lock().dropped.entry((origin, reason)).or_default() += n as u64;
+            let mut g = self.lock();
+            *g.dropped.entry((origin, reason)).or_default() += n as u64;
+            if let Some(t) = g.telemetry.get(&origin) {
+                t.received(n as u64);
+                t.dropped(n as u64);
+            }
         }
     }
 

@@ -1,4 +1,5 @@
-//! A spilled chunk's payload: the entries, length-prefixed.
+//! A spilled chunk's payload (one record of the spill buffer): the entry count (u32 LE, which is
+//! also the record's weight), then each entry, length-prefixed.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -53,6 +54,14 @@ impl Reader<'_> {
         let n = self.u32()? as usize;
         String::from_utf8(self.take(n)?.to_vec()).ok()
     }
+}
+
+/// The entries in a payload (its first four bytes), without decoding it: the weight the disk
+/// queue counts, so that what a full `drop_oldest` buffer drops is counted in lines.
+pub fn entry_count(b: &[u8]) -> u64 {
+    b.get(..4)
+        .and_then(|h| h.try_into().ok())
+        .map_or(0, |h| u64::from(u32::from_le_bytes(h)))
 }
 
 /// Decodes entries; `None` if the payload is not well-formed.

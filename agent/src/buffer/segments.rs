@@ -1,4 +1,4 @@
-//! [`DiskQueue`]: segments, the acknowledged cursor, the byte bound and recovery.
+//! [`Segments`]: segments, the acknowledged cursor, the byte bound and recovery.
 //!
 //! # Layout
 //! ```text
@@ -6,7 +6,7 @@
 //! <dir>/cursor                     the ack cursor: segment:u64 LE | offset:u64 LE | crc32c:u32 LE
 //! ```
 //! # Durability
-//! - **fsync policy: per batch, before the producer hears back.** [`DiskQueue::append`] writes
+//! - **fsync policy: per batch, before the producer hears back.** [`Segments::append`] writes
 //!   every record of a batch with one `write`, then `fdatasync`s the segment (and the directory
 //!   when it created a segment) before returning. A producer that got `Ok` knows its records
 //!   survive kill -9 and power loss. The agent appends one batch per collection, so this is one
@@ -58,7 +58,7 @@ pub struct Cursor {
     pub offset: u64,
 }
 
-/// What one [`DiskQueue::read`] returned.
+/// What one [`Segments::read`] returned.
 #[derive(Debug, Default)]
 pub struct ReadBatch {
     /// The payloads, in order.
@@ -69,7 +69,7 @@ pub struct ReadBatch {
     pub skipped_bytes: u64,
 }
 
-/// What [`DiskQueue::append`] had to drop to stay under the bound.
+/// What [`Segments::append`] had to drop to stay under the bound.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct AppendReport {
     /// Unacknowledged records deleted with the oldest segments.
@@ -78,7 +78,7 @@ pub struct AppendReport {
     pub dropped_weight: u64,
 }
 
-/// What [`DiskQueue::open`] found.
+/// What [`Segments::open`] found.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct OpenReport {
     /// Bytes cut from the tail of the newest segment (a torn write).
@@ -89,11 +89,14 @@ pub struct OpenReport {
     pub pending_records: u64,
     /// Their total weight.
     pub pending_weight: u64,
+    /// Whether the cut tail was a damaged record (a whole one failing its check), not a torn
+    /// write.
+    pub damaged_tail: bool,
 }
 
 /// The queue. Not internally synchronised: wrap it in a mutex to share it.
 #[derive(Debug)]
-pub struct DiskQueue {
+pub struct Segments {
     dir: PathBuf,
     cfg: QueueConfig,
     weigh: Weigher,
@@ -119,13 +122,13 @@ fn fsync_dir(dir: &Path) -> Result<(), BufferError> {
         .map_err(io_err("fsync directory", dir))
 }
 
-impl DiskQueue {
+impl Segments {
     /// Opens (or creates) the queue in `dir`, recovering from a crash.
     pub fn open(
         dir: &Path,
         cfg: QueueConfig,
         weigh: Weigher,
-    ) -> Result<(DiskQueue, OpenReport), BufferError> {
+    ) -> Result<(Segments, OpenReport), BufferError> {
         if cfg.segment_bytes < 1024 || cfg.max_bytes < cfg.segment_bytes * 2 {
             return Err(BufferError::Config(
                 "segment_bytes must be at least 1024 and max_bytes at least two segments",
@@ -176,6 +179,7 @@ impl DiskQueue {
                 f.sync_all().map_err(io_err("fsync segment", &path))?;
                 segments.insert(last, scan.valid_len);
                 report.truncated_bytes = scan.trailing;
+                report.damaged_tail = scan.damaged;
             }
         }
         let first = segments.keys().next().copied();
@@ -199,7 +203,7 @@ impl DiskQueue {
         {
             ack.offset = len;
         }
-        let mut q = DiskQueue {
+        let mut q = Segments {
             dir: dir.to_path_buf(),
             cfg,
             weigh,
@@ -250,6 +254,20 @@ impl DiskQueue {
     /// Segments on disk.
     pub fn segment_count(&self) -> usize {
         self.segments.len()
+    }
+
+    /// Bytes of the records after the acknowledged cursor.
+    pub fn pending_bytes(&self) -> u64 {
+        self.segments
+            .range(self.ack.segment..)
+            .map(|(&id, &len)| {
+                if id == self.ack.segment {
+                    len.saturating_sub(self.ack.offset)
+                } else {
+                    len
+                }
+            })
+            .sum()
     }
 
     /// The acknowledged cursor.
