@@ -246,31 +246,25 @@ fn merge(parts: Vec<Result_>, secs: f64) -> Result_ {
     r
 }
 
-/// The baseline: this process writes, fsyncs and renames files itself.
-fn raw_fs(size: usize, concurrency: usize, secs: u64) -> Result_ {
-    let dir = tempfile::tempdir_in(bench_dir()).expect("tempdir");
-    let dir = Arc::new(dir.path().to_owned());
+/// Runs `op(worker, i)` in `concurrency` threads for `secs` seconds, timing each call; `op` answers
+/// whether it succeeded.
+fn run_workers(
+    concurrency: usize,
+    secs: u64,
+    op: impl Fn(usize, usize) -> bool + Send + Sync + 'static,
+) -> Result_ {
+    let op = Arc::new(op);
     let started = Instant::now();
     let threads: Vec<_> = (0..concurrency)
         .map(|w| {
-            let dir = dir.clone();
+            let op = op.clone();
             std::thread::spawn(move || {
-                use std::io::Write;
-                let data = vec![0x5au8; size];
                 let mut r = Result_::default();
                 let deadline = Instant::now() + Duration::from_secs(secs);
-                let mut i = 0u64;
+                let mut i = 0usize;
                 while Instant::now() < deadline {
                     let t = Instant::now();
-                    let tmp = dir.join(format!("tmp-{w}-{i}"));
-                    let dst = dir.join(format!("obj-{w}-{}", i % 1000));
-                    let ok = (|| -> std::io::Result<()> {
-                        let mut f = std::fs::File::create(&tmp)?;
-                        f.write_all(&data)?;
-                        f.sync_all()?;
-                        std::fs::rename(&tmp, &dst)
-                    })();
-                    if ok.is_ok() {
+                    if op(w, i) {
                         r.ops += 1
                     } else {
                         r.errors += 1
@@ -290,6 +284,25 @@ fn raw_fs(size: usize, concurrency: usize, secs: u64) -> Result_ {
     merge(parts, started.elapsed().as_secs_f64())
 }
 
+/// The baseline: this process writes, fsyncs and renames files itself.
+fn raw_fs(size: usize, concurrency: usize, secs: u64) -> Result_ {
+    use std::io::Write;
+    let tmpdir = tempfile::tempdir_in(bench_dir()).expect("tempdir");
+    let dir = tmpdir.path().to_owned();
+    let data = vec![0x5au8; size];
+    run_workers(concurrency, secs, move |w, i| {
+        let tmp = dir.join(format!("tmp-{w}-{i}"));
+        let dst = dir.join(format!("obj-{w}-{}", i % 1000));
+        (|| -> std::io::Result<()> {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&data)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &dst)
+        })()
+        .is_ok()
+    })
+}
+
 /// Keys a GET phase reads (written, untimed, by [`prefill`] first): 256 small ones, 64 of 1 MiB.
 fn get_keys(size: usize) -> usize {
     if size >= 1 << 20 { 64 } else { 256 }
@@ -297,40 +310,18 @@ fn get_keys(size: usize) -> usize {
 
 /// The raw read baseline: this process reads whole files it wrote.
 fn raw_read(size: usize, concurrency: usize, secs: u64) -> Result_ {
-    let dir = tempfile::tempdir_in(bench_dir()).expect("tempdir");
+    let tmpdir = tempfile::tempdir_in(bench_dir()).expect("tempdir");
     let data = vec![0x5au8; size];
     let keys = get_keys(size);
     for k in 0..keys {
-        std::fs::write(dir.path().join(format!("obj-{k}")), &data).expect("write baseline file");
+        std::fs::write(tmpdir.path().join(format!("obj-{k}")), &data).expect("write baseline file");
     }
-    let dir = Arc::new(dir.path().to_owned());
-    let started = Instant::now();
-    let threads: Vec<_> = (0..concurrency)
-        .map(|w| {
-            let dir = dir.clone();
-            std::thread::spawn(move || {
-                let mut r = Result_::default();
-                let deadline = Instant::now() + Duration::from_secs(secs);
-                let mut i = 0usize;
-                while Instant::now() < deadline {
-                    let t = Instant::now();
-                    match std::fs::read(dir.join(format!("obj-{}", (w * 7 + i) % keys))) {
-                        Ok(b) if b.len() == size => r.ops += 1,
-                        _ => r.errors += 1,
-                    }
-                    r.lat_us
-                        .push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
-                    i += 1;
-                }
-                r
-            })
-        })
-        .collect();
-    let parts = threads
-        .into_iter()
-        .map(|t| t.join().expect("worker"))
-        .collect();
-    merge(parts, started.elapsed().as_secs_f64())
+    let dir = tmpdir.path().to_owned();
+    run_workers(
+        concurrency,
+        secs,
+        move |w, i| matches!(std::fs::read(dir.join(format!("obj-{}", (w * 7 + i) % keys))), Ok(b) if b.len() == size),
+    )
 }
 
 /// Writes the keys GET phases read: `/bench/g<size>/k<n>`, [`get_keys`] of them, 16 at a time.
