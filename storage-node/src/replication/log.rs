@@ -446,7 +446,9 @@ impl ReplLog {
         if n == 0 {
             return Ok(0);
         }
-        w.file.sync_data().map_err(io_ctx("fsync replication log"))?;
+        w.file
+            .sync_data()
+            .map_err(io_ctx("fsync replication log"))?;
         self.fsyncs.fetch_add(1, Ordering::Relaxed);
         let last = w.next_seq - 1;
         self.publish(&w, last);
@@ -458,18 +460,10 @@ impl ReplLog {
 
     /// Writes an encoded record at the end of the current segment, rolling over first when it is
     /// full (the old segment is made durable before anything goes to the new one).
-    fn write_locked(
-        &self,
-        w: &mut Writer,
-        bytes: &[u8],
-        seq: u64,
-    ) -> Result<(), ReplicationError> {
+    fn write_locked(&self, w: &mut Writer, bytes: &[u8], seq: u64) -> Result<(), ReplicationError> {
         if w.len + bytes.len() as u64 > self.segment_bytes && w.len > HEADER_LEN as u64 {
             w.file.sync_data().map_err(io_ctx("fsync log segment"))?;
             self.fsyncs.fetch_add(1, Ordering::Relaxed);
-            // Everything written so far is durable now.
-            self.synced_seq
-                .fetch_max(w.next_seq.saturating_sub(1), Ordering::AcqRel);
             let (f, seg) = create_segment(&self.dir, seq, w.cum_bytes)?;
             w.file = Arc::new(f);
             w.len = HEADER_LEN as u64;
@@ -543,7 +537,9 @@ impl ReplLog {
         let sync = match mode {
             Mode::Synced | Mode::Unsettled => true,
             Mode::Folded => {
-                rec.seq.saturating_sub(self.synced_seq.load(Ordering::Acquire)) > FOLD_SYNC_SEQS
+                rec.seq
+                    .saturating_sub(self.synced_seq.load(Ordering::Acquire))
+                    > FOLD_SYNC_SEQS
             }
         };
         if sync && let Err(e) = self.sync_to(rec.seq) {
@@ -577,10 +573,12 @@ impl ReplLog {
         Ok(())
     }
 
-    /// The highest sequence number written (0 when nothing was ever logged). A record is durable
-    /// before its write is acknowledged, and readable once settled.
+    /// The highest durable sequence number (0 when nothing was ever logged): fsynced here, or
+    /// settled (a folded record is settled after the fsync of the store's log that holds it).
     pub fn last_seq(&self) -> u64 {
-        self.written_seq.load(Ordering::Acquire)
+        self.synced_seq
+            .load(Ordering::Acquire)
+            .max(self.readable_seq())
     }
 
     /// [`LogRecord::cum_bytes`] of the last record written.

@@ -127,8 +127,7 @@ impl Replicator {
     ) -> Result<(Self, LogOpenReport), ReplicationError> {
         let dir = store.data_dir().join("replication");
         let incarnation = cursor::incarnation(&dir)?;
-        let (log, mut report) =
-            ReplLog::open(dir.join("log"), super::log::DEFAULT_SEGMENT_BYTES)?;
+        let (log, mut report) = ReplLog::open(dir.join("log"), super::log::DEFAULT_SEGMENT_BYTES)?;
         // Folded records whose copy here was lost in a crash: the store's log holds them.
         let folded = store
             .take_folded()

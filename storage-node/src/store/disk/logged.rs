@@ -272,13 +272,7 @@ impl Inner {
 impl DiskStore {
     /// The folded writes replay found at start-up (see [`FoldTail`]); empty after the first call.
     pub fn take_folded(&self) -> Vec<FoldedWrite> {
-        std::mem::take(
-            &mut *self
-                .inner
-                .folded
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()),
-        )
+        std::mem::take(&mut *self.inner.folded.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// The small-object log (tests, metrics).

@@ -97,7 +97,10 @@ pub enum Replayed {
         meta: Box<ObjectMeta>,
         fold: Option<Fold>,
     },
-    Kill { key: String, version: Version },
+    Kill {
+        key: String,
+        version: Version,
+    },
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
