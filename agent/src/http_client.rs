@@ -210,6 +210,16 @@ pub fn check_url(u: &str) -> Result<http::Uri, String> {
     Ok(uri)
 }
 
+/// One request as it goes out (kept whole, so a retry sends it again).
+#[derive(Debug, Clone)]
+struct Outgoing<'a> {
+    method: Method,
+    target: &'a str,
+    headers: HeaderMap,
+    body: Bytes,
+    max_body: usize,
+}
+
 /// A client for one base URL; cheap to clone (clones share the TLS config and the idle pool).
 #[derive(Clone)]
 pub struct HttpClient {
@@ -446,10 +456,14 @@ impl HttpClient {
         body: Bytes,
         max_body: usize,
     ) -> Result<Answer, String> {
-        let target = self.inner.path.clone();
-        self.exchange_on(conn, Method::POST, &target, headers, body, max_body)
-            .await
-            .map_err(|e| e.to_string())
+        let out = Outgoing {
+            method: Method::POST,
+            target: &self.inner.path,
+            headers,
+            body,
+            max_body,
+        };
+        self.exchange_on(conn, out).await.map_err(|e| e.to_string())
     }
 
     /// One request to the URL's path followed by `path` (`/api/v2/alerts`, `/metrics`,
@@ -474,21 +488,17 @@ impl HttpClient {
         };
         let reused = pooled.is_some();
         let mut conn = pooled;
-        let mut r = self
-            .exchange_on(
-                &mut conn,
-                method.clone(),
-                &target,
-                headers.clone(),
-                body.clone(),
-                max_body,
-            )
-            .await;
+        let out = Outgoing {
+            method,
+            target: &target,
+            headers,
+            body,
+            max_body,
+        };
+        let mut r = self.exchange_on(&mut conn, out.clone()).await;
         if reused && matches!(r, Err(RequestError::Transport(_))) {
             conn = None;
-            r = self
-                .exchange_on(&mut conn, method, &target, headers, body, max_body)
-                .await;
+            r = self.exchange_on(&mut conn, out).await;
         }
         if let Some(c) = conn {
             let mut idle = self.inner.idle.lock().unwrap_or_else(|e| e.into_inner());
@@ -513,18 +523,10 @@ impl HttpClient {
     async fn exchange_on(
         &self,
         conn: &mut Option<Conn>,
-        method: Method,
-        target: &str,
-        headers: HeaderMap,
-        body: Bytes,
-        max_body: usize,
+        out: Outgoing<'_>,
     ) -> Result<Answer, RequestError> {
         let timeout = self.inner.timeout;
-        let r = tokio::time::timeout(
-            timeout,
-            self.exchange(conn, method, target, headers, body, max_body),
-        )
-        .await;
+        let r = tokio::time::timeout(timeout, self.exchange(conn, out)).await;
         match r {
             Ok(Ok(a)) => {
                 if !a.complete {
@@ -546,12 +548,15 @@ impl HttpClient {
     async fn exchange(
         &self,
         conn: &mut Option<Conn>,
-        method: Method,
-        target: &str,
-        headers: HeaderMap,
-        body: Bytes,
-        max_body: usize,
+        out: Outgoing<'_>,
     ) -> Result<Answer, RequestError> {
+        let Outgoing {
+            method,
+            target,
+            headers,
+            body,
+            max_body,
+        } = out;
         let transport = RequestError::Transport;
         let auth = self.authorization()?;
         if conn.as_ref().is_none_or(|c| c.is_closed()) {
