@@ -519,3 +519,48 @@ async fn a_damaged_middle_record_loses_only_itself_on_replay() {
         }
     }
 }
+
+/// Damage that appears while the node runs is not dropped by compaction: the key whose record it
+/// hit keeps answering a checksum error (not "no such key"), and the segment stays as it is.
+#[tokio::test]
+async fn compaction_leaves_a_segment_damaged_since_start_up_alone() {
+    const N: u64 = 24;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, _) = open_opts(dir.path(), 4000);
+    store.create_bucket("bkt").await.expect("bucket");
+    for i in 0..N {
+        put(&store, &format!("k{i}"), data(i, 700)).await;
+    }
+    let seg = segment_files(dir.path())[0].clone();
+    let mut bytes = std::fs::read(&seg).expect("read");
+    let recs = small_log::records(&bytes);
+    let victim = &recs[recs.len() / 2];
+    let small_log::Content::Object(lost_key) = &victim.content else {
+        panic!("an object record")
+    };
+    let lost_key = lost_key.clone();
+    bytes[victim.off as usize + 300] ^= 0x5a;
+    std::fs::write(&seg, &bytes).expect("damage");
+    // Every other key of that segment is overwritten: the segment is mostly dead.
+    for r in &recs {
+        if let small_log::Content::Object(k) = &r.content
+            && *k != lost_key
+        {
+            put(&store, k, data(500, 650)).await;
+        }
+    }
+    store.compact_log(u64::MAX, 0.0).expect("compact");
+    assert!(seg.exists(), "the damaged segment was not rewritten");
+    assert_eq!(store.small_log().damaged_records(), 1);
+    assert!(matches!(
+        read(&store, &lost_key).await,
+        Err(StoreError::Corrupt { .. })
+    ));
+    for r in &recs {
+        if let small_log::Content::Object(k) = &r.content
+            && *k != lost_key
+        {
+            assert_eq!(read(&store, k).await.expect("overwritten"), data(500, 650));
+        }
+    }
+}
