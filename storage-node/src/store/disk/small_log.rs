@@ -173,10 +173,7 @@ fn resync(data: &[u8], from: usize) -> Option<usize> {
     let mut hashed = 0usize;
     let mut p = from + 1;
     while p + HEADER_LEN <= data.len() {
-        let Some(off) = data[p..].windows(4).position(|w| w == MAGIC) else {
-            return None;
-        };
-        p += off;
+        p += data[p..].windows(4).position(|w| w == MAGIC)?;
         if let Some(total) = claimed_len(&data[p..]) {
             hashed = hashed.saturating_add(total);
             if hashed > RESYNC_HASH_BUDGET {

@@ -533,21 +533,24 @@ async fn compaction_leaves_a_segment_damaged_since_start_up_alone() {
     }
     let seg = segment_files(dir.path())[0].clone();
     let mut bytes = std::fs::read(&seg).expect("read");
-    let recs = small_log::records(&bytes);
-    let victim = &recs[recs.len() / 2];
-    let small_log::Content::Object(lost_key) = &victim.content else {
-        panic!("an object record")
-    };
-    let lost_key = lost_key.clone();
-    bytes[victim.off as usize + 300] ^= 0x5a;
+    let recs: Vec<(u32, String)> = small_log::records(&bytes)
+        .into_iter()
+        .filter_map(|r| match r.content {
+            small_log::Content::Object(k) => Some((r.off, k)),
+            small_log::Content::Kill => None,
+        })
+        .collect();
+    let (victim_off, lost_key) = recs[recs.len() / 2].clone();
+    bytes[victim_off as usize + 300] ^= 0x5a;
     std::fs::write(&seg, &bytes).expect("damage");
+    let others: Vec<String> = recs
+        .into_iter()
+        .map(|(_, k)| k)
+        .filter(|k| *k != lost_key)
+        .collect();
     // Every other key of that segment is overwritten: the segment is mostly dead.
-    for r in &recs {
-        if let small_log::Content::Object(k) = &r.content
-            && *k != lost_key
-        {
-            put(&store, k, data(500, 650)).await;
-        }
+    for k in &others {
+        put(&store, k, data(500, 650)).await;
     }
     store.compact_log(u64::MAX, 0.0).expect("compact");
     assert!(seg.exists(), "the damaged segment was not rewritten");
@@ -556,11 +559,7 @@ async fn compaction_leaves_a_segment_damaged_since_start_up_alone() {
         read(&store, &lost_key).await,
         Err(StoreError::Corrupt { .. })
     ));
-    for r in &recs {
-        if let small_log::Content::Object(k) = &r.content
-            && *k != lost_key
-        {
-            assert_eq!(read(&store, k).await.expect("overwritten"), data(500, 650));
-        }
+    for k in &others {
+        assert_eq!(read(&store, k).await.expect("overwritten"), data(500, 650));
     }
 }
