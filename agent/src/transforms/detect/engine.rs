@@ -14,6 +14,7 @@ use super::config::{DetectConfig, Stat, WatchConfig};
 use super::detector::SeriesDetector;
 use super::policy::{AlertState, Transition};
 use super::scorer::Scored;
+use crate::component::Ticker;
 use crate::event::{Family, Histogram, Labels, MetricKind, Value};
 use crate::metrics::{AlertDeliveryMetrics, ComponentTelemetry, DetectMetrics, Suppressed};
 use crate::sinks::alertmanager::Links;
@@ -104,21 +105,8 @@ impl Engine {
         book: Arc<AlertBook>,
         sink_stats: Arc<AlertDeliveryMetrics>,
     ) -> Self {
-        let node = if config.node.is_empty() {
-            std::env::var("NODE_NAME")
-                .ok()
-                .filter(|s| !s.is_empty())
-                .or_else(|| {
-                    rustix::system::uname()
-                        .nodename()
-                        .to_str()
-                        .ok()
-                        .map(str::to_string)
-                })
-                .unwrap_or_else(|| "unknown".into())
-        } else {
-            config.node.clone()
-        };
+        let configured = (!config.node.is_empty()).then_some(config.node.as_str());
+        let node = crate::node::node_name(configured);
         Engine {
             config,
             node,
@@ -385,22 +373,14 @@ pub async fn run(
     mut engine: Engine,
     store: Arc<Store>,
     sources: Vec<String>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
     let poll = Duration::from_millis(engine.config.poll_ms.max(50));
     let ttl = Duration::from_secs(600);
     // Holding the last batch seen keeps its address from being reused by a new one.
     let mut seen: HashMap<String, Arc<Vec<Family>>> = HashMap::new();
-    let mut tick = tokio::time::interval(poll);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = shutdown.changed() => break,
-        }
-        if *shutdown.borrow() {
-            break;
-        }
+    let mut ticker = Ticker::new(poll, shutdown);
+    while ticker.tick().await {
         for src in &sources {
             let Some(batch) = store.get(src) else {
                 continue;
