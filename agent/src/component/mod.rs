@@ -21,7 +21,7 @@ use std::fmt;
 pub use context::{BuildContext, Built, NodeName, Shutdown, StopFn};
 pub use registry::Registered;
 pub(crate) use registry::registry;
-pub use schedule::Schedule;
+pub use schedule::{Schedule, Ticker};
 pub use source::{CollectError, Source};
 
 pub use crate::metrics::ComponentTelemetry;
