@@ -58,6 +58,8 @@ const READ_CHUNK: usize = 256 * 1024;
 pub const FOLD_SYNC_SEQS: u64 = 1024;
 /// The store keeps the folded records of this many last sequence numbers at replay.
 pub const FOLD_REPLAY_SEQS: u64 = 8 * FOLD_SYNC_SEQS;
+// The unsynced stretch (the bound, plus one append per writer thread past it) fits the window.
+const _: () = assert!(FOLD_SYNC_SEQS + 4096 <= FOLD_REPLAY_SEQS);
 
 /// One logged write.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
