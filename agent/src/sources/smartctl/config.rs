@@ -102,12 +102,11 @@ fn default_max_series() -> usize {
 impl crate::component::Component for SmartctlConfig {
     fn validate(&self) -> Result<(), ComponentError> {
         Schedule::validate(self.interval_secs, self.timeout_ms, self.max_series)?;
-        if self.device_timeout_ms == 0 || self.device_timeout_ms > self.timeout_ms {
-            return Err(ComponentError::new(
-                "device_timeout_ms",
-                "must be at least 1 and at most timeout_ms",
-            ));
-        }
+        Schedule::validate_part_timeout(
+            "device_timeout_ms",
+            self.device_timeout_ms,
+            self.timeout_ms,
+        )?;
         in_range("max_parallel", self.max_parallel, 1..=64)?;
         in_range("max_devices", self.max_devices, 1..=4096)?;
         if self.max_output_bytes < 4096 {
@@ -144,13 +143,7 @@ impl crate::component::Component for SmartctlConfig {
             }
             (_, binary) => binary.unwrap_or_else(|| self.smartctl_path.clone()),
         };
-        let source = super::SmartctlSource::new(self, binary, std::sync::Arc::clone(ctx.metrics()))
-            .map_err(ComponentError::whole)?;
-        ctx.add_source(
-            std::sync::Arc::new(source),
-            Schedule::from_config(self.interval_secs, self.timeout_ms),
-            self.max_series,
-        );
-        Ok(())
+        let source = super::SmartctlSource::new(self, binary, std::sync::Arc::clone(ctx.metrics()));
+        ctx.add_collected(source, self.interval_secs, self.timeout_ms, self.max_series)
     }
 }
