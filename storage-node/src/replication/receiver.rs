@@ -29,7 +29,6 @@ const CHUNK: usize = 1 << 20;
 const INLINE_MAX: u64 = 1 << 20;
 const GROUP_BYTES: u64 = 8 << 20;
 const GROUP_FRAMES: usize = 64;
-const APPLY_CONCURRENCY: usize = GROUP_FRAMES;
 
 /// Serves the replication routes.
 #[derive(Debug)]
@@ -481,30 +480,24 @@ impl Receiver {
         Err(bad(format!("more than {} frames", wire::MAX_KEYS)))
     }
 
-    /// Applies verified small frames, several at once. Frames of one key may be in one group: the
-    /// store's version check keeps the newest whatever the order.
+    /// Applies verified small frames as one batch: the store appends the small objects among them
+    /// to its log together, so one group fsync makes the batch durable, and the answer (which moves
+    /// the sender's cursor) is sent only after it. Frames of one key keep the newest version.
     async fn apply_group(
         &self,
         group: Vec<(usize, FrameHeader, Bytes)>,
         answer: &mut ApplyResponse,
     ) -> Result<(), (StatusCode, String)> {
-        use futures::StreamExt;
-        let results: Vec<(usize, Result<bool, StoreError>)> = futures::stream::iter(group)
-            .map(|(frame_no, header, data)| async move {
-                let stream: ByteStream =
-                    Box::pin(futures::stream::once(futures::future::ready(Ok(data))));
-                let ok: FinishHook = Box::new(|_| Ok(BTreeMap::new()));
-                (
-                    frame_no,
-                    self.store
-                        .apply_replica(&header.bucket, header.meta, stream, ok)
-                        .await,
-                )
-            })
-            .buffer_unordered(APPLY_CONCURRENCY)
-            .collect()
-            .await;
-        for (frame_no, r) in results {
+        if group.is_empty() {
+            return Ok(());
+        }
+        let frames: Vec<usize> = group.iter().map(|(frame_no, ..)| *frame_no).collect();
+        let items = group
+            .into_iter()
+            .map(|(_, header, data)| (header.bucket, header.meta, data))
+            .collect();
+        let results = self.store.apply_replicas(items).await;
+        for (frame_no, r) in frames.into_iter().zip(results) {
             match r {
                 Ok(true) => answer.applied += 1,
                 Ok(false) => answer.stale += 1,

@@ -11,6 +11,7 @@
 //! - `bucket_config`: a bucket's sub-resource documents (tagging, CORS).
 //! - `small_log`: the small-object log (segments, records, group commit, replay of a torn tail).
 //! - `logged`: the store's side of it: replay into the index, reads, kill records, compaction.
+//! - `replica_group`: a peer's apply of a batch of replicated objects, one group fsync for all.
 //! - `fsutil`: fsync of directories and file-system capacity.
 
 mod bucket_config;
@@ -21,6 +22,7 @@ mod index;
 pub mod layout;
 mod logged;
 mod multipart;
+mod replica_group;
 mod rewrite;
 pub mod small_log;
 mod store;
@@ -28,4 +30,5 @@ mod versions;
 
 pub use fsutil::capacity;
 pub use logged::{CompactReport, FoldedWrite, run_compaction};
+pub use replica_group::ReplicaItem;
 pub use store::{DiskStore, OpenReport, StoreOptions};

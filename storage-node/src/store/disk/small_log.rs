@@ -548,6 +548,59 @@ impl SmallLog {
         }
     }
 
+    /// Appends records (each to its bucket's log) as one group and returns once an fsync covers
+    /// them all: one outcome per record, in order. They are queued together, so they go out in
+    /// the same batch (one fsync per segment it touches), with whatever else is pending then.
+    pub fn append_many(&self, records: Vec<(String, Vec<u8>)>) -> Vec<io::Result<LogLoc>> {
+        if records.is_empty() {
+            return Vec::new();
+        }
+        let waiters: Vec<Arc<Waiter>> = records
+            .iter()
+            .map(|_| Arc::new(Waiter::default()))
+            .collect();
+        let mut lead = {
+            let mut q = lock(&self.queue);
+            for ((bucket, record), waiter) in records.into_iter().zip(&waiters) {
+                q.pending.push(Append {
+                    bucket,
+                    record,
+                    waiter: waiter.clone(),
+                });
+            }
+            !std::mem::replace(&mut q.leader, true)
+        };
+        // A batch takes every pending append at once, so these stay together: the lead can only
+        // be handed to the first of them, and all of them are done by the same batch.
+        let mut out = Vec::with_capacity(waiters.len());
+        for waiter in &waiters {
+            loop {
+                if lead {
+                    self.lead();
+                    lead = false;
+                }
+                let mut state = lock(&waiter.state);
+                let done = loop {
+                    match std::mem::take(&mut *state) {
+                        WaitState::Done(r) => break Some(r.map_err(SharedErr::into_io)),
+                        WaitState::Lead => break None,
+                        WaitState::Waiting => {
+                            state = waiter.cv.wait(state).unwrap_or_else(|e| e.into_inner());
+                        }
+                    }
+                };
+                match done {
+                    Some(r) => {
+                        out.push(r);
+                        break;
+                    }
+                    None => lead = true,
+                }
+            }
+        }
+        out
+    }
+
     /// Writes and fsyncs every pending append, hands each writer its outcome, then hands the lead
     /// to the first writer that queued meanwhile, or gives it up.
     fn lead(&self) {

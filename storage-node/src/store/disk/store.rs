@@ -1114,8 +1114,18 @@ pub(super) fn entry_of(meta: &ObjectMeta) -> Entry {
 
 impl Inner {
     pub(super) fn stripe(&self, key: &str) -> std::sync::MutexGuard<'_, ()> {
-        let h = crc32c::crc32c(key.as_bytes()) as usize % KEY_STRIPES;
-        self.stripes[h].lock().unwrap_or_else(|e| e.into_inner())
+        self.stripe_at(self.stripe_index(key))
+    }
+
+    /// Which lock guards `key`. Whoever holds several takes them in increasing index order.
+    pub(super) fn stripe_index(&self, key: &str) -> usize {
+        crc32c::crc32c(key.as_bytes()) as usize % KEY_STRIPES
+    }
+
+    pub(super) fn stripe_at(&self, index: usize) -> std::sync::MutexGuard<'_, ()> {
+        self.stripes[index]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// Opens a file and checks that its footer names `key` (a hash collision or a misplaced file is
