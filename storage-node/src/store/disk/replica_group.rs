@@ -81,7 +81,8 @@ impl DiskStore {
                     others.extend(back);
                 }
                 Err(e) => {
-                    // The blocking task itself failed: none of the log-bound items is applied.
+                    // The blocking task itself failed: none of the log-bound items is applied (the
+                    // others, applied below, get their own results).
                     let msg = e.to_string();
                     for r in results.iter_mut().filter(|r| r.is_none()) {
                         *r = Some(Err(StoreError::io(
@@ -89,7 +90,6 @@ impl DiskStore {
                             std::io::Error::other(msg.clone()),
                         )));
                     }
-                    others.clear();
                 }
             }
         }
