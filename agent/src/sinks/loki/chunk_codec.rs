@@ -85,11 +85,11 @@ pub fn decode_entries(b: &[u8]) -> Option<Vec<LogEntry>> {
                 s
             }
         };
-        let line = r.string()?;
+        let line = r.string()?.into();
         let nm = r.u32()? as usize;
         let mut metadata = Vec::with_capacity(nm.min(16));
         for _ in 0..nm {
-            metadata.push((r.string()?, r.string()?));
+            metadata.push((r.string()?.into(), r.string()?.into()));
         }
         out.push(LogEntry {
             ts_ns,

@@ -12,7 +12,7 @@ use super::config::LogPatternsConfig;
 use super::detect::{Detector, NewPattern};
 use super::persist;
 use super::store::Miner;
-use crate::logs::{LogEntry, StreamLabels};
+use crate::logs::{LogEntry, StreamLabels, Text};
 use crate::sinks::alertmanager::Links;
 use crate::transforms::detect::AlertBook;
 
@@ -167,8 +167,10 @@ impl LogPatterns {
                 let Some(t) = miner.template(seen.idx) else {
                     continue;
                 };
-                e.metadata
-                    .push((self.cfg.metadata_key.clone(), t.id_hex.to_string()));
+                e.metadata.push((
+                    Text::from(self.cfg.metadata_key.as_str()),
+                    Text::from(t.id_hex.to_string()),
+                ));
                 if seen.new {
                     created = true;
                     if let (Some(gr), Some(t)) = (miner.group(slot), miner.template(seen.idx))
