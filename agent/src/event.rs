@@ -244,6 +244,24 @@ pub fn is_valid_metric_name(name: &str) -> bool {
     chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
 }
 
+/// `raw` with every character a label name may not hold (outside `[A-Za-z0-9_]`) replaced by
+/// `_`. What a name may start with is the caller's rule (each source prefixes differently).
+pub fn label_name_chars(raw: &str) -> String {
+    sanitized(raw, |c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// `raw` with every character a metric name may not hold (outside `[A-Za-z0-9_:]`) replaced by
+/// `_`.
+pub fn metric_name_chars(raw: &str) -> String {
+    sanitized(raw, |c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+}
+
+fn sanitized(raw: &str, allowed: impl Fn(char) -> bool) -> String {
+    raw.chars()
+        .map(|c| if allowed(c) { c } else { '_' })
+        .collect()
+}
+
 /// Whether `name` is a valid label name (`[a-zA-Z_][a-zA-Z0-9_]*`, not starting with `__`).
 pub fn is_valid_label_name(name: &str) -> bool {
     let mut chars = name.chars();

@@ -19,6 +19,7 @@ pub mod http_client;
 pub mod http_server;
 pub mod logs;
 pub mod metrics;
+pub mod node;
 pub mod pipeline;
 pub mod report;
 pub mod sinks;

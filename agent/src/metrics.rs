@@ -2,10 +2,12 @@
 //! and errors, per-source series and drops, parse errors, render figures and the process' CPU
 //! and memory) owns the registry every family is rendered from; the families of the parts live
 //! beside it, one file each: `component.rs` (the `component_*` counters of every component),
-//! `logs.rs` (`LogMetrics`: tailers and Loki sinks), `pipeline.rs` (`PipelineMetrics`: the push
-//! receivers), `remote_write.rs` (`RemoteWriteMetrics`), `alertmanager.rs`
-//! (`AlertDeliveryMetrics`). The anomaly series `detect` writes (`nodewatch_anomaly_*`) are data,
-//! not telemetry: they go through the store like any source's.
+//! `logs.rs` (`LogMetrics`: tailers and Loki sinks), `log_patterns.rs` (the `log_patterns`
+//! transform's families), `pipeline.rs` (`PipelineMetrics`: the push receivers),
+//! `remote_write.rs` (`RemoteWriteMetrics`), `alertmanager.rs` (`AlertDeliveryMetrics`),
+//! `detect.rs` (`DetectMetrics`: the anomaly engine's counters). The anomaly series `detect`
+//! writes (`nodewatch_anomaly_*`) are data, not telemetry: they go through the store like any
+//! source's.
 //!
 //! Every label value comes from a fixed set: the collector names are registered when the topology
 //! is built, and a name that was not registered is folded into `collector="other"`.
@@ -18,12 +20,15 @@ use crate::event::{Family, Labels};
 
 mod alertmanager;
 mod component;
+mod detect;
+mod log_patterns;
 mod logs;
 pub mod pipeline;
 mod remote_write;
 
 pub use alertmanager::{AlertDeliveryMetrics, DeliveryStats};
 pub use component::{ComponentRegistry, ComponentTelemetry};
+pub use detect::{DetectMetrics, Suppressed};
 pub use logs::LogMetrics;
 pub use remote_write::RemoteWriteMetrics;
 

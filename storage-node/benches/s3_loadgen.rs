@@ -24,6 +24,11 @@
 //! the temporary directory); every node listens on ephemeral 127.0.0.1 ports and is killed when
 //! its phase ends. Requests are signed with SigV4 (UNSIGNED-PAYLOAD), as SDKs do over HTTP.
 //!
+//! `LOADGEN_MODE=put4k` measures only the one-node small-object target: (a) raw PUT 4 KiB against
+//! (c) the log path at the first `LOADGEN_CONCURRENCY` (default 16), alternated over
+//! `LOADGEN_ROUNDS` rounds; it prints the node's pid and waits `LOADGEN_PAUSE_SECS` so a profiler
+//! can attach.
+//!
 //! `LOADGEN_MODE=replication` measures replication instead, with three peered nodes on loopback:
 //! - 4 KiB PUT throughput on a node with two peers (asynchronous replication) as a ratio to a single
 //!   node, alternated over `LOADGEN_ROUNDS` rounds;
@@ -102,6 +107,23 @@ fn hmac(key: &[u8], data: &str) -> Vec<u8> {
     m.finalize().into_bytes().to_vec()
 }
 
+/// The SigV4 signing key of `date`, derived once per day and kept, as SDKs do.
+fn signing_key(date: &str) -> Vec<u8> {
+    static KEY: std::sync::Mutex<Option<(String, Vec<u8>)>> = std::sync::Mutex::new(None);
+    let mut cached = KEY.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((d, k)) = cached.as_ref()
+        && d == date
+    {
+        return k.clone();
+    }
+    let mut key = hmac(format!("AWS4{SECRET}").as_bytes(), date);
+    for part in [REGION, "s3", "aws4_request"] {
+        key = hmac(&key, part);
+    }
+    *cached = Some((date.to_owned(), key.clone()));
+    key
+}
+
 /// A SigV4-signed request with an unsigned payload. `path` must need no percent-encoding.
 fn signed(method: &str, host: &str, path: &str, body: Bytes) -> http::Request<Full<Bytes>> {
     let (date, stamp) = amz_dates();
@@ -113,11 +135,7 @@ fn signed(method: &str, host: &str, path: &str, body: Bytes) -> http::Request<Fu
         "AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{}",
         hex::encode(Sha256::digest(canonical.as_bytes()))
     );
-    let mut key = hmac(format!("AWS4{SECRET}").as_bytes(), &date);
-    for part in [REGION, "s3", "aws4_request"] {
-        key = hmac(&key, part);
-    }
-    let signature = hex::encode(hmac(&key, &to_sign));
+    let signature = hex::encode(hmac(&signing_key(&date), &to_sign));
     http::Request::builder()
         .method(method)
         .uri(format!("http://{host}{path}"))
@@ -1341,6 +1359,35 @@ async fn replication_mode(client: &HttpClient, concurrency: usize, secs: u64, ro
     );
 }
 
+/// `LOADGEN_MODE=put4k`: the one-node small-object target alone, (a) raw PUT 4 KiB against (c)
+/// the log path, at the first `LOADGEN_CONCURRENCY`, alternated over `LOADGEN_ROUNDS` rounds. The
+/// node's pid is printed first, and `LOADGEN_PAUSE_SECS` (default 0) waits before the load so a
+/// profiler can attach (`perf record -g -p PID`).
+async fn put4k_mode(client: &HttpClient, concurrency: usize, secs: u64, rounds: usize) {
+    let node = start_node_with(true, &[]);
+    create_bucket(client, &node.host).await;
+    println!(
+        "s3_loadgen put4k: node pid {}, loadgen pid {}, in flight {concurrency}, {secs}s per phase, {rounds} rounds",
+        node.child.id(),
+        std::process::id()
+    );
+    tokio::time::sleep(Duration::from_secs(env_num("LOADGEN_PAUSE_SECS", 0))).await;
+    let (mut raw, mut log) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let r = raw_fs(4096, concurrency, secs);
+        println!("{}", r.line(&format!("(a) raw PUT 4KiB c{concurrency}")));
+        let l = s3_phase(client, &node.host, "PUT", 4096, concurrency, secs).await;
+        println!("{}", l.line(&format!("(c) log PUT 4KiB c{concurrency}")));
+        raw.push(r.ops_per_sec());
+        log.push(l.ops_per_sec());
+    }
+    let (raw, log) = (median(raw), median(log));
+    println!(
+        "PUT 4KiB c{concurrency}: raw {raw:.0} ops/s, log path {log:.0} ops/s, ratio {:.2} (target >= 2)",
+        log / raw
+    );
+}
+
 /// `LOADGEN_CONCURRENCY`: a comma-separated list of in-flight counts.
 fn concurrencies(default: &str) -> Vec<usize> {
     let v: Vec<usize> = std::env::var("LOADGEN_CONCURRENCY")
@@ -1359,6 +1406,14 @@ fn main() {
         .expect("runtime");
     let rounds = env_num("LOADGEN_ROUNDS", 2).max(1) as usize;
     let secs = env_num("LOADGEN_SECS", 3).max(1);
+    if std::env::var("LOADGEN_MODE").as_deref() == Ok("put4k") {
+        let concurrency = concurrencies("16")[0];
+        let client: HttpClient = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(concurrency + 4)
+            .build_http();
+        rt.block_on(put4k_mode(&client, concurrency, secs, rounds));
+        return;
+    }
     if std::env::var("LOADGEN_MODE").as_deref() == Ok("replication") {
         let concurrency = concurrencies("16")[0];
         println!(

@@ -66,6 +66,8 @@ pub struct FileConfig {
     pub scrub_bytes_per_sec: Option<u64>,
     /// Objects up to this many bytes go to the small-object log (group commit); 0 turns it off.
     pub small_object_max_bytes: Option<u64>,
+    /// A small-object log segment is sealed (and may be compacted) once it holds this many bytes.
+    pub log_segment_bytes: Option<u64>,
     /// Also write the JSON log lines to this file.
     pub log_file: Option<PathBuf>,
     /// The tracing filter, e.g. `info` or `storage_node=debug`.
@@ -132,6 +134,10 @@ pub struct CliConfig {
     /// every object in its own file [default: 65536, at most 8388608].
     #[arg(long, env = "STORAGE_NODE_SMALL_OBJECT_MAX_BYTES")]
     pub small_object_max_bytes: Option<u64>,
+    /// A small-object log segment is sealed, and may then be compacted, once it holds this many
+    /// bytes [default: 33554432, from 65536 to 1073741824].
+    #[arg(long, env = "STORAGE_NODE_LOG_SEGMENT_BYTES")]
+    pub log_segment_bytes: Option<u64>,
     /// Also write JSON logs to this file.
     #[arg(long, env = "STORAGE_NODE_LOG_FILE")]
     pub log_file: Option<PathBuf>,
@@ -180,6 +186,7 @@ pub struct Config {
     pub scrub_interval_secs: u64,
     pub scrub_bytes_per_sec: u64,
     pub small_object_max_bytes: u64,
+    pub log_segment_bytes: u64,
     pub log_file: Option<PathBuf>,
     pub log_level: String,
     pub instrumentation: bool,
@@ -343,6 +350,10 @@ impl Config {
                 .small_object_max_bytes
                 .or(file.small_object_max_bytes)
                 .unwrap_or_else(default_small_object_max_bytes),
+            log_segment_bytes: cli
+                .log_segment_bytes
+                .or(file.log_segment_bytes)
+                .unwrap_or(crate::store::disk::small_log::SEGMENT_MAX_BYTES),
             log_file: cli.log_file.or(file.log_file),
             log_level: cli
                 .log_level
@@ -385,6 +396,12 @@ impl Config {
             return Err(ConfigError::Invalid {
                 option: "small_object_max_bytes",
                 reason: format!("must be at most {small_max}"),
+            });
+        }
+        if !(64 << 10..=1 << 30).contains(&self.log_segment_bytes) {
+            return Err(ConfigError::Invalid {
+                option: "log_segment_bytes",
+                reason: "must be from 65536 to 1073741824".to_owned(),
             });
         }
         if self.slow_op_threshold_ms == 0 {

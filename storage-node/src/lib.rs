@@ -76,7 +76,7 @@ pub async fn run(
         );
         let options = store::disk::StoreOptions {
             small_object_max_bytes: config.small_object_max_bytes,
-            ..Default::default()
+            log_segment_bytes: config.log_segment_bytes,
         };
         tokio::task::spawn_blocking(move || DiskStore::open_with(dir, m, &id, options))
             .await

@@ -17,7 +17,7 @@ mod schedule;
 use std::fmt;
 
 pub use context::{BuildContext, Built, NodeName, Shutdown, StopFn};
-pub use schedule::Schedule;
+pub use schedule::{Schedule, Ticker};
 
 pub use crate::metrics::ComponentTelemetry;
 

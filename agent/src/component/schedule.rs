@@ -1,8 +1,38 @@
-//! When and for how long a collected source runs, and the checks every scheduled source shares.
+//! When and for how long a collected source runs, the checks every scheduled source shares, and
+//! the [`Ticker`] of every periodic task.
 
 use std::time::Duration;
 
+use tokio::sync::watch;
+
 use super::ComponentError;
+
+/// The clock of a periodic task that stops with the agent: `while ticker.tick().await { ... }`
+/// runs the body every `period` (a missed tick is skipped, not caught up) until the shutdown
+/// signal turns true or its sender is gone.
+#[derive(Debug)]
+pub struct Ticker {
+    interval: tokio::time::Interval,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Ticker {
+    /// A ticker whose first tick is at once (inside a Tokio runtime).
+    pub fn new(period: Duration, shutdown: watch::Receiver<bool>) -> Self {
+        let mut interval = tokio::time::interval(period);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        Ticker { interval, shutdown }
+    }
+
+    /// Waits for the next tick; `false` once the agent stops.
+    pub async fn tick(&mut self) -> bool {
+        tokio::select! {
+            _ = self.interval.tick() => {}
+            _ = self.shutdown.changed() => return false,
+        }
+        !*self.shutdown.borrow()
+    }
+}
 
 /// When and for how long a source runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +83,22 @@ impl Schedule {
         }
         if max_series == 0 {
             return Err(ComponentError::new("max_series", "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// Checks `key`, the timeout of one part of a collection (a device, a socket): at least 1 ms
+    /// and at most the whole collection's `timeout_ms`.
+    pub fn validate_part_timeout(
+        key: &'static str,
+        part_ms: u64,
+        timeout_ms: u64,
+    ) -> Result<(), ComponentError> {
+        if part_ms == 0 || part_ms > timeout_ms {
+            return Err(ComponentError::new(
+                key,
+                "must be at least 1 and at most timeout_ms",
+            ));
         }
         Ok(())
     }

@@ -51,20 +51,12 @@ impl Pipeline {
     pub fn spawn_reaper(
         &self,
         interval: Duration,
-        mut shutdown: watch::Receiver<bool>,
+        shutdown: watch::Receiver<bool>,
     ) -> JoinHandle<()> {
         let me = self.clone();
         tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(interval);
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-            loop {
-                tokio::select! {
-                    _ = ticker.tick() => {}
-                    _ = shutdown.changed() => break,
-                }
-                if *shutdown.borrow() {
-                    break;
-                }
+            let mut ticker = crate::component::Ticker::new(interval, shutdown);
+            while ticker.tick().await {
                 let now = Instant::now();
                 me.store.reap(now);
                 for r in me.routes.iter().filter_map(|r| r.receiver.as_ref()) {

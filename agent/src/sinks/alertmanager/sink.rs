@@ -132,7 +132,7 @@ impl AlertmanagerSink {
     }
 
     /// Runs until `shutdown` turns true.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
         let resend = Duration::from_secs(self.config.resend_interval_secs);
         let base_backoff = Duration::from_millis(500);
         let max_backoff = Duration::from_millis(self.config.max_backoff_ms.max(500));
@@ -149,16 +149,8 @@ impl AlertmanagerSink {
                 backoff: base_backoff,
             })
             .collect();
-        let mut tick = tokio::time::interval(Duration::from_millis(250));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = shutdown.changed() => break,
-            }
-            if *shutdown.borrow() {
-                break;
-            }
+        let mut ticker = crate::component::Ticker::new(Duration::from_millis(250), shutdown);
+        while ticker.tick().await {
             let resolved = self.book.take_resolved();
             for t in &mut targets {
                 for a in &resolved {

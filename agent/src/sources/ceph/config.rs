@@ -89,12 +89,11 @@ fn default_max_series() -> usize {
 impl crate::component::Component for CephConfig {
     fn validate(&self) -> Result<(), ComponentError> {
         Schedule::validate(self.interval_secs, self.timeout_ms, self.max_series)?;
-        if self.socket_timeout_ms == 0 || self.socket_timeout_ms > self.timeout_ms {
-            return Err(ComponentError::new(
-                "socket_timeout_ms",
-                "must be at least 1 and at most timeout_ms",
-            ));
-        }
+        Schedule::validate_part_timeout(
+            "socket_timeout_ms",
+            self.socket_timeout_ms,
+            self.timeout_ms,
+        )?;
         if let Err(e) = super::split_glob(&self.socket_glob) {
             return Err(ComponentError::new("socket_glob", e.to_string()));
         }

@@ -39,30 +39,11 @@ pub fn promethize(path: &str) -> String {
         r = r.replace('-', "_");
     }
     // Anything else Prometheus does not allow becomes `_` too.
-    let r: String = r
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == ':' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("ceph_{r}")
+    format!("ceph_{}", crate::event::metric_name_chars(&r))
 }
 
 fn label_name(raw: &str) -> String {
-    let mut s: String = raw
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let mut s = crate::event::label_name_chars(raw);
     if s.is_empty() || s.starts_with(|c: char| c.is_ascii_digit()) || s.starts_with("__") {
         s.insert_str(0, "l_");
     }

@@ -153,16 +153,7 @@ struct PodMeta {
 /// A Kubernetes label key as a Loki label name: every character outside `[A-Za-z0-9_]` becomes
 /// `_`, and a leading digit gets a `_` in front.
 pub fn label_name(key: &str) -> String {
-    let mut out: String = key
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let mut out = crate::event::label_name_chars(key);
     if out.starts_with(|c: char| c.is_ascii_digit()) {
         out.insert(0, '_');
     }

@@ -137,18 +137,4 @@ impl Discover for PodsDiscover {
     }
 }
 
-/// The node name: the config's, else `$NODE_NAME`, else the host name.
-pub fn node_name(configured: Option<&str>) -> String {
-    if let Some(n) = configured {
-        return n.to_string();
-    }
-    if let Ok(n) = std::env::var("NODE_NAME")
-        && !n.is_empty()
-    {
-        return n;
-    }
-    rustix::system::uname()
-        .nodename()
-        .to_string_lossy()
-        .into_owned()
-}
+pub use crate::node::node_name;

@@ -27,7 +27,7 @@ pub use snapshot::{
     GpuInventory, GpuProcess, GpuSnapshot, MemoryInfo, MigInstance, ProcessKind, RemappedRows,
     THROTTLE_REASON_BITS, XidEvent,
 };
-pub use source::{Loader, NvmlSource, default_hostname};
+pub use source::{Loader, NvmlSource};
 
 #[cfg(test)]
 mod smi_xml;

@@ -62,20 +62,6 @@ impl std::fmt::Debug for NvmlSource {
     }
 }
 
-/// `$NODE_NAME` (the Kubernetes node, as dcgm-exporter's DaemonSet sets it), else the kernel's
-/// host name.
-pub fn default_hostname() -> String {
-    if let Ok(n) = std::env::var("NODE_NAME")
-        && !n.is_empty()
-    {
-        return n;
-    }
-    rustix::system::uname()
-        .nodename()
-        .to_string_lossy()
-        .into_owned()
-}
-
 impl NvmlSource {
     /// The real source: NVML from `config.library_path` or the loader's search.
     pub fn new(config: &NvmlConfig) -> Self {
@@ -92,7 +78,10 @@ impl NvmlSource {
             loader,
             required: config.enabled == Enabled::On,
             retry_load: Duration::from_secs(config.retry_load_secs.max(1)),
-            hostname: config.hostname.clone().unwrap_or_else(default_hostname),
+            hostname: config
+                .hostname
+                .clone()
+                .unwrap_or_else(|| crate::node::node_name(None)),
             pods: config.pod_attribution.then(|| PodPaths {
                 proc_root: config.proc_root.clone(),
                 pod_logs_root: config.pod_logs_root.clone(),

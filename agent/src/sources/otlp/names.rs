@@ -147,16 +147,7 @@ pub fn label_name(key: &str) -> Option<String> {
     if key.is_empty() {
         return None;
     }
-    let mut out: String = key
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let mut out = crate::event::label_name_chars(key);
     if !out.starts_with(|c: char| c.is_ascii_alphabetic()) {
         out.insert_str(0, "key_");
     }

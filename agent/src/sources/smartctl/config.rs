@@ -102,12 +102,11 @@ fn default_max_series() -> usize {
 impl crate::component::Component for SmartctlConfig {
     fn validate(&self) -> Result<(), ComponentError> {
         Schedule::validate(self.interval_secs, self.timeout_ms, self.max_series)?;
-        if self.device_timeout_ms == 0 || self.device_timeout_ms > self.timeout_ms {
-            return Err(ComponentError::new(
-                "device_timeout_ms",
-                "must be at least 1 and at most timeout_ms",
-            ));
-        }
+        Schedule::validate_part_timeout(
+            "device_timeout_ms",
+            self.device_timeout_ms,
+            self.timeout_ms,
+        )?;
         in_range("max_parallel", self.max_parallel, 1..=64)?;
         in_range("max_devices", self.max_devices, 1..=4096)?;
         if self.max_output_bytes < 4096 {

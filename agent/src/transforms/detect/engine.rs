@@ -14,9 +14,10 @@ use super::config::{DetectConfig, Stat, WatchConfig};
 use super::detector::SeriesDetector;
 use super::policy::{AlertState, Transition};
 use super::scorer::Scored;
+use crate::component::Ticker;
 use crate::event::{Family, Histogram, Labels, MetricKind, Value};
-use crate::metrics::ComponentTelemetry;
-use crate::sinks::alertmanager::{Links, SinkStats};
+use crate::metrics::{AlertDeliveryMetrics, ComponentTelemetry, DetectMetrics, Suppressed};
+use crate::sinks::alertmanager::Links;
 use crate::store::Store;
 
 /// The store key of the detectors' own batch.
@@ -57,9 +58,8 @@ pub struct Engine {
     series: HashMap<(usize, Labels), Series>,
     started: Instant,
     book: Arc<AlertBook>,
-    sink_stats: Arc<SinkStats>,
-    dropped: u64,
-    suppressed: BTreeMap<&'static str, u64>,
+    sink_stats: Arc<AlertDeliveryMetrics>,
+    stats: DetectMetrics,
     telemetry: ComponentTelemetry,
 }
 
@@ -103,23 +103,10 @@ impl Engine {
         config: DetectConfig,
         links: Links,
         book: Arc<AlertBook>,
-        sink_stats: Arc<SinkStats>,
+        sink_stats: Arc<AlertDeliveryMetrics>,
     ) -> Self {
-        let node = if config.node.is_empty() {
-            std::env::var("NODE_NAME")
-                .ok()
-                .filter(|s| !s.is_empty())
-                .or_else(|| {
-                    rustix::system::uname()
-                        .nodename()
-                        .to_str()
-                        .ok()
-                        .map(str::to_string)
-                })
-                .unwrap_or_else(|| "unknown".into())
-        } else {
-            config.node.clone()
-        };
+        let configured = (!config.node.is_empty()).then_some(config.node.as_str());
+        let node = crate::node::node_name(configured);
         Engine {
             config,
             node,
@@ -128,8 +115,7 @@ impl Engine {
             started: Instant::now(),
             book,
             sink_stats,
-            dropped: 0,
-            suppressed: BTreeMap::new(),
+            stats: DetectMetrics::default(),
             telemetry: ComponentTelemetry::default(),
         }
     }
@@ -180,7 +166,7 @@ impl Engine {
         self.telemetry.received(1);
         if !self.series.contains_key(&key) {
             if self.series.len() >= self.config.max_series {
-                self.dropped += 1;
+                self.stats.series_dropped();
                 self.telemetry.dropped(1);
                 return;
             }
@@ -227,8 +213,8 @@ impl Engine {
             .observe(&self.config.policy, t as i64, scored.score, in_grace)
         {
             Transition::None => {}
-            Transition::Capped => *self.suppressed.entry("rate_cap").or_default() += 1,
-            Transition::Grace => *self.suppressed.entry("startup").or_default() += 1,
+            Transition::Capped => self.stats.suppressed(Suppressed::RateCap),
+            Transition::Grace => self.stats.suppressed(Suppressed::Startup),
             Transition::Fire => {
                 let w = &self.config.watch[s.watch];
                 let mut l: BTreeMap<String, String> = s
@@ -282,7 +268,8 @@ impl Engine {
         }
     }
 
-    /// The anomaly families: per series score, 0/1, baseline and band; and the engine's counters.
+    /// The anomaly families: per series score, 0/1, baseline and band; and the engine's counters
+    /// (`metrics::DetectMetrics`) and the Alertmanager sink's.
     pub fn families(&self) -> Vec<Family> {
         let mut score = Family::gauge(
             "nodewatch_anomaly_score",
@@ -316,45 +303,7 @@ impl Engine {
             low.push(l, sc.lower);
         }
         let mut out = vec![score, flag, base, up, low];
-        out.push(
-            Family::gauge(
-                "nodewatch_agent_anomaly_series",
-                "Series the detectors watch.",
-            )
-            .with(Labels::new(), self.series.len() as f64),
-        );
-        out.push(
-            Family::counter(
-                "nodewatch_agent_anomaly_series_dropped_total",
-                "Series not watched because max_series was reached.",
-            )
-            .with(Labels::new(), self.dropped as f64),
-        );
-        let mut sup = Family::counter(
-            "nodewatch_agent_anomaly_alerts_suppressed_total",
-            "Alerts not raised, by reason (startup grace, per-hour cap).",
-        );
-        for r in ["rate_cap", "startup"] {
-            sup.push(
-                Labels::new().with("reason", r),
-                self.suppressed.get(r).copied().unwrap_or(0) as f64,
-            );
-        }
-        out.push(sup);
-        out.push(
-            Family::gauge(
-                "nodewatch_agent_alerts_active",
-                "Anomaly alerts firing now.",
-            )
-            .with(Labels::new(), self.book.active_count() as f64),
-        );
-        out.push(
-            Family::counter(
-                "nodewatch_agent_alerts_resolved_dropped_total",
-                "Resolved alerts dropped before the sink took them.",
-            )
-            .with(Labels::new(), self.book.resolved_dropped() as f64),
-        );
+        out.extend(self.stats.families(self.series.len(), &self.book));
         out.extend(self.sink_stats.families());
         out
     }
@@ -424,22 +373,14 @@ pub async fn run(
     mut engine: Engine,
     store: Arc<Store>,
     sources: Vec<String>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
     let poll = Duration::from_millis(engine.config.poll_ms.max(50));
     let ttl = Duration::from_secs(600);
     // Holding the last batch seen keeps its address from being reused by a new one.
     let mut seen: HashMap<String, Arc<Vec<Family>>> = HashMap::new();
-    let mut tick = tokio::time::interval(poll);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = shutdown.changed() => break,
-        }
-        if *shutdown.borrow() {
-            break;
-        }
+    let mut ticker = Ticker::new(poll, shutdown);
+    while ticker.tick().await {
         for src in &sources {
             let Some(batch) = store.get(src) else {
                 continue;

@@ -12,13 +12,13 @@
 //!   `AlertBook`;
 //! - [`transform`]: [`LogPatterns`], the hook the tailers call once per chunk (it adds the
 //!   template id as the `pattern` structured metadata; the line is never changed);
-//! - [`metrics`]: `nodewatch_agent_log_pattern*` with bounded labels;
+//! - its families (`nodewatch_agent_log_pattern*`, bounded labels) are in
+//!   `crate::metrics::log_patterns`, with the agent's other telemetry;
 //! - [`offline`]: `node-agent patterns FILE...`, the same miner over files.
 
 mod config;
 pub mod detect;
 pub mod mask;
-mod metrics;
 pub mod offline;
 pub mod persist;
 mod scorer;

@@ -228,7 +228,8 @@ impl DiskStore {
                 break;
             }
             match self.compact_segment(&bucket, id, generation, &mut report) {
-                Ok(()) => report.segments += 1,
+                Ok(true) => report.segments += 1,
+                Ok(false) => {}
                 // The bucket was deleted meanwhile.
                 Err(StoreError::Io { source, .. })
                     if source.kind() == std::io::ErrorKind::NotFound => {}
@@ -253,13 +254,19 @@ impl DiskStore {
         id: u32,
         generation: u32,
         report: &mut CompactReport,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let inner = &self.inner;
-        let (data, oldest) = inner
+        let (data, oldest, known_damage) = inner
             .log
             .segment_bytes(bucket, id, generation)
             .map_err(io_err("read small-object log segment"))?;
         report.read_bytes += data.len() as u64;
+        let (records, damaged) = small_log::records_checked(&data);
+        if damaged > known_damage {
+            // Damage since start-up: an entry may point into it, so keep the segment as it is.
+            inner.log.freeze(bucket, id, generation, damaged);
+            return Ok(false);
+        }
         let next = generation.checked_add(1).ok_or_else(|| {
             StoreError::io("compact", std::io::Error::other("generations exhausted"))
         })?;
@@ -269,7 +276,7 @@ impl DiskStore {
             off,
             content,
             bytes: rec,
-        } in small_log::records(&data)
+        } in records
         {
             let len = rec.len() as u32;
             match content {
@@ -322,7 +329,7 @@ impl DiskStore {
             .log
             .remove(bucket, id, generation)
             .map_err(io_err("remove compacted segment"))?;
-        Ok(())
+        Ok(true)
     }
 }
 

@@ -17,8 +17,11 @@
 //! current is decided by version, so replay rebuilds exactly what was acknowledged.
 //!
 //! Replay (start-up) reads every segment in order; in the last one a record cut at any byte or
-//! failing its CRC32C ends the log there and the file is truncated back to the last whole record
-//! (nothing after it was acknowledged). A failed append is truncated back the same way, so a
+//! failing its CRC32C with no intact record after it ends the log there and the file is truncated
+//! back to the last whole record (nothing after it was acknowledged). A damaged record with intact
+//! records after it (bit rot, a bad sector; in any segment) loses only itself: replay skips to the
+//! next record (see `resync`), counts it (`storage_node_checksum_errors_total` and
+//! `storage_node_scrub_errors_total`) and logs the segment, offset and bytes lost. A failed append is truncated back the same way, so a
 //! full disk leaves no record that replays. Compaction (see `compact`) rewrites a sealed segment
 //! with only its live records as the next generation of the same id, so log order never changes;
 //! the generation with the highest number wins at start-up.
@@ -133,12 +136,137 @@ pub fn decode(buf: &[u8]) -> Option<(u8, &[u8], usize)> {
     (crc == want).then_some((kind, body, total))
 }
 
+/// The whole length a record header at the start of `buf` claims, when it looks like one (magic,
+/// known kind, fits in `buf`); the CRC32C is not checked.
+fn claimed_len(buf: &[u8]) -> Option<usize> {
+    if buf.len() < HEADER_LEN
+        || &buf[..4] != MAGIC
+        || !(buf[4] == KIND_OBJECT || buf[4] == KIND_KILL)
+    {
+        return None;
+    }
+    let len = u32::from_le_bytes([buf[5], buf[6], buf[7], buf[8]]) as usize;
+    let total = HEADER_LEN.checked_add(len)?;
+    (total <= buf.len()).then_some(total)
+}
+
+/// At most this many bytes are hashed looking for candidates after one damaged record, so a
+/// segment full of look-alike headers cannot stall start-up.
+const RESYNC_HASH_BUDGET: usize = 1 << 30;
+
+/// Where the next intact record starts after a damaged one at `from` (which does not decode), or
+/// `None` when no intact record follows (the rest of `data` is lost, or is a torn tail).
+///
+/// When only the body is damaged the header still says where the record ends; that end is taken
+/// when it is the end of `data` or an intact record starts there. Otherwise (a damaged header) the
+/// bytes after `from` are searched for a record that decodes and from which intact records chain
+/// to the end of `data` or to another damaged record whose header chains the same way. The chain
+/// rule keeps a record image embedded in an object's data (the data is stored as sent) from being
+/// taken for a record: that image would have to chain through the object's footer.
+fn resync(data: &[u8], from: usize) -> Option<usize> {
+    let rest = &data[from..];
+    if let Some(total) = claimed_len(rest)
+        && (total == rest.len() || decode(&rest[total..]).is_some())
+    {
+        return Some(from + total);
+    }
+    let mut hashed = 0usize;
+    let mut p = from + 1;
+    while p + HEADER_LEN <= data.len() {
+        p += data[p..].windows(4).position(|w| w == MAGIC)?;
+        if let Some(total) = claimed_len(&data[p..]) {
+            hashed = hashed.saturating_add(total);
+            if hashed > RESYNC_HASH_BUDGET {
+                return None;
+            }
+            if decode(&data[p..]).is_some() && chains(data, p) {
+                return Some(p);
+            }
+        }
+        p += 1;
+    }
+    None
+}
+
+/// Whether the intact records starting at `p` chain to the end of `data`, or to a damaged record
+/// whose header's length lands on the end or on an intact record.
+fn chains(data: &[u8], mut p: usize) -> bool {
+    while p < data.len() {
+        match decode(&data[p..]) {
+            Some((_, _, total)) => p += total,
+            None => {
+                let rest = &data[p..];
+                return claimed_len(rest)
+                    .is_some_and(|t| t == rest.len() || decode(&rest[t..]).is_some());
+            }
+        }
+    }
+    true
+}
+
+/// One step of a walk over a segment's bytes.
+enum Step<'a> {
+    /// An intact record: offset, kind, body, whole length.
+    Record(usize, u8, &'a [u8], usize),
+    /// Damaged bytes `start..end`, with an intact record (or the end of the segment) after them.
+    Damaged(usize, usize),
+    /// Damaged bytes from here to the end with no intact record after them.
+    Tail(usize),
+}
+
+/// Walks a segment's records in order, skipping damaged ones (see [`resync`]).
+struct Walk<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Iterator for Walk<'a> {
+    type Item = Step<'a>;
+
+    fn next(&mut self) -> Option<Step<'a>> {
+        let data = self.data;
+        let pos = self.pos;
+        if pos >= data.len() {
+            return None;
+        }
+        if u32::try_from(pos).is_err() {
+            self.pos = data.len();
+            return Some(Step::Tail(pos));
+        }
+        match decode(&data[pos..]) {
+            Some((kind, body, total)) => {
+                self.pos = pos + total;
+                Some(Step::Record(pos, kind, body, total))
+            }
+            None => match resync(data, pos) {
+                Some(next) if next < data.len() => {
+                    self.pos = next;
+                    Some(Step::Damaged(pos, next))
+                }
+                _ => {
+                    self.pos = data.len();
+                    Some(Step::Tail(pos))
+                }
+            },
+        }
+    }
+}
+
+fn walk(data: &[u8]) -> Walk<'_> {
+    Walk { data, pos: 0 }
+}
+
 #[derive(Debug)]
 struct Segment {
     file: Arc<File>,
     len: u64,
     /// Bytes of records still needed (live objects, kill records).
     live: u64,
+    /// Bytes of damaged records replay skipped (no index entry points into them).
+    damaged: u64,
+    /// Compaction found damage replay did not know of (an entry may point into it): the segment
+    /// is left as it is, so that reads of that entry keep failing their CRC32C loudly.
+    frozen: bool,
 }
 
 #[derive(Debug, Default)]
@@ -212,6 +340,7 @@ pub struct SmallLog {
     done: Condvar,
     fsyncs: AtomicU64,
     reclaimable: AtomicU64,
+    damaged_records: AtomicU64,
     segment_max: u64,
 }
 
@@ -250,6 +379,7 @@ impl SmallLog {
             done: Condvar::new(),
             fsyncs: AtomicU64::new(0),
             reclaimable: AtomicU64::new(0),
+            damaged_records: AtomicU64::new(0),
             segment_max,
         }
     }
@@ -265,6 +395,18 @@ impl SmallLog {
     /// How many group fsyncs were made (tests count them).
     pub fn fsync_count(&self) -> u64 {
         self.fsyncs.load(Ordering::Relaxed)
+    }
+
+    /// How many damaged records replay and compaction found (each lost alone).
+    pub fn damaged_records(&self) -> u64 {
+        self.damaged_records.load(Ordering::Relaxed)
+    }
+
+    /// Counts a damaged record: a checksum error, found by the log's own scrub of its bytes.
+    fn note_damage(&self) {
+        self.damaged_records.fetch_add(1, Ordering::Relaxed);
+        self.metrics.checksum_error();
+        self.metrics.scrub_error();
     }
 
     /// Bytes held by dead records.
@@ -392,6 +534,8 @@ impl SmallLog {
                     file: Arc::new(file),
                     len: 0,
                     live: 0,
+                    damaged: 0,
+                    frozen: false,
                 },
             );
         }
@@ -526,7 +670,19 @@ impl SmallLog {
             let path = self.seg_path(bucket, id, generation);
             let file = File::options().read(true).write(true).open(&path)?;
             let data = std::fs::read(&path)?;
-            let (end, live) = scan(bucket, id, generation, &data, &mut out, &self.metrics);
+            let found = scan(bucket, id, generation, &data, &mut out);
+            let end = found.end;
+            for &(at, lost) in &found.damaged {
+                self.note_damage();
+                tracing::error!(
+                    bucket,
+                    segment = id,
+                    generation,
+                    at,
+                    lost,
+                    "damaged record in the small-object log: it is lost, the records after it replay"
+                );
+            }
             if end < data.len() {
                 if Some(id) == last {
                     tracing::warn!(
@@ -539,23 +695,28 @@ impl SmallLog {
                     file.set_len(end as u64)?;
                     file.sync_all()?;
                 } else {
-                    self.metrics.checksum_error();
+                    self.note_damage();
                     tracing::error!(
                         bucket,
                         segment = id,
+                        generation,
                         at = end,
-                        "damaged record in a sealed small-object log segment; the rest of it is unreadable"
+                        lost = data.len() - end,
+                        "damaged tail in a sealed small-object log segment: no intact record follows it"
                     );
                 }
             }
             let len = end as u64;
-            dead_total += len - live;
+            let damaged: u64 = found.damaged.iter().map(|&(_, n)| n as u64).sum();
+            dead_total += len - found.live;
             blog.segments.insert(
                 (id, generation),
                 Segment {
                     file: Arc::new(file),
                     len,
-                    live,
+                    live: found.live,
+                    damaged,
+                    frozen: false,
                 },
             );
         }
@@ -588,7 +749,7 @@ impl SmallLog {
         for (bucket, b) in state.iter() {
             let active = b.active_id();
             for (&(id, generation), s) in &b.segments {
-                if Some(id) == active || s.len == 0 {
+                if Some(id) == active || s.len == 0 || s.frozen {
                     continue;
                 }
                 let dead = s.len.saturating_sub(s.live) as f64 / s.len as f64;
@@ -601,14 +762,15 @@ impl SmallLog {
         out
     }
 
-    /// The bytes of a sealed segment, and whether it is the bucket's oldest.
+    /// The bytes of a sealed segment, whether it is the bucket's oldest, and how many of its
+    /// bytes replay found damaged.
     pub fn segment_bytes(
         &self,
         bucket: &str,
         id: u32,
         generation: u32,
-    ) -> io::Result<(Vec<u8>, bool)> {
-        let (file, len, oldest) = {
+    ) -> io::Result<(Vec<u8>, bool, u64)> {
+        let (file, len, oldest, damaged) = {
             let state = lock(&self.state);
             let b = state
                 .get(bucket)
@@ -618,11 +780,31 @@ impl SmallLog {
                 .get(&(id, generation))
                 .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "segment is gone"))?;
             let oldest = b.segments.keys().next().is_some_and(|(i, _)| *i == id);
-            (s.file.clone(), s.len, oldest)
+            (s.file.clone(), s.len, oldest, s.damaged)
         };
         let mut buf = vec![0u8; usize::try_from(len).map_err(io::Error::other)?];
         file.read_exact_at(&mut buf, 0)?;
-        Ok((buf, oldest))
+        Ok((buf, oldest, damaged))
+    }
+
+    /// Compaction found damage in a segment that replay did not: an index entry may point into
+    /// it, so the segment is never compacted (its reads keep failing their CRC32C) and the damage
+    /// is counted.
+    pub fn freeze(&self, bucket: &str, id: u32, generation: u32, damaged: u64) {
+        if let Some(s) = lock(&self.state)
+            .get_mut(bucket)
+            .and_then(|b| b.segments.get_mut(&(id, generation)))
+        {
+            s.frozen = true;
+        }
+        self.note_damage();
+        tracing::error!(
+            bucket,
+            segment = id,
+            generation,
+            damaged,
+            "compaction found a damaged record in a small-object log segment; the segment is left uncompacted"
+        );
     }
 
     /// Writes `data` durably as generation `generation` of segment `id` (temp file, fsync, rename, fsync
@@ -653,6 +835,8 @@ impl SmallLog {
                 file: Arc::new(file),
                 len: data.len() as u64,
                 live: data.len() as u64,
+                damaged: 0,
+                frozen: false,
             },
         );
         Ok(())
@@ -701,23 +885,37 @@ impl SmallLog {
     }
 }
 
-/// Scans a segment's bytes, pushing its records; returns where the intact records end and the
-/// bytes of kill records (always live).
-fn scan(
-    bucket: &str,
-    id: u32,
-    generation: u32,
-    data: &[u8],
-    out: &mut Vec<Replayed>,
-    metrics: &Metrics,
-) -> (usize, u64) {
-    let mut pos = 0usize;
-    let mut live = 0u64;
-    while pos < data.len() {
-        let Some((kind, body, total)) = decode(&data[pos..]) else {
-            break;
+/// What scanning a segment found.
+#[derive(Debug, Default)]
+struct Scanned {
+    /// Where the segment's usable bytes end: its length, or the start of a damaged tail.
+    end: usize,
+    /// Bytes of kill records (always live).
+    live: u64,
+    /// Damaged records with intact records after them: (offset, bytes).
+    damaged: Vec<(usize, usize)>,
+}
+
+/// Scans a segment's bytes, pushing its records in order and skipping damaged ones.
+fn scan(bucket: &str, id: u32, generation: u32, data: &[u8], out: &mut Vec<Replayed>) -> Scanned {
+    let mut found = Scanned {
+        end: data.len(),
+        ..Scanned::default()
+    };
+    for step in walk(data) {
+        let (pos, kind, body, total) = match step {
+            Step::Record(pos, kind, body, total) => (pos, kind, body, total),
+            Step::Damaged(start, end) => {
+                found.damaged.push((start, end - start));
+                continue;
+            }
+            Step::Tail(start) => {
+                found.end = start;
+                break;
+            }
         };
         let (Ok(off), Ok(len)) = (u32::try_from(pos), u32::try_from(total)) else {
+            found.end = pos;
             break;
         };
         let loc = LogLoc {
@@ -733,13 +931,13 @@ fn scan(
                     meta: Box::new(r.footer.meta),
                 }),
                 Err(e) => {
-                    metrics.checksum_error();
+                    found.damaged.push((pos, total));
                     tracing::error!(bucket, segment = id, at = pos, error = %e, "unreadable object record in the small-object log");
                 }
             },
             _ => match serde_json::from_slice::<Kill>(body) {
                 Ok(k) => {
-                    live += total as u64;
+                    found.live += total as u64;
                     out.push(Replayed::Kill {
                         key: k.key,
                         version: k.version,
@@ -750,9 +948,8 @@ fn scan(
                 }
             },
         }
-        pos += total;
     }
-    (pos, live)
+    found
 }
 
 /// What a record in a segment holds, for compaction.
@@ -771,32 +968,46 @@ pub struct SegRecord<'a> {
     pub bytes: &'a [u8],
 }
 
-/// Parses the records of a segment's bytes (compaction, tests). Stops at the first damaged one.
+/// The intact records of a segment's bytes (tests), skipping damaged ones.
 pub fn records(data: &[u8]) -> Vec<SegRecord<'_>> {
+    records_checked(data).0
+}
+
+/// Parses the records of a segment's bytes (compaction), skipping damaged ones (see [`resync`]);
+/// returns them and how many bytes were damaged (a record that fails its CRC32C or holds an
+/// unreadable object image, or a damaged tail).
+pub fn records_checked(data: &[u8]) -> (Vec<SegRecord<'_>>, u64) {
     let mut out = Vec::new();
-    let mut pos = 0usize;
-    while pos < data.len() {
-        let Some((kind, body, total)) = decode(&data[pos..]) else {
-            break;
-        };
-        let Ok(off) = u32::try_from(pos) else { break };
-        let bytes = &data[pos..pos + total];
-        let content = if kind == KIND_OBJECT {
-            match ObjectReader::from_image(body.to_vec()) {
-                Ok(r) => Content::Object(r.footer.meta.key),
-                Err(_) => break,
+    let mut damaged = 0u64;
+    for step in walk(data) {
+        match step {
+            Step::Record(pos, kind, body, total) => {
+                let Ok(off) = u32::try_from(pos) else {
+                    damaged += (data.len() - pos) as u64;
+                    break;
+                };
+                let content = if kind == KIND_OBJECT {
+                    match ObjectReader::from_image(body.to_vec()) {
+                        Ok(r) => Content::Object(r.footer.meta.key),
+                        Err(_) => {
+                            damaged += total as u64;
+                            continue;
+                        }
+                    }
+                } else {
+                    Content::Kill
+                };
+                out.push(SegRecord {
+                    off,
+                    content,
+                    bytes: &data[pos..pos + total],
+                });
             }
-        } else {
-            Content::Kill
-        };
-        out.push(SegRecord {
-            off,
-            content,
-            bytes,
-        });
-        pos += total;
+            Step::Damaged(start, end) => damaged += (end - start) as u64,
+            Step::Tail(start) => damaged += (data.len() - start) as u64,
+        }
     }
-    out
+    (out, damaged)
 }
 
 #[cfg(test)]

@@ -120,3 +120,51 @@ fn a_failed_append_leaves_nothing_that_replays() {
     assert_eq!(replayed.len(), 1);
     assert_eq!(ok.off, 0);
 }
+
+/// A record image stored inside an object's data is not taken for a record when the header of
+/// the record holding it is damaged: the walk skips to the next real record.
+#[test]
+fn resync_skips_records_embedded_in_object_data() {
+    let k0 = kill_record("k0", Version { hlc: 1, node: 1 }).expect("encode");
+    let evil = kill_record(
+        "victim",
+        Version {
+            hlc: u64::MAX,
+            node: 1,
+        },
+    )
+    .expect("encode");
+    let mut image = b"xx".to_vec();
+    image.extend_from_slice(&evil);
+    image.extend_from_slice(b"yy");
+    let holder = object_record(&image).expect("encode");
+    let k2 = kill_record("k2", Version { hlc: 3, node: 1 }).expect("encode");
+    let mut data = [k0.clone(), holder.clone(), k2.clone()].concat();
+    let start = k0.len();
+    let end = start + holder.len();
+    for flip in [0usize, 4, 6, 10, 20] {
+        let mut bad = data.clone();
+        bad[start + flip] ^= 0x81;
+        let steps: Vec<String> = walk(&bad)
+            .map(|s| match s {
+                Step::Record(off, _, _, _) => format!("rec@{off}"),
+                Step::Damaged(a, b) => format!("dmg@{a}..{b}"),
+                Step::Tail(a) => format!("tail@{a}"),
+            })
+            .collect();
+        assert_eq!(
+            steps,
+            vec![
+                "rec@0".to_owned(),
+                format!("dmg@{start}..{end}"),
+                format!("rec@{end}")
+            ],
+            "flip at {flip}"
+        );
+    }
+    // The damaged record last: a tail, nothing after it.
+    data.truncate(end);
+    data[start] ^= 1;
+    let steps: Vec<bool> = walk(&data).map(|s| matches!(s, Step::Tail(_))).collect();
+    assert_eq!(steps, vec![false, true]);
+}

@@ -1,12 +1,12 @@
-//! `/metrics` for the transform. Cardinality is bounded: `group` takes at most `max_groups`
-//! values, `pattern` only the `top_k` busiest templates (the rest is in the group's total),
-//! `kind` three.
+//! `nodewatch_agent_log_pattern*`: the `log_patterns` transform's families. Cardinality is
+//! bounded: `group` takes at most `max_groups` values, `pattern` only the `top_k` busiest
+//! templates (the rest is in the group's total), `kind` three.
 
 use std::sync::atomic::Ordering;
 
-use super::transform::LogPatterns;
+use super::FamilySource;
 use crate::event::{Family, Labels};
-use crate::metrics::FamilySource;
+use crate::transforms::log_patterns::LogPatterns;
 
 /// The longest template text in `nodewatch_agent_log_pattern_info`.
 const INFO_TEMPLATE_MAX: usize = 200;
