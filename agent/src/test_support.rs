@@ -57,3 +57,16 @@ pub fn assert_promtool_accepts<'a>(
     );
     text
 }
+
+/// A [`crate::component::BuildContext`] of its own over `data_dir`, for building one component
+/// in a test; keep the sender alive while the component runs (dropping it is not a shutdown,
+/// sending `true` is).
+pub fn build_context(
+    data_dir: &std::path::Path,
+) -> (
+    crate::component::BuildContext,
+    tokio::sync::watch::Sender<bool>,
+) {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    (crate::component::BuildContext::standalone(data_dir, rx), tx)
+}

@@ -32,8 +32,11 @@ const DEFAULT_MAX_SERIES: usize = 10_000;
 /// What failed while starting the agent.
 #[derive(Debug, thiserror::Error)]
 pub enum TopologyError {
-    /// A component could not be built.
-    #[error("build {kind} {id}: {source}")]
+    /// A component could not be built: the message names the key the way `check-config` does
+    /// (`build sinks.alertmanager.ca_file: /etc/am-ca.pem: no usable CA certificate in it`).
+    #[error("build {}.{id}{}: {}", kind.table(),
+        if source.key.is_empty() { String::new() } else { format!(".{}", source.key) },
+        source.reason)]
     Component {
         /// Its kind.
         kind: ComponentKind,

@@ -10,9 +10,10 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::{ComponentKind, ComponentTelemetry, Schedule};
+use super::{ComponentError, ComponentKind, ComponentTelemetry, Schedule, Source};
+use crate::buffer::{DiskQueue, OpenReport, QueueConfig, Weigher, WhenFull};
+use crate::http_client::{HttpClient, HttpClientConfig};
 use crate::metrics::AgentMetrics;
-use crate::sources::Source;
 use crate::store::Store;
 
 /// The shutdown signal every task watches: it turns `true` once.
@@ -24,6 +25,11 @@ pub type StopFn = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>> +
 /// What the topology gives each component's [`super::Component::build`]: the shared
 /// infrastructure, and the place the component leaves its running parts (tasks, collected
 /// sources, stop steps, handles for other components).
+///
+/// It is the one owner of the infrastructure components share: disk queues
+/// ([`BuildContext::disk_queue`], each directory opened once) and HTTP clients
+/// ([`BuildContext::http_client`], one client per distinct setting). Components make neither
+/// themselves.
 pub struct BuildContext {
     kind: ComponentKind,
     id: String,
@@ -35,6 +41,8 @@ pub struct BuildContext {
     tasks: Vec<JoinHandle<()>>,
     stops: Vec<StopFn>,
     shared: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
+    clients: HashMap<HttpClientConfig, HttpClient>,
+    queues: HashMap<PathBuf, String>,
 }
 
 impl std::fmt::Debug for BuildContext {
@@ -68,7 +76,17 @@ impl BuildContext {
             tasks: Vec::new(),
             stops: Vec::new(),
             shared: HashMap::new(),
+            clients: HashMap::new(),
+            queues: HashMap::new(),
         }
+    }
+
+    /// A context of its own (a fresh store and telemetry) for building one component outside
+    /// the topology: tests and benches.
+    pub fn standalone(data_dir: &Path, shutdown: Shutdown) -> Self {
+        let metrics = Arc::new(AgentMetrics::new());
+        let store = Arc::new(Store::new(HashMap::new(), 10_000, Arc::clone(&metrics)));
+        BuildContext::new(data_dir, metrics, store, shutdown)
     }
 
     /// Points the context at the component about to be built.
@@ -111,6 +129,71 @@ impl BuildContext {
     /// The shutdown signal, for the component's tasks.
     pub fn shutdown(&self) -> Shutdown {
         self.shutdown.clone()
+    }
+
+    /// The HTTP client for `config`: one client per distinct setting, so components (or
+    /// endpoints) with the same settings share its TLS config and idle connections. A URL, CA
+    /// file or credentials file that cannot be used is an error naming the key
+    /// (`ca_file: /path: no usable CA certificate in it`).
+    pub fn http_client(&mut self, config: &HttpClientConfig) -> Result<HttpClient, ComponentError> {
+        if let Some(c) = self.clients.get(config) {
+            return Ok(c.clone());
+        }
+        let client = HttpClient::new(config).map_err(|e| {
+            let reason = match &e {
+                crate::http_client::HttpClientError::File { path, reason, .. } => {
+                    format!("{path}: {reason}")
+                }
+                other => other.to_string(),
+            };
+            ComponentError::new(e.key(), reason)
+        })?;
+        self.clients.insert(config.clone(), client.clone());
+        Ok(client)
+    }
+
+    /// Opens (recovering) the disk queue in `<data_dir>/<dir>`, bounded by `limits` with
+    /// `policy` at the bound, records weighed by `weigh`. Each directory is opened once per
+    /// agent: a second component asking for it is an error.
+    pub fn disk_queue(
+        &mut self,
+        dir: impl AsRef<Path>,
+        policy: WhenFull,
+        limits: QueueConfig,
+        weigh: Weigher,
+    ) -> Result<(DiskQueue, OpenReport), ComponentError> {
+        let path = self.data_dir.join(dir);
+        if let Some(owner) = self.queues.get(&path) {
+            return Err(ComponentError::whole(format!(
+                "disk queue {} is already used by {owner}",
+                path.display()
+            )));
+        }
+        let opened = DiskQueue::open(&path, limits.max_bytes, limits.segment_bytes, policy, weigh)
+            .map_err(|e| ComponentError::whole(format!("disk queue {}: {e}", path.display())))?;
+        self.queues
+            .insert(path, format!("{}.{}", self.kind.table(), self.id));
+        Ok(opened)
+    }
+
+    /// Adds a collected source built by `source` (its error becomes the component's): the
+    /// topology runs it every `interval_secs`, abandons a collection after `timeout_ms`, and
+    /// the store keeps at most `max_series` of its series. The one call every scraping source's
+    /// `build` makes.
+    pub fn add_collected<S: Source + 'static, E: std::fmt::Display>(
+        &mut self,
+        source: Result<S, E>,
+        interval_secs: u64,
+        timeout_ms: u64,
+        max_series: usize,
+    ) -> Result<(), ComponentError> {
+        let source = source.map_err(ComponentError::whole)?;
+        self.add_source(
+            Arc::new(source),
+            Schedule::from_config(interval_secs, timeout_ms),
+            max_series,
+        );
+        Ok(())
     }
 
     /// Adds a collected source: the topology runs it on its own task on `schedule`, and the

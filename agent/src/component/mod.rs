@@ -8,16 +8,21 @@
 //! HTTP client builder ([`crate::http_client`]), and a [`ComponentTelemetry`] handle with the
 //! `component_*` counters every component reports.
 //!
-//! The registry ([`crate::config::registry`]) lists every component in one line each; the
+//! The registry ([`registry`]) lists every component in one line each, in its kind's folder; the
 //! topology ([`crate::topology`]) only walks it and calls `build`.
 
 mod context;
+pub mod registry;
 mod schedule;
+mod source;
 
 use std::fmt;
 
 pub use context::{BuildContext, Built, NodeName, Shutdown, StopFn};
+pub use registry::Registered;
+pub(crate) use registry::registry;
 pub use schedule::{Schedule, Ticker};
+pub use source::{CollectError, Source};
 
 pub use crate::metrics::ComponentTelemetry;
 

@@ -4,8 +4,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::*;
+use crate::buffer::WhenFull;
 use crate::config::{Config, parse};
 use crate::event::{Family, Labels};
+use crate::http_client::HttpClientConfig;
 use crate::metrics::AgentMetrics;
 use crate::sources::{CollectError, Source};
 use crate::store::Store;
@@ -173,4 +175,129 @@ fn shared_values_are_one_per_type_and_telemetry_is_per_component() {
     assert_eq!(sink.labels.get("component_id"), Some("loki"));
     assert_eq!(sink.value.as_scalar(), Some(10.0));
     assert_eq!(received.metrics.len(), 2, "one series per (kind, id)");
+}
+
+#[test]
+fn http_clients_are_one_per_setting() {
+    let (mut ctx, _store, _metrics) = ctx();
+    let timeout = std::time::Duration::from_secs(1);
+    let a = HttpClientConfig::new("http://127.0.0.1:1/a", timeout);
+    let one = ctx.http_client(&a).expect("client");
+    let again = ctx.http_client(&a.clone()).expect("client");
+    assert!(one.same_as(&again), "equal settings share one client");
+    let other = ctx
+        .http_client(&HttpClientConfig::new("http://127.0.0.1:1/b", timeout))
+        .expect("client");
+    assert!(!one.same_as(&other), "another URL is another client");
+    let e = ctx
+        .http_client(&HttpClientConfig::new("ftp://x", timeout))
+        .expect_err("scheme");
+    assert_eq!(e.key, "url");
+}
+
+#[test]
+fn a_bad_ca_file_is_the_same_error_naming_the_key_in_every_component() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, "not a certificate\n").expect("write");
+    let ca = ca.display().to_string();
+    let reason = format!("{ca}: no usable CA certificate in it");
+    let cases = [
+        (
+            format!("[sinks.alertmanager]\nurls = [\"https://am:9093\"]\nca_file = \"{ca}\"\n"),
+            "build sinks.alertmanager.ca_file: ",
+        ),
+        (
+            format!(
+                "[sinks.prometheus_remote_write]\nurl = \"https://p:9090/api/v1/write\"\ntls_ca_file = \"{ca}\"\n"
+            ),
+            "build sinks.prometheus_remote_write.tls_ca_file: ",
+        ),
+        (
+            format!(
+                "[sources.files]\ninclude = [\"/nonexistent/*.log\"]\n[[sinks.loki.endpoints]]\nurl = \"http://a:3100/x\"\n[[sinks.loki.endpoints]]\nurl = \"https://l:3100/loki/api/v1/push\"\nca_file = \"{ca}\"\n"
+            ),
+            "build sinks.loki.endpoints[1].ca_file: ",
+        ),
+        (
+            format!(
+                "[sources.kubernetes_pods]\nenabled = true\n[sources.kubernetes_pods.api]\nenabled = true\nurl = \"https://k:6443\"\nca_file = \"{ca}\"\n"
+            ),
+            "build sources.kubernetes_pods.api.ca_file: ",
+        ),
+    ];
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    for (text, want) in cases {
+        let mut config = parse(&format!(
+            "data_dir = \"{}\"\n[api]\nlisten = \"127.0.0.1:0\"\n[pipeline]\nlisten = \"127.0.0.1:0\"\n[sources.host]\nenabled = false\n[sources.storage_node]\nenabled = false\n[sources.smartctl]\nenabled = false\n{text}",
+            dir.path().display()
+        ))
+        .expect("valid config");
+        config.sources.nvml.enabled = crate::sources::nvml::Enabled::Off;
+        let e = rt
+            .block_on(crate::topology::start(&config))
+            .expect_err("bad CA");
+        assert_eq!(e.to_string(), format!("{want}{reason}"), "{text}");
+    }
+}
+
+#[test]
+fn a_disk_queue_directory_is_opened_once() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (mut ctx, _tx) = crate::test_support::build_context(dir.path());
+    let limits = crate::buffer::QueueConfig {
+        max_bytes: 1 << 20,
+        segment_bytes: 64 * 1024,
+    };
+    let weigh: crate::buffer::Weigher = |_| 1;
+    ctx.enter(ComponentKind::Sink, "a");
+    let (q, report) = ctx
+        .disk_queue("q", WhenFull::Block, limits, weigh)
+        .expect("open");
+    assert_eq!((q.bound(), report.pending_weight), (1 << 20, 0));
+    assert!(dir.path().join("q").is_dir(), "under the data directory");
+    ctx.enter(ComponentKind::Sink, "b");
+    let e = ctx
+        .disk_queue("q", WhenFull::DropOldest, limits, weigh)
+        .expect_err("twice");
+    assert!(e.to_string().contains("already used by sinks.a"), "{e}");
+}
+
+#[derive(Debug)]
+struct Unused;
+
+#[async_trait]
+impl Source for Unused {
+    fn name(&self) -> &str {
+        "unused"
+    }
+    async fn collect(&self) -> Result<Vec<Family>, CollectError> {
+        Ok(Vec::new())
+    }
+}
+
+#[test]
+fn add_collected_schedules_a_source_or_passes_its_error_on() {
+    let (mut ctx, store, _metrics) = ctx();
+    ctx.enter(ComponentKind::Source, "fixed");
+    ctx.add_collected(Ok::<_, String>(Fixed), 2, 700, 2)
+        .expect("added");
+    let e = ctx
+        .add_collected(Err::<Unused, _>("no socket"), 1, 500, 1)
+        .expect_err("passed on");
+    assert_eq!(e, ComponentError::whole("no socket"));
+    let families = futures_lite_block(Fixed.collect()).expect("collect");
+    assert_eq!(
+        store
+            .put("fixed", families, std::time::Duration::from_secs(60))
+            .kept,
+        2
+    );
+    let built = ctx.finish();
+    assert_eq!(built.sources.len(), 1);
+    assert_eq!(
+        built.sources[0].1,
+        Schedule::from_config(2, 700),
+        "interval_secs and timeout_ms"
+    );
 }

@@ -5,11 +5,12 @@
 //! on, SMART on when `smartctl` is on `PATH`, storage-node scraping of http://127.0.0.1:9900.
 
 mod load;
-pub mod registry;
 mod root;
 
+pub use crate::sinks::SinksConfig;
+pub use crate::sources::SourcesConfig;
+pub use crate::transforms::TransformsConfig;
 pub use load::{ConfigError, check_config, load_file, parse, validate_config};
-pub use registry::{SinksConfig, SourcesConfig, TransformsConfig};
 pub use root::{ApiConfig, Config, Overrides};
 
 #[cfg(test)]

@@ -5,9 +5,12 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::registry::{Registered, SinksConfig, SourcesConfig, TransformsConfig};
+use crate::component::Registered;
 use crate::pipeline::PipelineConfig;
+use crate::sinks::SinksConfig;
 use crate::sinks::loki::LokiEndpointConfig;
+use crate::sources::SourcesConfig;
+use crate::transforms::TransformsConfig;
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize, PartialEq)]

@@ -5,14 +5,8 @@ use http::{HeaderMap, StatusCode};
 
 use super::*;
 
-fn settings(url: &str) -> ClientSettings<'_> {
-    ClientSettings {
-        url,
-        ca_file: None,
-        ca_key: "ca_file",
-        auth: Auth::None,
-        timeout: Duration::from_secs(5),
-    }
+fn settings(url: &str) -> HttpClientConfig {
+    HttpClientConfig::new(url, Duration::from_secs(5))
 }
 
 #[test]
@@ -54,7 +48,7 @@ fn credentials_and_ca_files_are_checked_when_the_client_is_built() {
     let not_pem = dir.path().join("ca.pem");
     std::fs::write(&not_pem, "not a certificate\n").expect("write");
     let mut s = settings("https://127.0.0.1:1/x");
-    s.ca_file = Some(&not_pem);
+    s.ca_file = Some(not_pem);
     let e = HttpClient::new(&s).expect_err("no certificate");
     assert!(
         e.to_string().contains("ca_file") && e.to_string().contains("no usable CA"),
@@ -163,4 +157,82 @@ async fn an_unreachable_receiver_is_an_error_not_a_hang() {
         .expect_err("refused");
     assert!(e.contains("connect"), "{e}");
     assert!(conn.is_none());
+}
+
+#[tokio::test]
+async fn requests_append_their_path_and_reuse_pooled_connections() {
+    // A server that answers with the request's target and counts connections.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let conns = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = std::sync::Arc::clone(&conns);
+    tokio::spawn(async move {
+        for _ in 0..8 {
+            let Ok((s, _)) = listener.accept().await else {
+                return;
+            };
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(
+                    |req: http::Request<hyper::body::Incoming>| async move {
+                        let target = format!("{} {}", req.method(), req.uri());
+                        Ok::<_, std::convert::Infallible>(http::Response::new(
+                            http_body_util::Full::new(Bytes::from(target)),
+                        ))
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(s), svc)
+                    .await;
+            });
+        }
+    });
+    let c = HttpClient::new(&settings(&format!("http://{addr}/prefix/"))).expect("client");
+    for _ in 0..3 {
+        let a = c
+            .get("/api/v1/query?query=up", HeaderMap::new(), 1024)
+            .await
+            .expect("answer");
+        assert_eq!(a.body, b"GET /prefix/api/v1/query?query=up");
+    }
+    let a = c
+        .request(
+            http::Method::POST,
+            "/api/v2/alerts",
+            HeaderMap::new(),
+            Bytes::from_static(b"[]"),
+            1024,
+        )
+        .await
+        .expect("answer");
+    assert_eq!(a.body, b"POST /prefix/api/v2/alerts");
+    assert_eq!(
+        conns.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one connection, kept in the pool between requests"
+    );
+    let a = c.get("/x", HeaderMap::new(), 4).await.expect("answer");
+    assert!(!a.complete, "a longer answer is cut at the bound");
+}
+
+#[tokio::test]
+async fn a_timeout_is_its_own_error() {
+    // Accepts and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let held = listener.accept().await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        drop(held);
+    });
+    let mut s = settings(&format!("http://{addr}"));
+    s.timeout = Duration::from_millis(200);
+    let c = HttpClient::new(&s).expect("client");
+    let e = c.get("/", HeaderMap::new(), 10).await.expect_err("timeout");
+    assert_eq!(e, RequestError::Timeout(Duration::from_millis(200)));
+    assert_eq!(e.to_string(), "no answer within 200 ms");
 }

@@ -1,17 +1,15 @@
-//! A small client for the Prometheus HTTP API (`/api/v1/query`, `/api/v1/query_range`).
+//! A small client for the Prometheus HTTP API (`/api/v1/query`, `/api/v1/query_range`), on the
+//! agent's one HTTP client ([`crate::http_client`]; `sla-report` is a command, not a component,
+//! so it makes its client itself).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{Request, Uri};
-use http_body_util::{BodyExt, Empty, Limited};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use http::{HeaderMap, HeaderValue, Uri};
 use serde_json::Value;
 
 use super::ReportError;
+use crate::http_client::{HttpClient, HttpClientConfig};
 
 /// The most bytes read from one answer.
 const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
@@ -39,8 +37,7 @@ pub struct RangeSeries {
 /// The client.
 #[derive(Debug, Clone)]
 pub struct PromClient {
-    base: String,
-    client: Client<HttpConnector, Empty<Bytes>>,
+    client: HttpClient,
 }
 
 /// `application/x-www-form-urlencoded` encoding of one value.
@@ -94,15 +91,14 @@ impl PromClient {
                     .to_string(),
             });
         }
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(Duration::from_secs(10)));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(2)
-            .build(connector);
-        Ok(PromClient {
-            base: trimmed.to_string(),
-            client,
-        })
+        let client =
+            HttpClient::new(&HttpClientConfig::new(trimmed, QUERY_TIMEOUT)).map_err(|e| {
+                ReportError::Url {
+                    url: base.to_string(),
+                    reason: e.to_string(),
+                }
+            })?;
+        Ok(PromClient { client })
     }
 
     async fn get(
@@ -119,29 +115,22 @@ impl PromClient {
             .iter()
             .map(|(k, v)| format!("{k}={}", form_encode(v)))
             .collect();
-        let url = format!("{}{path}?{}", self.base, qs.join("&"));
-        let uri: Uri = url.parse().map_err(|e| err(format!("{e}")))?;
-        let req = Request::get(uri)
-            .header(http::header::ACCEPT, "application/json")
-            .body(Empty::<Bytes>::new())
-            .map_err(|e| err(e.to_string()))?;
-        let fut = async {
-            let resp = self
-                .client
-                .request(req)
-                .await
-                .map_err(|e| err(e.to_string()))?;
-            let status = resp.status();
-            let body = Limited::new(resp.into_body(), MAX_BODY_BYTES)
-                .collect()
-                .await
-                .map_err(|e| err(format!("read body: {e}")))?
-                .to_bytes();
-            Ok::<_, ReportError>((status, body))
-        };
-        let (status, body) = tokio::time::timeout(QUERY_TIMEOUT, fut)
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::ACCEPT,
+            HeaderValue::from_static("application/json"),
+        );
+        let a = self
+            .client
+            .get(&format!("{path}?{}", qs.join("&")), headers, MAX_BODY_BYTES)
             .await
-            .map_err(|_| err(format!("no answer within {}s", QUERY_TIMEOUT.as_secs())))??;
+            .map_err(|e| err(e.to_string()))?;
+        if !a.complete {
+            return Err(err(format!(
+                "read body: longer than {MAX_BODY_BYTES} bytes"
+            )));
+        }
+        let (status, body) = (a.status, a.body);
         let doc: Value = serde_json::from_slice(&body)
             .map_err(|e| err(format!("HTTP {status}: answer is not JSON: {e}")))?;
         if doc.get("status").and_then(Value::as_str) != Some("success") {

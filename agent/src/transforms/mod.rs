@@ -4,9 +4,20 @@
 //! label, structured metadata, line timestamps), then [`log_patterns`] (template mining, the
 //! `pattern` structured metadata, new/surging pattern alerts). Metrics: [`detect`], the anomaly
 //! detectors.
+//!
+//! The registry below is the `[transforms]` table: one line per transform with a table of its
+//! own (its key, which is also its folder, and its config type); see
+//! [`crate::component::registry`]. The log transforms above are configured per log source.
 
-pub mod detect;
-pub mod log_patterns;
 pub mod multiline;
 pub mod parse_cri;
 pub mod parse_json;
+
+crate::component::registry!(
+    /// `[transforms]`: one table per transform.
+    TransformsConfig, crate::component::ComponentKind::Transform, {
+    /// The anomaly detectors.
+    detect: DetectConfig,
+    /// Log-template mining and log-pattern alerts.
+    log_patterns: LogPatternsConfig,
+});

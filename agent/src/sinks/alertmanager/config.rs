@@ -1,19 +1,32 @@
 //! `[sinks.alertmanager]`.
 
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Deserialize;
 
 use crate::alerts::AlertBook;
 use crate::component::{BuildContext, ComponentError};
+use crate::http_client::{Auth, BasicAuthConfig, HttpClientConfig};
 
 /// Where alerts go, how often they are re-sent, and the links their annotations carry.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlertmanagerConfig {
-    /// Alertmanager base URLs (`http://am:9093`); `--alertmanager-url` replaces the list.
+    /// Alertmanager base URLs (`http://am:9093`, `https://...`); `--alertmanager-url`
+    /// replaces the list.
     #[serde(default)]
     pub urls: Vec<String>,
+    /// PEM CA bundle for `https://` Alertmanagers; default: the system bundle.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Basic auth (Alertmanager behind a proxy).
+    #[serde(default)]
+    pub basic_auth: Option<BasicAuthConfig>,
+    /// A file holding a bearer token (re-read on every request).
+    #[serde(default)]
+    pub bearer_token_file: Option<PathBuf>,
     /// Active alerts are re-sent this often (Prometheus: 1m); `endsAt` is 4 of these ahead.
     #[serde(default = "default_resend_interval_secs")]
     pub resend_interval_secs: u64,
@@ -44,6 +57,9 @@ impl Default for AlertmanagerConfig {
     fn default() -> Self {
         AlertmanagerConfig {
             urls: Vec::new(),
+            ca_file: None,
+            basic_auth: None,
+            bearer_token_file: None,
             resend_interval_secs: default_resend_interval_secs(),
             timeout_ms: default_timeout_ms(),
             max_backoff_ms: default_max_backoff_ms(),
@@ -81,15 +97,29 @@ fn default_logql_selector() -> String {
     r#"{node="$node", component="$component"}"#.into()
 }
 
+impl AlertmanagerConfig {
+    /// The client settings for one Alertmanager (`url` without a trailing `/`).
+    pub fn client_config(&self, url: &str) -> HttpClientConfig {
+        HttpClientConfig::new(url, Duration::from_millis(self.timeout_ms))
+            .with_ca(self.ca_file.as_deref(), "ca_file")
+            .with_auth(Auth::from_keys(
+                self.basic_auth.as_ref(),
+                self.bearer_token_file.as_deref(),
+            ))
+    }
+}
+
 impl crate::component::Component for AlertmanagerConfig {
     fn validate(&self) -> Result<(), ComponentError> {
         for u in &self.urls {
-            if !(u.starts_with("http://")) || u.len() <= 7 {
-                return Err(ComponentError::new(
-                    "urls",
-                    format!("url {u:?} must be http://host:port"),
-                ));
-            }
+            crate::http_client::check_url(u)
+                .map_err(|r| ComponentError::new("urls", format!("url {u:?}: {r}")))?;
+        }
+        if self.basic_auth.is_some() && self.bearer_token_file.is_some() {
+            return Err(ComponentError::new(
+                "bearer_token_file",
+                "basic_auth and bearer_token_file are exclusive",
+            ));
         }
         if self.resend_interval_secs == 0 {
             return Err(ComponentError::new(
@@ -112,7 +142,8 @@ impl crate::component::Component for AlertmanagerConfig {
             stats: Arc::clone(&stats),
         }));
         if !self.urls.is_empty() {
-            let sink = super::AlertmanagerSink::new(self.clone(), ctx.shared::<AlertBook>(), stats);
+            let book = ctx.shared::<AlertBook>();
+            let sink = super::AlertmanagerSink::new(self.clone(), book, stats, ctx)?;
             let shutdown = ctx.shutdown();
             ctx.spawn(sink.run(shutdown));
         }

@@ -11,17 +11,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use http::{Request, Uri};
-use http_body_util::{BodyExt as _, Full, Limited};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use http::{HeaderMap, HeaderValue, Method};
 use tokio::sync::watch;
 
 use super::config::AlertmanagerConfig;
 use super::links::rfc3339;
 use crate::alerts::{Alert, AlertBook};
+use crate::component::{BuildContext, ComponentError};
+use crate::http_client::HttpClient;
 use crate::metrics::AlertDeliveryMetrics as SinkStats;
+
+/// The most answer bytes read (Alertmanager answers with a short JSON or an error line).
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 /// Why one POST failed.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +68,7 @@ pub fn encode(active: &[Alert], resolved: &[Alert], now: SystemTime, resend: Dur
 #[derive(Debug)]
 struct Target {
     url: String,
+    client: HttpClient,
     pending: VecDeque<Alert>,
     sent_generation: u64,
     last_sent: Option<Instant>,
@@ -80,52 +82,58 @@ pub struct AlertmanagerSink {
     config: AlertmanagerConfig,
     book: Arc<AlertBook>,
     stats: Arc<SinkStats>,
-    client: Client<HttpConnector, Full<Bytes>>,
+    /// Each Alertmanager's base URL and its client (from the agent's one client builder).
+    clients: Vec<(String, HttpClient)>,
 }
 
 impl AlertmanagerSink {
-    /// A sink over `book`; counters go to `stats`.
-    pub fn new(config: AlertmanagerConfig, book: Arc<AlertBook>, stats: Arc<SinkStats>) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(Duration::from_millis(config.timeout_ms)));
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(2)
-            .build(connector);
+    /// A sink over `book`, with a client per Alertmanager from `ctx` (a CA or credentials file
+    /// that cannot be used is an error naming its key); counters go to `stats`.
+    pub fn new(
+        config: AlertmanagerConfig,
+        book: Arc<AlertBook>,
+        stats: Arc<SinkStats>,
+        ctx: &mut BuildContext,
+    ) -> Result<Self, ComponentError> {
+        let mut clients = Vec::new();
         for u in &config.urls {
-            stats.register(u.trim_end_matches('/'));
+            let url = u.trim_end_matches('/').to_string();
+            let client = ctx.http_client(&config.client_config(&url))?;
+            stats.register(&url);
+            clients.push((url, client));
         }
-        AlertmanagerSink {
+        Ok(AlertmanagerSink {
             config,
             book,
             stats,
-            client,
-        }
+            clients,
+        })
     }
 
-    async fn post(&self, url: &str, body: Vec<u8>) -> Result<(), AlertmanagerError> {
-        let endpoint = format!("{url}/api/v2/alerts");
-        let err = |reason: String| AlertmanagerError::Send {
-            url: url.to_string(),
-            reason,
-        };
-        let uri: Uri = endpoint.parse().map_err(|e| err(format!("{e}")))?;
-        let req = Request::post(uri)
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| err(e.to_string()))?;
-        let timeout = Duration::from_millis(self.config.timeout_ms);
-        let resp = tokio::time::timeout(timeout, self.client.request(req))
+    async fn post(client: &HttpClient, body: Vec<u8>) -> Result<(), AlertmanagerError> {
+        let url = client.url();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        let a = client
+            .request(
+                Method::POST,
+                "/api/v2/alerts",
+                headers,
+                Bytes::from(body),
+                MAX_ANSWER_BYTES,
+            )
             .await
-            .map_err(|_| err("timed out".into()))?
-            .map_err(|e| err(e.to_string()))?;
-        let status = resp.status();
-        // Drain (bounded) so the connection can be reused.
-        let _ = Limited::new(resp.into_body(), 64 * 1024).collect().await;
-        if !status.is_success() {
+            .map_err(|e| AlertmanagerError::Send {
+                url: url.to_string(),
+                reason: e.to_string(),
+            })?;
+        if !a.status.is_success() {
             return Err(AlertmanagerError::Status {
                 url: url.to_string(),
-                status: status.as_u16(),
+                status: a.status.as_u16(),
             });
         }
         Ok(())
@@ -137,11 +145,11 @@ impl AlertmanagerSink {
         let base_backoff = Duration::from_millis(500);
         let max_backoff = Duration::from_millis(self.config.max_backoff_ms.max(500));
         let mut targets: Vec<Target> = self
-            .config
-            .urls
+            .clients
             .iter()
-            .map(|u| Target {
-                url: u.trim_end_matches('/').to_string(),
+            .map(|(url, client)| Target {
+                url: url.clone(),
+                client: client.clone(),
                 pending: VecDeque::new(),
                 sent_generation: 0,
                 last_sent: None,
@@ -179,7 +187,7 @@ impl AlertmanagerSink {
                 }
                 let pending: Vec<Alert> = t.pending.iter().cloned().collect();
                 let body = encode(&active, &pending, SystemTime::now(), resend);
-                match self.post(&t.url, body).await {
+                match Self::post(&t.client, body).await {
                     Ok(()) => {
                         let n = (active.len() + pending.len()) as u64;
                         self.stats.sent(&t.url, n);

@@ -5,7 +5,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, header};
 
 use super::{Encoding, LokiEndpointConfig};
-use crate::http_client::{Auth, ClientSettings, Conn, HttpClient, HttpClientError};
+use crate::http_client::{Conn, HttpClient, HttpClientError};
 
 /// The most response body bytes kept (for the rejection log and the partial-accept count). Loki
 /// names every refused entry in a 400 (about 200 bytes each), so this covers a push of several
@@ -57,25 +57,18 @@ pub fn check_url(url: &str) -> Result<(), ClientError> {
 }
 
 impl LokiClient {
-    /// Checks the URL, loads the CA bundle (https) and checks the credentials files.
+    /// The client of one endpoint made outside the topology (tests): checks the URL, loads the
+    /// CA bundle (https) and checks the credentials files.
+    #[cfg(test)]
     pub fn new(cfg: LokiEndpointConfig) -> Result<Self, ClientError> {
-        let auth = match (&cfg.basic_auth, &cfg.bearer_token_file) {
-            (Some(b), _) => Auth::Basic {
-                username: b.username.clone(),
-                password_file: b.password_file.clone(),
-            },
-            (None, Some(t)) => Auth::Bearer {
-                token_file: t.clone(),
-            },
-            (None, None) => Auth::None,
-        };
-        let http = HttpClient::new(&ClientSettings {
-            url: &cfg.url,
-            ca_file: cfg.ca_file.as_deref(),
-            ca_key: "ca_file",
-            auth,
-            timeout: std::time::Duration::from_millis(cfg.timeout_ms),
-        })?;
+        let http = HttpClient::new(&cfg.client_config(""))?;
+        LokiClient::with_http(http, &cfg)
+    }
+
+    /// The client of one endpoint over `http`, the agent's one HTTP client (from
+    /// [`crate::component::BuildContext::http_client`] with
+    /// [`LokiEndpointConfig::client_config`]), with Loki's headers.
+    pub fn with_http(http: HttpClient, cfg: &LokiEndpointConfig) -> Result<Self, ClientError> {
         let mut headers = HeaderMap::new();
         match cfg.encoding {
             Encoding::Protobuf => {
@@ -94,7 +87,7 @@ impl LokiClient {
         }
         if let Some(t) = &cfg.tenant_id {
             let v = HeaderValue::from_str(t).map_err(|e| HttpClientError::Header {
-                name: "tenant_id",
+                name: "tenant_id".into(),
                 reason: e.to_string(),
             })?;
             headers.insert("X-Scope-OrgID", v);

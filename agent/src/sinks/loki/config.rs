@@ -6,6 +6,8 @@ use serde::Deserialize;
 
 use crate::buffer::WhenFull;
 use crate::component::{BuildContext, ComponentError};
+pub use crate::http_client::BasicAuthConfig;
+use crate::http_client::{Auth, HttpClientConfig};
 use crate::sources::tail::LogSources;
 
 /// The request body format.
@@ -17,16 +19,6 @@ pub enum Encoding {
     Protobuf,
     /// `application/json`, gzip content encoding.
     Json,
-}
-
-/// Basic auth; the password comes from a file (a mounted Secret).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct BasicAuthConfig {
-    /// The user name.
-    pub username: String,
-    /// The file holding the password (a final newline is ignored).
-    pub password_file: PathBuf,
 }
 
 /// `[sinks.loki]`: the Loki endpoints; each gets its own positions and buffer.
@@ -100,6 +92,18 @@ pub struct LokiEndpointConfig {
 }
 
 impl LokiEndpointConfig {
+    /// The endpoint's client settings; `key_prefix` names the endpoint in errors
+    /// (`endpoints[1].`).
+    pub fn client_config(&self, key_prefix: &str) -> HttpClientConfig {
+        HttpClientConfig::new(&self.url, std::time::Duration::from_millis(self.timeout_ms))
+            .with_ca(self.ca_file.as_deref(), "ca_file")
+            .with_auth(Auth::from_keys(
+                self.basic_auth.as_ref(),
+                self.bearer_token_file.as_deref(),
+            ))
+            .with_key_prefix(key_prefix)
+    }
+
     /// An endpoint with defaults (`--loki-url`).
     pub fn with_url(url: &str) -> Self {
         LokiEndpointConfig {
@@ -193,15 +197,7 @@ impl crate::component::Component for LokiConfig {
     /// them before the agent's shutdown signal.
     fn build(&self, ctx: &mut BuildContext) -> Result<(), ComponentError> {
         let sources = ctx.shared::<LogSources>().list();
-        let running = super::pipeline::start(
-            self,
-            &sources,
-            ctx.data_dir(),
-            std::sync::Arc::clone(&ctx.metrics().logs),
-            &ctx.telemetry(),
-            ctx.get::<crate::transforms::log_patterns::LogPatterns>(),
-        )
-        .map_err(ComponentError::whole)?;
+        let running = super::pipeline::start(self, &sources, ctx)?;
         if let Some(r) = running {
             ctx.on_stop(Box::new(move || {
                 Box::pin(r.stop(std::time::Duration::from_secs(5)))

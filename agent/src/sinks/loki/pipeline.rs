@@ -14,9 +14,9 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::{ClientError, LokiClient, LokiConfig, LokiSink, SpillError, SpillQueue, SpillReader};
-use crate::logs::{ChunkBuffer, LogMetrics, Positions, PositionsError};
-use crate::metrics::ComponentTelemetry;
+use super::{ClientError, LokiClient, LokiConfig, LokiSink, SpillQueue, SpillReader};
+use crate::component::{BuildContext, ComponentError};
+use crate::logs::{ChunkBuffer, Positions, PositionsError};
 use crate::sources::tail::{LogSource, Tailer, TailerHandle};
 use crate::transforms::log_patterns::LogPatterns;
 
@@ -43,9 +43,6 @@ pub enum LogsError {
     /// The positions file cannot be used.
     #[error(transparent)]
     Positions(#[from] PositionsError),
-    /// The spill buffer cannot be opened.
-    #[error(transparent)]
-    Spill(#[from] SpillError),
     /// A tailer thread could not start.
     #[error("start tailer thread: {0}")]
     Thread(std::io::Error),
@@ -77,22 +74,25 @@ fn positions_path(data_dir: &Path, sink: &str) -> PathBuf {
 }
 
 /// Starts one pipeline per Loki endpoint over `sources`; `None` when there is no endpoint or
-/// no source. `config` was validated. `patterns` (the `log_patterns` transform) runs on the
-/// first endpoint's pipeline.
+/// no source. `config` was validated. Each endpoint's HTTP client and pod-log spill buffer come
+/// from `ctx` (the agent's one client builder and disk queue); the `log_patterns` transform, when
+/// built, runs on the first endpoint's pipeline.
 pub fn start(
     config: &LokiConfig,
     sources: &[Arc<LogSource>],
-    data_dir: &Path,
-    metrics: Arc<LogMetrics>,
-    telemetry: &ComponentTelemetry,
-    patterns: Option<Arc<LogPatterns>>,
-) -> Result<Option<LogsRunning>, LogsError> {
+    ctx: &mut BuildContext,
+) -> Result<Option<LogsRunning>, ComponentError> {
     if config.endpoints.is_empty() || sources.is_empty() {
         if !sources.is_empty() {
             tracing::warn!("log sources are configured but no Loki endpoint; logs are off");
         }
         return Ok(None);
     }
+    let data_dir = ctx.data_dir().to_path_buf();
+    let metrics = Arc::clone(&ctx.metrics().logs);
+    let telemetry = ctx.telemetry();
+    let patterns = ctx.get::<LogPatterns>();
+    let whole = |e: LogsError| ComponentError::whole(e);
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut running = LogsRunning {
         tailers: Vec::new(),
@@ -103,13 +103,38 @@ pub fn start(
         shutdown,
     };
     let any_buffered = sources.iter().any(|s| s.buffered);
+    // What can fail is made first, for every endpoint, so a bad setting starts nothing.
+    let mut parts = Vec::new();
     for (i, (e, name)) in config.endpoints.iter().zip(config.sink_names()).enumerate() {
-        let patterns = patterns.clone().filter(|_| i == 0);
-        let positions = Arc::new(Positions::open(&positions_path(data_dir, &name))?);
-        let client = LokiClient::new(e.clone()).map_err(|source| LogsError::Client {
-            name: name.clone(),
-            source,
+        let positions = Arc::new(
+            Positions::open(&positions_path(&data_dir, &name)).map_err(|e| whole(e.into()))?,
+        );
+        let http = ctx.http_client(&e.client_config(&format!("endpoints[{i}].")))?;
+        let client = LokiClient::with_http(http, e).map_err(|source| {
+            whole(LogsError::Client {
+                name: name.clone(),
+                source,
+            })
         })?;
+        let spill = if any_buffered && e.pod_logs_spill_max_bytes > 0 {
+            let dir = positions_path(Path::new(""), &name).with_file_name("spill");
+            let limits = SpillQueue::limits(e.pod_logs_spill_max_bytes);
+            let (q, report) = ctx.disk_queue(
+                dir,
+                e.pod_logs_spill_when_full,
+                limits,
+                SpillQueue::weigh,
+            )?;
+            let name = format!("{name}_spill");
+            Some(Arc::new(SpillQueue::new(q, &report, Arc::clone(&metrics), &name)))
+        } else {
+            None
+        };
+        parts.push((name, positions, client, spill));
+    }
+    for (i, (e, (name, positions, client, spill))) in config.endpoints.iter().zip(parts).enumerate()
+    {
+        let patterns = patterns.clone().filter(|_| i == 0);
         let chunk_max = MAX_CHUNK_BYTES
             .min(e.batch_max_bytes.max(1024) / 2)
             .max(1024);
@@ -117,20 +142,8 @@ pub fn start(
         let capacity = (e.buffer_max_bytes / (2 * chunk_max)).max(1);
         let (tx, rx) = mpsc::channel(capacity);
         let buffered = Arc::new(AtomicU64::new(0));
-        let spill = if any_buffered && e.pod_logs_spill_max_bytes > 0 {
-            let dir = positions_path(data_dir, &name).with_file_name("spill");
-            Some(Arc::new(SpillQueue::open(
-                &dir,
-                e.pod_logs_spill_max_bytes,
-                e.pod_logs_spill_when_full,
-                Arc::clone(&metrics),
-                &format!("{name}_spill"),
-            )?))
-        } else {
-            None
-        };
         for source in sources {
-            let discover = (source.discover)().map_err(LogsError::Discover)?;
+            let discover = (source.discover)().map_err(|e| whole(LogsError::Discover(e)))?;
             let t = Tailer::new(
                 source.tail.clone(),
                 Arc::clone(&source.processor),
@@ -147,12 +160,14 @@ pub fn start(
                 _ => t,
             }
             .with_patterns(patterns.clone());
-            running.tailers.push(t.spawn().map_err(LogsError::Thread)?);
+            running
+                .tailers
+                .push(t.spawn().map_err(|e| whole(LogsError::Thread(e)))?);
         }
         if let Some(q) = &spill {
             running.readers.push(
                 SpillReader::spawn(Arc::clone(q), tx.clone(), Arc::clone(&buffered))
-                    .map_err(LogsError::Thread)?,
+                    .map_err(|e| whole(LogsError::Thread(e)))?,
             );
         }
         drop(tx);

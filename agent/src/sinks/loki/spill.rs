@@ -21,7 +21,9 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::chunk_codec::{decode_entries, encode_entries, entry_count};
-use crate::buffer::{BufferError, DiskQueue, HEADER_BYTES, WhenFull};
+use crate::buffer::{BufferError, DiskQueue, HEADER_BYTES, OpenReport, QueueConfig};
+#[cfg(test)]
+use crate::buffer::WhenFull;
 use crate::logs::{Chunk, ChunkBuffer, LogEntry, LogMetrics};
 
 /// A position in the buffer: the byte after a record.
@@ -55,18 +57,24 @@ pub struct SpillQueue {
 }
 
 impl SpillQueue {
-    /// Opens (or creates) the buffer in `dir`, bounded to `max_bytes` (at least 1 MiB) of
-    /// records not yet delivered, with `when_full` at the bound.
-    pub fn open(
-        dir: &std::path::Path,
-        max_bytes: u64,
-        when_full: WhenFull,
-        metrics: Arc<LogMetrics>,
-        name: &str,
-    ) -> Result<Self, SpillError> {
+    /// The queue bounds for `max_bytes` (`pod_logs_spill_max_bytes`): at least 1 MiB, segments
+    /// of a quarter of it up to 8 MiB.
+    pub fn limits(max_bytes: u64) -> QueueConfig {
         let max_bytes = max_bytes.max(MIN_BYTES);
-        let segment = SEGMENT_BYTES.min(max_bytes / 4);
-        let (q, report) = DiskQueue::open(dir, max_bytes, segment, when_full, entry_count)?;
+        QueueConfig {
+            max_bytes,
+            segment_bytes: SEGMENT_BYTES.min(max_bytes / 4),
+        }
+    }
+
+    /// A record's weight: its lines.
+    pub fn weigh(record: &[u8]) -> u64 {
+        entry_count(record)
+    }
+
+    /// The buffer over `q`, a disk queue opened with [`SpillQueue::limits`] and
+    /// [`SpillQueue::weigh`] (by [`crate::component::BuildContext::disk_queue`]).
+    pub fn new(q: DiskQueue, report: &OpenReport, metrics: Arc<LogMetrics>, name: &str) -> Self {
         if report.damaged_tail {
             metrics.dropped("loki", "spill_corrupt", 1);
         }
@@ -76,8 +84,24 @@ impl SpillQueue {
             name: name.to_string(),
         };
         q.metrics.buffer(&q.name, q.bytes());
-        q.metrics.buffer_limit(&q.name, max_bytes);
-        Ok(q)
+        q.metrics.buffer_limit(&q.name, q.max_bytes());
+        q
+    }
+
+    /// Opens (or creates) the buffer in `dir` outside the topology (tests), bounded to
+    /// `max_bytes` (at least 1 MiB) of records not yet delivered, with `when_full` at the bound.
+    #[cfg(test)]
+    pub fn open(
+        dir: &std::path::Path,
+        max_bytes: u64,
+        when_full: WhenFull,
+        metrics: Arc<LogMetrics>,
+        name: &str,
+    ) -> Result<Self, SpillError> {
+        let l = Self::limits(max_bytes);
+        let (q, report) =
+            DiskQueue::open(dir, l.max_bytes, l.segment_bytes, when_full, Self::weigh)?;
+        Ok(Self::new(q, &report, metrics, name))
     }
 
     /// Bytes of records not yet delivered.

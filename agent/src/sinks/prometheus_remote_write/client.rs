@@ -7,9 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 
-use super::config::RemoteWriteConfig;
-use super::error::RemoteWriteError;
-use crate::http_client::{Auth, ClientSettings, HttpClient, HttpClientError};
+use crate::http_client::HttpClient;
 
 pub use crate::http_client::Conn;
 
@@ -47,46 +45,12 @@ pub struct Client {
     http: HttpClient,
 }
 
-impl From<HttpClientError> for RemoteWriteError {
-    fn from(e: HttpClientError) -> Self {
-        match e {
-            HttpClientError::Url { url, reason } => RemoteWriteError::Url { url, reason },
-            HttpClientError::Header { name, reason } => RemoteWriteError::File {
-                what: name,
-                path: String::new(),
-                reason,
-            },
-            HttpClientError::File { what, path, reason } => {
-                RemoteWriteError::File { what, path, reason }
-            }
-        }
-    }
-}
-
 impl Client {
-    /// Parses the URL, loads the CA bundle (https) and checks the credentials files.
-    pub fn new(cfg: &RemoteWriteConfig) -> Result<Client, RemoteWriteError> {
-        let url = cfg.url.clone().unwrap_or_default();
-        let auth = if let Some(b) = &cfg.basic_auth {
-            Auth::Basic {
-                username: b.username.clone(),
-                password_file: b.password_file.clone(),
-            }
-        } else if let Some(t) = &cfg.bearer_token_file {
-            Auth::Bearer {
-                token_file: t.clone(),
-            }
-        } else {
-            Auth::None
-        };
-        let http = HttpClient::new(&ClientSettings {
-            url: &url,
-            ca_file: cfg.tls_ca_file.as_deref(),
-            ca_key: "tls_ca_file",
-            auth,
-            timeout: Duration::from_millis(cfg.timeout_ms),
-        })?;
-        Ok(Client { http })
+    /// The sink's client over the agent's one HTTP client (from
+    /// [`crate::component::BuildContext::http_client`] with
+    /// [`super::RemoteWriteConfig::client_config`]).
+    pub fn new(http: HttpClient) -> Client {
+        Client { http }
     }
 
     /// Sends one compressed `WriteRequest` on `conn` (opened when there is none).

@@ -5,8 +5,10 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::buffer::WhenFull;
+use crate::buffer::{QueueConfig, WhenFull};
 use crate::component::{BuildContext, ComponentError};
+pub use crate::http_client::BasicAuthConfig;
+use crate::http_client::{Auth, HttpClientConfig};
 
 /// The remote_write sink. It is off unless `url` is set (here or with `--remote-write-url`).
 ///
@@ -68,16 +70,6 @@ pub struct RemoteWriteConfig {
     pub tls_ca_file: Option<PathBuf>,
 }
 
-/// `basic_auth`: a user name and a file holding the password (re-read on every request).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct BasicAuthConfig {
-    /// The user name.
-    pub username: String,
-    /// The file holding the password; a trailing newline is ignored.
-    pub password_file: PathBuf,
-}
-
 impl Default for RemoteWriteConfig {
     fn default() -> Self {
         RemoteWriteConfig {
@@ -129,6 +121,27 @@ fn default_wal_segment_bytes() -> u64 {
 }
 fn default_queue_capacity() -> usize {
     64
+}
+
+impl RemoteWriteConfig {
+    /// The receiver's client settings (`tls_ca_file`, `basic_auth`, `bearer_token_file`).
+    pub fn client_config(&self) -> HttpClientConfig {
+        let url = self.url.as_deref().unwrap_or_default();
+        HttpClientConfig::new(url, std::time::Duration::from_millis(self.timeout_ms))
+            .with_ca(self.tls_ca_file.as_deref(), "tls_ca_file")
+            .with_auth(Auth::from_keys(
+                self.basic_auth.as_ref(),
+                self.bearer_token_file.as_deref(),
+            ))
+    }
+
+    /// The WAL's bounds (`wal_max_bytes`, `wal_segment_bytes`).
+    pub fn wal_limits(&self) -> QueueConfig {
+        QueueConfig {
+            max_bytes: self.wal_max_bytes,
+            segment_bytes: self.wal_segment_bytes,
+        }
+    }
 }
 
 impl crate::component::Component for RemoteWriteConfig {
@@ -196,9 +209,7 @@ impl crate::component::Component for RemoteWriteConfig {
         if self.url.is_none() {
             return Ok(());
         }
-        let (rw, tasks) =
-            super::RemoteWrite::start(self, ctx.data_dir(), ctx.shutdown(), ctx.telemetry())
-                .map_err(ComponentError::whole)?;
+        let (rw, tasks) = super::RemoteWrite::start(self, ctx)?;
         ctx.store().add_listener(std::sync::Arc::clone(&rw) as _);
         ctx.metrics().add_family_source(rw as _);
         ctx.add_tasks(tasks);

@@ -15,7 +15,6 @@
 //! answers 400 "out of order", counted as failed, nothing lost) or all new, never a mix that a
 //! receiver would reject as a whole.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -29,13 +28,15 @@ use tracing::Instrument as _;
 use super::client::{Client, Conn, SendOutcome};
 use super::config::RemoteWriteConfig;
 use super::encode;
-use super::error::RemoteWriteError;
 use super::proto::TimeSeries;
 use crate::buffer::{Cursor, DiskQueue};
+use crate::component::{BuildContext, ComponentError};
 use crate::event::Family;
-use crate::metrics::{ComponentTelemetry, FamilySource, RemoteWriteMetrics};
+use crate::metrics::{FamilySource, RemoteWriteMetrics};
 use crate::store::PutListener;
 
+/// The WAL's directory under the data directory.
+const WAL_DIR: &str = "remote_write";
 /// Records read at once outside replay.
 const WINDOW_RECORDS: usize = 256;
 /// Bytes read at once.
@@ -97,32 +98,30 @@ impl Shared {
 }
 
 impl RemoteWrite {
-    /// Opens the WAL under `data_dir/remote_write` (recovering it) and starts the appender and
-    /// the sender. They stop when `shutdown` turns true.
+    /// Opens the WAL, `<data_dir>/remote_write` (recovering it), and the receiver's client, both
+    /// from `ctx`, and starts the appender and the sender. They stop when `ctx`'s shutdown
+    /// signal turns true; the tasks are returned for the caller to wait on.
     pub fn start(
         cfg: &RemoteWriteConfig,
-        data_dir: &Path,
-        shutdown: watch::Receiver<bool>,
-        telemetry: ComponentTelemetry,
-    ) -> Result<(Arc<RemoteWrite>, Vec<JoinHandle<()>>), RemoteWriteError> {
+        ctx: &mut BuildContext,
+    ) -> Result<(Arc<RemoteWrite>, Vec<JoinHandle<()>>), ComponentError> {
         let url = cfg.url.clone().unwrap_or_default();
-        let client = Client::new(cfg)?;
-        let dir = data_dir.join("remote_write");
-        let (queue, report) = DiskQueue::open(
-            &dir,
-            cfg.wal_max_bytes,
-            cfg.wal_segment_bytes,
+        let client = Client::new(ctx.http_client(&cfg.client_config())?);
+        let (queue, report) = ctx.disk_queue(
+            WAL_DIR,
             cfg.wal_when_full,
+            cfg.wal_limits(),
             encode::record_samples,
         )?;
         tracing::info!(
             url = %url,
-            wal = %dir.display(),
+            wal = %ctx.data_dir().join(WAL_DIR).display(),
             pending_samples = report.pending_weight,
             segments = report.segments,
             cut_bytes = report.truncated_bytes,
             "remote_write WAL open"
         );
+        let (shutdown, telemetry) = (ctx.shutdown(), ctx.telemetry());
         let stats = Arc::new(RemoteWriteMetrics::new(telemetry));
         let shared = Arc::new(Shared {
             cfg: cfg.clone(),

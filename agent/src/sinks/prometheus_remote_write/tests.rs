@@ -15,7 +15,7 @@ use super::client::{SendOutcome, classify};
 use super::encode::{self, families_to_series};
 use super::proto::{TimeSeries, WriteRequest};
 use super::*;
-use crate::component::Component as _;
+use crate::component::{BuildContext, Component as _, ComponentKind};
 use crate::event::{Family, Histogram, Labels, Metric, MetricKind, Summary, Value};
 use crate::metrics::FamilySource as _;
 
@@ -286,13 +286,20 @@ async fn until(what: &str, mut f: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
+/// The context the topology would build the sink with, over `dir`.
+fn context(dir: &std::path::Path, shutdown: watch::Receiver<bool>) -> BuildContext {
+    let mut ctx = BuildContext::standalone(dir, shutdown);
+    ctx.enter(ComponentKind::Sink, "prometheus_remote_write");
+    ctx
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delivers_every_sample_with_the_right_headers_and_retries_5xx_and_429() {
     let (url, rx) = receiver(&[503, 429, 500]).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let (_tx, sd) = watch::channel(false);
     let (rw, _tasks) =
-        RemoteWrite::start(&cfg(&url), dir.path(), sd, Default::default()).expect("start");
+        RemoteWrite::start(&cfg(&url), &mut context(dir.path(), sd)).expect("start");
     for k in 0..5 {
         rw.enqueue(batch(20, f64::from(k)), 1_000 + i64::from(k));
     }
@@ -332,7 +339,7 @@ async fn a_4xx_is_counted_and_not_retried() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (_tx, sd) = watch::channel(false);
     let (rw, _tasks) =
-        RemoteWrite::start(&cfg(&url), dir.path(), sd, Default::default()).expect("start");
+        RemoteWrite::start(&cfg(&url), &mut context(dir.path(), sd)).expect("start");
     rw.enqueue(batch(10, 1.0), 5);
     until("10 samples failed", || rw.counts()[2] == 10).await;
     until("pending drained", || rw.pending() == 0).await;
@@ -354,7 +361,7 @@ async fn an_outage_and_a_restart_lose_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (tx, sd) = watch::channel(false);
     let (rw, tasks) =
-        RemoteWrite::start(&cfg(&down_url), dir.path(), sd, Default::default()).expect("start");
+        RemoteWrite::start(&cfg(&down_url), &mut context(dir.path(), sd)).expect("start");
     for k in 0..6 {
         rw.enqueue(batch(15, f64::from(k)), 10_000 + i64::from(k));
     }
@@ -371,7 +378,7 @@ async fn an_outage_and_a_restart_lose_nothing() {
     let (url, rx) = receiver(&[]).await;
     let (_tx2, sd2) = watch::channel(false);
     let (rw2, _tasks2) =
-        RemoteWrite::start(&cfg(&url), dir.path(), sd2, Default::default()).expect("restart");
+        RemoteWrite::start(&cfg(&url), &mut context(dir.path(), sd2)).expect("restart");
     assert_eq!(rw2.pending(), 90);
     until("90 samples delivered", || rx.accepted_samples() == 90).await;
     until("pending drained", || rw2.pending() == 0).await;
@@ -389,12 +396,13 @@ async fn basic_auth_is_read_from_its_file() {
         username: "agent".into(),
         password_file: pw,
     });
-    assert!(client::Client::new(&c).is_ok());
+    let mut ctx = context(dir.path(), watch::channel(false).1);
+    assert!(ctx.http_client(&c.client_config()).is_ok());
     c.basic_auth = Some(BasicAuthConfig {
         username: "agent".into(),
         password_file: dir.path().join("missing"),
     });
-    let err = client::Client::new(&c).expect_err("missing file");
+    let err = ctx.http_client(&c.client_config()).expect_err("missing file");
     assert!(err.to_string().contains("password_file"), "{err}");
 }
 

@@ -112,13 +112,7 @@ impl crate::component::Component for CephConfig {
         if !self.enabled {
             return Ok(());
         }
-        let source = super::CephSource::new(self, std::sync::Arc::clone(ctx.metrics()))
-            .map_err(ComponentError::whole)?;
-        ctx.add_source(
-            std::sync::Arc::new(source),
-            Schedule::from_config(self.interval_secs, self.timeout_ms),
-            self.max_series,
-        );
-        Ok(())
+        let source = super::CephSource::new(self, std::sync::Arc::clone(ctx.metrics()));
+        ctx.add_collected(source, self.interval_secs, self.timeout_ms, self.max_series)
     }
 }

@@ -213,13 +213,7 @@ impl crate::component::Component for HostConfig {
         if !self.enabled {
             return Ok(());
         }
-        let source = super::HostSource::with_metrics(self, std::sync::Arc::clone(ctx.metrics()))
-            .map_err(ComponentError::whole)?;
-        ctx.add_source(
-            std::sync::Arc::new(source),
-            Schedule::from_config(self.interval_secs, self.timeout_ms),
-            self.max_series,
-        );
-        Ok(())
+        let source = super::HostSource::with_metrics(self, std::sync::Arc::clone(ctx.metrics()));
+        ctx.add_collected(source, self.interval_secs, self.timeout_ms, self.max_series)
     }
 }

@@ -13,15 +13,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use http::{HeaderMap, HeaderValue, header};
 use serde::Deserialize;
 
 use super::source::PodPath;
+use crate::http_client::{HttpClient, HttpClientConfig, RequestError};
 use crate::logs::LogMetrics;
 
 /// Pods remembered at most; past it the cache starts afresh.
 const MAX_CACHED_PODS: usize = 10_000;
 /// The largest pod object read from the API.
-const MAX_POD_BYTES: u64 = 1 << 20;
+const MAX_POD_BYTES: usize = 1 << 20;
 /// Pod labels copied onto a stream at most.
 pub const MAX_POD_LABELS: usize = 16;
 /// A label value longer than this is cut (Loki's default limit is 2048).
@@ -91,6 +93,14 @@ fn default_timeout_ms() -> u64 {
 }
 
 impl PodApiConfig {
+    /// The API server's client settings (`api.ca_file` for `https://`). The token is not one of
+    /// them: it is read at every lookup, and a missing one is counted, not fatal.
+    pub fn client_config(&self) -> HttpClientConfig {
+        HttpClientConfig::new(&self.url, Duration::from_millis(self.timeout_ms))
+            .with_ca(self.ca_file.as_deref(), "ca_file")
+            .with_key_prefix("api.")
+    }
+
     /// Checks the settings; the error names the key.
     pub fn check(&self) -> Result<(), (&'static str, String)> {
         if !self.enabled {
@@ -126,14 +136,19 @@ impl PodApiConfig {
 }
 
 /// Why a lookup failed: the `reason` label.
-fn reason_of(e: &ureq::Error) -> &'static str {
+fn reason_of(e: &RequestError) -> &'static str {
     match e {
-        ureq::Error::StatusCode(401 | 403) => "unauthorized",
-        ureq::Error::StatusCode(404) => "not_found",
-        ureq::Error::StatusCode(_) => "http_status",
-        ureq::Error::Timeout(_) => "timeout",
-        ureq::Error::BodyExceedsLimit(_) => "too_large",
-        _ => "connect",
+        RequestError::Timeout(_) => "timeout",
+        RequestError::Credentials(_) | RequestError::Transport(_) => "connect",
+    }
+}
+
+/// The `reason` label of an answer that is not a pod.
+fn status_reason(status: u16) -> &'static str {
+    match status {
+        401 | 403 => "unauthorized",
+        404 => "not_found",
+        _ => "http_status",
     }
 }
 
@@ -188,51 +203,34 @@ fn safe_segment(s: &str) -> bool {
 /// Pod labels by pod, with the time they were looked up (`None`: the lookup failed).
 type LabelCache = HashMap<String, (Instant, Option<Vec<(String, String)>>)>;
 
-/// The lookups, their cache and their counters. Used from the discovery thread only.
+/// The lookups, their cache and their counters. Used from the discovery thread only (a plain
+/// thread: a lookup blocks it on the agent's runtime, never a runtime thread).
 #[derive(Debug)]
 pub struct PodApi {
     cfg: PodApiConfig,
-    agent: ureq::Agent,
+    http: HttpClient,
+    runtime: tokio::runtime::Handle,
     cache: LabelCache,
     metrics: Arc<LogMetrics>,
 }
 
 impl PodApi {
-    /// A client for `cfg` (which must be enabled and checked).
-    pub fn new(cfg: PodApiConfig, metrics: Arc<LogMetrics>) -> Result<Self, String> {
-        let mut tls = ureq::tls::TlsConfig::builder();
-        if let Some(ca) = cfg
-            .ca_file
-            .as_ref()
-            .filter(|_| cfg.url.starts_with("https://"))
-        {
-            let pem =
-                std::fs::read(ca).map_err(|e| format!("api.ca_file {}: {e}", ca.display()))?;
-            let certs = ureq::tls::parse_pem(&pem)
-                .filter_map(|i| match i {
-                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(Ok(c)),
-                    Ok(_) => None,
-                    Err(e) => Some(Err(e)),
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| format!("api.ca_file {}: {e}", ca.display()))?;
-            if certs.is_empty() {
-                return Err(format!("api.ca_file {}: no PEM certificate", ca.display()));
-            }
-            tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
-        }
-        let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_millis(cfg.timeout_ms)))
-            .tls_config(tls.build())
-            .build()
-            .new_agent();
+    /// Lookups for `cfg` (enabled and checked) with `http`, the agent's client for
+    /// [`PodApiConfig::client_config`], run on `runtime`.
+    pub fn new(
+        cfg: PodApiConfig,
+        metrics: Arc<LogMetrics>,
+        http: HttpClient,
+        runtime: tokio::runtime::Handle,
+    ) -> Self {
         metrics.pod_api_errors("connect", 0);
-        Ok(PodApi {
+        PodApi {
             cfg,
-            agent,
+            http,
+            runtime,
             cache: HashMap::new(),
             metrics,
-        })
+        }
     }
 
     /// The configured pod labels of the pod a log path names; empty when it has none or the API
@@ -259,16 +257,19 @@ impl PodApi {
             self.metrics.pod_api_errors("bad_name", 1);
             return None;
         }
-        let url = format!(
-            "{}/api/v1/namespaces/{}/pods/{}",
-            self.cfg.url.trim_end_matches('/'),
-            p.namespace,
-            p.pod
-        );
-        let mut req = self.agent.get(&url).header("Accept", "application/json");
+        let path = format!("/api/v1/namespaces/{}/pods/{}", p.namespace, p.pod);
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
         if let Some(tf) = &self.cfg.token_file {
-            match std::fs::read_to_string(tf) {
-                Ok(t) => req = req.header("Authorization", &format!("Bearer {}", t.trim())),
+            let token = std::fs::read_to_string(tf).map_err(|e| e.to_string()).and_then(|t| {
+                HeaderValue::from_str(&format!("Bearer {}", t.trim()))
+                    .map_err(|_| "not a valid header value".to_string())
+            });
+            match token {
+                Ok(mut v) => {
+                    v.set_sensitive(true);
+                    headers.insert(header::AUTHORIZATION, v);
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, file = %tf.display(), "read the Kubernetes API token");
                     self.metrics.pod_api_errors("token", 1);
@@ -276,17 +277,25 @@ impl PodApi {
                 }
             }
         }
-        let body = req.call().and_then(|mut r| {
-            r.body_mut()
-                .with_config()
-                .limit(MAX_POD_BYTES)
-                .read_to_vec()
-        });
-        let body = match body {
-            Ok(b) => b,
+        let answer = self
+            .runtime
+            .block_on(self.http.get(&path, headers, MAX_POD_BYTES));
+        let fail = |reason: &'static str, e: &dyn std::fmt::Display| {
+            tracing::warn!(error = %e, namespace = %p.namespace, pod = %p.pod, "look up pod labels");
+            self.metrics.pod_api_errors(reason, 1);
+        };
+        let body = match answer {
+            Ok(a) if !a.status.is_success() => {
+                fail(status_reason(a.status.as_u16()), &a.status);
+                return None;
+            }
+            Ok(a) if !a.complete => {
+                fail("too_large", &format!("pod object over {MAX_POD_BYTES} bytes"));
+                return None;
+            }
+            Ok(a) => a.body,
             Err(e) => {
-                tracing::warn!(error = %e, namespace = %p.namespace, pod = %p.pod, "look up pod labels");
-                self.metrics.pod_api_errors(reason_of(&e), 1);
+                fail(reason_of(&e), &e);
                 return None;
             }
         };

@@ -91,6 +91,14 @@ impl crate::component::Component for KubernetesPodsConfig {
         }
         let cfg = self.clone();
         let metrics = Arc::clone(&ctx.metrics().logs);
+        let api = match self.api.enabled {
+            true => Some((
+                ctx.http_client(&self.api.client_config())?,
+                tokio::runtime::Handle::try_current()
+                    .map_err(|e| ComponentError::new("api", e.to_string()))?,
+            )),
+            false => None,
+        };
         let mut processor = ProcessorConfig {
             source: "kubernetes_pods",
             container: Some(self.parse_cri.clone()),
@@ -105,13 +113,14 @@ impl crate::component::Component for KubernetesPodsConfig {
             discover: Box::new(move || {
                 let d =
                     super::PodsDiscover::new(cfg.root.clone(), node.clone(), cfg.labels.clone());
-                let d = if cfg.api.enabled {
-                    d.with_api(
-                        super::PodApi::new(cfg.api.clone(), Arc::clone(&metrics))
-                            .map_err(|e| format!("sources.kubernetes_pods.{e}"))?,
-                    )
-                } else {
-                    d
+                let d = match &api {
+                    Some((http, rt)) => d.with_api(super::PodApi::new(
+                        cfg.api.clone(),
+                        Arc::clone(&metrics),
+                        http.clone(),
+                        rt.clone(),
+                    )),
+                    None => d,
                 };
                 Ok(Box::new(d) as Box<dyn Discover>)
             }),

@@ -186,7 +186,10 @@ fn pod_labels_from_the_api_join_the_path_labels_and_failures_do_not_hold_logs_ba
         timeout_ms: 2000,
     };
     cfg.check().expect("valid");
-    let api = PodApi::new(cfg, std::sync::Arc::clone(&metrics)).expect("client");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (mut ctx, _tx) = crate::test_support::build_context(d.path());
+    let http = ctx.http_client(&cfg.client_config()).expect("client");
+    let api = PodApi::new(cfg, std::sync::Arc::clone(&metrics), http, rt.handle().clone());
     let mut disc = PodsDiscover::new(d.path().to_path_buf(), "node-a".into(), Default::default())
         .with_api(api);
     let specs = disc.discover();

@@ -149,11 +149,7 @@ impl crate::component::Component for NvmlConfig {
         let source = super::NvmlSource::new(self);
         // Load now, so "not present" is logged once at start-up; collections retry later.
         let _ = source.try_load();
-        ctx.add_source(
-            std::sync::Arc::new(source),
-            Schedule::from_config(self.interval_secs, self.timeout_ms),
-            self.max_series,
-        );
-        Ok(())
+        let source = Ok::<_, std::convert::Infallible>(source);
+        ctx.add_collected(source, self.interval_secs, self.timeout_ms, self.max_series)
     }
 }

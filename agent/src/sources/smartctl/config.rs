@@ -143,13 +143,7 @@ impl crate::component::Component for SmartctlConfig {
             }
             (_, binary) => binary.unwrap_or_else(|| self.smartctl_path.clone()),
         };
-        let source = super::SmartctlSource::new(self, binary, std::sync::Arc::clone(ctx.metrics()))
-            .map_err(ComponentError::whole)?;
-        ctx.add_source(
-            std::sync::Arc::new(source),
-            Schedule::from_config(self.interval_secs, self.timeout_ms),
-            self.max_series,
-        );
-        Ok(())
+        let source = super::SmartctlSource::new(self, binary, std::sync::Arc::clone(ctx.metrics()));
+        ctx.add_collected(source, self.interval_secs, self.timeout_ms, self.max_series)
     }
 }

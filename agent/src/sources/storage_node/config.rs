@@ -82,13 +82,7 @@ impl crate::component::Component for StorageNodeConfig {
         if !self.enabled || self.urls.is_empty() {
             return Ok(());
         }
-        let source = super::StorageNodeSource::new(self, std::sync::Arc::clone(ctx.metrics()))
-            .map_err(ComponentError::whole)?;
-        ctx.add_source(
-            std::sync::Arc::new(source),
-            Schedule::from_config(self.interval_secs, self.timeout_ms),
-            self.max_series,
-        );
-        Ok(())
+        let source = super::StorageNodeSource::new(self, ctx);
+        ctx.add_collected(source, self.interval_secs, self.timeout_ms, self.max_series)
     }
 }

@@ -4,16 +4,13 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bytes::Bytes;
-use http::{Request, Uri};
-use http_body_util::{BodyExt, Empty, Limited};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use http::{HeaderMap, HeaderValue, Uri};
 
 use super::config::StorageNodeConfig;
 use super::error::StorageNodeError;
+use crate::component::{BuildContext, ComponentError};
 use crate::event::{Family, Labels};
+use crate::http_client::{HttpClient, HttpClientConfig};
 use crate::exposition::{self, ParseLimits};
 use crate::metrics::AgentMetrics;
 use crate::sources::{CollectError, Source};
@@ -39,76 +36,74 @@ pub fn check_url(url: &str) -> Result<(), String> {
 /// The scraper.
 #[derive(Debug)]
 pub struct StorageNodeSource {
-    targets: Vec<String>,
-    client: Client<HttpConnector, Empty<Bytes>>,
+    /// Each node's base URL and its client (from the agent's one HTTP client builder).
+    targets: Vec<(String, HttpClient)>,
     max_response_bytes: usize,
     metrics: Arc<AgentMetrics>,
 }
 
 impl StorageNodeSource {
-    /// Builds the source; every URL must pass [`check_url`].
-    pub fn new(
-        config: &StorageNodeConfig,
-        metrics: Arc<AgentMetrics>,
-    ) -> Result<Self, StorageNodeError> {
+    /// Builds the source with a client per node from `ctx`; every URL must pass
+    /// [`check_url`].
+    pub fn new(config: &StorageNodeConfig, ctx: &mut BuildContext) -> Result<Self, ComponentError> {
+        let timeout = std::time::Duration::from_millis(config.timeout_ms);
         let mut targets = Vec::new();
         for u in &config.urls {
-            check_url(u).map_err(|reason| StorageNodeError::Url {
-                url: u.clone(),
-                reason,
+            check_url(u).map_err(|reason| {
+                let e = StorageNodeError::Url {
+                    url: u.clone(),
+                    reason,
+                };
+                ComponentError::new("urls", e.to_string())
             })?;
-            targets.push(u.trim_end_matches('/').to_string());
+            let base = u.trim_end_matches('/').to_string();
+            let client = ctx.http_client(&HttpClientConfig::new(&base, timeout))?;
+            targets.push((base, client));
         }
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(std::time::Duration::from_millis(config.timeout_ms)));
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(2)
-            .build(connector);
         Ok(StorageNodeSource {
             targets,
-            client,
             max_response_bytes: config.max_response_bytes,
-            metrics,
+            metrics: Arc::clone(ctx.metrics()),
         })
     }
 
-    async fn fetch(&self, url: &str) -> Result<Bytes, StorageNodeError> {
-        let fetch_err = |reason: String| StorageNodeError::Fetch {
-            url: url.to_string(),
-            reason,
-        };
-        let uri: Uri = url.parse().map_err(|e| fetch_err(format!("{e}")))?;
-        let req = Request::get(uri)
-            .header(
-                http::header::ACCEPT,
-                "text/plain;version=0.0.4, application/json",
-            )
-            .body(Empty::<Bytes>::new())
-            .map_err(|e| fetch_err(e.to_string()))?;
-        let resp = self
-            .client
-            .request(req)
+    async fn fetch(&self, client: &HttpClient, path: &str) -> Result<Vec<u8>, StorageNodeError> {
+        let url = format!("{}{path}", client.url());
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::ACCEPT,
+            HeaderValue::from_static("text/plain;version=0.0.4, application/json"),
+        );
+        let a = client
+            .get(path, headers, self.max_response_bytes)
             .await
-            .map_err(|e| fetch_err(e.to_string()))?;
-        let status = resp.status();
-        if !status.is_success() {
+            .map_err(|e| StorageNodeError::Fetch {
+                url: url.clone(),
+                reason: e.to_string(),
+            })?;
+        if !a.status.is_success() {
             return Err(StorageNodeError::Status {
-                url: url.to_string(),
-                status: status.as_u16(),
+                url,
+                status: a.status.as_u16(),
             });
         }
-        let body = Limited::new(resp.into_body(), self.max_response_bytes)
-            .collect()
-            .await
-            .map_err(|e| fetch_err(format!("read body: {e}")))?;
-        Ok(body.to_bytes())
+        if !a.complete {
+            return Err(StorageNodeError::Fetch {
+                url,
+                reason: format!("read body: longer than {} bytes", self.max_response_bytes),
+            });
+        }
+        Ok(a.body)
     }
 
-    async fn scrape(&self, base: &str) -> Result<Vec<Family>, StorageNodeError> {
+    async fn scrape(&self, base: &str, client: &HttpClient) -> Result<Vec<Family>, StorageNodeError> {
         let metrics_url = format!("{base}/metrics");
         let status_url = format!("{base}/admin/status");
-        let (m, s) = futures::future::join(self.fetch(&metrics_url), self.fetch(&status_url)).await;
+        let (m, s) = futures::future::join(
+            self.fetch(client, "/metrics"),
+            self.fetch(client, "/admin/status"),
+        )
+        .await;
         let text = m?;
         let text = String::from_utf8_lossy(&text);
         let limits = ParseLimits {
@@ -202,14 +197,15 @@ impl Source for StorageNodeSource {
     }
 
     async fn collect(&self) -> Result<Vec<Family>, CollectError> {
-        let results = futures::future::join_all(self.targets.iter().map(|t| self.scrape(t))).await;
+        let results =
+            futures::future::join_all(self.targets.iter().map(|(t, c)| self.scrape(t, c))).await;
         let mut out = Vec::new();
         let mut up = Family::gauge(
             "nodewatch_agent_storage_node_up",
             "Whether the last scrape of the storage node's admin endpoint succeeded.",
         );
         let mut failed = 0;
-        for (target, r) in self.targets.iter().zip(results) {
+        for ((target, _), r) in self.targets.iter().zip(results) {
             let l = Labels::new().with("target", target.as_str());
             match r {
                 Ok(fams) => {

@@ -4,7 +4,6 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use super::*;
 use crate::event::Value;
-use crate::metrics::AgentMetrics;
 use crate::sources::Source;
 
 const CAPTURED: &str = r#"# HELP storage_node_op_latency_seconds Latency of S3 operations.
@@ -79,8 +78,8 @@ async fn scrapes_and_relabels_with_node_id() {
         urls: vec![format!("http://{addr}"), format!("http://{down_addr}")],
         ..StorageNodeConfig::default()
     };
-    let metrics = Arc::new(AgentMetrics::new());
-    let src = StorageNodeSource::new(&cfg, metrics).expect("build");
+    let (mut ctx, _tx) = crate::test_support::build_context(std::path::Path::new("/nonexistent"));
+    let src = StorageNodeSource::new(&cfg, &mut ctx).expect("build");
     let fams = src.collect().await.expect("collect");
     let lat = fams
         .iter()
@@ -126,9 +125,10 @@ async fn bad_exposition_counts_a_parse_error() {
         urls: vec![format!("http://{addr}")],
         ..StorageNodeConfig::default()
     };
-    let metrics = Arc::new(AgentMetrics::new());
+    let (mut ctx, _tx) = crate::test_support::build_context(std::path::Path::new("/nonexistent"));
+    let metrics = Arc::clone(ctx.metrics());
     metrics.register("storage_node");
-    let src = StorageNodeSource::new(&cfg, Arc::clone(&metrics)).expect("build");
+    let src = StorageNodeSource::new(&cfg, &mut ctx).expect("build");
     let fams = src.collect().await.expect("collect");
     assert_eq!(metrics.parse_errors("storage_node"), 1);
     let up = fams
