@@ -48,6 +48,14 @@ impl StreamLabels {
     }
 }
 
+/// A structured-metadata name or value. Up to 24 bytes (a template id, `trace_id`) it is held
+/// inline: a line's metadata then costs no allocation on the tail thread and no free on the
+/// sink's.
+pub type MetaStr = compact_str::CompactString;
+
+/// A line's structured metadata (name, value), the first pair held inline.
+pub type Metadata = smallvec::SmallVec<[(MetaStr, MetaStr); 1]>;
+
 /// One log entry on its way to Loki.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogEntry {
@@ -58,9 +66,8 @@ pub struct LogEntry {
     pub line: Text,
     /// The stream it belongs to.
     pub stream: Arc<StreamLabels>,
-    /// Loki structured metadata (`trace_id`, `request_id`, `pattern`): names and values are
-    /// shared text, so a name or a template id repeated on every line is a reference count.
-    pub metadata: Vec<(Text, Text)>,
+    /// Loki structured metadata (`trace_id`, `request_id`, `pattern`).
+    pub metadata: Metadata,
 }
 
 impl LogEntry {

@@ -14,7 +14,7 @@ mod text;
 pub mod timestamp;
 
 pub use crate::metrics::LogMetrics;
-pub use entry::{Ack, Chunk, ChunkBuffer, LogEntry, StreamLabels};
+pub use entry::{Ack, Chunk, ChunkBuffer, LogEntry, MetaStr, Metadata, StreamLabels};
 pub use positions::{FileKey, Positions, PositionsError, Record};
 pub use text::Text;
 

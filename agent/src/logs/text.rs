@@ -1,5 +1,4 @@
-//! [`Text`]: the immutable, shared UTF-8 text of a log entry (its line, its structured metadata
-//! names and values).
+//! [`Text`]: the immutable, shared UTF-8 text of a log entry's line.
 //!
 //! A line is usually a slice of the block the tailer read from its file (one allocation per read
 //! of up to 128 KiB, not one per line): cloning and slicing are reference counts, never copies.

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::logs::{LogEntry, LogMetrics, StreamLabels, Text};
+use crate::logs::{LogEntry, LogMetrics, Metadata, StreamLabels, Text};
 use crate::metrics::ComponentTelemetry;
 use crate::transforms::multiline::{Merged, Multiline, MultilineConfig, MultilineError};
 use crate::transforms::parse_cri::{Joined, Joiner, ParseCriConfig, Stream, parse_container_line};
@@ -215,24 +215,17 @@ impl LineProcessor {
 
     fn emit(&mut self, ts: i64, tag: Option<Stream>, msg: Text, out: &mut Vec<LogEntry>) {
         let (level, metadata, ts) = if self.cfg.parse.format == ParseFormat::None {
-            (None, Vec::new(), ts)
+            (None, Metadata::new(), ts)
         } else {
             let t = &self.cfg.telemetry.parse_json;
             t.received(1);
             t.sent(1);
             match parse_line(&self.cfg.parse, &msg) {
-                Ok(p) => (
-                    p.level,
-                    p.metadata
-                        .into_iter()
-                        .map(|(k, v)| (Text::from(k), Text::from(v)))
-                        .collect(),
-                    p.ts_ns.unwrap_or(ts),
-                ),
+                Ok(p) => (p.level, p.metadata, p.ts_ns.unwrap_or(ts)),
                 Err(reason) => {
                     self.metrics.malformed(self.cfg.source, reason, 1);
                     t.error();
-                    (None, Vec::new(), ts)
+                    (None, Metadata::new(), ts)
                 }
             }
         };
