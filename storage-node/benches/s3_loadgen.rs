@@ -26,8 +26,9 @@
 //!
 //! `LOADGEN_MODE=put4k` measures only the one-node small-object target: (a) raw PUT 4 KiB against
 //! (c) the log path at the first `LOADGEN_CONCURRENCY` (default 16), alternated over
-//! `LOADGEN_ROUNDS` rounds; it prints the node's pid and waits `LOADGEN_PAUSE_SECS` so a profiler
-//! can attach.
+//! `LOADGEN_ROUNDS` rounds, and with `LOADGEN_BASELINE_BIN` another storage-node build's log path
+//! in the same rounds (before/after a change); it prints the pids and waits `LOADGEN_PAUSE_SECS`
+//! so a profiler can attach.
 //!
 //! `LOADGEN_MODE=replication` measures replication instead, with three peered nodes on loopback:
 //! - 4 KiB PUT throughput on a node with two peers (asynchronous replication) as a ratio to a single
@@ -169,9 +170,18 @@ fn start_node(instrumentation: bool) -> Node {
 
 /// A node with `extra` flags (e.g. `--small-object-max-bytes 0`).
 fn start_node_with(instrumentation: bool, extra: &[String]) -> Node {
+    start_binary(
+        std::path::Path::new(env!("CARGO_BIN_EXE_storage-node")),
+        instrumentation,
+        extra,
+    )
+}
+
+/// A node of the storage-node binary at `bin`.
+fn start_binary(bin: &std::path::Path, instrumentation: bool, extra: &[String]) -> Node {
     let dir = tempfile::tempdir_in(bench_dir()).expect("tempdir");
     let (s3, admin) = (free_port(), free_port());
-    let child = Command::new(env!("CARGO_BIN_EXE_storage-node"))
+    let child = Command::new(bin)
         .args([
             "serve",
             "--node-id",
@@ -304,9 +314,15 @@ fn run_workers(
 
 /// The baseline: this process writes, fsyncs and renames files itself.
 fn raw_fs(size: usize, concurrency: usize, secs: u64) -> Result_ {
-    use std::io::Write;
     let tmpdir = tempfile::tempdir_in(bench_dir()).expect("tempdir");
-    let dir = tmpdir.path().to_owned();
+    raw_fs_in(tmpdir.path(), size, concurrency, secs)
+}
+
+/// [`raw_fs`] in `dir`, which several phases may share (removing thousands of files can take
+/// minutes on a file system mounted with `discard`).
+fn raw_fs_in(dir: &std::path::Path, size: usize, concurrency: usize, secs: u64) -> Result_ {
+    use std::io::Write;
+    let dir = dir.to_owned();
     let data = vec![0x5au8; size];
     run_workers(concurrency, secs, move |w, i| {
         let tmp = dir.join(format!("tmp-{w}-{i}"));
@@ -1360,32 +1376,87 @@ async fn replication_mode(client: &HttpClient, concurrency: usize, secs: u64, ro
 }
 
 /// `LOADGEN_MODE=put4k`: the one-node small-object target alone, (a) raw PUT 4 KiB against (c)
-/// the log path, at the first `LOADGEN_CONCURRENCY`, alternated over `LOADGEN_ROUNDS` rounds. The
-/// node's pid is printed first, and `LOADGEN_PAUSE_SECS` (default 0) waits before the load so a
-/// profiler can attach (`perf record -g -p PID`).
+/// the log path, at the first `LOADGEN_CONCURRENCY`, alternated over `LOADGEN_ROUNDS` rounds. With
+/// `LOADGEN_BASELINE_BIN` (another build of storage-node, e.g. before a change) its log path runs
+/// in the same rounds, so a change is measured before/after in one run. The nodes' pids are printed
+/// first, and `LOADGEN_PAUSE_SECS` (default 0) waits before the load so a profiler can attach
+/// (`perf record -g -p PID`).
 async fn put4k_mode(client: &HttpClient, concurrency: usize, secs: u64, rounds: usize) {
     let node = start_node_with(true, &[]);
     create_bucket(client, &node.host).await;
+    let before =
+        std::env::var_os("LOADGEN_BASELINE_BIN").map(|b| start_binary(b.as_ref(), true, &[]));
+    if let Some(b) = &before {
+        create_bucket(client, &b.host).await;
+    }
     println!(
-        "s3_loadgen put4k: node pid {}, loadgen pid {}, in flight {concurrency}, {secs}s per phase, {rounds} rounds",
+        "s3_loadgen put4k: node pid {}, baseline node pid {:?}, loadgen pid {}, in flight {concurrency}, {secs}s per phase, {rounds} rounds",
         node.child.id(),
+        before.as_ref().map(|b| b.child.id()),
         std::process::id()
     );
     tokio::time::sleep(Duration::from_secs(env_num("LOADGEN_PAUSE_SECS", 0))).await;
-    let (mut raw, mut log) = (Vec::new(), Vec::new());
-    for _ in 0..rounds {
-        let r = raw_fs(4096, concurrency, secs);
+    let (mut raw, mut log, mut base) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut log_cpu, mut base_cpu) = (Vec::new(), Vec::new());
+    let raw_dir = tempfile::tempdir_in(bench_dir()).expect("tempdir");
+    for round in 0..rounds {
+        let r = raw_fs_in(raw_dir.path(), 4096, concurrency, secs);
         println!("{}", r.line(&format!("(a) raw PUT 4KiB c{concurrency}")));
-        let l = s3_phase(client, &node.host, "PUT", 4096, concurrency, secs).await;
-        println!("{}", l.line(&format!("(c) log PUT 4KiB c{concurrency}")));
         raw.push(r.ops_per_sec());
-        log.push(l.ops_per_sec());
+        // The two builds take turns going first.
+        let mut order = vec![(&node, "(c) log", &mut log, &mut log_cpu)];
+        if let Some(b) = &before {
+            order.push((b, "(c) baseline bin", &mut base, &mut base_cpu));
+            if round % 2 == 1 {
+                order.reverse();
+            }
+        }
+        for (n, name, out, cpu) in order {
+            let (node0, gen0) = (cpu_secs(n.child.id()), cpu_secs(std::process::id()));
+            let l = s3_phase(client, &n.host, "PUT", 4096, concurrency, secs).await;
+            let ops = l.ops.max(1) as f64;
+            let node_us = (cpu_secs(n.child.id()) - node0) / ops * 1e6;
+            let gen_us = (cpu_secs(std::process::id()) - gen0) / ops * 1e6;
+            println!(
+                "{}  cpu/op: node {node_us:.0} us, loadgen {gen_us:.0} us",
+                l.line(&format!("{name} PUT 4KiB c{concurrency}"))
+            );
+            out.push(l.ops_per_sec());
+            cpu.push(node_us);
+        }
     }
     let (raw, log) = (median(raw), median(log));
     println!(
         "PUT 4KiB c{concurrency}: raw {raw:.0} ops/s, log path {log:.0} ops/s, ratio {:.2} (target >= 2)",
         log / raw
     );
+    println!(
+        "PUT 4KiB c{concurrency}: node CPU per PUT {:.0} us (median)",
+        median(log_cpu)
+    );
+    if !base.is_empty() {
+        let base = median(base);
+        println!(
+            "PUT 4KiB c{concurrency}: baseline binary {base:.0} ops/s (ratio to raw {:.2}), node CPU per PUT {:.0} us; this build / baseline {:.2}",
+            base / raw,
+            median(base_cpu),
+            log / base
+        );
+    }
+}
+
+/// CPU seconds (user + system) process `pid` has used, from `/proc` (clock ticks of 10 ms, the
+/// Linux default `CLK_TCK`); 0 where that cannot be read.
+fn cpu_secs(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    (ticks(11) + ticks(12)) as f64 / 100.0
 }
 
 /// `LOADGEN_CONCURRENCY`: a comma-separated list of in-flight counts.

@@ -20,6 +20,7 @@ import pytest
 import requests
 
 from harness.alertmanager import Alertmanager
+from harness.components import component_counters
 from harness.procs import Server, free_ports, release_binary, wait_until
 
 ALERT = "StorageNodeLatencyAnomaly"
@@ -193,10 +194,31 @@ def test_disk_delay_fires_latency_anomaly_in_alertmanager_and_resolves(node_fact
             wait_until(lambda: am_alerts(am) == [], 60, interval_s=0.5, what=f"{ALERT} to resolve")
             assert traffic.count > 50
         metrics = requests.get(f"{agent_url}/metrics", timeout=5).text
-        assert metric_value(metrics, "nodewatch_agent_alerts_sent_total", alertmanager=am.url) >= 2
+        sent = metric_value(metrics, "nodewatch_agent_alerts_sent_total", alertmanager=am.url)
+        assert sent >= 2
         assert metric_value(metrics, "nodewatch_agent_alerts_active") == 0.0
+        assert_component_counters(metrics, sent)
     finally:
         agent.stop()
+
+
+def assert_component_counters(metrics: str, alerts_sent: float) -> None:
+    """The component counters of the three parts this test ran agree with their own series."""
+    # The Alertmanager sink (alerts): each alert of a successful POST is received and sent.
+    am = component_counters(metrics, "sink", "alertmanager")
+    assert am["sent"] == alerts_sent, am
+    assert am["received"] == am["sent"] + am["dropped"] and am["dropped"] == 0, am
+    assert am["errors"] == (metric_value(metrics, "nodewatch_agent_alerts_send_failures_total") or 0), am
+    # detect (samples of watched series): every sample of the one watched series is scored.
+    det = component_counters(metrics, "transform", "detect")
+    assert det["received"] >= 10 and det["sent"] == det["received"], det  # one per 1 s scrape
+    assert det["dropped"] == 0 and det["errors"] == 0, det
+    # The storage_node source (series per collection): all kept under max_series; a failed or
+    # timed-out collection is an error, as in the collector's own counter.
+    src = component_counters(metrics, "source", "storage_node")
+    assert src["sent"] > 0 and src["received"] == src["sent"] + src["dropped"], src
+    assert src["dropped"] == 0, src
+    assert src["errors"] == metric_value(metrics, "nodewatch_agent_collector_errors_total", collector="storage_node"), src
 
 
 def test_alert_arrives_once_alertmanager_is_back(node_factory, tmp_path):

@@ -13,6 +13,7 @@ import time
 import pytest
 
 from harness.alertmanager import Alertmanager
+from harness.components import component_counters
 from harness.logs import Agent, TestLoki, agent_config, toml_str
 from harness.procs import wait_until
 
@@ -183,6 +184,12 @@ def test_templates_survive_kill9_and_nothing_counts_new_twice(tmp_path, am):
         assert agent.metric("nodewatch_agent_log_patterns_templates", group=str(log)) == 5
         pids = {e["metadata"]["pattern"] for e in loki.entries()}
         assert len(pids) == 5
+        # The component counters since the restart (lines): the files source read the ten lines
+        # again and log_patterns passed each of them on.
+        text = agent.metrics_text()
+        for kind, cid in (("source", "files"), ("transform", "log_patterns")):
+            c = component_counters(text, kind, cid)
+            assert c["received"] == c["sent"] == 10 and c["dropped"] == c["errors"] == 0, (cid, c)
     finally:
         agent.stop()
         loki.stop()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 
+from harness.components import component_counters
 from harness.logs import Agent, TestLoki, agent_config, toml_str
 from harness.procs import wait_until
 
@@ -54,6 +55,9 @@ poll_interval_ms = 50
         sink = {"component_kind": "sink", "component_id": "loki"}
         assert agent.metric("nodewatch_agent_component_sent_total", **sink) == 5
         assert agent.metric("nodewatch_agent_component_dropped_total", **sink) == 5
+        # parse_json (lines): the ten JSON lines in and out, none malformed.
+        pj = component_counters(agent.metrics_text(), "transform", "parse_json")
+        assert pj == {"received": 10, "sent": 10, "dropped": 0, "errors": 0}, pj
         # A refusal is not retried.
         assert agent.metric("nodewatch_agent_log_lines_retried_total") == 0
     finally:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.components import component_counters
 from harness.logs import Agent, TestLoki, agent_config, rfc3339_to_ns, toml_str
 from harness.procs import REPO_ROOT, wait_until
 
@@ -103,6 +104,15 @@ def test_pod_logs_labels_and_joined_partial_lines_exact(tmp_path, loki):
         assert sorted(e["line"] for e in parsed) == sorted(d["log"].rstrip("\n") for d in want_docker)
         assert {e["labels"]["namespace"] for e in parsed} == {"ci"}
         assert agent.metric("nodewatch_agent_log_malformed_total", source="kubernetes_pods", reason="cri_timestamp") == 1
+        # The component counters (lines): the source read every line of both files; parse_cri
+        # took each container line and handed on the joined entries Loki got; the corrupted
+        # docker line is its one error (it went on as plain text).
+        text = agent.metrics_text()
+        file_lines = len((root / CRI_POD / "client" / "0.log").read_text().splitlines()) + len(docker_lines)
+        src = component_counters(text, "source", "kubernetes_pods")
+        assert src == {"received": file_lines, "sent": file_lines, "dropped": 0, "errors": 0}, src
+        pc = component_counters(text, "transform", "parse_cri")
+        assert pc == {"received": file_lines, "sent": total, "dropped": 0, "errors": 1}, pc
     finally:
         agent.stop()
 
@@ -122,6 +132,9 @@ def test_multiline_stack_trace_arrives_as_one_entry(tmp_path, loki):
         assert entries[0]["line"] == "\n".join(msgs)
         assert entries[0]["ts"] == rfc3339_to_ns(cri_records()[0][0])
         assert entries[0]["labels"]["stream"] == "stderr"
+        # multiline (lines): every line of the trace in, one event out.
+        ml = component_counters(agent.metrics_text(), "transform", "multiline")
+        assert ml == {"received": len(msgs), "sent": 1, "dropped": 0, "errors": 0}, ml
     finally:
         agent.stop()
 

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from harness.agent import Agent
+from harness.components import component_counters, metric_in
 from harness.prometheus import Prometheus
 from harness.procs import wait_until
 
@@ -76,6 +77,16 @@ def test_outage_and_agent_kill9_lose_no_sample(tmp_path):
         assert agent.value("nodewatch_agent_remote_write_samples_dropped_total") == 0
         assert agent.value("nodewatch_agent_collector_errors_total", 'collector="host"') == 0
         assert agent.value("nodewatch_agent_remote_write_wal_segments") >= 1
+        # The sink's component counters (samples; since the restart): what was delivered is
+        # sent, each failed attempt during the outage an error, nothing dropped.
+        text = agent.metrics_text()
+        sink = component_counters(text, "sink", "prometheus_remote_write")
+        assert sink["sent"] == metric_in(text, "nodewatch_agent_remote_write_samples_sent_total") > 0, sink
+        assert sink["errors"] > 0 and sink["dropped"] == 0, sink
+        # The host source (series per collection): every collection stored, none failed.
+        host = component_counters(text, "source", "host")
+        assert host["sent"] > 0 and host["received"] == host["sent"] + host["dropped"], host
+        assert host["errors"] == 0, host
 
         # Sources collect on their own schedules: wait for this series' first collection after
         # Prometheus came back too.
@@ -147,6 +158,11 @@ def test_a_400_is_counted_and_not_retried(tmp_path, refuser):
         assert agent.value("nodewatch_agent_remote_write_samples_retried_total") == 0
         assert agent.value("nodewatch_agent_remote_write_samples_sent_total") == 0
         assert agent.value("nodewatch_agent_remote_write_samples_dropped_total") == 0
+        # In the sink's component counters a refused sample is dropped (not an error: no retry).
+        text = agent.metrics_text()
+        sink = component_counters(text, "sink", "prometheus_remote_write")
+        assert sink["dropped"] == metric_in(text, "nodewatch_agent_remote_write_samples_failed_total") > 0, sink
+        assert sink["sent"] == 0 and sink["errors"] == 0 and sink["received"] >= sink["dropped"], sink
         with _Refuser.lock:
             digests = [hashlib.sha256(b).hexdigest() for b in _Refuser.bodies]
             headers = list(_Refuser.headers_seen)

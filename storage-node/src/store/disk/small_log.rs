@@ -283,9 +283,33 @@ impl BucketLog {
 
 #[derive(Debug)]
 struct Append {
-    ticket: u64,
     bucket: String,
     record: Vec<u8>,
+    waiter: Arc<Waiter>,
+}
+
+/// Where a queued append learns its outcome, or that it leads the next batch. Each waiter is woken
+/// once for its outcome (and the next leader once more), never by another writer's outcome.
+#[derive(Debug, Default)]
+struct Waiter {
+    state: Mutex<WaitState>,
+    cv: Condvar,
+}
+
+#[derive(Debug, Default)]
+enum WaitState {
+    #[default]
+    Waiting,
+    /// Write the pending batch (this append is in it).
+    Lead,
+    Done(Result<LogLoc, SharedErr>),
+}
+
+impl Waiter {
+    fn set(&self, state: WaitState) {
+        *lock(&self.state) = state;
+        self.cv.notify_one();
+    }
 }
 
 /// An io::Error that can be handed to several waiters.
@@ -313,6 +337,24 @@ impl SharedErr {
     }
 }
 
+/// Consecutive records of a batch reserved in one segment, written together.
+#[derive(Debug)]
+struct Chunk {
+    bucket: String,
+    seg: (u32, u32),
+    file: Arc<File>,
+    start: u64,
+    records: Vec<Vec<u8>>,
+    /// Where each record's outcome is in the batch's results.
+    members: Vec<usize>,
+}
+
+impl Chunk {
+    fn end(&self) -> u64 {
+        self.start + self.records.iter().map(|r| r.len() as u64).sum::<u64>()
+    }
+}
+
 /// A segment a batch wrote to, and its length before the batch.
 #[derive(Debug)]
 struct Touched {
@@ -324,10 +366,9 @@ struct Touched {
 
 #[derive(Debug, Default)]
 struct Queue {
-    next_ticket: u64,
     pending: Vec<Append>,
+    /// A writer is writing a batch; whoever queues meanwhile waits for the next one.
     leader: bool,
-    results: HashMap<u64, Result<LogLoc, SharedErr>>,
 }
 
 /// The small-object logs of every bucket, and their group-commit writer.
@@ -337,7 +378,6 @@ pub struct SmallLog {
     metrics: Arc<Metrics>,
     state: Mutex<HashMap<String, BucketLog>>,
     queue: Mutex<Queue>,
-    done: Condvar,
     fsyncs: AtomicU64,
     reclaimable: AtomicU64,
     damaged_records: AtomicU64,
@@ -376,7 +416,6 @@ impl SmallLog {
             metrics,
             state: Mutex::new(HashMap::new()),
             queue: Mutex::new(Queue::default()),
-            done: Condvar::new(),
             fsyncs: AtomicU64::new(0),
             reclaimable: AtomicU64::new(0),
             damaged_records: AtomicU64::new(0),
@@ -424,44 +463,90 @@ impl SmallLog {
     /// Appends a record to `bucket`'s log and returns once an fsync covers it. Appends that arrive
     /// while an fsync runs are written and made durable together by the next one.
     pub fn append(&self, bucket: &str, record: Vec<u8>) -> io::Result<LogLoc> {
-        let mut q = lock(&self.queue);
-        let ticket = q.next_ticket;
-        q.next_ticket += 1;
-        q.pending.push(Append {
-            ticket,
-            bucket: bucket.to_owned(),
-            record,
-        });
+        let waiter = Arc::new(Waiter::default());
+        let mut lead = {
+            let mut q = lock(&self.queue);
+            q.pending.push(Append {
+                bucket: bucket.to_owned(),
+                record,
+                waiter: waiter.clone(),
+            });
+            !std::mem::replace(&mut q.leader, true)
+        };
         loop {
-            if let Some(r) = q.results.remove(&ticket) {
-                return r.map_err(SharedErr::into_io);
+            if lead {
+                self.lead();
             }
-            if !q.leader {
-                q.leader = true;
-                let batch = std::mem::take(&mut q.pending);
-                drop(q);
-                let results = self.write_batch(batch);
-                q = lock(&self.queue);
-                q.results.extend(results);
-                q.leader = false;
-                self.done.notify_all();
-                continue;
+            let mut state = lock(&waiter.state);
+            loop {
+                match std::mem::take(&mut *state) {
+                    WaitState::Done(r) => return r.map_err(SharedErr::into_io),
+                    WaitState::Lead => {
+                        lead = true;
+                        break;
+                    }
+                    WaitState::Waiting => {
+                        state = waiter.cv.wait(state).unwrap_or_else(|e| e.into_inner());
+                    }
+                }
             }
-            q = self.done.wait(q).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Writes and fsyncs every pending append, hands each writer its outcome, then hands the lead
+    /// to the first writer that queued meanwhile, or gives it up.
+    fn lead(&self) {
+        let batch = std::mem::take(&mut lock(&self.queue).pending);
+        let waiters: Vec<Arc<Waiter>> = batch.iter().map(|a| a.waiter.clone()).collect();
+        let results = self.write_batch(batch);
+        for (w, r) in waiters.iter().zip(results) {
+            w.set(WaitState::Done(r));
+        }
+        let mut q = lock(&self.queue);
+        match q.pending.first() {
+            Some(next) => next.waiter.set(WaitState::Lead),
+            None => q.leader = false,
         }
     }
 
     /// Writes a batch of appends and fsyncs each segment it touched once.
-    fn write_batch(&self, batch: Vec<Append>) -> Vec<(u64, Result<LogLoc, SharedErr>)> {
+    /// The outcomes are in the batch's order. Consecutive records of one segment go out in one
+    /// write.
+    fn write_batch(&self, batch: Vec<Append>) -> Vec<Result<LogLoc, SharedErr>> {
         let n = batch.len();
-        let mut results: Vec<(u64, Result<LogLoc, SharedErr>)> = Vec::with_capacity(n);
-        // (bucket, id, generation) -> (file, length before the batch)
+        let mut results: Vec<Result<LogLoc, SharedErr>> = Vec::with_capacity(n);
         let mut touched: Vec<Touched> = Vec::new();
         {
             let mut state = lock(&self.state);
+            let mut chunk: Option<Chunk> = None;
             for a in batch {
-                let r = self.write_one(&mut state, &a, &mut touched);
-                results.push((a.ticket, r.map_err(|e| SharedErr::of(&e))));
+                match self.place(&mut state, &a, &mut touched) {
+                    Ok((loc, file)) => {
+                        let follows = chunk.as_ref().is_some_and(|c| {
+                            c.bucket == a.bucket
+                                && c.seg == (loc.seg, loc.generation)
+                                && c.end() == u64::from(loc.off)
+                        });
+                        if !follows && let Some(c) = chunk.take() {
+                            self.flush(&mut state, c, &mut results);
+                        }
+                        let c = chunk.get_or_insert_with(|| Chunk {
+                            bucket: a.bucket.clone(),
+                            seg: (loc.seg, loc.generation),
+                            file,
+                            start: u64::from(loc.off),
+                            records: Vec::new(),
+                            members: Vec::new(),
+                        });
+                        c.members.push(results.len());
+                        c.records.push(a.record);
+                        results.push(Ok(loc));
+                    }
+                    Err(e) => results.push(Err(SharedErr::of(&e))),
+                }
+            }
+            if let Some(c) = chunk {
+                self.flush(&mut state, c, &mut results);
             }
         }
         for Touched {
@@ -482,7 +567,7 @@ impl SmallLog {
                 {
                     s.len = *before;
                 }
-                for (_, r) in results.iter_mut() {
+                for r in results.iter_mut() {
                     if let Ok(loc) = r
                         && (loc.seg, loc.generation) == *seg
                         && u64::from(loc.off) >= *before
@@ -500,14 +585,54 @@ impl SmallLog {
         results
     }
 
-    fn write_one(
+    /// Writes a chunk of records reserved by [`SmallLog::place`]; when that fails, cuts the
+    /// segment back to where the chunk starts (nothing of a failed append may replay), gives the
+    /// reservation back and fails every record of the chunk.
+    fn flush(
+        &self,
+        state: &mut HashMap<String, BucketLog>,
+        c: Chunk,
+        results: &mut [Result<LogLoc, SharedErr>],
+    ) {
+        let written = match c.records.as_slice() {
+            [one] => c.file.write_all_at(one, c.start),
+            many => c.file.write_all_at(&many.concat(), c.start),
+        };
+        let Err(e) = written else {
+            return;
+        };
+        if let Err(t) = c.file.set_len(c.start) {
+            tracing::error!(bucket = c.bucket, error = %t, "truncate a failed append");
+        }
+        let bytes = c.end() - c.start;
+        if let Some(s) = state
+            .get_mut(&c.bucket)
+            .and_then(|b| b.segments.get_mut(&c.seg))
+        {
+            s.len = c.start;
+            s.live = s.live.saturating_sub(bytes);
+        }
+        let err = SharedErr::of(&e);
+        for &i in &c.members {
+            results[i] = Err(err.clone());
+        }
+    }
+
+    /// Picks the segment an append goes to (a new one when the active one is full) and reserves
+    /// its bytes there; the caller writes them.
+    fn place(
         &self,
         state: &mut HashMap<String, BucketLog>,
         a: &Append,
         touched: &mut Vec<Touched>,
-    ) -> io::Result<LogLoc> {
+    ) -> io::Result<(LogLoc, Arc<File>)> {
         let len = a.record.len() as u64;
-        let blog = state.entry(a.bucket.clone()).or_default();
+        if !state.contains_key(&a.bucket) {
+            state.insert(a.bucket.clone(), BucketLog::default());
+        }
+        let Some(blog) = state.get_mut(&a.bucket) else {
+            return Err(io::Error::other("bucket log vanished"));
+        };
         let need_new = match blog.segments.iter().next_back() {
             None => true,
             Some((_, s)) => s.len > 0 && s.len + len > self.segment_max,
@@ -553,21 +678,15 @@ impl SmallLog {
                 before: off,
             });
         }
-        if let Err(e) = seg.file.write_all_at(&a.record, off) {
-            // Nothing of a failed append may replay: cut the segment back to where it was.
-            if let Err(t) = seg.file.set_len(off) {
-                tracing::error!(bucket = a.bucket, error = %t, "truncate a failed append");
-            }
-            return Err(e);
-        }
         seg.len += len;
         seg.live += len;
-        Ok(LogLoc {
+        let loc = LogLoc {
             seg: key.0,
             generation: key.1,
             off: off32,
             len: len32,
-        })
+        };
+        Ok((loc, seg.file.clone()))
     }
 
     /// Reads and verifies the record at `loc`; returns the object image it holds.
