@@ -20,6 +20,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+#[path = "common/varied_corpus.rs"]
+mod varied_corpus;
+
 const FILES: usize = 8;
 const LINE: usize = 150;
 
@@ -275,56 +278,18 @@ fn throughput(total: usize) -> R<()> {
     Ok(())
 }
 
-/// Writes `total` lines drawn at random from the accuracy corpora, every number (a digit run not
-/// glued to a word, nor a code location's line such as `main.go:585`, which names the log
-/// statement and does not vary) re-drawn, into `FILES` files; returns the bytes written.
+/// Writes `total` lines of the varied corpus ([`varied_corpus`]) into `FILES` files; returns the
+/// bytes written.
 fn write_varied_corpus(dir: &Path, total: usize) -> R<u64> {
-    let data = repo_root().join("agent/tests/data/log_patterns");
-    let mut pool: Vec<Vec<u8>> = Vec::new();
-    let mut names: Vec<PathBuf> = std::fs::read_dir(&data)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "log"))
-        .collect();
-    names.sort();
-    for p in &names {
-        for l in std::fs::read(p)?.split(|&b| b == b'\n') {
-            if !l.is_empty() {
-                pool.push(l.to_vec());
-            }
-        }
-    }
-    if pool.is_empty() {
-        return Err(format!("no corpus lines under {}", data.display()).into());
-    }
+    let pool = varied_corpus::pool(Path::new(env!("CARGO_MANIFEST_DIR")))?;
+    let mut lines = varied_corpus::Lines::new(&pool);
     let mut files: Vec<_> = (0..FILES)
         .map(|i| std::fs::File::create(dir.join(format!("m{i}.log"))).map(std::io::BufWriter::new))
         .collect::<Result<_, _>>()?;
-    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
     let mut bytes = 0u64;
     let mut buf = Vec::new();
     for seq in 0..total {
-        let src = &pool[(next() % pool.len() as u64) as usize];
-        buf.clear();
-        // A digit run glued to a word (`sda1`, `s3`, `sha256`) is part of a name and stays.
-        let mut keep = false;
-        let mut prev = b' ';
-        for (at, &b) in src.iter().enumerate() {
-            if b.is_ascii_digit() {
-                if !prev.is_ascii_digit() {
-                    keep = prev.is_ascii_alphabetic() || prev == b'_' || code_line(&src[..at]);
-                }
-                buf.push(if keep { b } else { b'0' + (next() % 10) as u8 });
-            } else {
-                buf.push(b);
-            }
-            prev = b;
-        }
+        lines.next_into(&mut buf);
         buf.push(b'\n');
         bytes += buf.len() as u64;
         files[seq % FILES].write_all(&buf)?;
@@ -333,22 +298,6 @@ fn write_varied_corpus(dir: &Path, total: usize) -> R<u64> {
         f.flush()?;
     }
     Ok(bytes)
-}
-
-/// Whether `before` ends with a source file name and `:` (`main.go:`, `Client.java:`): the
-/// digits that follow are a code location's line.
-fn code_line(before: &[u8]) -> bool {
-    [
-        &b".go:"[..],
-        b".rs:",
-        b".java:",
-        b".py:",
-        b".c:",
-        b".cc:",
-        b".js:",
-    ]
-    .iter()
-    .any(|e| before.ends_with(e))
 }
 
 /// Ships `logs` once with `extra` config; returns the agent's CPU seconds.

@@ -46,6 +46,14 @@ impl StreamLabels {
     }
 }
 
+/// A structured-metadata name or value. Up to 24 bytes (a template id, `trace_id`) it is held
+/// inline: a line's metadata then costs no allocation on the tail thread and no free on the
+/// sink's.
+pub type MetaStr = compact_str::CompactString;
+
+/// A line's structured metadata (name, value), the first pair held inline.
+pub type Metadata = smallvec::SmallVec<[(MetaStr, MetaStr); 1]>;
+
 /// One log entry on its way to Loki.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogEntry {
@@ -56,7 +64,7 @@ pub struct LogEntry {
     /// The stream it belongs to.
     pub stream: Arc<StreamLabels>,
     /// Loki structured metadata (`trace_id`, `request_id`).
-    pub metadata: Vec<(String, String)>,
+    pub metadata: Metadata,
 }
 
 impl LogEntry {

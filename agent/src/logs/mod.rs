@@ -13,7 +13,7 @@ mod positions;
 pub mod timestamp;
 
 pub use crate::metrics::LogMetrics;
-pub use entry::{Ack, Chunk, ChunkBuffer, LogEntry, StreamLabels};
+pub use entry::{Ack, Chunk, ChunkBuffer, LogEntry, MetaStr, Metadata, StreamLabels};
 pub use positions::{FileKey, Positions, PositionsError, Record};
 
 #[cfg(test)]

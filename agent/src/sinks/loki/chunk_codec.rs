@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::logs::{LogEntry, StreamLabels};
+use crate::logs::{LogEntry, MetaStr, Metadata, StreamLabels};
 
 fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&(s.len() as u32).to_le_bytes());
@@ -54,6 +54,10 @@ impl Reader<'_> {
         let n = self.u32()? as usize;
         String::from_utf8(self.take(n)?.to_vec()).ok()
     }
+    fn meta(&mut self) -> Option<MetaStr> {
+        let n = self.u32()? as usize;
+        MetaStr::from_utf8(self.take(n)?).ok()
+    }
 }
 
 /// The entries in a payload (its first four bytes), without decoding it: the weight the disk
@@ -87,9 +91,9 @@ pub fn decode_entries(b: &[u8]) -> Option<Vec<LogEntry>> {
         };
         let line = r.string()?;
         let nm = r.u32()? as usize;
-        let mut metadata = Vec::with_capacity(nm.min(16));
+        let mut metadata = Metadata::with_capacity(nm.min(16));
         for _ in 0..nm {
-            metadata.push((r.string()?, r.string()?));
+            metadata.push((r.meta()?, r.meta()?));
         }
         out.push(LogEntry {
             ts_ns,

@@ -222,7 +222,7 @@ pub fn encode_json(streams: &[(&str, Vec<&LogEntry>)]) -> Vec<u8> {
                 let md: serde_json::Map<String, serde_json::Value> = e
                     .metadata
                     .iter()
-                    .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                    .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string())))
                     .collect();
                 out.push(b',');
                 let _ = serde_json::to_writer(&mut out, &md);

@@ -13,14 +13,14 @@ use tokio::sync::{mpsc, watch};
 
 use super::proto;
 use super::*;
-use crate::logs::{Chunk, LogEntry, LogMetrics, Positions, StreamLabels};
+use crate::logs::{Chunk, LogEntry, LogMetrics, Metadata, Positions, StreamLabels};
 
 fn entry(stream: &Arc<StreamLabels>, ts: i64, line: &str) -> LogEntry {
     LogEntry {
         ts_ns: ts,
         line: line.into(),
         stream: Arc::clone(stream),
-        metadata: Vec::new(),
+        metadata: Metadata::new(),
     }
 }
 
@@ -41,10 +41,10 @@ fn sample_batch() -> Batch {
     c.push(entry(&b, 5, "b1"));
     c.push(entry(&a, 1_000_000_000, "a1"));
     let mut e = entry(&a, 2_000_000_000, "a2 é");
-    e.metadata = vec![
+    e.metadata = Metadata::from_vec(vec![
         ("trace_id".into(), "t1".into()),
         ("request_id".into(), "r1".into()),
-    ];
+    ]);
     c.push(e);
     c.ack(1, 10);
     c.ack(2, 20);
@@ -426,7 +426,7 @@ mod spill_buffer {
     use std::time::Duration;
 
     use crate::buffer::WhenFull;
-    use crate::logs::{LogEntry, LogMetrics, StreamLabels};
+    use crate::logs::{LogEntry, LogMetrics, Metadata, StreamLabels};
     use crate::sinks::loki::chunk_codec::{decode_entries, encode_entries};
     use crate::sinks::loki::spill::*;
 
@@ -441,9 +441,9 @@ mod spill_buffer {
                 line: format!("line {i} é"),
                 stream: Arc::clone(&s),
                 metadata: if i % 2 == 0 {
-                    vec![("trace_id".into(), format!("t{i}"))]
+                    Metadata::from_vec(vec![("trace_id".into(), format!("t{i}").into())])
                 } else {
-                    Vec::new()
+                    Metadata::new()
                 },
             })
             .collect()

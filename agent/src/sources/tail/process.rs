@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::logs::{LogEntry, LogMetrics, StreamLabels};
+use crate::logs::{LogEntry, LogMetrics, Metadata, StreamLabels};
 use crate::metrics::ComponentTelemetry;
 use crate::transforms::multiline::{Merged, Multiline, MultilineConfig, MultilineError};
 use crate::transforms::parse_cri::{Joined, Joiner, ParseCriConfig, Stream, parse_container_line};
@@ -191,7 +191,7 @@ impl LineProcessor {
 
     fn emit(&mut self, ts: i64, tag: Option<Stream>, msg: String, out: &mut Vec<LogEntry>) {
         let (level, metadata, ts) = if self.cfg.parse.format == ParseFormat::None {
-            (None, Vec::new(), ts)
+            (None, Metadata::new(), ts)
         } else {
             let t = &self.cfg.telemetry.parse_json;
             t.received(1);
@@ -201,7 +201,7 @@ impl LineProcessor {
                 Err(reason) => {
                     self.metrics.malformed(self.cfg.source, reason, 1);
                     t.error();
-                    (None, Vec::new(), ts)
+                    (None, Metadata::new(), ts)
                 }
             }
         };

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::config::LogPatternsConfig;
 use super::transform::LogPatterns;
-use crate::logs::{LogEntry, StreamLabels};
+use crate::logs::{LogEntry, Metadata, StreamLabels};
 use crate::sinks::alertmanager::{AlertmanagerConfig, Links};
 use crate::transforms::detect::AlertBook;
 
@@ -92,7 +92,7 @@ pub fn run_patterns(
                     ts_ns: 0,
                     line: String::from_utf8_lossy(&buf).into_owned(),
                     stream: Arc::clone(&stream),
-                    metadata: Vec::new(),
+                    metadata: Metadata::new(),
                 });
             }
             if chunk.len() >= CHUNK || (n == 0 && !chunk.is_empty()) {

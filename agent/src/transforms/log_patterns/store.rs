@@ -7,14 +7,16 @@ use super::config::LogPatternsConfig;
 use super::detect::RateState;
 use super::mask::{self, Token, WILD_HASH, WILDCARD};
 use super::tree::{Tree, similarity};
+use crate::logs::MetaStr;
 
 /// One template.
 #[derive(Debug)]
 pub struct Template {
     /// Stable id (hash of the group and the first line's masked tokens).
     pub id: u64,
-    /// `id` as Loki sees it (16 hex digits), made once.
-    pub id_hex: Box<str>,
+    /// `id` as Loki sees it (16 hex digits), made once; held inline, so the `pattern` metadata
+    /// of a line is a copy, not an allocation.
+    pub id_hex: MetaStr,
     /// The group's slot.
     pub group: u32,
     /// Token hashes; `WILD_HASH` where the template has `<*>`.
@@ -58,7 +60,11 @@ impl Template {
             + self.hashes.capacity() * 8
             + self.text.capacity() * 16
             + self.text.iter().map(|t| t.len()).sum::<usize>()
-            + self.id_hex.len()
+            + if self.id_hex.is_heap_allocated() {
+                self.id_hex.len()
+            } else {
+                0
+            }
             + self.examples.capacity() * 16
             + self.examples.iter().map(|t| t.len()).sum::<usize>()
             + self.rate.as_ref().map_or(0, |r| r.bytes())
@@ -114,8 +120,8 @@ fn sequence_key(toks: &[Token]) -> u64 {
 }
 
 /// The 16 hex digits of a template id (its `pattern` metadata value).
-pub fn hex_id(id: u64) -> Box<str> {
-    format!("{id:016x}").into()
+pub fn hex_id(id: u64) -> MetaStr {
+    compact_str::format_compact!("{id:016x}")
 }
 
 /// What one line matched.

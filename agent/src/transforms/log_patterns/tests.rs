@@ -3,7 +3,7 @@ use std::time::{Duration, SystemTime};
 
 use super::mask::{Token, WILD_HASH, line_level, tokenize};
 use super::*;
-use crate::logs::{LogEntry, StreamLabels};
+use crate::logs::{LogEntry, Metadata, StreamLabels};
 use crate::sinks::alertmanager::{AlertmanagerConfig, Links};
 use crate::transforms::detect::AlertBook;
 
@@ -350,7 +350,7 @@ fn entry(stream: &Arc<StreamLabels>, line: &str) -> LogEntry {
         ts_ns: 0,
         line: line.to_string(),
         stream: Arc::clone(stream),
-        metadata: Vec::new(),
+        metadata: Metadata::new(),
     }
 }
 

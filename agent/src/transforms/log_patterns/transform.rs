@@ -12,7 +12,7 @@ use super::config::LogPatternsConfig;
 use super::detect::{Detector, NewPattern};
 use super::persist;
 use super::store::Miner;
-use crate::logs::{LogEntry, StreamLabels};
+use crate::logs::{LogEntry, MetaStr, StreamLabels};
 use crate::sinks::alertmanager::Links;
 use crate::transforms::detect::AlertBook;
 
@@ -40,6 +40,8 @@ pub struct SaveStats {
 #[derive(Debug)]
 pub struct LogPatterns {
     cfg: LogPatternsConfig,
+    /// `cfg.metadata_key`, as the entries carry it.
+    meta_key: MetaStr,
     inner: Mutex<Inner>,
     path: Option<PathBuf>,
     save_lock: Mutex<()>,
@@ -87,6 +89,7 @@ impl LogPatterns {
         }
         let detector = Detector::new(cfg.clone(), links, node, alerts);
         Arc::new(LogPatterns {
+            meta_key: cfg.metadata_key.as_str().into(),
             cfg,
             inner: Mutex::new(Inner { miner, detector }),
             path,
@@ -167,8 +170,7 @@ impl LogPatterns {
                 let Some(t) = miner.template(seen.idx) else {
                     continue;
                 };
-                e.metadata
-                    .push((self.cfg.metadata_key.clone(), t.id_hex.to_string()));
+                e.metadata.push((self.meta_key.clone(), t.id_hex.clone()));
                 if seen.new {
                     created = true;
                     if let (Some(gr), Some(t)) = (miner.group(slot), miner.template(seen.idx))

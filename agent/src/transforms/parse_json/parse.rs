@@ -1,6 +1,7 @@
 //! Extraction of level, metadata and timestamp from one line.
 
 use super::{ParseConfig, ParseFormat, logfmt};
+use crate::logs::Metadata;
 use crate::logs::timestamp::parse_rfc3339_nanos;
 
 /// What a line gave.
@@ -9,7 +10,7 @@ pub struct Parsed {
     /// The normalised level, if the line had one.
     pub level: Option<&'static str>,
     /// Structured metadata, in config order.
-    pub metadata: Vec<(String, String)>,
+    pub metadata: Metadata,
     /// The line's own timestamp, when configured and valid.
     pub ts_ns: Option<i64>,
 }
@@ -72,7 +73,7 @@ pub fn parse_line(c: &ParseConfig, line: &str) -> Result<Parsed, &'static str> {
             out.level = lookup(&c.level_field).map(|l| normalize_level(&l));
             for f in &c.metadata_fields {
                 if let Some(v) = lookup(f).filter(|v| !v.is_empty()) {
-                    out.metadata.push((f.clone(), v));
+                    out.metadata.push((f.as_str().into(), v.into()));
                 }
             }
             if let Some(tf) = &c.timestamp_field {
@@ -100,7 +101,7 @@ pub fn parse_line(c: &ParseConfig, line: &str) -> Result<Parsed, &'static str> {
             out.ts_ns = ts;
             for (f, v) in c.metadata_fields.iter().zip(meta) {
                 if let Some(v) = v.filter(|v| !v.is_empty()) {
-                    out.metadata.push((f.clone(), v));
+                    out.metadata.push((f.as_str().into(), v.into()));
                 }
             }
         }

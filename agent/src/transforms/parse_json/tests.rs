@@ -16,13 +16,10 @@ fn storage_node_style_json_line() {
     let p = parse_line(&json_cfg(), line).expect("ok");
     assert_eq!(p.level, Some("info"));
     assert_eq!(
-        p.metadata,
+        p.metadata.to_vec(),
         vec![
-            (
-                "trace_id".to_string(),
-                "4bf92f3577b34da6a3ce929d0e0e4736".to_string()
-            ),
-            ("request_id".to_string(), "abc123".to_string())
+            ("trace_id".into(), "4bf92f3577b34da6a3ce929d0e0e4736".into()),
+            ("request_id".into(), "abc123".into())
         ]
     );
     assert_eq!(
@@ -44,8 +41,8 @@ fn nested_span_fields_and_missing_timestamp_config() {
     .expect("ok");
     assert_eq!(p.level, Some("warn"));
     assert_eq!(
-        p.metadata,
-        vec![("request_id".to_string(), "r1".to_string())]
+        p.metadata.to_vec(),
+        vec![("request_id".into(), "r1".into())]
     );
     assert_eq!(p.ts_ns, None);
 }
@@ -76,8 +73,8 @@ fn logfmt_pairs_quotes_and_levels() {
     .expect("ok");
     assert_eq!(p.level, Some("error"));
     assert_eq!(
-        p.metadata,
-        vec![("request_id".to_string(), "r-9".to_string())]
+        p.metadata.to_vec(),
+        vec![("request_id".into(), "r-9".into())]
     );
     assert_eq!(p.ts_ns, Some(1_767_225_600_000_000_000));
     assert_eq!(
