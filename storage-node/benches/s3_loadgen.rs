@@ -39,6 +39,12 @@
 //!   `LOADGEN_OUTAGE_SECS` (default 60), the peer restarts, and the time until its pending entries
 //!   reach 0 is reported;
 //! - 4 KiB PUT IOPS and p99 at the first `LOADGEN_CONCURRENCY` in flight with `--write-quorum 3`.
+//!
+//! `LOADGEN_MODE=quorum` runs only the write-quorum comparison (about a minute): 4 KiB PUT at the
+//! first `LOADGEN_CONCURRENCY` in flight on one node (c) and on three peered nodes with
+//! `--write-quorum 3` (d), alternated over `LOADGEN_ROUNDS` rounds, then Ceph's `rados bench` at
+//! size 3 (unless `LOADGEN_CEPH=0`), with the ratio to the target. The nodes' process ids are
+//! printed, for `perf record -p`.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -1203,6 +1209,60 @@ async fn scrape(client: &HttpClient, admin: u16, name: &str, peer: &str) -> Opti
         .and_then(|v| v.trim().parse().ok())
 }
 
+/// The sum of every sample of the families `name` (any labels) on a node's `/metrics`.
+async fn scrape_sum(client: &HttpClient, admin: u16, name: &str) -> f64 {
+    let Ok(req) = http::Request::get(format!("http://127.0.0.1:{admin}/metrics"))
+        .body(Full::new(Bytes::new()))
+    else {
+        return 0.0;
+    };
+    let Ok(resp) = client.request(req).await else {
+        return 0.0;
+    };
+    let Ok(body) = resp.into_body().collect().await else {
+        return 0.0;
+    };
+    let body = body.to_bytes();
+    String::from_utf8_lossy(&body)
+        .lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Where a node's write time went: group fsyncs of the small-object log and of the replication
+/// log (and how many writes each covered), and the mean commit and apply latency.
+async fn fsync_line(client: &HttpClient, node: &PeerProc) -> String {
+    let g = |n: &'static str| scrape_sum(client, node.admin, n);
+    let (small_n, small_sum) = (
+        g("storage_node_group_commit_batch_size_count").await,
+        g("storage_node_group_commit_batch_size_sum").await,
+    );
+    let (repl_n, repl_sum) = (
+        g("storage_node_replication_log_appends_per_fsync_count").await,
+        g("storage_node_replication_log_appends_per_fsync_sum").await,
+    );
+    let (commit_n, commit_sum) = (
+        g("storage_node_commit_latency_seconds_count").await,
+        g("storage_node_commit_latency_seconds_sum").await,
+    );
+    let (apply_n, apply_sum) = (
+        g("storage_node_apply_latency_seconds_count").await,
+        g("storage_node_apply_latency_seconds_sum").await,
+    );
+    format!(
+        "{}: small-log fsyncs {small_n:.0} ({:.1} writes each), replication-log fsyncs {repl_n:.0} ({:.1} records each), commit mean {:.2} ms, apply mean {:.2} ms",
+        node.id,
+        small_sum / small_n.max(1.0),
+        repl_sum / repl_n.max(1.0),
+        commit_sum / commit_n.max(1.0) * 1000.0,
+        apply_sum / apply_n.max(1.0) * 1000.0,
+    )
+}
+
 async fn create_bucket(client: &HttpClient, host: &str) {
     let resp = client
         .request(signed("PUT", host, "/bench", Bytes::new()))
@@ -1375,6 +1435,72 @@ async fn replication_mode(client: &HttpClient, concurrency: usize, secs: u64, ro
     );
 }
 
+/// `LOADGEN_MODE=quorum`: one node against three nodes with `--write-quorum 3`, 4 KiB PUT,
+/// alternated, and Ceph's `rados bench` at size 3 in the same run.
+async fn quorum_mode(client: &HttpClient, concurrency: usize, secs: u64, rounds: usize) {
+    let root = tempfile::tempdir_in(bench_dir()).expect("tempdir");
+    let single = start_node(true);
+    create_bucket(client, &single.host).await;
+    let nodes = cluster(&root.path().join("quorum"), &["--write-quorum", "3"]);
+    for n in &nodes {
+        create_bucket(client, &n.host()).await;
+        if let Some(c) = &n.child {
+            println!("node {} pid {}", n.id, c.id());
+        }
+    }
+    let (mut alone, mut quorum) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let a = s3_phase(client, &single.host, "PUT", 4096, concurrency, secs).await;
+        println!(
+            "{}",
+            a.line(&format!("(c) PUT 4KiB c{concurrency} one node r{round}"))
+        );
+        alone.push(a);
+        let q = s3_phase(client, &nodes[0].host(), "PUT", 4096, concurrency, secs).await;
+        println!(
+            "{}",
+            q.line(&format!("(d) PUT 4KiB c{concurrency} quorum 3 r{round}"))
+        );
+        quorum.push(q);
+    }
+    for n in &nodes {
+        println!("{}", fsync_line(client, n).await);
+    }
+    drop(nodes);
+    drop(single);
+    let ops = |v: &[Result_]| median(v.iter().map(Result_::ops_per_sec).collect());
+    let p99 = |v: &[Result_]| median(v.iter().map(|r| r.pct(0.99)).collect());
+    println!();
+    println!("quorum summary (medians over {rounds} rounds, same run):");
+    println!(
+        "(c) one node {:.0} ops/s p99 {:.2} ms; (d) --write-quorum 3 {:.0} ops/s p99 {:.2} ms (errors {}); ratio d/c {:.3}",
+        ops(&alone),
+        p99(&alone),
+        ops(&quorum),
+        p99(&quorum),
+        quorum.iter().map(|r| r.errors).sum::<u64>(),
+        ops(&quorum) / ops(&alone)
+    );
+    if std::env::var("LOADGEN_CEPH").as_deref() == Ok("0") || !which("rados") {
+        println!("no Ceph figure (LOADGEN_CEPH=0 or rados not installed)");
+        return;
+    }
+    match ceph_bench(env_num("LOADGEN_CEPH_SECS", 10)) {
+        Ok(c) => {
+            let r = ops(&quorum) / c.write_iops.max(1.0);
+            println!(
+                "(d) / rados bench write 4KiB t16 size 3: {:.0} / {:.0} = {r:.2}x (target >= 2): {}; p99 {:.2} ms (target <= 10): {}",
+                ops(&quorum),
+                c.write_iops,
+                verdict(r >= 2.0),
+                p99(&quorum),
+                verdict(p99(&quorum) <= 10.0)
+            );
+        }
+        Err(e) => println!("no Ceph figure: {e}"),
+    }
+}
+
 /// `LOADGEN_MODE=put4k`: the one-node small-object target alone, (a) raw PUT 4 KiB against (c)
 /// the log path, at the first `LOADGEN_CONCURRENCY`, alternated over `LOADGEN_ROUNDS` rounds. With
 /// `LOADGEN_BASELINE_BIN` (another build of storage-node, e.g. before a change) its log path runs
@@ -1495,6 +1621,18 @@ fn main() {
             .pool_max_idle_per_host(concurrency + 4)
             .build_http();
         rt.block_on(replication_mode(&client, concurrency, secs, rounds));
+        return;
+    }
+    if std::env::var("LOADGEN_MODE").as_deref() == Ok("quorum") {
+        let concurrency = concurrencies("16")[0];
+        println!(
+            "s3_loadgen quorum: concurrency {concurrency}, {secs}s per phase, {rounds} rounds, data under {}",
+            bench_dir().display()
+        );
+        let client: HttpClient = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(concurrency + 4)
+            .build_http();
+        rt.block_on(quorum_mode(&client, concurrency, secs, rounds));
         return;
     }
     let conc = concurrencies("16,64");

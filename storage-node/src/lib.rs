@@ -117,6 +117,7 @@ pub async fn run(
             write_quorum = config.replication.write_quorum,
             log_records = log_report.records,
             log_torn_bytes = log_report.torn_bytes,
+            log_restored_folded = log_report.restored_folded,
             log_damaged = log_report.damaged,
             "replication log opened"
         );

@@ -117,8 +117,10 @@ class PeerNode(StorageNode):
             raw, pos = seg.read_bytes(), 0
             while pos + 13 <= len(raw) and raw[pos:pos + 4] == b"NWLR":
                 kind, blen = raw[pos + 4], struct.unpack("<I", raw[pos + 5:pos + 9])[0]
-                if kind == 1:
-                    meta = _image_meta(raw[pos + 13:pos + 13 + blen])
+                if kind in (1, 3):
+                    # A folded record (3) holds the write's replication record in its first 24 bytes.
+                    skip = 24 if kind == 3 else 0
+                    meta = _image_meta(raw[pos + 13 + skip:pos + 13 + blen])
                     if meta["key"] == key:
                         found.append(meta)
                 pos += 13 + blen

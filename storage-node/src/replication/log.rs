@@ -16,6 +16,18 @@
 //! after the fsync that covers its record. Sequence numbers are given under the writer lock, so
 //! the file order is the sequence order. At start-up a torn tail (a crash in the middle of an
 //! append) fails its CRC or length check and is cut off.
+//!
+//! **Folded records** ([`ReplLog::append_folded`]): a write that goes to the store's small-object
+//! log carries its replication record (sequence number, time, cumulative bytes) inside its
+//! small-object log record, so the one group fsync of that log makes the object, its index entry
+//! and its replication record durable together. Its record here is written without an fsync of its
+//! own (a later group commit, a roll-over or the bound below covers it), and stays unreadable until
+//! the store settles it after that fsync. A crash can lose the unsynced tail of the last segment;
+//! at start-up the store hands back the folded records it replayed ([`ReplLog::restore_folded`]
+//! appends those past the log's end, in sequence order, and fsyncs). At most
+//! [`FOLD_SYNC_SEQS`] sequence numbers are ever written past the last fsync: a folded append past
+//! that bound fsyncs, so the store need only keep the folded records of that many last sequence
+//! numbers at replay.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -40,6 +52,14 @@ pub const MAX_RECORD_LEN: usize = 64 * 1024;
 pub const DEFAULT_SEGMENT_BYTES: u64 = 16 << 20;
 /// How much a reader reads from a segment at once.
 const READ_CHUNK: usize = 256 * 1024;
+/// A folded append fsyncs the log when more sequence numbers than this were written since the
+/// last fsync (see the module doc). With every writer thread appending at once the unsynced
+/// stretch stays below [`FOLD_REPLAY_SEQS`].
+pub const FOLD_SYNC_SEQS: u64 = 1024;
+/// The store keeps the folded records of this many last sequence numbers at replay.
+pub const FOLD_REPLAY_SEQS: u64 = 8 * FOLD_SYNC_SEQS;
+// The unsynced stretch (the bound, plus one append per writer thread past it) fits the window.
+const _: () = assert!(FOLD_SYNC_SEQS + 4096 <= FOLD_REPLAY_SEQS);
 
 /// One logged write.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,6 +91,17 @@ pub struct NewRecord<'a> {
     pub op: Option<ReplicaOp>,
 }
 
+/// How an append becomes durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// fsynced here, then readable.
+    Synced,
+    /// fsynced here, readable once settled.
+    Unsettled,
+    /// made durable by the store's log, readable once settled.
+    Folded,
+}
+
 /// What start-up found in the log.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct LogOpenReport {
@@ -80,6 +111,8 @@ pub struct LogOpenReport {
     pub torn_bytes: u64,
     /// A segment other than the last was damaged: records may be missing, peers need recovery.
     pub damaged: bool,
+    /// Folded records appended back from the store's log (their unsynced tail here was lost).
+    pub restored_folded: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -104,12 +137,17 @@ pub struct ReplLog {
     segment_bytes: u64,
     writer: Mutex<Writer>,
     sync_lock: Mutex<()>,
+    /// Every record up to this one is fsynced here.
     synced_seq: AtomicU64,
-    synced_cum: AtomicU64,
-    /// (first_seq of the segment, byte length) up to which the log is durable: a reader never
-    /// looks past it, so it never sees a record that is still being written.
-    synced_end: Mutex<(u64, u64)>,
-    /// Records logged whose write is not yet visible (see [`ReplLog::append_unsettled`]).
+    /// The last record written, and the cumulative bytes up to it.
+    written_seq: AtomicU64,
+    written_cum: AtomicU64,
+    /// (first_seq of the segment, byte length) of what is written: a reader never looks past it,
+    /// so it never sees a record that is still being written. Records in it that are not yet
+    /// durable are unsettled, and readers stop before the first unsettled one.
+    written_end: Mutex<(u64, u64)>,
+    /// Records written that readers must not see yet: not durable, or their write not visible
+    /// (see [`ReplLog::append_unsettled`]).
     unsettled: Mutex<std::collections::BTreeSet<u64>>,
     /// The highest readable sequence number, for shippers to wait on.
     durable: tokio::sync::watch::Sender<u64>,
@@ -342,8 +380,9 @@ impl ReplLog {
             }),
             sync_lock: Mutex::new(()),
             synced_seq: AtomicU64::new(last_seq),
-            synced_cum: AtomicU64::new(cum_bytes),
-            synced_end: Mutex::new(tail_end),
+            written_seq: AtomicU64::new(last_seq),
+            written_cum: AtomicU64::new(cum_bytes),
+            written_end: Mutex::new(tail_end),
             unsettled: Mutex::new(std::collections::BTreeSet::new()),
             durable,
             fsyncs: AtomicU64::new(0),
@@ -368,14 +407,83 @@ impl ReplLog {
 
     /// Appends a record and returns once it is durable (group commit).
     pub fn append(&self, new: NewRecord<'_>) -> Result<LogRecord, ReplicationError> {
-        self.append_inner(new, false)
+        let rec = self.append_inner(new, Mode::Synced)?;
+        self.settle(rec.seq);
+        Ok(rec)
     }
 
     /// Like [`ReplLog::append`], but readers do not see this record (nor any after it) until
     /// [`ReplLog::settle`] is called with its sequence number: the store logs a write before it makes
     /// it visible, and a shipper must not look for the object before it is there.
     pub fn append_unsettled(&self, new: NewRecord<'_>) -> Result<LogRecord, ReplicationError> {
-        self.append_inner(new, true)
+        self.append_inner(new, Mode::Unsettled)
+    }
+
+    /// Writes a record whose durability the caller's own log provides (a folded record, see the
+    /// module doc): no fsync here, unless [`FOLD_SYNC_SEQS`] sequence numbers are unsynced. The
+    /// caller makes the record durable in its log and then calls [`ReplLog::settle`], also when
+    /// that failed (the record then refers to a write that did not happen: the shipper ships what
+    /// is there, as after a crash between logging and writing).
+    pub fn append_folded(&self, new: NewRecord<'_>) -> Result<LogRecord, ReplicationError> {
+        self.append_inner(new, Mode::Folded)
+    }
+
+    /// Appends the folded records the store replayed whose sequence numbers are past this log's
+    /// end (their unsynced tail was lost in a crash), in sequence order, and fsyncs. Returns how
+    /// many were appended. Start-up only, before anything else is appended.
+    pub fn restore_folded(&self, mut recs: Vec<LogRecord>) -> Result<u64, ReplicationError> {
+        recs.sort_by_key(|r| r.seq);
+        let mut n = 0u64;
+        let mut w = self.writer();
+        for rec in recs {
+            if rec.seq < w.next_seq {
+                continue;
+            }
+            let bytes = encode_record(&rec)?;
+            self.write_locked(&mut w, &bytes, rec.seq)?;
+            w.next_seq = rec.seq + 1;
+            w.cum_bytes = rec.cum_bytes;
+            n += 1;
+        }
+        if n == 0 {
+            return Ok(0);
+        }
+        w.file
+            .sync_data()
+            .map_err(io_ctx("fsync replication log"))?;
+        self.fsyncs.fetch_add(1, Ordering::Relaxed);
+        let last = w.next_seq - 1;
+        self.publish(&w, last);
+        self.synced_seq.store(last, Ordering::Release);
+        drop(w);
+        self.durable.send_replace(self.readable_seq());
+        Ok(n)
+    }
+
+    /// Writes an encoded record at the end of the current segment, rolling over first when it is
+    /// full (the old segment is made durable before anything goes to the new one).
+    fn write_locked(&self, w: &mut Writer, bytes: &[u8], seq: u64) -> Result<(), ReplicationError> {
+        if w.len + bytes.len() as u64 > self.segment_bytes && w.len > HEADER_LEN as u64 {
+            w.file.sync_data().map_err(io_ctx("fsync log segment"))?;
+            self.fsyncs.fetch_add(1, Ordering::Relaxed);
+            let (f, seg) = create_segment(&self.dir, seq, w.cum_bytes)?;
+            w.file = Arc::new(f);
+            w.len = HEADER_LEN as u64;
+            w.segments.push(seg);
+        }
+        w.file
+            .write_all_at(bytes, w.len)
+            .map_err(io_ctx("append to replication log"))?;
+        w.len += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Makes what the writer wrote, up to `seq`, visible to readers (unsettled records excepted).
+    fn publish(&self, w: &Writer, seq: u64) {
+        *self.written_end.lock().unwrap_or_else(|e| e.into_inner()) =
+            (w.segments.last().map_or(0, |s| s.first_seq), w.len);
+        self.written_cum.store(w.cum_bytes, Ordering::Release);
+        self.written_seq.store(seq, Ordering::Release);
     }
 
     /// Makes an unsettled record readable (its write is visible now, or failed).
@@ -387,9 +495,10 @@ impl ReplLog {
         self.durable.send_replace(self.readable_seq());
     }
 
-    /// The highest sequence number readers may see: durable, and no unsettled record at or below.
+    /// The highest sequence number readers may see: written, and no unsettled record at or below
+    /// (every record is unsettled until it is durable).
     pub fn readable_seq(&self) -> u64 {
-        let synced = self.synced_seq.load(Ordering::Acquire);
+        let synced = self.written_seq.load(Ordering::Acquire);
         match self
             .unsettled
             .lock()
@@ -401,11 +510,7 @@ impl ReplLog {
         }
     }
 
-    fn append_inner(
-        &self,
-        new: NewRecord<'_>,
-        unsettled: bool,
-    ) -> Result<LogRecord, ReplicationError> {
+    fn append_inner(&self, new: NewRecord<'_>, mode: Mode) -> Result<LogRecord, ReplicationError> {
         let rec = {
             let mut w = self.writer();
             let rec = LogRecord {
@@ -420,30 +525,26 @@ impl ReplLog {
                 op: new.op,
             };
             let bytes = encode_record(&rec)?;
-            if w.len + bytes.len() as u64 > self.segment_bytes && w.len > HEADER_LEN as u64 {
-                // Roll over: the old segment is made durable before anything goes to the new one.
-                w.file.sync_data().map_err(io_ctx("fsync log segment"))?;
-                self.fsyncs.fetch_add(1, Ordering::Relaxed);
-                let (f, seg) = create_segment(&self.dir, rec.seq, w.cum_bytes)?;
-                w.file = Arc::new(f);
-                w.len = HEADER_LEN as u64;
-                w.segments.push(seg);
-            }
-            w.file
-                .write_all_at(&bytes, w.len)
-                .map_err(io_ctx("append to replication log"))?;
-            if unsettled {
-                self.unsettled
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(rec.seq);
-            }
-            w.len += bytes.len() as u64;
+            self.write_locked(&mut w, &bytes, rec.seq)?;
+            // Unreadable until durable (and, but for `Synced`, until settled by the caller).
+            self.unsettled
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(rec.seq);
             w.next_seq += 1;
             w.cum_bytes = rec.cum_bytes;
+            self.publish(&w, rec.seq);
             rec
         };
-        if let Err(e) = self.sync_to(rec.seq) {
+        let sync = match mode {
+            Mode::Synced | Mode::Unsettled => true,
+            Mode::Folded => {
+                rec.seq
+                    .saturating_sub(self.synced_seq.load(Ordering::Acquire))
+                    > FOLD_SYNC_SEQS
+            }
+        };
+        if sync && let Err(e) = self.sync_to(rec.seq) {
             self.settle(rec.seq);
             return Err(e);
         }
@@ -461,35 +562,36 @@ impl ReplLog {
         if before >= seq {
             return Ok(());
         }
-        let (file, upto, cum, end) = {
+        let (file, upto) = {
             let w = self.writer();
-            (
-                w.file.clone(),
-                w.next_seq - 1,
-                w.cum_bytes,
-                (w.segments.last().map_or(0, |s| s.first_seq), w.len),
-            )
+            (w.file.clone(), w.next_seq - 1)
         };
         file.sync_data().map_err(io_ctx("fsync replication log"))?;
         self.fsyncs.fetch_add(1, Ordering::Relaxed);
         if let Some(h) = self.appends_per_fsync.get() {
             h.observe(upto.saturating_sub(before) as f64);
         }
-        *self.synced_end.lock().unwrap_or_else(|e| e.into_inner()) = end;
-        self.synced_cum.store(cum, Ordering::Release);
-        self.synced_seq.store(upto, Ordering::Release);
-        self.durable.send_replace(self.readable_seq());
+        self.synced_seq.fetch_max(upto, Ordering::AcqRel);
         Ok(())
     }
 
-    /// The highest durable sequence number (0 when nothing was ever logged).
+    /// The highest durable sequence number (0 when nothing was ever logged): fsynced here, or
+    /// settled (a folded record is settled after the fsync of the store's log that holds it).
     pub fn last_seq(&self) -> u64 {
-        self.synced_seq.load(Ordering::Acquire)
+        self.synced_seq
+            .load(Ordering::Acquire)
+            .max(self.readable_seq())
     }
 
-    /// [`LogRecord::cum_bytes`] of the last durable record.
+    /// [`LogRecord::cum_bytes`] of the last record written.
     pub fn last_cum_bytes(&self) -> u64 {
-        self.synced_cum.load(Ordering::Acquire)
+        self.written_cum.load(Ordering::Acquire)
+    }
+
+    /// The highest sequence number fsynced in this log (folded records after it are durable in
+    /// the store's log).
+    pub fn synced_seq(&self) -> u64 {
+        self.synced_seq.load(Ordering::Acquire)
     }
 
     /// Changes to [`ReplLog::readable_seq`].
@@ -583,7 +685,7 @@ impl LogReader {
             let first = *first;
             let (end_seg, end_len) = *self
                 .log
-                .synced_end
+                .written_end
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
             let want = if first == end_seg {

@@ -24,6 +24,7 @@ use super::log::{LogOpenReport, LogRecord, NewRecord, ReplLog};
 use super::metrics::{PeerMetrics, ReplicationMetrics};
 use super::wire;
 use crate::store::disk::DiskStore;
+use crate::store::disk::small_log::Fold;
 use crate::store::{ObjectMeta, ReplicaOp, StoreError, WriteLog, now_ms};
 
 /// A request body to a peer.
@@ -126,7 +127,30 @@ impl Replicator {
     ) -> Result<(Self, LogOpenReport), ReplicationError> {
         let dir = store.data_dir().join("replication");
         let incarnation = cursor::incarnation(&dir)?;
-        let (log, report) = ReplLog::open(dir.join("log"), super::log::DEFAULT_SEGMENT_BYTES)?;
+        let (log, mut report) = ReplLog::open(dir.join("log"), super::log::DEFAULT_SEGMENT_BYTES)?;
+        // Folded records whose copy here was lost in a crash: the store's log holds them.
+        let folded = store
+            .take_folded()
+            .into_iter()
+            .map(|w| LogRecord {
+                seq: w.fold.seq,
+                ts_ms: w.fold.ts_ms,
+                bucket: w.bucket,
+                key: w.key,
+                version: w.version,
+                size: w.size,
+                deleted: w.deleted,
+                cum_bytes: w.fold.cum_bytes,
+                op: None,
+            })
+            .collect();
+        report.restored_folded = log.restore_folded(folded)?;
+        if report.restored_folded > 0 {
+            tracing::warn!(
+                records = report.restored_folded,
+                "appended folded records back to the replication log from the small-object log"
+            );
+        }
         log.set_appends_per_fsync(metrics.log_appends_per_fsync.clone());
         let log = Arc::new(log);
         let cursor_dir = dir.join("peers");
@@ -551,6 +575,26 @@ impl WriteLog for Replicator {
             .map_err(store_err)?;
         self.note_logged(&rec);
         Ok(rec.seq)
+    }
+
+    fn log_folded(&self, bucket: &str, meta: &ObjectMeta) -> Result<Fold, StoreError> {
+        let rec = self
+            .log
+            .append_folded(NewRecord {
+                bucket,
+                key: &meta.key,
+                version: meta.version,
+                size: meta.size,
+                deleted: meta.deleted,
+                op: None,
+            })
+            .map_err(store_err)?;
+        self.note_logged(&rec);
+        Ok(Fold {
+            seq: rec.seq,
+            ts_ms: rec.ts_ms,
+            cum_bytes: rec.cum_bytes,
+        })
     }
 
     fn settled(&self, seq: u64) {

@@ -510,6 +510,14 @@ pub trait WriteLog: Send + Sync + std::fmt::Debug + 'static {
     fn log(&self, bucket: &str, meta: &ObjectMeta) -> Result<u64, StoreError>;
     /// Makes a record of a local operation other than an object write durable (see [`ReplicaOp`]).
     fn log_op(&self, bucket: &str, key: &str, op: ReplicaOp) -> Result<u64, StoreError>;
+    /// Writes the record of a local write whose object goes to the small-object log, without
+    /// making it durable: the store puts the returned fold into the object's log record, whose
+    /// group fsync makes both durable, and then settles it (see `replication::log`).
+    fn log_folded(
+        &self,
+        bucket: &str,
+        meta: &ObjectMeta,
+    ) -> Result<disk::small_log::Fold, StoreError>;
     /// Called once the logged write is visible (or failed): until then shippers do not read it.
     fn settled(&self, seq: u64);
     /// Resolves once the write quorum holds `seq`, or fails with [`StoreError::Unavailable`].

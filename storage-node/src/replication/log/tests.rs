@@ -359,3 +359,108 @@ fn a_log_cut_at_every_byte_of_its_last_record_reopens_with_every_earlier_record(
         assert_eq!(got[4].seq, 5);
     }
 }
+
+#[test]
+fn a_folded_record_is_unreadable_until_settled_and_not_fsynced_here() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (log, _) = open(dir.path(), DEFAULT_SEGMENT_BYTES);
+    log.append(rec(1)).expect("append");
+    let fsyncs = log.fsyncs();
+    let r = log.append_folded(rec(2)).expect("append folded");
+    assert_eq!(r.seq, 2);
+    assert_eq!(
+        log.fsyncs(),
+        fsyncs,
+        "a folded append does not fsync this log"
+    );
+    assert_eq!(log.synced_seq(), 1);
+    assert_eq!(log.last_seq(), 1, "not durable until the store settles it");
+    assert_eq!(
+        log.readable_seq(),
+        1,
+        "unreadable until the store settles it"
+    );
+    let mut reader = LogReader::new(log.clone(), 1);
+    assert_eq!(reader.read(10, u64::MAX).expect("read").len(), 1);
+    log.settle(2);
+    assert_eq!(log.readable_seq(), 2);
+    assert_eq!(log.last_seq(), 2);
+    let got = reader.read(10, u64::MAX).expect("read");
+    assert_eq!(got.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![2]);
+    // A synced append after it covers it.
+    log.append(rec(3)).expect("append");
+    assert_eq!(log.synced_seq(), 3);
+}
+
+#[test]
+fn folded_appends_fsync_once_the_unsynced_stretch_passes_the_bound() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (log, _) = open(dir.path(), DEFAULT_SEGMENT_BYTES);
+    let n = FOLD_SYNC_SEQS * 3;
+    for i in 1..=n {
+        let r = log.append_folded(rec(i)).expect("append folded");
+        log.settle(r.seq);
+        assert!(
+            log.last_seq() - log.synced_seq() <= FOLD_SYNC_SEQS,
+            "at most FOLD_SYNC_SEQS unsynced after seq {i}"
+        );
+    }
+    let fsyncs = log.fsyncs();
+    assert!(
+        (2..=3).contains(&fsyncs),
+        "{fsyncs} fsyncs for {n} folded appends"
+    );
+}
+
+#[test]
+fn restore_folded_appends_the_lost_tail_in_order_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (log, _) = open(dir.path(), DEFAULT_SEGMENT_BYTES);
+    for i in 1..=10 {
+        log.append(rec(i)).expect("append");
+    }
+    let seg = dir.path().join(seg_name(1));
+    let synced_len = std::fs::metadata(&seg).expect("stat").len();
+    let mut folded = Vec::new();
+    for i in 11..=15 {
+        let r = log.append_folded(rec(i)).expect("append folded");
+        log.settle(r.seq);
+        folded.push(r);
+    }
+    drop(log);
+    // A crash lost what was written after the last fsync.
+    OpenOptions::new()
+        .write(true)
+        .open(&seg)
+        .expect("open")
+        .set_len(synced_len)
+        .expect("cut");
+    let (log, report) = open(dir.path(), DEFAULT_SEGMENT_BYTES);
+    assert_eq!(report.records, 10);
+    assert_eq!(log.last_seq(), 10);
+    // The store hands back its folded records (some older ones too, out of order).
+    let mut handed: Vec<LogRecord> = folded.iter().rev().cloned().collect();
+    handed.push(LogRecord {
+        seq: 4,
+        ..folded[0].clone()
+    });
+    assert_eq!(log.restore_folded(handed.clone()).expect("restore"), 5);
+    assert_eq!(log.last_seq(), 15);
+    assert_eq!(log.synced_seq(), 15);
+    assert_eq!(log.last_cum_bytes(), folded[4].cum_bytes);
+    let got = LogReader::new(log.clone(), 1)
+        .read(100, u64::MAX)
+        .expect("read");
+    assert_eq!(got.len(), 15);
+    assert_eq!(
+        &got[10..],
+        &folded[..],
+        "restored byte for byte: seq, time, cum_bytes"
+    );
+    assert_eq!(log.restore_folded(handed).expect("restore again"), 0);
+    assert_eq!(log.append(rec(16)).expect("append").seq, 16);
+    drop(log);
+    let (log, report) = open(dir.path(), DEFAULT_SEGMENT_BYTES);
+    assert_eq!(report.records, 16);
+    assert_eq!(log.last_seq(), 16);
+}

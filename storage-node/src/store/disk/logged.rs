@@ -2,6 +2,10 @@
 //! verified reads of log-resident objects, kill records for removals, copying a record out to
 //! `.versions/` when its object becomes noncurrent, and compaction.
 //!
+//! Replay also gathers the folded replication records (`small_log::Fold`) of the last
+//! `replication::log::FOLD_REPLAY_SEQS` sequence numbers ([`FoldTail`]): replication takes them at
+//! start-up ([`DiskStore::take_folded`]) and appends those its log lost in a crash.
+//!
 //! Compaction rewrites a sealed segment whose dead share passed a threshold, keeping its live
 //! records (and its kill records, unless it is the bucket's oldest segment) in their order, as the
 //! next generation of the same segment id: written to a temporary file, fsynced, renamed, the
@@ -10,17 +14,71 @@
 //! old generation removed. A crash at any point leaves either generation whole; start-up keeps the
 //! newest. Each run reads at most a byte budget of segments.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::Instant;
 
 use super::format::{FormatError, ObjectReader};
 use super::index::{Entry, Index};
 use super::layout::Layout;
-use super::small_log::{self, LogLoc, LogReadError, Replayed, SmallLog};
+use super::small_log::{self, Fold, LogLoc, LogReadError, Replayed, SmallLog};
 use super::store::{DiskStore, Inner, blocking, entry_of, io_err};
 use crate::replication::hlc::{Hlc, Version};
-use crate::store::StoreError;
+use crate::replication::log::FOLD_REPLAY_SEQS;
+use crate::store::{ObjectMeta, StoreError};
+
+/// A local write whose replication record was folded into its small-object log record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoldedWrite {
+    pub bucket: String,
+    pub key: String,
+    pub version: Version,
+    pub size: u64,
+    pub deleted: bool,
+    pub fold: Fold,
+}
+
+/// The folded writes replay met, by sequence number, only those within [`FOLD_REPLAY_SEQS`] of
+/// the highest (older ones are fsynced in the replication log: see `replication::log`).
+#[derive(Debug, Default)]
+pub(super) struct FoldTail {
+    by_seq: BTreeMap<u64, FoldedWrite>,
+}
+
+impl FoldTail {
+    fn add(&mut self, bucket: &str, meta: &ObjectMeta, fold: Fold) {
+        let top = self.by_seq.keys().next_back().copied().unwrap_or(0);
+        if fold.seq.saturating_add(FOLD_REPLAY_SEQS) <= top {
+            return;
+        }
+        self.by_seq.insert(
+            fold.seq,
+            FoldedWrite {
+                bucket: bucket.to_owned(),
+                key: meta.key.clone(),
+                version: meta.version,
+                size: meta.size,
+                deleted: meta.deleted,
+                fold,
+            },
+        );
+        // Bounded: drop what fell out of the window.
+        if self.by_seq.len() as u64 > 2 * FOLD_REPLAY_SEQS {
+            let top = fold.seq.max(top);
+            self.by_seq = self
+                .by_seq
+                .split_off(&top.saturating_sub(FOLD_REPLAY_SEQS - 1));
+        }
+    }
+
+    pub(super) fn into_writes(self) -> Vec<FoldedWrite> {
+        let top = self.by_seq.keys().next_back().copied().unwrap_or(0);
+        self.by_seq
+            .into_values()
+            .filter(|w| w.fold.seq.saturating_add(FOLD_REPLAY_SEQS) > top)
+            .collect()
+    }
+}
 
 /// What one compaction run did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +99,7 @@ pub(super) fn replay_log(
     index: &Index,
     hlc: &Hlc,
     bucket: &str,
+    folded: &mut FoldTail,
 ) -> Result<u64, StoreError> {
     let records = log
         .replay(bucket)
@@ -48,8 +107,11 @@ pub(super) fn replay_log(
     let mut newest: HashMap<String, Entry> = HashMap::new();
     for r in records {
         match r {
-            Replayed::Object { loc, meta } => {
+            Replayed::Object { loc, meta, fold } => {
                 hlc.observe(meta.version);
+                if let Some(f) = fold {
+                    folded.add(bucket, &meta, f);
+                }
                 if meta.deleted
                     || newest
                         .get(&meta.key)
@@ -208,6 +270,11 @@ impl Inner {
 }
 
 impl DiskStore {
+    /// The folded writes replay found at start-up (see [`FoldTail`]); empty after the first call.
+    pub fn take_folded(&self) -> Vec<FoldedWrite> {
+        std::mem::take(&mut *self.inner.folded.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
     /// The small-object log (tests, metrics).
     pub fn small_log(&self) -> &SmallLog {
         &self.inner.log

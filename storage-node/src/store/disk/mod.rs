@@ -27,5 +27,5 @@ mod store;
 mod versions;
 
 pub use fsutil::capacity;
-pub use logged::{CompactReport, run_compaction};
+pub use logged::{CompactReport, FoldedWrite, run_compaction};
 pub use store::{DiskStore, OpenReport, StoreOptions};

@@ -11,6 +11,10 @@
 //!         footer holds the key, version and every attribute, exactly as an object file would.
 //! kind 2, kill:   the body is JSON {"key", "version"}: every object record of `key` at or below
 //!         `version` that comes before it in log order is dead (a purge, a collected tombstone).
+//! kind 3, folded object: | seq u64 LE | ts_ms u64 LE | cum_bytes u64 LE | object image |: an
+//!         object record that also carries the write's replication record ([`Fold`]; bucket, key,
+//!         version and size are the image's), so one group fsync makes both durable (see
+//!         `replication::log`). Read, compacted and scrubbed like kind 1.
 //! ```
 //! Only current, unversioned (`null`) objects of a bucket live here; a version that becomes
 //! noncurrent is copied out to `.versions/` first. Which of a key's record and its object file is
@@ -49,6 +53,9 @@ const MAGIC: &[u8; 4] = b"NWLR";
 pub const HEADER_LEN: usize = 13;
 const KIND_OBJECT: u8 = 1;
 const KIND_KILL: u8 = 2;
+const KIND_FOLDED: u8 = 3;
+/// The replication fields in front of a folded record's image.
+const FOLD_LEN: usize = 24;
 /// A segment is sealed once it holds this much; a record never spans two segments.
 pub const SEGMENT_MAX_BYTES: u64 = 32 << 20;
 /// The largest object the log takes (`small_object_max_bytes` is refused above it), so that a
@@ -76,11 +83,27 @@ pub enum LogReadError {
     Format(#[from] FormatError),
 }
 
+/// The replication record a folded object record carries: the rest of it (bucket, key, version,
+/// size) is the object's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fold {
+    pub seq: u64,
+    pub ts_ms: u64,
+    pub cum_bytes: u64,
+}
+
 /// A record met during replay, in log order.
 #[derive(Debug)]
 pub enum Replayed {
-    Object { loc: LogLoc, meta: Box<ObjectMeta> },
-    Kill { key: String, version: Version },
+    Object {
+        loc: LogLoc,
+        meta: Box<ObjectMeta>,
+        fold: Option<Fold>,
+    },
+    Kill {
+        key: String,
+        version: Version,
+    },
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -108,6 +131,38 @@ pub fn object_record(image: &[u8]) -> io::Result<Vec<u8>> {
     encode(KIND_OBJECT, image)
 }
 
+/// A folded object record: `image` and the replication record `fold` of its write.
+pub fn folded_record(image: &[u8], fold: Fold) -> io::Result<Vec<u8>> {
+    let mut body = Vec::with_capacity(FOLD_LEN + image.len());
+    body.extend_from_slice(&fold.seq.to_le_bytes());
+    body.extend_from_slice(&fold.ts_ms.to_le_bytes());
+    body.extend_from_slice(&fold.cum_bytes.to_le_bytes());
+    body.extend_from_slice(image);
+    encode(KIND_FOLDED, &body)
+}
+
+/// The object image of an object record's body (kind 1 or 3), and the fold of a folded one.
+/// `None` for other kinds and for a folded body too short to hold its fold.
+fn object_body(kind: u8, body: &[u8]) -> Option<(&[u8], Option<Fold>)> {
+    match kind {
+        KIND_OBJECT => Some((body, None)),
+        KIND_FOLDED if body.len() >= FOLD_LEN => {
+            let n = |i: usize| {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&body[i..i + 8]);
+                u64::from_le_bytes(b)
+            };
+            let fold = Fold {
+                seq: n(0),
+                ts_ms: n(8),
+                cum_bytes: n(16),
+            };
+            Some((&body[FOLD_LEN..], Some(fold)))
+        }
+        _ => None,
+    }
+}
+
 /// A kill record for `key` at or below `version`.
 pub fn kill_record(key: &str, version: Version) -> io::Result<Vec<u8>> {
     let body = serde_json::to_vec(&Kill {
@@ -128,7 +183,7 @@ pub fn decode(buf: &[u8]) -> Option<(u8, &[u8], usize)> {
     let len = u32::from_le_bytes([buf[5], buf[6], buf[7], buf[8]]) as usize;
     let want = u32::from_le_bytes([buf[9], buf[10], buf[11], buf[12]]);
     let total = HEADER_LEN.checked_add(len)?;
-    if buf.len() < total || !(kind == KIND_OBJECT || kind == KIND_KILL) {
+    if buf.len() < total || !matches!(kind, KIND_OBJECT | KIND_KILL | KIND_FOLDED) {
         return None;
     }
     let body = &buf[HEADER_LEN..total];
@@ -141,7 +196,7 @@ pub fn decode(buf: &[u8]) -> Option<(u8, &[u8], usize)> {
 fn claimed_len(buf: &[u8]) -> Option<usize> {
     if buf.len() < HEADER_LEN
         || &buf[..4] != MAGIC
-        || !(buf[4] == KIND_OBJECT || buf[4] == KIND_KILL)
+        || !matches!(buf[4], KIND_OBJECT | KIND_KILL | KIND_FOLDED)
     {
         return None;
     }
@@ -699,9 +754,12 @@ impl SmallLog {
         let mut buf = vec![0u8; loc.len as usize];
         file.read_exact_at(&mut buf, u64::from(loc.off))
             .map_err(FormatError::Io)?;
-        match decode(&buf) {
-            Some((KIND_OBJECT, _, total)) if total == buf.len() => {
-                buf.drain(..HEADER_LEN);
+        match decode(&buf).and_then(|(kind, body, total)| {
+            let (image, _) = object_body(kind, body)?;
+            Some((total - image.len(), total))
+        }) {
+            Some((start, total)) if total == buf.len() => {
+                buf.drain(..start);
                 Ok(buf)
             }
             _ => Err(LogReadError::Format(FormatError::Corrupt(format!(
@@ -1043,11 +1101,12 @@ fn scan(bucket: &str, id: u32, generation: u32, data: &[u8], out: &mut Vec<Repla
             off,
             len,
         };
-        match kind {
-            KIND_OBJECT => match ObjectReader::from_image(body.to_vec()) {
+        match object_body(kind, body) {
+            Some((image, fold)) => match ObjectReader::from_image(image.to_vec()) {
                 Ok(r) => out.push(Replayed::Object {
                     loc,
                     meta: Box::new(r.footer.meta),
+                    fold,
                 }),
                 Err(e) => {
                     found.damaged.push((pos, total));
@@ -1105,16 +1164,15 @@ pub fn records_checked(data: &[u8]) -> (Vec<SegRecord<'_>>, u64) {
                     damaged += (data.len() - pos) as u64;
                     break;
                 };
-                let content = if kind == KIND_OBJECT {
-                    match ObjectReader::from_image(body.to_vec()) {
+                let content = match object_body(kind, body) {
+                    Some((image, _)) => match ObjectReader::from_image(image.to_vec()) {
                         Ok(r) => Content::Object(r.footer.meta.key),
                         Err(_) => {
                             damaged += total as u64;
                             continue;
                         }
-                    }
-                } else {
-                    Content::Kill
+                    },
+                    None => Content::Kill,
                 };
                 out.push(SegRecord {
                     off,

@@ -95,6 +95,9 @@ pub(super) struct Inner {
     pub(super) log: SmallLog,
     /// Objects up to this size are written to `log`; 0: none.
     pub(super) small_max: u64,
+    /// The folded replication records replay found (see `logged::FoldTail`), until replication
+    /// takes them at start-up.
+    pub(super) folded: Mutex<Vec<super::logged::FoldedWrite>>,
 }
 
 /// A write waiting to become visible: a fully written, fsynced temporary file waiting for its
@@ -234,6 +237,7 @@ impl DiskStore {
         let index = Index::default();
         let log =
             SmallLog::with_segment_max(layout.clone(), metrics.clone(), options.log_segment_bytes);
+        let mut folded = super::logged::FoldTail::default();
         for entry in std::fs::read_dir(layout.buckets()).map_err(io_err("list buckets"))? {
             let entry = entry.map_err(io_err("list buckets"))?;
             let Some(bucket) = entry.file_name().to_str().map(str::to_owned) else {
@@ -283,7 +287,7 @@ impl DiskStore {
                     }
                 }
             }
-            report.logged += replay_log(&layout, &log, &index, &hlc, &bucket)?;
+            report.logged += replay_log(&layout, &log, &index, &hlc, &bucket, &mut folded)?;
             report.quarantined +=
                 super::versions::load_noncurrent(&layout, &index, &hlc, &metrics, &bucket)?;
         }
@@ -298,6 +302,7 @@ impl DiskStore {
             write_log: std::sync::OnceLock::new(),
             log,
             small_max: options.small_object_max_bytes,
+            folded: Mutex::new(folded.into_writes()),
         };
         Ok((
             DiskStore {
@@ -659,8 +664,17 @@ impl DiskStore {
                     let vdir = inner.archive(&bucket, &key, &file, &old)?;
                     dirs.push(vdir);
                 }
+                // A write to the small-object log carries its replication record in its log
+                // record: one group fsync makes both durable.
+                let mut fold = None;
                 if local && let Some(log) = inner.write_log.get() {
-                    seq = Some(log.log(&bucket, &staged.meta)?);
+                    if staged.image.is_some() {
+                        let f = log.log_folded(&bucket, &staged.meta)?;
+                        seq = Some(f.seq);
+                        fold = Some(f);
+                    } else {
+                        seq = Some(log.log(&bucket, &staged.meta)?);
+                    }
                 }
                 // Shippers may read the record once the rename below happened (or failed).
                 let _settle = seq.zip(inner.write_log.get()).map(|(seq, log)| Settle {
@@ -672,8 +686,11 @@ impl DiskStore {
                 match placement {
                     Placement::Current { archive, drop_null } => {
                         if let Some(image) = staged.image.take() {
-                            let record = small_log::object_record(&image)
-                                .map_err(io_err("encode log record"))?;
+                            let record = match fold {
+                                Some(f) => small_log::folded_record(&image, f),
+                                None => small_log::object_record(&image),
+                            }
+                            .map_err(io_err("encode log record"))?;
                             drop(image);
                             let tc = Instant::now();
                             let loc = inner

@@ -417,6 +417,124 @@ async fn threshold_zero_keeps_every_object_in_its_own_file() {
     );
 }
 
+fn replicator(store: &DiskStore) -> (Arc<crate::replication::Replicator>, u64) {
+    let (rep, report) = crate::replication::Replicator::open(
+        "t".into(),
+        "secret".into(),
+        crate::replication::config::ReplicationConfig::default(),
+        store.clone(),
+        crate::replication::metrics::ReplicationMetrics::new(None),
+    )
+    .expect("open replication");
+    let rep = Arc::new(rep);
+    store.set_write_log(rep.clone());
+    (rep, report.restored_folded)
+}
+
+/// A small write's replication record rides in its small-object log record: when a crash loses the
+/// replication log's unsynced tail, start-up appends those records back from the store's log.
+#[tokio::test]
+async fn folded_replication_records_come_back_from_the_small_log_after_a_lost_tail() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    store.create_bucket("bkt").await.expect("bucket");
+    let (rep, restored) = replicator(&store);
+    assert_eq!(restored, 0);
+    // Not folded (a file): its record is fsynced in the replication log.
+    put(&store, "large", data(1, 100_000)).await;
+    let synced = rep.log.synced_seq();
+    assert_eq!(synced, rep.log.last_seq());
+    let seg = std::fs::read_dir(dir.path().join("replication/log"))
+        .expect("list")
+        .map(|e| e.expect("entry").path())
+        .max()
+        .expect("a segment");
+    let synced_len = std::fs::metadata(&seg).expect("stat").len();
+    let log_fsyncs = rep.log.fsyncs();
+    for i in 0..20u64 {
+        put(&store, &format!("k{i}"), data(i, 4096)).await;
+    }
+    put(&store, "k0", data(99, 2048)).await;
+    assert_eq!(
+        rep.log.fsyncs(),
+        log_fsyncs,
+        "folded writes fsync only the small-object log"
+    );
+    assert_eq!(rep.log.last_seq(), synced + 21);
+    let written: Vec<crate::replication::log::LogRecord> =
+        crate::replication::log::LogReader::new(rep.log.clone(), synced + 1)
+            .read(100, u64::MAX)
+            .expect("read");
+    assert_eq!(written.len(), 21);
+    drop((rep, store));
+    // The crash: the replication log keeps only what was fsynced.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&seg)
+        .expect("open")
+        .set_len(synced_len)
+        .expect("cut");
+    let store = open(dir.path());
+    let (rep, restored) = replicator(&store);
+    assert_eq!(restored, 21);
+    assert_eq!(rep.log.last_seq(), synced + 21);
+    let back = crate::replication::log::LogReader::new(rep.log.clone(), synced + 1)
+        .read(100, u64::MAX)
+        .expect("read");
+    assert_eq!(
+        back, written,
+        "the same records: seq, time, key, version, size, cum_bytes"
+    );
+    // Reopening again restores nothing: the log has them now.
+    drop((rep, store));
+    let store = open(dir.path());
+    assert_eq!(replicator(&store).1, 0);
+    assert_eq!(read(&store, "k0").await.expect("read"), data(99, 2048));
+}
+
+#[test]
+fn the_fold_tail_keeps_only_the_last_window_of_sequence_numbers() {
+    use crate::replication::log::FOLD_REPLAY_SEQS;
+    let mut tail = FoldTail::default();
+    let meta = ObjectMeta {
+        key: "k".into(),
+        size: 1,
+        etag: String::new(),
+        last_modified_ms: 0,
+        attrs: ObjectAttrs::default(),
+        checksums: BTreeMap::new(),
+        parts: 0,
+        version: Version::default(),
+        deleted: false,
+        versioned: false,
+        delete_marker: false,
+    };
+    let n = FOLD_REPLAY_SEQS * 5;
+    for seq in 1..=n {
+        let fold = small_log::Fold {
+            seq,
+            ts_ms: seq,
+            cum_bytes: seq,
+        };
+        tail.add("bkt", &meta, fold);
+        assert!(tail.by_seq.len() as u64 <= 2 * FOLD_REPLAY_SEQS + 1);
+    }
+    // An old one met late (another bucket) is out of the window.
+    tail.add(
+        "other",
+        &meta,
+        small_log::Fold {
+            seq: 3,
+            ts_ms: 0,
+            cum_bytes: 0,
+        },
+    );
+    let writes = tail.into_writes();
+    assert_eq!(writes.len() as u64, FOLD_REPLAY_SEQS);
+    assert_eq!(writes[0].fold.seq, n - FOLD_REPLAY_SEQS + 1);
+    assert_eq!(writes.last().map(|w| w.fold.seq), Some(n));
+}
+
 /// One record in the middle of a segment is damaged (its data, or its header so that its length
 /// is unknown): start-up loses only that record, counts it, and every other object still reads
 /// back byte-identical, in sealed segments and in the active one; compaction then drops it.
