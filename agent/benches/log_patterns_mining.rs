@@ -57,7 +57,7 @@ fn round(
         for (i, l) in c.iter().enumerate() {
             entries.push(LogEntry {
                 ts_ns: i as i64,
-                line: l.clone(),
+                line: l.clone().into(),
                 stream: Arc::clone(&streams[*s]),
                 metadata: Metadata::new(),
             });

@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use super::Text;
+
 /// A stream's label set, rendered once in Loki's selector syntax (`{a="b", c="d"}`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct StreamLabels {
@@ -59,11 +61,12 @@ pub type Metadata = smallvec::SmallVec<[(MetaStr, MetaStr); 1]>;
 pub struct LogEntry {
     /// Nanoseconds since the Unix epoch.
     pub ts_ns: i64,
-    /// The line, valid UTF-8 (invalid bytes were replaced and counted).
-    pub line: String,
+    /// The line, valid UTF-8 (invalid bytes were replaced and counted); usually a slice of the
+    /// block the tailer read, shared, not copied.
+    pub line: Text,
     /// The stream it belongs to.
     pub stream: Arc<StreamLabels>,
-    /// Loki structured metadata (`trace_id`, `request_id`).
+    /// Loki structured metadata (`trace_id`, `request_id`, `pattern`).
     pub metadata: Metadata,
 }
 
@@ -109,6 +112,16 @@ impl Chunk {
     pub fn push(&mut self, e: LogEntry) {
         self.bytes += e.size();
         self.entries.push(e);
+    }
+
+    /// Moves every entry of `from` (left empty, its capacity kept) to the end of this chunk.
+    pub fn append(&mut self, from: &mut Vec<LogEntry>) {
+        self.bytes += from.iter().map(LogEntry::size).sum::<usize>();
+        if self.entries.is_empty() {
+            std::mem::swap(&mut self.entries, from);
+        } else {
+            self.entries.append(from);
+        }
     }
 
     /// Records that `record` may be saved at `offset` once this chunk is delivered.

@@ -10,11 +10,13 @@
 
 mod entry;
 mod positions;
+mod text;
 pub mod timestamp;
 
 pub use crate::metrics::LogMetrics;
 pub use entry::{Ack, Chunk, ChunkBuffer, LogEntry, MetaStr, Metadata, StreamLabels};
 pub use positions::{FileKey, Positions, PositionsError, Record};
+pub use text::Text;
 
 #[cfg(test)]
 mod tests;

@@ -184,7 +184,10 @@ pub fn to_checksum(stored: &BTreeMap<String, String>) -> Checksum {
 }
 
 fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    base64_simd::STANDARD.decode_to_vec(s.trim()).ok()
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(s.trim())
+        .ok()
 }
 
 /// A multipart object's composite checksum, as S3 computes it: the named algorithm over the

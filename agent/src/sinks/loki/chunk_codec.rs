@@ -89,7 +89,7 @@ pub fn decode_entries(b: &[u8]) -> Option<Vec<LogEntry>> {
                 s
             }
         };
-        let line = r.string()?;
+        let line = r.string()?.into();
         let nm = r.u32()? as usize;
         let mut metadata = Metadata::with_capacity(nm.min(16));
         for _ in 0..nm {

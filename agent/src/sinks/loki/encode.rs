@@ -153,8 +153,8 @@ fn entry_len(e: &LogEntry) -> usize {
     l
 }
 
-/// Encodes the protobuf `PushRequest` (uncompressed).
-pub fn encode_protobuf(streams: &[(&str, Vec<&LogEntry>)]) -> Vec<u8> {
+/// Encodes the protobuf `PushRequest` (uncompressed) into `out` (cleared first).
+pub fn encode_protobuf(streams: &[(&str, Vec<&LogEntry>)], out: &mut Vec<u8>) {
     let sizes: Vec<usize> = streams
         .iter()
         .map(|(labels, es)| {
@@ -162,35 +162,35 @@ pub fn encode_protobuf(streams: &[(&str, Vec<&LogEntry>)]) -> Vec<u8> {
         })
         .collect();
     let total: usize = sizes.iter().map(|s| ld_len(*s)).sum();
-    let mut out = Vec::with_capacity(total);
+    out.clear();
+    out.reserve(total);
     for ((labels, es), size) in streams.iter().zip(sizes) {
         out.push((1 << 3) | 2);
-        put_varint(&mut out, size as u64);
-        put_ld(&mut out, 1, labels.as_bytes());
+        put_varint(out, size as u64);
+        put_ld(out, 1, labels.as_bytes());
         for e in es {
             out.push((2 << 3) | 2);
-            put_varint(&mut out, entry_len(e) as u64);
+            put_varint(out, entry_len(e) as u64);
             let (s, n) = ts_parts(e.ts_ns);
             out.push((1 << 3) | 2);
-            put_varint(&mut out, timestamp_len(e.ts_ns) as u64);
+            put_varint(out, timestamp_len(e.ts_ns) as u64);
             if s != 0 {
                 out.push(1 << 3);
-                put_varint(&mut out, s as u64);
+                put_varint(out, s as u64);
             }
             if n != 0 {
                 out.push(2 << 3);
-                put_varint(&mut out, n as i64 as u64);
+                put_varint(out, n as i64 as u64);
             }
-            put_ld(&mut out, 2, e.line.as_bytes());
+            put_ld(out, 2, e.line.as_bytes());
             for (k, v) in &e.metadata {
                 out.push((3 << 3) | 2);
-                put_varint(&mut out, (ld_len(k.len()) + ld_len(v.len())) as u64);
-                put_ld(&mut out, 1, k.as_bytes());
-                put_ld(&mut out, 2, v.as_bytes());
+                put_varint(out, (ld_len(k.len()) + ld_len(v.len())) as u64);
+                put_ld(out, 1, k.as_bytes());
+                put_ld(out, 2, v.as_bytes());
             }
         }
     }
-    out
 }
 
 /// Encodes Loki's JSON push body (uncompressed):
@@ -217,7 +217,7 @@ pub fn encode_json(streams: &[(&str, Vec<&LogEntry>)]) -> Vec<u8> {
                 out.push(b',');
             }
             let _ = write!(out, "[\"{}\",", e.ts_ns);
-            let _ = serde_json::to_writer(&mut out, &e.line);
+            let _ = serde_json::to_writer(&mut out, e.line.as_str());
             if !e.metadata.is_empty() {
                 let md: serde_json::Map<String, serde_json::Value> = e
                     .metadata

@@ -16,6 +16,9 @@ use super::{Encoding, LokiClient, LokiEndpointConfig};
 use crate::logs::{Chunk, LogMetrics, Positions};
 use crate::metrics::ComponentTelemetry;
 
+/// How long the sink waits without a chunk before it gives its encoder's buffers back.
+const SCRATCH_IDLE: Duration = Duration::from_secs(1);
+
 /// One endpoint's sink.
 #[derive(Debug)]
 pub struct LokiSink {
@@ -30,6 +33,67 @@ pub struct LokiSink {
     warned_streams: Option<Instant>,
     spill: Option<Arc<super::SpillQueue>>,
     telemetry: ComponentTelemetry,
+    scratch: Scratch,
+}
+
+/// The encoder's buffers, kept from one batch to the next: a fresh megabyte per batch costs page
+/// faults (the kernel zeroes and maps every page again), which cost more than the copy out.
+struct Scratch {
+    /// The uncompressed body.
+    raw: Vec<u8>,
+    /// Snappy's output (its worst case, `max_compress_len(raw)`).
+    packed: Vec<u8>,
+    /// Snappy's hash tables.
+    snappy: snap::raw::Encoder,
+}
+
+impl std::fmt::Debug for Scratch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scratch")
+            .field("raw", &self.raw.capacity())
+            .field("packed", &self.packed.capacity())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Scratch {
+            raw: Vec::new(),
+            packed: Vec::new(),
+            snappy: snap::raw::Encoder::new(),
+        }
+    }
+}
+
+impl Scratch {
+    /// Snappy of `self.raw`, copied out at its compressed size.
+    fn snappy(&mut self) -> Option<Vec<u8>> {
+        let need = snap::raw::max_compress_len(self.raw.len());
+        if need == 0 {
+            return None;
+        }
+        if self.packed.len() < need {
+            self.packed.resize(need, 0);
+        }
+        let n = self.snappy.compress(&self.raw, &mut self.packed).ok()?;
+        Some(self.packed[..n].to_vec())
+    }
+
+    /// Whether it holds buffers.
+    fn held(&self) -> bool {
+        self.raw.capacity() > 0 || self.packed.capacity() > 0
+    }
+
+    /// Gives back buffers grown past `keep` bytes by an unusually large batch.
+    fn trim(&mut self, keep: usize) {
+        if self.raw.capacity() > keep {
+            self.raw = Vec::new();
+        }
+        if self.packed.capacity() > keep + keep / 4 {
+            self.packed = Vec::new();
+        }
+    }
 }
 
 impl LokiSink {
@@ -55,6 +119,7 @@ impl LokiSink {
             warned_streams: None,
             spill: None,
             telemetry: ComponentTelemetry::default(),
+            scratch: Scratch::default(),
         }
     }
 
@@ -78,6 +143,11 @@ impl LokiSink {
         loop {
             let first = tokio::select! {
                 c = rx.recv() => c,
+                () = tokio::time::sleep(SCRATCH_IDLE), if self.scratch.held() => {
+                    // Idle: the encoder's buffers go back (a burst brings them again).
+                    self.scratch = Scratch::default();
+                    continue;
+                }
                 _ = shutdown.changed() => return,
             };
             let Some(first) = first else { return };
@@ -166,7 +236,7 @@ impl LokiSink {
         keep
     }
 
-    fn encode(&self, batch: &Batch, keep: &[bool]) -> Option<(Bytes, u64, u64)> {
+    fn encode(&mut self, batch: &Batch, keep: &[bool]) -> Option<(Bytes, u64, u64)> {
         let mut streams = batch.streams();
         if keep.iter().any(|k| !k) {
             let allowed: HashSet<&str> = batch
@@ -189,8 +259,12 @@ impl LokiSink {
             .sum();
         let body = match self.cfg.encoding {
             Encoding::Protobuf => {
-                let raw = encode_protobuf(&streams);
-                snap::raw::Encoder::new().compress_vec(&raw).ok()?
+                encode_protobuf(&streams, &mut self.scratch.raw);
+                let packed = self.scratch.snappy();
+                // A batch overshoots batch_max_bytes by at most one chunk.
+                self.scratch
+                    .trim(2 * self.cfg.batch_max_bytes.max(64 * 1024) + (1 << 20));
+                packed?
             }
             Encoding::Json => {
                 let raw = encode_json(&streams);

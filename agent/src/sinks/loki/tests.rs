@@ -66,7 +66,8 @@ fn protobuf_encoding_decodes_with_prost_and_orders_each_stream() {
         vec![(1, 15), (2, 20)]
     );
     let streams = batch.streams();
-    let raw = encode_protobuf(&streams);
+    let mut raw = Vec::new();
+    encode_protobuf(&streams, &mut raw);
     let req = proto::PushRequest::decode(raw.as_slice()).expect("ok");
     assert_eq!(req.streams.len(), 2);
     let s0 = &req.streams[0];
@@ -438,7 +439,7 @@ mod spill_buffer {
         (from..from + n)
             .map(|i| LogEntry {
                 ts_ns: i as i64,
-                line: format!("line {i} é"),
+                line: format!("line {i} é").into(),
                 stream: Arc::clone(&s),
                 metadata: if i % 2 == 0 {
                     Metadata::from_vec(vec![("trace_id".into(), format!("t{i}").into())])
@@ -450,7 +451,7 @@ mod spill_buffer {
     }
 
     fn lines(e: &[LogEntry]) -> Vec<String> {
-        e.iter().map(|e| e.line.clone()).collect()
+        e.iter().map(|e| e.line.to_string()).collect()
     }
 
     #[test]
@@ -566,7 +567,7 @@ mod spill_buffer {
         let big: Vec<LogEntry> = entries(0, 1)
             .into_iter()
             .map(|mut e| {
-                e.line = "x".repeat(700 * 1024);
+                e.line = "x".repeat(700 * 1024).into();
                 e
             })
             .collect();

@@ -1,11 +1,13 @@
 //! One open file: reading, line splitting with a size bound, the safe offset.
 
 use std::io::Read as _;
+
+use bytes::{Buf as _, Bytes, BytesMut};
 use std::path::PathBuf;
 use std::time::Instant;
 
 use super::LineProcessor;
-use crate::logs::{FileKey, LogEntry, LogMetrics};
+use crate::logs::{FileKey, LogEntry, LogMetrics, Text};
 
 /// Bytes read per `read` call.
 const READ_SIZE: usize = 128 * 1024;
@@ -25,7 +27,8 @@ pub struct TailedFile {
     pub(super) label: String,
     /// The file offset of the next byte to read.
     pub(super) offset: u64,
-    buf: Vec<u8>,
+    /// Read but not yet handed out: the start of a line whose newline has not come yet.
+    buf: BytesMut,
     long: Option<LongLine>,
     pub(super) proc: LineProcessor,
     pub(super) fp_len: u32,
@@ -54,7 +57,7 @@ impl TailedFile {
             record,
             label: path.display().to_string(),
             offset,
-            buf: Vec::new(),
+            buf: BytesMut::new(),
             long: None,
             proc,
             fp_len: fp.0,
@@ -89,7 +92,9 @@ impl TailedFile {
         Ok(())
     }
 
-    /// Reads once; returns `(bytes read, complete lines)`.
+    /// Reads once; returns `(bytes read, complete lines)`. The complete lines leave the read
+    /// buffer as one shared block (valid UTF-8: each entry is a slice of it, no copy); what
+    /// follows the last newline stays for the next read.
     pub(super) fn read_some(
         &mut self,
         now_ns: i64,
@@ -116,8 +121,7 @@ impl TailedFile {
         if n == 0 {
             return Ok((0, 0));
         }
-        let buf_offset = start_of_buf - old as u64;
-        let mut pos = 0usize;
+        let mut buf_offset = start_of_buf - old as u64;
         let mut lines = 0u64;
         if self.long.is_some() {
             match memchr::memchr(b'\n', &self.buf) {
@@ -127,37 +131,58 @@ impl TailedFile {
                 }
                 Some(i) => {
                     if let Some(l) = self.long.take() {
-                        self.proc.line(&l.kept, l.start, now_ns, now, out);
+                        self.proc.line(&l.kept, None, l.start, now_ns, now, out);
                     }
                     lines += 1;
-                    pos = i + 1;
+                    // The rest of the long line is dropped.
+                    self.buf.advance(i + 1);
+                    buf_offset += (i + 1) as u64;
                 }
             }
         }
-        while let Some(i) = memchr::memchr(b'\n', &self.buf[pos..]) {
-            let mut line = &self.buf[pos..pos + i];
-            if line.last() == Some(&b'\r') {
-                line = &line[..line.len() - 1];
+        if let Some(last) = memchr::memrchr(b'\n', &self.buf) {
+            let block = if 2 * (last + 1) >= self.buf.capacity() {
+                // Most of the buffer: its allocation becomes the block (the next read gets a
+                // fresh one).
+                self.buf.split_to(last + 1).freeze()
+            } else {
+                // A short read (a slow writer): a block of its own size, so that a line in
+                // flight never holds a whole read buffer; the buffer is read into again.
+                let b = Bytes::copy_from_slice(&self.buf[..=last]);
+                self.buf.advance(last + 1);
+                b
+            };
+            let text = Text::from_block(block);
+            let (bytes, shared): (&[u8], Option<&Text>) = match &text {
+                Ok(t) => (t.as_bytes(), Some(t)),
+                // Not valid UTF-8 as a whole: each line is checked (and copied) on its own.
+                Err(b) => (b, None),
+            };
+            let mut pos = 0usize;
+            while let Some(i) = memchr::memchr(b'\n', &bytes[pos..]) {
+                let mut line = &bytes[pos..pos + i];
+                if line.last() == Some(&b'\r') {
+                    line = &line[..line.len() - 1];
+                }
+                if line.len() > self.max_line {
+                    metrics.malformed(source, "line_too_long", 1);
+                    line = &line[..utf8_cut(line, self.max_line)];
+                }
+                self.proc
+                    .line(line, shared, buf_offset + pos as u64, now_ns, now, out);
+                lines += 1;
+                pos += i + 1;
             }
-            if line.len() > self.max_line {
-                metrics.malformed(source, "line_too_long", 1);
-                line = &line[..utf8_cut(line, self.max_line)];
-            }
-            self.proc
-                .line(line, buf_offset + pos as u64, now_ns, now, out);
-            lines += 1;
-            pos += i + 1;
+            buf_offset += pos as u64;
         }
-        self.buf.drain(..pos);
         if self.buf.len() > self.max_line {
             metrics.malformed(source, "line_too_long", 1);
             let cut = utf8_cut(&self.buf, self.max_line);
             self.long = Some(LongLine {
-                start: buf_offset + pos as u64,
+                start: buf_offset,
                 kept: self.buf[..cut].to_vec(),
             });
-            self.buf.clear();
-            self.buf.shrink_to(READ_SIZE * 2);
+            self.buf = BytesMut::new();
         }
         Ok((n, lines))
     }
@@ -166,7 +191,7 @@ impl TailedFile {
     /// burst does not leave every open file holding a full read's worth of memory.
     pub(super) fn release_idle_buffer(&mut self) {
         if self.buf.is_empty() && self.buf.capacity() > 0 {
-            self.buf = Vec::new();
+            self.buf = BytesMut::new();
         }
     }
 
@@ -178,12 +203,12 @@ impl TailedFile {
     /// Sends a last line that has no newline (the file was idle or is closing).
     pub(super) fn flush_partial(&mut self, now_ns: i64, now: Instant, out: &mut Vec<LogEntry>) {
         if let Some(l) = self.long.take() {
-            self.proc.line(&l.kept, l.start, now_ns, now, out);
+            self.proc.line(&l.kept, None, l.start, now_ns, now, out);
             self.buf.clear();
         } else if !self.buf.is_empty() {
             let start = self.offset - self.buf.len() as u64;
             let buf = std::mem::take(&mut self.buf);
-            self.proc.line(&buf, start, now_ns, now, out);
+            self.proc.line(&buf, None, start, now_ns, now, out);
         }
     }
 }

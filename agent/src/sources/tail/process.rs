@@ -1,11 +1,10 @@
 //! One file's line processing: bytes to UTF-8, container format and partial joining,
 //! multiline, structured parsing, labels.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::logs::{LogEntry, LogMetrics, Metadata, StreamLabels};
+use crate::logs::{LogEntry, LogMetrics, Metadata, StreamLabels, Text};
 use crate::metrics::ComponentTelemetry;
 use crate::transforms::multiline::{Merged, Multiline, MultilineConfig, MultilineError};
 use crate::transforms::parse_cri::{Joined, Joiner, ParseCriConfig, Stream, parse_container_line};
@@ -81,6 +80,8 @@ pub struct LineProcessor {
     metrics: Arc<LogMetrics>,
     joined: Vec<Joined>,
     merged: Vec<Merged<Option<Stream>>>,
+    /// Lines seen and not yet counted ([`Self::publish`]).
+    lines: u64,
 }
 
 impl LineProcessor {
@@ -104,33 +105,38 @@ impl LineProcessor {
             metrics,
             joined: Vec::new(),
             merged: Vec::new(),
+            lines: 0,
         })
     }
 
-    /// One raw line (without its newline) that starts at file offset `start`.
+    /// One raw line (without its newline) that starts at file offset `start`. When `block` is
+    /// given, `bytes` is a slice of it (valid UTF-8), and the entry shares its storage.
     pub fn line(
         &mut self,
         bytes: &[u8],
+        block: Option<&Text>,
         start: u64,
         now_ns: i64,
         now: Instant,
         out: &mut Vec<LogEntry>,
     ) {
         let src = self.cfg.source;
-        let t = &self.cfg.telemetry;
-        t.source.received(1);
-        t.source.sent(1);
-        let text: Cow<'_, str> = match std::str::from_utf8(bytes) {
-            Ok(s) => Cow::Borrowed(s),
-            Err(_) => {
-                self.metrics.malformed(src, "invalid_utf8", 1);
-                String::from_utf8_lossy(bytes)
-            }
+        self.lines += 1;
+        let text: Text = match block.and_then(|b| b.slice_of(bytes)) {
+            Some(t) => t,
+            None => match std::str::from_utf8(bytes) {
+                Ok(s) => Text::from(s),
+                Err(_) => {
+                    self.metrics.malformed(src, "invalid_utf8", 1);
+                    Text::from(String::from_utf8_lossy(bytes).into_owned())
+                }
+            },
         };
         if memchr::memchr(0, bytes).is_some() {
             self.metrics.malformed(src, "binary", 1);
         }
         if let (Some(c), Some(joiner)) = (&self.cfg.container, &mut self.joiner) {
+            let t = &self.cfg.telemetry;
             t.parse_cri.received(1);
             match parse_container_line(c.format, &text) {
                 Ok(cl) => {
@@ -141,7 +147,14 @@ impl LineProcessor {
                         if j.cut {
                             self.metrics.malformed(src, "line_too_long", 1);
                         }
-                        self.stage2(j.ts_ns, Some(j.stream), j.msg, j.start, now, out);
+                        self.stage2(
+                            j.ts_ns,
+                            Some(j.stream),
+                            Text::from(j.msg),
+                            j.start,
+                            now,
+                            out,
+                        );
                     }
                     self.joined = joined;
                 }
@@ -149,11 +162,22 @@ impl LineProcessor {
                     self.metrics.malformed(src, e.reason(), 1);
                     t.parse_cri.error();
                     t.parse_cri.sent(1);
-                    self.stage2(now_ns, None, text.into_owned(), start, now, out);
+                    self.stage2(now_ns, None, text, start, now, out);
                 }
             }
         } else {
-            self.stage2(now_ns, None, text.into_owned(), start, now, out);
+            self.stage2(now_ns, None, text, start, now, out);
+        }
+    }
+
+    /// Counts the lines handed to [`Self::line`] since the last call into the source's
+    /// `component_*` counters (once per read, not per line).
+    pub fn publish(&mut self) {
+        if self.lines > 0 {
+            let t = &self.cfg.telemetry.source;
+            t.received(self.lines);
+            t.sent(self.lines);
+            self.lines = 0;
         }
     }
 
@@ -161,7 +185,7 @@ impl LineProcessor {
         &mut self,
         ts: i64,
         tag: Option<Stream>,
-        msg: String,
+        msg: Text,
         start: u64,
         now: Instant,
         out: &mut Vec<LogEntry>,
@@ -169,7 +193,7 @@ impl LineProcessor {
         match &mut self.multiline {
             Some(ml) => {
                 self.cfg.telemetry.multiline.received(1);
-                ml.push(ts, tag, msg, start, now, &mut self.merged);
+                ml.push(ts, tag, String::from(msg), start, now, &mut self.merged);
                 self.drain_merged(out);
             }
             None => self.emit(ts, tag, msg, out),
@@ -184,12 +208,12 @@ impl LineProcessor {
                 self.metrics.malformed(self.cfg.source, "multiline_cut", 1);
                 self.cfg.telemetry.multiline.error();
             }
-            self.emit(m.ts_ns, m.tag, m.msg, out);
+            self.emit(m.ts_ns, m.tag, Text::from(m.msg), out);
         }
         self.merged = merged;
     }
 
-    fn emit(&mut self, ts: i64, tag: Option<Stream>, msg: String, out: &mut Vec<LogEntry>) {
+    fn emit(&mut self, ts: i64, tag: Option<Stream>, msg: Text, out: &mut Vec<LogEntry>) {
         let (level, metadata, ts) = if self.cfg.parse.format == ParseFormat::None {
             (None, Metadata::new(), ts)
         } else {
@@ -246,7 +270,14 @@ impl LineProcessor {
             let mut joined = std::mem::take(&mut self.joined);
             self.cfg.telemetry.parse_cri.sent(joined.len() as u64);
             for j in joined.drain(..) {
-                self.stage2(j.ts_ns, Some(j.stream), j.msg, j.start, now, out);
+                self.stage2(
+                    j.ts_ns,
+                    Some(j.stream),
+                    Text::from(j.msg),
+                    j.start,
+                    now,
+                    out,
+                );
             }
             self.joined = joined;
         }

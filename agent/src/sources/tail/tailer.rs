@@ -400,13 +400,12 @@ impl Tailer {
             }
         }
         f.proc.tick(now, &mut self.scratch);
+        f.proc.publish();
         let (record, safe, offset) = (f.record, f.safe_offset(), f.offset);
         self.metrics
             .behind(source, &f.label, Some(size.saturating_sub(offset)));
         self.positions.set_read(record, offset);
-        for e in self.scratch.drain(..) {
-            self.chunk.push(e);
-        }
+        self.chunk.append(&mut self.scratch);
         self.chunk.ack(record, safe);
         if self.chunk.bytes >= self.chunk_max_bytes {
             self.send_chunk().map_err(|_| Stopped)?;
@@ -419,9 +418,8 @@ impl Tailer {
         let now = Instant::now();
         f.flush_partial(now_nanos(), now, &mut self.scratch);
         f.proc.flush(now, &mut self.scratch);
-        for e in self.scratch.drain(..) {
-            self.chunk.push(e);
-        }
+        f.proc.publish();
+        self.chunk.append(&mut self.scratch);
         self.chunk.ack(f.record, f.offset);
         self.positions.set_open(f.record, false);
         self.metrics.behind(self.proc_cfg.source, &f.label, None);

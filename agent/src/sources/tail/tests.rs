@@ -68,7 +68,7 @@ impl H {
         self.t.step(discover);
         let mut out = Vec::new();
         while let Ok(c) = self.rx.try_recv() {
-            out.extend(c.entries.iter().map(|e| e.line.clone()));
+            out.extend(c.entries.iter().map(|e| e.line.to_string()));
             for a in c.acks {
                 self.pos.ack(a.record, a.offset);
             }

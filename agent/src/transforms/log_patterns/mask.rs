@@ -69,6 +69,38 @@ fn is_sep(b: u8) -> bool {
     SEP[b as usize]
 }
 
+/// Byte classes of the tokeniser's table: a separator (whitespace, JSON structure), a key
+/// character (letters, `_ - . " @`), a hex digit, a digit or `/`.
+const C_SEP: u8 = 1;
+const C_KEY: u8 = 2;
+const C_HEX: u8 = 4;
+const C_DIGIT_SLASH: u8 = 8;
+
+/// The class of every byte.
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0usize;
+    while c < 256 {
+        let b = c as u8;
+        let mut f = 0;
+        if SEP[c] {
+            f |= C_SEP;
+        }
+        if b.is_ascii_alphabetic() || matches!(b, b'_' | b'-' | b'.' | b'"' | b'@') {
+            f |= C_KEY;
+        }
+        if b.is_ascii_hexdigit() {
+            f |= C_HEX;
+        }
+        if b.is_ascii_digit() || b == b'/' {
+            f |= C_DIGIT_SLASH;
+        }
+        t[c] = f;
+        c += 1;
+    }
+    t
+};
+
 /// Token separators: whitespace and the JSON structure bytes, as a table.
 static SEP: [bool; 256] = {
     let mut t = [false; 256];
@@ -203,39 +235,48 @@ pub fn tokenize_span(
             return true;
         }
         let start = i;
-        // The raw token, up to a separator, in one pass: where its key ends (as `key_end`
-        // says: after the first `=`/`:` that follows key characters; 0 for none) and the key's
-        // hash, whether it holds a digit or `/`, and where its last non-hex byte is (so whether
-        // the value is all hex).
+        // The raw token, up to a separator, in one pass over its bytes with one table look-up
+        // each: where its key ends (as `key_end` says: after the first `=`/`:` that follows key
+        // characters; 0 for none), the FNV hash of the bytes up to there (a word, which is all
+        // key characters, is hashed whole on the way), and the classes of the value's bytes
+        // (whether one is a digit or `/`, whether all are hex).
         let mut j = i;
         let mut hk = FNV_OFFSET;
         let mut k = 0usize;
-        let mut key_open = true;
-        let mut digit = false;
-        let mut last_nonhex = 0usize;
+        // The OR and the AND of the value's byte classes.
+        let (mut any, mut all) = (0u8, u8::MAX);
         while j < n {
             let c = b[j];
-            if SEP[c as usize] {
+            let f = CLASS[c as usize];
+            if f & C_SEP != 0 {
                 break;
             }
-            let p = j - start;
-            if key_open {
-                hk = (hk ^ u64::from(c)).wrapping_mul(FNV_PRIME);
-                match c {
-                    b'=' | b':' if p > 0 => {
-                        k = p + 1;
-                        key_open = false;
-                    }
-                    b'a'..=b'z' | b'A'..=b'Z' | b'_' | b'-' | b'.' | b'"' | b'@' => {}
-                    _ => key_open = false,
+            hk = (hk ^ u64::from(c)).wrapping_mul(FNV_PRIME);
+            j += 1;
+            if f & C_KEY == 0 {
+                if (c == b'=' || c == b':') && j - 1 > start {
+                    // The key ends: its bytes are no part of the value.
+                    k = j - start;
+                    (any, all) = (0, u8::MAX);
+                } else {
+                    // A digit or another byte a key cannot hold: all of it is a value.
+                    any |= f;
+                    all &= f;
                 }
+                break;
             }
-            if c.is_ascii_digit() || c == b'/' {
-                digit = true;
+            any |= f;
+            all &= f;
+        }
+        // Bytes up to `hashed` are in `hk`.
+        let hashed = j;
+        while j < n {
+            let f = CLASS[b[j] as usize];
+            if f & C_SEP != 0 {
+                break;
             }
-            if !c.is_ascii_hexdigit() {
-                last_nonhex = p + 1;
-            }
+            any |= f;
+            all &= f;
             j += 1;
         }
         let tok = &b[start..j];
@@ -259,7 +300,8 @@ pub fn tokenize_span(
             let mut words = 1usize;
             let mut variable = false;
             let mut prev_space = false;
-            while e < n && b[e] != q {
+            // Once it holds two words the value is split like the rest: no need to look further.
+            while e < n && b[e] != q && words == 1 {
                 let c = b[e];
                 if c == b'\\' {
                     e += 1;
@@ -282,16 +324,19 @@ pub fn tokenize_span(
             }
         }
         // `is_variable` of the value, from the pass above (a key holds no digit or `/`).
-        let variable = digit || (last_nonhex <= k && tok.len() - k >= 8);
+        let variable =
+            any & C_DIGIT_SLASH != 0 || (all & C_HEX != 0 && tok.len() - k >= 8);
         debug_assert_eq!(variable, is_variable(&b[vstart..j]));
         debug_assert_eq!(k, key_end(tok));
-        if variable && !is_code_location(tok) && !is_code_location(&b[vstart..j]) {
+        if variable
+            && !is_code_location(tok)
+            && (k == 0 || !is_code_location(&b[vstart..j]))
+        {
             let h = if k == 0 { WILD_HASH } else { fnv(hk, b"\x00*") };
             out.push(token(h, start, vstart, true));
         } else {
-            // A word (or a code location): hashed whole, in a second pass over its few bytes;
-            // masked values (the long ones: times, ids, paths) are never hashed.
-            out.push(token(fnv(FNV_OFFSET, tok), start, j, false));
+            // A word (or a code location): hashed whole, continuing from the key's hash.
+            out.push(token(fnv(hk, &b[hashed..j]), start, j, false));
         }
         i = j;
     }

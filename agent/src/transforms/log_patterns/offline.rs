@@ -90,7 +90,7 @@ pub fn run_patterns(
                 }
                 chunk.push(LogEntry {
                     ts_ns: 0,
-                    line: String::from_utf8_lossy(&buf).into_owned(),
+                    line: String::from_utf8_lossy(&buf).into_owned().into(),
                     stream: Arc::clone(&stream),
                     metadata: Metadata::new(),
                 });

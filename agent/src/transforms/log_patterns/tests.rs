@@ -348,7 +348,7 @@ fn templates_round_trip_through_the_file_and_match_again() {
 fn entry(stream: &Arc<StreamLabels>, line: &str) -> LogEntry {
     LogEntry {
         ts_ns: 0,
-        line: line.to_string(),
+        line: line.into(),
         stream: Arc::clone(stream),
         metadata: Metadata::new(),
     }

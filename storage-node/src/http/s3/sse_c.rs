@@ -7,6 +7,8 @@
 use std::sync::{Arc, Mutex};
 
 use aes::Aes256;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use ctr::cipher::{KeyIvInit, StreamCipher, StreamCipherSeek};
 use futures::StreamExt;
@@ -65,14 +67,14 @@ pub(super) fn parse(
             "The Encryption request you specified is not valid. Supported value: AES256."
         ));
     }
-    let raw = base64_simd::STANDARD
-        .decode_to_vec(key.trim())
+    let raw = STANDARD
+        .decode(key.trim())
         .map_err(|_| invalid("The secret key was invalid for the specified algorithm."))?;
     let key: [u8; 32] = raw
         .as_slice()
         .try_into()
         .map_err(|_| invalid("The secret key was invalid for the specified algorithm."))?;
-    let md5_b64 = base64_simd::STANDARD.encode_to_string(Md5::digest(key));
+    let md5_b64 = STANDARD.encode(Md5::digest(key));
     match key_md5 {
         None => Err(invalid(
             "Requests specifying Server Side Encryption with Customer provided keys must provide the client calculated MD5 of the secret key.",
