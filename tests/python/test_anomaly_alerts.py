@@ -193,11 +193,18 @@ def test_disk_delay_fires_latency_anomaly_in_alertmanager_and_resolves(node_fact
             set_fault(node, 0)
             wait_until(lambda: am_alerts(am) == [], 60, interval_s=0.5, what=f"{ALERT} to resolve")
             assert traffic.count > 50
-        metrics = requests.get(f"{agent_url}/metrics", timeout=5).text
-        sent = metric_value(metrics, "nodewatch_agent_alerts_sent_total", alertmanager=am.url)
-        assert sent >= 2
-        assert metric_value(metrics, "nodewatch_agent_alerts_active") == 0.0
-        assert_component_counters(metrics, sent)
+        # One /metrics text renders the delivery families and the component counters one after
+        # the other, so a resolve re-sent in between makes them differ by that POST: the checks
+        # must hold together on one scrape within a few seconds (the last failure is reported).
+        def counters_agree() -> bool:
+            metrics = requests.get(f"{agent_url}/metrics", timeout=5).text
+            sent = metric_value(metrics, "nodewatch_agent_alerts_sent_total", alertmanager=am.url)
+            assert sent >= 2
+            assert metric_value(metrics, "nodewatch_agent_alerts_active") == 0.0
+            assert_component_counters(metrics, sent)
+            return True
+
+        wait_until(counters_agree, 10, interval_s=0.5, what="the alert counters to agree on one scrape")
     finally:
         agent.stop()
 
