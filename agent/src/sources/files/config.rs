@@ -4,10 +4,9 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use std::sync::Arc;
 
 use crate::component::{BuildContext, ComponentError};
-use crate::sources::tail::{Discover, LogSource, LogSources, LogTelemetry, ProcessorConfig};
+use crate::sources::tail::{Discover, LogSource, LogTelemetry, ProcessorConfig};
 
 use crate::sources::tail::TailConfig;
 use crate::transforms::multiline::MultilineConfig;
@@ -56,24 +55,24 @@ impl crate::component::Component for FilesConfig {
             return Ok(());
         }
         let cfg = self.clone();
-        let mut processor = ProcessorConfig {
+        let processor = ProcessorConfig {
             source: "files",
             container: None,
             multiline: self.multiline.clone(),
             parse: self.parse.clone(),
             telemetry: LogTelemetry::default(),
         };
-        processor.telemetry = LogTelemetry::for_source(ctx, &processor);
-        ctx.shared::<LogSources>().add(LogSource {
-            tail: self.tail.clone(),
-            processor: Arc::new(processor),
-            discover: Box::new(move || {
+        LogSource::register(
+            ctx,
+            self.tail.clone(),
+            processor,
+            false,
+            Box::new(move || {
                 super::FilesDiscover::new(&cfg)
                     .map(|d| Box::new(d) as Box<dyn Discover>)
                     .map_err(|e| e.to_string())
             }),
-            buffered: false,
-        });
+        );
         Ok(())
     }
 }

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use std::sync::Arc;
 
 use crate::component::{BuildContext, ComponentError, NodeName};
-use crate::sources::tail::{Discover, LogSource, LogSources, LogTelemetry, ProcessorConfig};
+use crate::sources::tail::{Discover, LogSource, LogTelemetry, ProcessorConfig};
 
 use super::api::PodApiConfig;
 use crate::sources::tail::TailConfig;
@@ -99,18 +99,19 @@ impl crate::component::Component for KubernetesPodsConfig {
             )),
             false => None,
         };
-        let mut processor = ProcessorConfig {
+        let processor = ProcessorConfig {
             source: "kubernetes_pods",
             container: Some(self.parse_cri.clone()),
             multiline: self.multiline.clone(),
             parse: self.parse.clone(),
             telemetry: LogTelemetry::default(),
         };
-        processor.telemetry = LogTelemetry::for_source(ctx, &processor);
-        ctx.shared::<LogSources>().add(LogSource {
-            tail: self.tail.clone(),
-            processor: Arc::new(processor),
-            discover: Box::new(move || {
+        LogSource::register(
+            ctx,
+            self.tail.clone(),
+            processor,
+            true,
+            Box::new(move || {
                 let d =
                     super::PodsDiscover::new(cfg.root.clone(), node.clone(), cfg.labels.clone());
                 let d = match &api {
@@ -124,8 +125,7 @@ impl crate::component::Component for KubernetesPodsConfig {
                 };
                 Ok(Box::new(d) as Box<dyn Discover>)
             }),
-            buffered: true,
-        });
+        );
         Ok(())
     }
 }

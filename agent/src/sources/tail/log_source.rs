@@ -4,7 +4,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use super::{Discover, ProcessorConfig, TailConfig};
+use super::{Discover, LogTelemetry, ProcessorConfig, TailConfig};
+use crate::component::BuildContext;
 
 /// Makes a fresh discovery for one pipeline (one Loki endpoint).
 pub type DiscoverFactory = Box<dyn Fn() -> Result<Box<dyn Discover>, String> + Send + Sync>;
@@ -20,6 +21,26 @@ pub struct LogSource {
     /// Whether the lines go through the sink's disk buffer (pod logs, which the kubelet rotates
     /// away quickly).
     pub buffered: bool,
+}
+
+impl LogSource {
+    /// Adds a log source being built to the [`LogSources`] the sinks tail: its lines count into
+    /// the source's component counters and those of the transforms `processor` turns on.
+    pub fn register(
+        ctx: &mut BuildContext,
+        tail: TailConfig,
+        mut processor: ProcessorConfig,
+        buffered: bool,
+        discover: DiscoverFactory,
+    ) {
+        processor.telemetry = LogTelemetry::for_source(ctx, &processor);
+        ctx.shared::<LogSources>().add(LogSource {
+            tail,
+            processor: Arc::new(processor),
+            discover,
+            buffered,
+        });
+    }
 }
 
 impl std::fmt::Debug for LogSource {
