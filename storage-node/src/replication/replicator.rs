@@ -538,19 +538,24 @@ impl Replicator {
     }
 }
 
+/// The replication record of an object write or delete.
+fn object_record<'a>(bucket: &'a str, meta: &'a ObjectMeta) -> NewRecord<'a> {
+    NewRecord {
+        bucket,
+        key: &meta.key,
+        version: meta.version,
+        size: meta.size,
+        deleted: meta.deleted,
+        op: None,
+    }
+}
+
 #[async_trait]
 impl WriteLog for Replicator {
     fn log(&self, bucket: &str, meta: &ObjectMeta) -> Result<u64, StoreError> {
         let rec = self
             .log
-            .append_unsettled(NewRecord {
-                bucket,
-                key: &meta.key,
-                version: meta.version,
-                size: meta.size,
-                deleted: meta.deleted,
-                op: None,
-            })
+            .append_unsettled(object_record(bucket, meta))
             .map_err(store_err)?;
         self.note_logged(&rec);
         Ok(rec.seq)
@@ -580,14 +585,7 @@ impl WriteLog for Replicator {
     fn log_folded(&self, bucket: &str, meta: &ObjectMeta) -> Result<Fold, StoreError> {
         let rec = self
             .log
-            .append_folded(NewRecord {
-                bucket,
-                key: &meta.key,
-                version: meta.version,
-                size: meta.size,
-                deleted: meta.deleted,
-                op: None,
-            })
+            .append_folded(object_record(bucket, meta))
             .map_err(store_err)?;
         self.note_logged(&rec);
         Ok(Fold {
