@@ -153,24 +153,32 @@ fn entry_len(e: &LogEntry) -> usize {
     l
 }
 
-/// Encodes the protobuf `PushRequest` (uncompressed) into `out` (cleared first).
+/// Encodes the protobuf `PushRequest` (uncompressed) into `out` (cleared first). Every entry's
+/// size is worked out once (its stream's size needs it before the entry is written).
 pub fn encode_protobuf(streams: &[(&str, Vec<&LogEntry>)], out: &mut Vec<u8>) {
-    let sizes: Vec<usize> = streams
-        .iter()
-        .map(|(labels, es)| {
-            ld_len(labels.len()) + es.iter().map(|e| ld_len(entry_len(e))).sum::<usize>()
-        })
-        .collect();
+    let entries: usize = streams.iter().map(|(_, es)| es.len()).sum();
+    let mut entry_sizes: Vec<usize> = Vec::with_capacity(entries);
+    let mut sizes: Vec<usize> = Vec::with_capacity(streams.len());
+    for (labels, es) in streams {
+        let mut size = ld_len(labels.len());
+        for e in es {
+            let l = entry_len(e);
+            entry_sizes.push(l);
+            size += ld_len(l);
+        }
+        sizes.push(size);
+    }
     let total: usize = sizes.iter().map(|s| ld_len(*s)).sum();
     out.clear();
     out.reserve(total);
+    let mut entry_sizes = entry_sizes.into_iter();
     for ((labels, es), size) in streams.iter().zip(sizes) {
         out.push((1 << 3) | 2);
         put_varint(out, size as u64);
         put_ld(out, 1, labels.as_bytes());
-        for e in es {
+        for (e, len) in es.iter().zip(&mut entry_sizes) {
             out.push((2 << 3) | 2);
-            put_varint(out, entry_len(e) as u64);
+            put_varint(out, len as u64);
             let (s, n) = ts_parts(e.ts_ns);
             out.push((1 << 3) | 2);
             put_varint(out, timestamp_len(e.ts_ns) as u64);
@@ -191,6 +199,7 @@ pub fn encode_protobuf(streams: &[(&str, Vec<&LogEntry>)], out: &mut Vec<u8>) {
             }
         }
     }
+    debug_assert_eq!(out.len(), total);
 }
 
 /// Encodes Loki's JSON push body (uncompressed):
