@@ -70,11 +70,12 @@ fn is_sep(b: u8) -> bool {
 }
 
 /// Byte classes of the tokeniser's table: a separator (whitespace, JSON structure), a key
-/// character (letters, `_ - . " @`), a hex digit, a digit or `/`.
+/// character (letters, `_ - . " @`), a hex digit, a digit or `/`, a `:`.
 const C_SEP: u8 = 1;
 const C_KEY: u8 = 2;
 const C_HEX: u8 = 4;
 const C_DIGIT_SLASH: u8 = 8;
+const C_COLON: u8 = 16;
 
 /// The class of every byte.
 static CLASS: [u8; 256] = {
@@ -94,6 +95,9 @@ static CLASS: [u8; 256] = {
         }
         if b.is_ascii_digit() || b == b'/' {
             f |= C_DIGIT_SLASH;
+        }
+        if b == b':' {
+            f |= C_COLON;
         }
         t[c] = f;
         c += 1;
@@ -328,9 +332,13 @@ pub fn tokenize_span(
             any & C_DIGIT_SLASH != 0 || (all & C_HEX != 0 && tok.len() - k >= 8);
         debug_assert_eq!(variable, is_variable(&b[vstart..j]));
         debug_assert_eq!(k, key_end(tok));
+        // A code location holds a `:` (in the value, or ending the key: `main.go:585`); most
+        // variable values hold none, and skip the look.
+        let colon = any & C_COLON != 0 || (k > 0 && b[vstart - 1] == b':');
+        debug_assert_eq!(colon, tok.contains(&b':'));
         if variable
-            && !is_code_location(tok)
-            && (k == 0 || !is_code_location(&b[vstart..j]))
+            && !(colon
+                && (is_code_location(tok) || (k > 0 && is_code_location(&b[vstart..j]))))
         {
             let h = if k == 0 { WILD_HASH } else { fnv(hk, b"\x00*") };
             out.push(token(h, start, vstart, true));
