@@ -39,7 +39,29 @@ fn release_bin(name: &str) -> PathBuf {
 }
 
 fn ensure_binaries() -> R<()> {
-    let st = Command::new(env!("CARGO"))
+    let mut cmd = Command::new(env!("CARGO"));
+    // `cargo bench` runs this binary with the variables it sets for a package (`CARGO_PKG_*`,
+    // `CARGO_MANIFEST_DIR`, ...). A build script that declares `rerun-if-env-changed` on them
+    // (ring's does) would run again under the nested cargo, and again under the next plain
+    // build, rebuilding ring, rustls and the agent each time: the nested cargo gets the
+    // caller's environment without them.
+    for (k, _) in std::env::vars_os() {
+        let Some(k) = k.to_str() else { continue };
+        if k.starts_with("CARGO_PKG_")
+            || k.starts_with("CARGO_MANIFEST_")
+            || matches!(
+                k,
+                "CARGO_CRATE_NAME"
+                    | "CARGO_BIN_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "CARGO_TARGET_TMPDIR"
+                    | "OUT_DIR"
+            )
+        {
+            cmd.env_remove(k);
+        }
+    }
+    let st = cmd
         .current_dir(repo_root())
         .args([
             "build",
