@@ -68,7 +68,7 @@ mod tests {
 
     async fn answer(req: Req) -> Option<HeaderValue> {
         let svc = CloseAfterBodilessExpect(hyper::service::service_fn(|_req: Req| async {
-            Ok::<_, Infallible>(Response::new(()))
+            Ok::<_, Infallible>(Response::new(Empty::<Bytes>::new()))
         }));
         let resp = svc.call(req).await.unwrap_or_else(|e| match e {});
         resp.headers().get(CONNECTION).cloned()
