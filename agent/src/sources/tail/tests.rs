@@ -503,3 +503,57 @@ fn unsent_lines_at_a_kill_before_copytruncate_are_read_from_the_copy() {
     got.extend(h.step(false));
     assert_eq!(sorted(got), expect(3, 6));
 }
+
+/// A pod-log line processor whose joined lines are at most `max` bytes.
+fn cri_processor(max: usize, metrics: &Arc<LogMetrics>) -> LineProcessor {
+    use crate::transforms::parse_cri::{ContainerFormat, ParseCriConfig};
+    LineProcessor::new(
+        Arc::new(ProcessorConfig {
+            source: "kubernetes_pods",
+            container: Some(ParseCriConfig {
+                format: ContainerFormat::Cri,
+                max_line_bytes: max,
+            }),
+            multiline: None,
+            parse: ParseConfig::default(),
+            telemetry: Default::default(),
+        }),
+        Arc::new(crate::logs::StreamLabels::new(Vec::new())),
+        Arc::clone(metrics),
+    )
+    .expect("ok")
+}
+
+#[test]
+fn over_long_joined_line_is_counted_the_same_whether_ended_by_a_line_or_by_the_flush() {
+    let now = std::time::Instant::now();
+    let ts = "2024-05-01T10:00:00.000000000Z";
+    let feed = |p: &mut LineProcessor, line: &str, out: &mut Vec<crate::logs::LogEntry>| {
+        p.line(line.as_bytes(), None, 0, 0, now, out);
+    };
+    // Ended by its `F` fragment (the read path).
+    let metrics = Arc::new(LogMetrics::default());
+    let mut p = cri_processor(10, &metrics);
+    let mut out = Vec::new();
+    feed(&mut p, &format!("{ts} stdout P 0123456789abc"), &mut out);
+    feed(&mut p, &format!("{ts} stdout F def"), &mut out);
+    let got: Vec<String> = out.iter().map(|e| e.line.to_string()).collect();
+    assert_eq!(got, vec!["0123456789", "abcdef"]);
+    assert_eq!(
+        metrics.malformed_count("kubernetes_pods", "line_too_long"),
+        1
+    );
+    // Still open when the file went idle or closed (the flush): counted the same.
+    let metrics = Arc::new(LogMetrics::default());
+    let mut p = cri_processor(10, &metrics);
+    let mut out = Vec::new();
+    feed(&mut p, &format!("{ts} stdout P 0123456789abc"), &mut out);
+    feed(&mut p, &format!("{ts} stdout P def"), &mut out);
+    p.flush(now, &mut out);
+    let got: Vec<String> = out.iter().map(|e| e.line.to_string()).collect();
+    assert_eq!(got, vec!["0123456789", "abcdef"]);
+    assert_eq!(
+        metrics.malformed_count("kubernetes_pods", "line_too_long"),
+        1
+    );
+}
