@@ -1133,6 +1133,8 @@ struct PeerProc {
     admin: u16,
     args: Vec<String>,
     child: Option<Child>,
+    /// The storage-node binary (this build's, or `LOADGEN_BASELINE_BIN`).
+    bin: PathBuf,
 }
 
 impl PeerProc {
@@ -1141,7 +1143,7 @@ impl PeerProc {
     }
 
     fn start(&mut self) {
-        let child = Command::new(env!("CARGO_BIN_EXE_storage-node"))
+        let child = Command::new(&self.bin)
             .args([
                 "serve",
                 "--node-id",
@@ -1191,6 +1193,19 @@ impl Drop for PeerProc {
 
 /// Three peered nodes; `first_args` go to the first one only.
 fn cluster(root: &std::path::Path, first_args: &[&str]) -> Vec<PeerProc> {
+    cluster_with(
+        std::path::Path::new(env!("CARGO_BIN_EXE_storage-node")),
+        root,
+        first_args,
+    )
+}
+
+/// [`cluster`] of another storage-node binary.
+fn cluster_with(
+    bin: &std::path::Path,
+    root: &std::path::Path,
+    first_args: &[&str],
+) -> Vec<PeerProc> {
     let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
     let mut nodes: Vec<PeerProc> = (0..3)
         .map(|i| {
@@ -1213,6 +1228,7 @@ fn cluster(root: &std::path::Path, first_args: &[&str]) -> Vec<PeerProc> {
                 admin: ports[i].1,
                 args,
                 child: None,
+                bin: bin.to_owned(),
             }
         })
         .collect();
@@ -1257,6 +1273,80 @@ async fn scrape_sum(client: &HttpClient, admin: u16, name: &str) -> f64 {
         })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
+}
+
+/// `q` (0..1) of a histogram family on a node's `/metrics` (every label set summed), read from
+/// its cumulative buckets with linear interpolation inside the bucket; `None` when it has no samples.
+async fn histogram_quantile(client: &HttpClient, admin: u16, name: &str, q: f64) -> Option<f64> {
+    let req = http::Request::get(format!("http://127.0.0.1:{admin}/metrics"))
+        .body(Full::new(Bytes::new()))
+        .ok()?;
+    let resp = client.request(req).await.ok()?;
+    let body = resp.into_body().collect().await.ok()?.to_bytes();
+    let text = String::from_utf8_lossy(&body);
+    let prefix = format!("{name}_bucket{{");
+    let mut buckets: std::collections::BTreeMap<u64, (f64, f64)> = Default::default();
+    for l in text.lines().filter(|l| l.starts_with(prefix.as_str())) {
+        let le = l.split("le=\"").nth(1)?.split('"').next()?;
+        let le: f64 = if le == "+Inf" {
+            f64::INFINITY
+        } else {
+            le.parse().ok()?
+        };
+        let v: f64 = l.rsplit(' ').next()?.parse().ok()?;
+        buckets.entry(le.to_bits()).or_insert((le, 0.0)).1 += v;
+    }
+    let mut b: Vec<(f64, f64)> = buckets.into_values().collect();
+    b.sort_by(|x, y| x.0.total_cmp(&y.0));
+    let total = b.last()?.1;
+    if total <= 0.0 {
+        return None;
+    }
+    let want = q * total;
+    let (mut lo, mut below) = (0.0, 0.0);
+    for (le, n) in b {
+        if n >= want {
+            if le.is_infinite() {
+                return Some(lo);
+            }
+            let within = (want - below) / (n - below).max(1.0);
+            return Some(lo + (le - lo) * within);
+        }
+        (lo, below) = (le, n);
+    }
+    None
+}
+
+/// Where a quorum write's time went on the node that took the load: the client-facing op latency,
+/// the local commit (group fsync wait), the wait for the quorum after it, one shipped batch's round
+/// trip (send to acknowledgement), and writes per shipped batch (quantiles from histograms).
+async fn quorum_breakdown(client: &HttpClient, node: &PeerProc) -> String {
+    let mut out = Vec::new();
+    for (label, name) in [
+        ("commit", "storage_node_commit_latency_seconds"),
+        ("quorum wait", "storage_node_write_quorum_wait_seconds"),
+        ("batch round trip", "storage_node_replication_batch_seconds"),
+    ] {
+        let p50 = histogram_quantile(client, node.admin, name, 0.5).await;
+        let p99 = histogram_quantile(client, node.admin, name, 0.99).await;
+        match (p50, p99) {
+            (Some(a), Some(b)) => out.push(format!(
+                "{label} p50 {:.2} ms p99 {:.2} ms",
+                a * 1000.0,
+                b * 1000.0
+            )),
+            _ => out.push(format!("{label}: no samples")),
+        }
+    }
+    let g = |n: &'static str| scrape_sum(client, node.admin, n);
+    let (entries, batches) = (
+        g("storage_node_replication_shipped_entries_total").await,
+        g("storage_node_replication_batch_seconds_count").await,
+    );
+    if batches > 0.0 {
+        out.push(format!("{:.1} writes per shipped batch", entries / batches));
+    }
+    format!("{}: {}", node.id, out.join("; "))
 }
 
 /// Where a node's write time went: group fsyncs of the small-object log and of the replication
@@ -1462,19 +1552,29 @@ async fn replication_mode(client: &HttpClient, concurrency: usize, secs: u64, ro
 }
 
 /// `LOADGEN_MODE=quorum`: one node against three nodes with `--write-quorum 3`, 4 KiB PUT,
-/// alternated, and Ceph's `rados bench` at size 3 in the same run.
+/// alternated, and Ceph's `rados bench` at size 3 in the same run. With `LOADGEN_BASELINE_BIN`
+/// (another build of storage-node) a second three-node cluster of that build runs in the same
+/// rounds, so a change is measured before/after in one run. After the rounds, each cluster's
+/// first node tells where a write's time went (histogram quantiles).
 async fn quorum_mode(client: &HttpClient, concurrency: usize, secs: u64, rounds: usize) {
     let root = tempfile::tempdir_in(bench_dir()).expect("tempdir");
     let single = start_node(true);
     create_bucket(client, &single.host).await;
     let nodes = cluster(&root.path().join("quorum"), &["--write-quorum", "3"]);
-    for n in &nodes {
+    let before = std::env::var_os("LOADGEN_BASELINE_BIN").map(|b| {
+        cluster_with(
+            std::path::Path::new(&b),
+            &root.path().join("quorum-baseline"),
+            &["--write-quorum", "3"],
+        )
+    });
+    for n in nodes.iter().chain(before.iter().flatten()) {
         create_bucket(client, &n.host()).await;
         if let Some(c) = &n.child {
-            println!("node {} pid {}", n.id, c.id());
+            println!("node {} pid {} ({})", n.id, c.id(), n.bin.display());
         }
     }
-    let (mut alone, mut quorum) = (Vec::new(), Vec::new());
+    let (mut alone, mut quorum, mut base) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds {
         let a = s3_phase(client, &single.host, "PUT", 4096, concurrency, secs).await;
         println!(
@@ -1488,25 +1588,56 @@ async fn quorum_mode(client: &HttpClient, concurrency: usize, secs: u64, rounds:
             q.line(&format!("(d) PUT 4KiB c{concurrency} quorum 3 r{round}"))
         );
         quorum.push(q);
+        if let Some(b) = &before {
+            let q = s3_phase(client, &b[0].host(), "PUT", 4096, concurrency, secs).await;
+            println!(
+                "{}",
+                q.line(&format!(
+                    "(d0) PUT 4KiB c{concurrency} quorum 3 baseline build r{round}"
+                ))
+            );
+            base.push(q);
+        }
     }
-    for n in &nodes {
+    for n in nodes.iter().chain(before.iter().flatten()) {
         println!("{}", fsync_line(client, n).await);
     }
+    for (what, c) in [
+        ("this build", Some(&nodes)),
+        ("baseline build", before.as_ref()),
+    ] {
+        if let Some(c) = c {
+            println!("{what}: {}", quorum_breakdown(client, &c[0]).await);
+        }
+    }
     drop(nodes);
+    drop(before);
     drop(single);
     let ops = |v: &[Result_]| median(v.iter().map(Result_::ops_per_sec).collect());
     let p99 = |v: &[Result_]| median(v.iter().map(|r| r.pct(0.99)).collect());
+    let p50 = |v: &[Result_]| median(v.iter().map(|r| r.pct(0.5)).collect());
     println!();
     println!("quorum summary (medians over {rounds} rounds, same run):");
     println!(
-        "(c) one node {:.0} ops/s p99 {:.2} ms; (d) --write-quorum 3 {:.0} ops/s p99 {:.2} ms (errors {}); ratio d/c {:.3}",
+        "(c) one node {:.0} ops/s p99 {:.2} ms; (d) --write-quorum 3 {:.0} ops/s p50 {:.2} ms p99 {:.2} ms (errors {}); ratio d/c {:.3}",
         ops(&alone),
         p99(&alone),
         ops(&quorum),
+        p50(&quorum),
         p99(&quorum),
         quorum.iter().map(|r| r.errors).sum::<u64>(),
         ops(&quorum) / ops(&alone)
     );
+    if !base.is_empty() {
+        println!(
+            "(d0) baseline build --write-quorum 3 {:.0} ops/s p50 {:.2} ms p99 {:.2} ms (errors {}); ratio d/d0 {:.3}",
+            ops(&base),
+            p50(&base),
+            p99(&base),
+            base.iter().map(|r| r.errors).sum::<u64>(),
+            ops(&quorum) / ops(&base).max(1.0)
+        );
+    }
     if std::env::var("LOADGEN_CEPH").as_deref() == Ok("0") || !which("rados") {
         println!("no Ceph figure (LOADGEN_CEPH=0 or rados not installed)");
         return;
