@@ -28,7 +28,10 @@
 //! (c) the log path at the first `LOADGEN_CONCURRENCY` (default 16), alternated over
 //! `LOADGEN_ROUNDS` rounds, and with `LOADGEN_BASELINE_BIN` another storage-node build's log path
 //! in the same rounds (before/after a change); it prints the pids and waits `LOADGEN_PAUSE_SECS`
-//! so a profiler can attach.
+//! so a profiler can attach. The baseline node may differ in instrumentation
+//! (`LOADGEN_BASELINE_INSTRUMENTATION=false`) or log level (`LOADGEN_BASELINE_LOG_LEVEL`): with
+//! this build as the baseline binary that measures instrumentation, or the request log line, on
+//! against off in one run.
 //!
 //! `LOADGEN_LOG_LEVEL` (default `warn`) is every node's `--log-level`; `info` adds each request's
 //! JSON log line (`storage_node::request`), written to `/dev/null`.
@@ -205,6 +208,16 @@ fn start_node_with(instrumentation: bool, extra: &[String]) -> Node {
 
 /// A node of the storage-node binary at `bin`.
 fn start_binary(bin: &std::path::Path, instrumentation: bool, extra: &[String]) -> Node {
+    start_binary_at(bin, instrumentation, extra, &log_level())
+}
+
+/// [`start_binary`] with `--log-level level`.
+fn start_binary_at(
+    bin: &std::path::Path,
+    instrumentation: bool,
+    extra: &[String],
+    level: &str,
+) -> Node {
     let dir = tempfile::tempdir_in(bench_dir()).expect("tempdir");
     let (s3, admin) = (free_port(), free_port());
     let child = Command::new(bin)
@@ -229,7 +242,7 @@ fn start_binary(bin: &std::path::Path, instrumentation: bool, extra: &[String]) 
             "--instrumentation",
             if instrumentation { "true" } else { "false" },
             "--log-level",
-            &log_level(),
+            level,
         ])
         .args(extra)
         .stdout(Stdio::null())
@@ -1667,8 +1680,11 @@ async fn quorum_mode(client: &HttpClient, concurrency: usize, secs: u64, rounds:
 async fn put4k_mode(client: &HttpClient, concurrency: usize, secs: u64, rounds: usize) {
     let node = start_node_with(true, &[]);
     create_bucket(client, &node.host).await;
-    let before =
-        std::env::var_os("LOADGEN_BASELINE_BIN").map(|b| start_binary(b.as_ref(), true, &[]));
+    // The baseline: another build, or this one with instrumentation or log level changed.
+    let base_instr = std::env::var("LOADGEN_BASELINE_INSTRUMENTATION").as_deref() != Ok("false");
+    let base_level = std::env::var("LOADGEN_BASELINE_LOG_LEVEL").unwrap_or_else(|_| log_level());
+    let before = std::env::var_os("LOADGEN_BASELINE_BIN")
+        .map(|b| start_binary_at(b.as_ref(), base_instr, &[], &base_level));
     if let Some(b) = &before {
         create_bucket(client, &b.host).await;
     }
