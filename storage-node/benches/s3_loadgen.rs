@@ -22,13 +22,19 @@
 //! "new path not available", runs (b) on today's path and skips (c). `LOADGEN_EXTERNAL_SECS`
 //! (default 5) is the length of each boto3 and wrk phase. Data goes under `LOADGEN_DIR` (default
 //! the temporary directory); every node listens on ephemeral 127.0.0.1 ports and is killed when
-//! its phase ends. Requests are signed with SigV4 (UNSIGNED-PAYLOAD), as SDKs do over HTTP.
+//! its phase ends. Requests are signed with SigV4 over the payload's SHA-256, as SDKs do over HTTP.
 //!
 //! `LOADGEN_MODE=put4k` measures only the one-node small-object target: (a) raw PUT 4 KiB against
 //! (c) the log path at the first `LOADGEN_CONCURRENCY` (default 16), alternated over
 //! `LOADGEN_ROUNDS` rounds, and with `LOADGEN_BASELINE_BIN` another storage-node build's log path
 //! in the same rounds (before/after a change); it prints the pids and waits `LOADGEN_PAUSE_SECS`
-//! so a profiler can attach.
+//! so a profiler can attach. The baseline node may differ in instrumentation
+//! (`LOADGEN_BASELINE_INSTRUMENTATION=false`) or log level (`LOADGEN_BASELINE_LOG_LEVEL`): with
+//! this build as the baseline binary that measures instrumentation, or the request log line, on
+//! against off in one run.
+//!
+//! `LOADGEN_LOG_LEVEL` (default `warn`) is every node's `--log-level`; `info` adds each request's
+//! JSON log line (`storage_node::request`), written to `/dev/null`.
 //!
 //! `LOADGEN_MODE=replication` measures replication instead, with three peered nodes on loopback:
 //! - 4 KiB PUT throughput on a node with two peers (asynchronous replication) as a ratio to a single
@@ -114,40 +120,57 @@ fn hmac(key: &[u8], data: &str) -> Vec<u8> {
     m.finalize().into_bytes().to_vec()
 }
 
-/// The SigV4 signing key of `date`, derived once per day and kept, as SDKs do.
-fn signing_key(date: &str) -> Vec<u8> {
-    static KEY: std::sync::Mutex<Option<(String, Vec<u8>)>> = std::sync::Mutex::new(None);
-    let mut cached = KEY.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((d, k)) = cached.as_ref()
-        && d == date
-    {
-        return k.clone();
+/// The HMAC-SHA256 of `data` under the SigV4 signing key of `date`: the key is derived once per
+/// day and kept per thread (no lock, no copy per request), as SDKs keep theirs.
+fn sign_with_day_key(date: &str, data: &str) -> Vec<u8> {
+    thread_local! {
+        static KEY: std::cell::RefCell<(String, Vec<u8>)> =
+            const { std::cell::RefCell::new((String::new(), Vec::new())) };
     }
-    let mut key = hmac(format!("AWS4{SECRET}").as_bytes(), date);
-    for part in [REGION, "s3", "aws4_request"] {
-        key = hmac(&key, part);
-    }
-    *cached = Some((date.to_owned(), key.clone()));
-    key
+    KEY.with_borrow_mut(|(day, key)| {
+        if day != date {
+            let mut k = hmac(format!("AWS4{SECRET}").as_bytes(), date);
+            for part in [REGION, "s3", "aws4_request"] {
+                k = hmac(&k, part);
+            }
+            *day = date.to_owned();
+            *key = k;
+        }
+        hmac(key, data)
+    })
 }
 
-/// A SigV4-signed request with an unsigned payload. `path` must need no percent-encoding.
+/// Lower-case hex of `bytes`, through a table (`hex::encode` goes char by char).
+fn hex_lower(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    out
+}
+
+/// A SigV4-signed request whose signature covers the payload: its SHA-256, hashed here for every
+/// request, goes in `x-amz-content-sha256`, as AWS SDKs sign requests over plain HTTP (they send
+/// UNSIGNED-PAYLOAD only over TLS). `path` must need no percent-encoding.
 fn signed(method: &str, host: &str, path: &str, body: Bytes) -> http::Request<Full<Bytes>> {
     let (date, stamp) = amz_dates();
+    let payload = hex_lower(&Sha256::digest(&body));
     let canonical = format!(
-        "{method}\n{path}\n\nhost:{host}\nx-amz-content-sha256:UNSIGNED-PAYLOAD\nx-amz-date:{stamp}\n\nhost;x-amz-content-sha256;x-amz-date\nUNSIGNED-PAYLOAD"
+        "{method}\n{path}\n\nhost:{host}\nx-amz-content-sha256:{payload}\nx-amz-date:{stamp}\n\nhost;x-amz-content-sha256;x-amz-date\n{payload}"
     );
     let scope = format!("{date}/{REGION}/s3/aws4_request");
     let to_sign = format!(
         "AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{}",
-        hex::encode(Sha256::digest(canonical.as_bytes()))
+        hex_lower(&Sha256::digest(canonical.as_bytes()))
     );
-    let signature = hex::encode(hmac(&signing_key(&date), &to_sign));
+    let signature = hex_lower(&sign_with_day_key(&date, &to_sign));
     http::Request::builder()
         .method(method)
         .uri(format!("http://{host}{path}"))
         .header("host", host)
-        .header("x-amz-content-sha256", "UNSIGNED-PAYLOAD")
+        .header("x-amz-content-sha256", payload)
         .header("x-amz-date", stamp)
         .header(
             "authorization",
@@ -185,6 +208,16 @@ fn start_node_with(instrumentation: bool, extra: &[String]) -> Node {
 
 /// A node of the storage-node binary at `bin`.
 fn start_binary(bin: &std::path::Path, instrumentation: bool, extra: &[String]) -> Node {
+    start_binary_at(bin, instrumentation, extra, &log_level())
+}
+
+/// [`start_binary`] with `--log-level level`.
+fn start_binary_at(
+    bin: &std::path::Path,
+    instrumentation: bool,
+    extra: &[String],
+    level: &str,
+) -> Node {
     let dir = tempfile::tempdir_in(bench_dir()).expect("tempdir");
     let (s3, admin) = (free_port(), free_port());
     let child = Command::new(bin)
@@ -209,7 +242,7 @@ fn start_binary(bin: &std::path::Path, instrumentation: bool, extra: &[String]) 
             "--instrumentation",
             if instrumentation { "true" } else { "false" },
             "--log-level",
-            "warn",
+            level,
         ])
         .args(extra)
         .stdout(Stdio::null())
@@ -227,6 +260,12 @@ fn start_binary(bin: &std::path::Path, instrumentation: bool, extra: &[String]) 
         std::thread::sleep(Duration::from_millis(25));
     }
     panic!("storage-node did not start");
+}
+
+/// The nodes' `--log-level`: `LOADGEN_LOG_LEVEL`, default `warn` (no request log lines); `info`
+/// writes each request's JSON log line (to stdout, here `/dev/null`), as a node in service does.
+fn log_level() -> String {
+    std::env::var("LOADGEN_LOG_LEVEL").unwrap_or_else(|_| "warn".to_owned())
 }
 
 fn bench_dir() -> PathBuf {
@@ -1641,8 +1680,11 @@ async fn quorum_mode(client: &HttpClient, concurrency: usize, secs: u64, rounds:
 async fn put4k_mode(client: &HttpClient, concurrency: usize, secs: u64, rounds: usize) {
     let node = start_node_with(true, &[]);
     create_bucket(client, &node.host).await;
-    let before =
-        std::env::var_os("LOADGEN_BASELINE_BIN").map(|b| start_binary(b.as_ref(), true, &[]));
+    // The baseline: another build, or this one with instrumentation or log level changed.
+    let base_instr = std::env::var("LOADGEN_BASELINE_INSTRUMENTATION").as_deref() != Ok("false");
+    let base_level = std::env::var("LOADGEN_BASELINE_LOG_LEVEL").unwrap_or_else(|_| log_level());
+    let before = std::env::var_os("LOADGEN_BASELINE_BIN")
+        .map(|b| start_binary_at(b.as_ref(), base_instr, &[], &base_level));
     if let Some(b) = &before {
         create_bucket(client, &b.host).await;
     }
