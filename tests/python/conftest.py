@@ -236,15 +236,15 @@ class StorageNode:
 
     def client(self, secret_key: str | None = None, access_key: str | None = None,
                verify=None, **config_kwargs):
-        cfg = Config(
+        settings = dict(
             # boto3 presigns with SigV2 for custom endpoints unless told; the node speaks SigV4.
             signature_version="s3v4",
             s3={"addressing_style": "path"},
             retries={"total_max_attempts": 1},  # no retries: counts must be exact
             connect_timeout=5,
             read_timeout=60,
-            **config_kwargs,
         )
+        cfg = Config(**{**settings, **config_kwargs})  # a caller's setting wins
         if verify is None:
             verify = str(self.tls_cert) if self.tls_cert else True
         return boto3.session.Session().client(

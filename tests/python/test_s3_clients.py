@@ -5,6 +5,7 @@ and the AWS CLI (`aws s3 ...`), over plain HTTP and over TLS."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -135,6 +136,52 @@ def test_rclone_forced_multipart_upload(any_node, tmp_path):
     rclone(any_node, "copyto", f"nw:{bucket}/big.bin", str(out))
     assert hashlib.sha256(out.read_bytes()).digest() == hashlib.sha256(data).digest()
     rclone(any_node, "purge", f"nw:{bucket}")
+
+
+# -- boto3: a pooled connection after an empty PUT --------------------------------------------
+
+
+def test_boto3_puts_after_an_empty_put_on_one_pooled_connection(any_node):
+    """botocore sends `Expect: 100-continue` on empty PutObjects too and takes the status line
+    the node answers at once (there is no body to wait for) as final; it keeps that status line
+    on the pooled connection, so unless that connection is closed, the next PUT with `Expect`
+    on it loses every header of its answer (ETag included) and reads until the connection
+    closes (boto/botocore#3755; the AWS CLI's sync of a tree with an empty file failed with
+    s3transfer's `'ETag'` KeyError). One pooled connection makes every request reuse it."""
+    s3 = any_node.client(max_pool_connections=1, read_timeout=10)
+    bucket = f"pool-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=bucket)
+
+    def put(key: str, data: bytes) -> str:
+        # A file-like body, as s3transfer sends it: botocore adds `Expect: 100-continue`.
+        etag = s3.put_object(Bucket=bucket, Key=key, Body=io.BytesIO(data)).get("ETag")
+        assert etag == f'"{hashlib.md5(data).hexdigest()}"', (key, etag)
+        return etag
+
+    for i in range(3):
+        put(f"empty-{i}", b"")
+        put(f"full-{i}", os.urandom(1000 + i))
+
+    # The CI failure: an UploadPart right after an empty PUT on the same connection.
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="big")["UploadId"]
+    parts = []
+    for number, data in enumerate([os.urandom(5 * MIB), os.urandom(MIB)], start=1):
+        put(f"empty-before-part-{number}", b"")
+        etag = s3.upload_part(Bucket=bucket, Key="big", UploadId=upload, PartNumber=number,
+                              Body=io.BytesIO(data)).get("ETag")
+        assert etag == f'"{hashlib.md5(data).hexdigest()}"', (number, etag)
+        parts.append({"PartNumber": number, "ETag": etag})
+    s3.complete_multipart_upload(Bucket=bucket, Key="big", UploadId=upload,
+                                 MultipartUpload={"Parts": parts})
+    assert s3.head_object(Bucket=bucket, Key="big")["ContentLength"] == 6 * MIB
+
+    # A PUT refused before its body is read (no such bucket) leaves the connection usable too.
+    with pytest.raises(s3.exceptions.NoSuchBucket):
+        s3.put_object(Bucket=f"{bucket}-missing", Key="k", Body=io.BytesIO(b"x" * 1000))
+    put("after-refusal", b"y" * 1000)
+
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
+    assert len(keys) == 3 * 2 + 2 + 1 + 1
 
 
 # -- AWS CLI -------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 //! The HTTP side of the node: the S3 API (`s3`, `checksums`, `error`, wrapped by `metered`), its
-//! optional TLS (`tls`), the admin routes (`admin`), and the accept loops (`server`).
+//! optional TLS (`tls`), the admin routes (`admin`), and the accept loops (`server`, with `expect`'s
+//! connection close after a bodiless `Expect: 100-continue`).
 //! Nothing here touches the file system except through `crate::store`.
 
 pub mod admin;
@@ -8,6 +9,7 @@ mod checksums;
 pub mod compat;
 pub mod cors_preflight;
 pub mod error;
+mod expect;
 pub mod metered;
 pub mod s3;
 pub mod server;

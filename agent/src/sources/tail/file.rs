@@ -69,15 +69,28 @@ impl TailedFile {
         }
     }
 
-    /// Everything before this offset is in entries already handed out.
-    pub(super) fn safe_offset(&self) -> u64 {
-        let consumed = match &self.long {
+    /// The start of the line being read: every line before it left the read buffer whole (a
+    /// line without its newline yet, or the rest of an over-long one, starts here).
+    pub(super) fn line_start(&self) -> u64 {
+        match &self.long {
             Some(l) => l.start,
             None => self.offset - self.buf.len() as u64,
-        };
+        }
+    }
+
+    /// Everything before this offset is in entries already handed out.
+    pub(super) fn safe_offset(&self) -> u64 {
+        let consumed = self.line_start();
         self.proc
             .pending_start()
             .map_or(consumed, |p| p.min(consumed))
+    }
+
+    /// Forgets the line being read (the file was truncated under it: its end, if any, is only
+    /// in a copy, which is read from [`Self::line_start`]).
+    pub(super) fn drop_partial(&mut self) {
+        self.buf.clear();
+        self.long = None;
     }
 
     /// Starts over at offset 0 (the file was truncated).

@@ -141,22 +141,7 @@ impl LineProcessor {
             match parse_container_line(c.format, &text) {
                 Ok(cl) => {
                     joiner.push(cl, start, &mut self.joined);
-                    let mut joined = std::mem::take(&mut self.joined);
-                    t.parse_cri.sent(joined.len() as u64);
-                    for j in joined.drain(..) {
-                        if j.cut {
-                            self.metrics.malformed(src, "line_too_long", 1);
-                        }
-                        self.stage2(
-                            j.ts_ns,
-                            Some(j.stream),
-                            Text::from(j.msg),
-                            j.start,
-                            now,
-                            out,
-                        );
-                    }
-                    self.joined = joined;
+                    self.drain_joined(now, out);
                 }
                 Err(e) => {
                     self.metrics.malformed(src, e.reason(), 1);
@@ -179,6 +164,27 @@ impl LineProcessor {
             t.sent(self.lines);
             self.lines = 0;
         }
+    }
+
+    /// Passes on the lines the joiner completed, counting each one the bound cut as
+    /// `line_too_long` (the read path and the flush both come here).
+    fn drain_joined(&mut self, now: Instant, out: &mut Vec<LogEntry>) {
+        let mut joined = std::mem::take(&mut self.joined);
+        self.cfg.telemetry.parse_cri.sent(joined.len() as u64);
+        for j in joined.drain(..) {
+            if j.cut {
+                self.metrics.malformed(self.cfg.source, "line_too_long", 1);
+            }
+            self.stage2(
+                j.ts_ns,
+                Some(j.stream),
+                Text::from(j.msg),
+                j.start,
+                now,
+                out,
+            );
+        }
+        self.joined = joined;
     }
 
     fn stage2(
@@ -267,19 +273,7 @@ impl LineProcessor {
     pub fn flush(&mut self, now: Instant, out: &mut Vec<LogEntry>) {
         if let Some(j) = &mut self.joiner {
             j.flush(&mut self.joined);
-            let mut joined = std::mem::take(&mut self.joined);
-            self.cfg.telemetry.parse_cri.sent(joined.len() as u64);
-            for j in joined.drain(..) {
-                self.stage2(
-                    j.ts_ns,
-                    Some(j.stream),
-                    Text::from(j.msg),
-                    j.start,
-                    now,
-                    out,
-                );
-            }
-            self.joined = joined;
+            self.drain_joined(now, out);
         }
         if let Some(ml) = &mut self.multiline {
             ml.flush(&mut self.merged);

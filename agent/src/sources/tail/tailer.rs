@@ -339,11 +339,15 @@ impl Tailer {
         f.last_size = size;
         if size < f.offset || rewritten {
             tracing::info!(path = %f.label, size, offset = f.offset, "file truncated; read it again from the start");
-            f.flush_partial(now_ns, now, &mut self.scratch);
+            // A line without its newline is not sent as a fragment: copytruncate's copy holds
+            // it whole and is resumed from where it starts (the writer finished it before the
+            // copy); without a tailed copy its end is gone with everything else not read yet.
+            let line_start = f.line_start();
+            f.drop_partial();
             f.proc.flush(now, &mut self.scratch);
             let old = f.record;
-            self.chunk.ack(old, f.offset);
-            self.positions.set_read(old, f.offset);
+            self.chunk.ack(old, line_start);
+            self.positions.set_read(old, line_start);
             self.positions.retire(old);
             let fp = fingerprint::fingerprint(&f.file, size).unwrap_or((0, 0));
             let id = self.positions.create(f.key, &f.label, 0, 0, fp);
@@ -404,7 +408,8 @@ impl Tailer {
         let (record, safe, offset) = (f.record, f.safe_offset(), f.offset);
         self.metrics
             .behind(source, &f.label, Some(size.saturating_sub(offset)));
-        self.positions.set_read(record, offset);
+        // A copy of this file (copytruncate) resumes at a line's start, never mid-line.
+        self.positions.set_read(record, f.line_start());
         self.chunk.append(&mut self.scratch);
         self.chunk.ack(record, safe);
         if self.chunk.bytes >= self.chunk_max_bytes {

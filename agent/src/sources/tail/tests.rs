@@ -321,3 +321,239 @@ fn new_files_are_found_at_discovery() {
     );
     assert_eq!(h.step(true), vec!["hello"]);
 }
+
+// A line the writer has not finished (no newline yet) when the tailer reads, across rotation,
+// truncation and restarts: it arrives once, whole, never as two fragments.
+
+/// A tail config that holds a line without newline (as a running writer's line is).
+fn holding_cfg() -> TailConfig {
+    TailConfig {
+        eof_flush_ms: 3_600_000,
+        ..tail_cfg()
+    }
+}
+
+/// Lines 1..=3 whole, then the first half of line 4 (as a writer's `write` caught mid-way).
+fn with_partial_line_4(f: &Path) -> (String, String) {
+    append(f, &lines(1, 3));
+    let l4 = lines(4, 4);
+    let (a, b) = l4.split_at(7);
+    append(f, a);
+    (a.to_string(), b.to_string())
+}
+
+fn copytruncate(f: &Path, to: &Path) {
+    std::fs::copy(f, to).expect("ok");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(f)
+        .expect("ok");
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+#[test]
+fn partial_line_at_copytruncate_arrives_whole_from_the_copy_truncation_seen_first() {
+    let d = tempfile::tempdir().expect("ok");
+    let f = d.path().join("a.log");
+    let (_, rest) = with_partial_line_4(&f);
+    let mut h = harness(d.path(), "a.log*", holding_cfg());
+    assert_eq!(h.step(true), expect(1, 3));
+    // The writer finishes line 4; the file is copied and truncated; the writer goes on.
+    append(&f, &rest);
+    copytruncate(&f, &d.path().join("a.log.1"));
+    append(&f, &lines(5, 6));
+    // The tailer sees the truncation before it finds the copy.
+    let mut got = h.step(false);
+    got.extend(h.step(true));
+    got.extend(h.step(false));
+    assert_eq!(sorted(got), expect(4, 6));
+}
+
+#[test]
+fn partial_line_at_copytruncate_arrives_whole_from_the_copy_copy_found_first() {
+    let d = tempfile::tempdir().expect("ok");
+    let f = d.path().join("a.log");
+    let (_, rest) = with_partial_line_4(&f);
+    let mut h = harness(d.path(), "a.log*", holding_cfg());
+    assert_eq!(h.step(true), expect(1, 3));
+    append(&f, &rest);
+    copytruncate(&f, &d.path().join("a.log.1"));
+    append(&f, &lines(5, 6));
+    // Discovery (which finds the copy) runs before the original's truncation is seen.
+    let mut got = h.step(true);
+    got.extend(h.step(false));
+    assert_eq!(sorted(got), expect(4, 6));
+}
+
+#[test]
+fn partial_line_at_copytruncate_across_a_restart_arrives_whole() {
+    let d = tempfile::tempdir().expect("ok");
+    let f = d.path().join("a.log");
+    let (_, rest) = with_partial_line_4(&f);
+    let mut h = harness(d.path(), "a.log*", holding_cfg());
+    assert_eq!(h.step(true), expect(1, 3));
+    h.pos.save().expect("ok");
+    drop(h); // kill -9: the half line was read, never sent
+    append(&f, &rest);
+    copytruncate(&f, &d.path().join("a.log.1"));
+    append(&f, &lines(5, 6));
+    let mut h = harness(d.path(), "a.log*", holding_cfg());
+    let mut got = h.step(true);
+    got.extend(h.step(false));
+    assert_eq!(sorted(got), expect(4, 6));
+}
+
+#[test]
+fn partial_line_at_copytruncate_without_the_copy_is_never_sent_as_a_fragment() {
+    // The copy is not tailed: the rest of the line (like everything not yet read) is only in the
+    // copy. A fragment of it would be a corrupted line, so none is sent.
+    let d = tempfile::tempdir().expect("ok");
+    let f = d.path().join("a.log");
+    let (_, rest) = with_partial_line_4(&f);
+    let mut h = harness(d.path(), "a.log", holding_cfg());
+    assert_eq!(h.step(true), expect(1, 3));
+    append(&f, &rest);
+    copytruncate(&f, &d.path().join("old"));
+    append(&f, &lines(5, 6));
+    let mut got = h.step(true);
+    got.extend(h.step(false));
+    assert_eq!(got, expect(5, 6));
+}
+
+#[test]
+fn partial_line_at_rename_rotation_arrives_whole_from_the_renamed_file() {
+    let d = tempfile::tempdir().expect("ok");
+    let f = d.path().join("a.log");
+    let (_, rest) = with_partial_line_4(&f);
+    let mut h = harness(d.path(), "a.log*", holding_cfg());
+    assert_eq!(h.step(true), expect(1, 3));
+    let rotated = d.path().join("a.log.1");
+    std::fs::rename(&f, &rotated).expect("ok");
+    append(&rotated, &rest);
+    append(&f, &lines(5, 6));
+    let mut got = h.step(true);
+    got.extend(h.step(false));
+    assert_eq!(sorted(got), expect(4, 6));
+}
+
+#[test]
+fn partial_line_at_rename_rotation_across_a_restart_arrives_whole() {
+    let d = tempfile::tempdir().expect("ok");
+    let f = d.path().join("a.log");
+    let (_, rest) = with_partial_line_4(&f);
+    let mut h = harness(d.path(), "a.log*", holding_cfg());
+    assert_eq!(h.step(true), expect(1, 3));
+    h.pos.save().expect("ok");
+    drop(h);
+    let rotated = d.path().join("a.log.1");
+    std::fs::rename(&f, &rotated).expect("ok");
+    append(&rotated, &rest);
+    append(&f, &lines(5, 6));
+    let mut h = harness(d.path(), "a.log*", holding_cfg());
+    let mut got = h.step(true);
+    got.extend(h.step(false));
+    assert_eq!(sorted(got), expect(4, 6));
+}
+
+#[test]
+fn checkpoint_never_covers_a_partial_line() {
+    let d = tempfile::tempdir().expect("ok");
+    let f = d.path().join("a.log");
+    let (_, rest) = with_partial_line_4(&f);
+    let mut h = harness(d.path(), "a.log", holding_cfg());
+    assert_eq!(h.step(true), expect(1, 3));
+    let whole = lines(1, 3).len() as u64;
+    let acked: Vec<u64> = h.pos.snapshot().iter().map(|r| r.acked).collect();
+    assert_eq!(
+        acked,
+        vec![whole],
+        "the saved position stops at the last newline"
+    );
+    h.pos.save().expect("ok");
+    drop(h); // kill -9 with the half line read
+    append(&f, &rest);
+    append(&f, &lines(5, 5));
+    let mut h = harness(d.path(), "a.log", holding_cfg());
+    assert_eq!(h.step(true), expect(4, 5));
+}
+
+#[test]
+fn unsent_lines_at_a_kill_before_copytruncate_are_read_from_the_copy() {
+    // Read and shipped but never acknowledged (kill -9 between ship and checkpoint), then the
+    // file is copied and truncated while the agent is down.
+    let d = tempfile::tempdir().expect("ok");
+    let f = d.path().join("a.log");
+    append(&f, &lines(1, 2));
+    let mut h = harness(d.path(), "a.log*", holding_cfg());
+    assert_eq!(h.step(true), expect(1, 2));
+    h.pos.save().expect("ok");
+    append(&f, &lines(3, 5));
+    h.t.step(false); // lines 3-5 shipped, no ack
+    h.pos.save().expect("ok");
+    drop(h);
+    copytruncate(&f, &d.path().join("a.log.1"));
+    append(&f, &lines(6, 6));
+    let mut h = harness(d.path(), "a.log*", holding_cfg());
+    let mut got = h.step(true);
+    got.extend(h.step(false));
+    assert_eq!(sorted(got), expect(3, 6));
+}
+
+/// A pod-log line processor whose joined lines are at most `max` bytes.
+fn cri_processor(max: usize, metrics: &Arc<LogMetrics>) -> LineProcessor {
+    use crate::transforms::parse_cri::{ContainerFormat, ParseCriConfig};
+    LineProcessor::new(
+        Arc::new(ProcessorConfig {
+            source: "kubernetes_pods",
+            container: Some(ParseCriConfig {
+                format: ContainerFormat::Cri,
+                max_line_bytes: max,
+            }),
+            multiline: None,
+            parse: ParseConfig::default(),
+            telemetry: Default::default(),
+        }),
+        Arc::new(crate::logs::StreamLabels::new(Vec::new())),
+        Arc::clone(metrics),
+    )
+    .expect("ok")
+}
+
+#[test]
+fn over_long_joined_line_is_counted_the_same_whether_ended_by_a_line_or_by_the_flush() {
+    let now = std::time::Instant::now();
+    let ts = "2024-05-01T10:00:00.000000000Z";
+    let feed = |p: &mut LineProcessor, line: &str, out: &mut Vec<crate::logs::LogEntry>| {
+        p.line(line.as_bytes(), None, 0, 0, now, out);
+    };
+    // Ended by its `F` fragment (the read path).
+    let metrics = Arc::new(LogMetrics::default());
+    let mut p = cri_processor(10, &metrics);
+    let mut out = Vec::new();
+    feed(&mut p, &format!("{ts} stdout P 0123456789abc"), &mut out);
+    feed(&mut p, &format!("{ts} stdout F def"), &mut out);
+    let got: Vec<String> = out.iter().map(|e| e.line.to_string()).collect();
+    assert_eq!(got, vec!["0123456789", "abcdef"]);
+    assert_eq!(
+        metrics.malformed_count("kubernetes_pods", "line_too_long"),
+        1
+    );
+    // Still open when the file went idle or closed (the flush): counted the same.
+    let metrics = Arc::new(LogMetrics::default());
+    let mut p = cri_processor(10, &metrics);
+    let mut out = Vec::new();
+    feed(&mut p, &format!("{ts} stdout P 0123456789abc"), &mut out);
+    feed(&mut p, &format!("{ts} stdout P def"), &mut out);
+    p.flush(now, &mut out);
+    let got: Vec<String> = out.iter().map(|e| e.line.to_string()).collect();
+    assert_eq!(got, vec!["0123456789", "abcdef"]);
+    assert_eq!(
+        metrics.malformed_count("kubernetes_pods", "line_too_long"),
+        1
+    );
+}
