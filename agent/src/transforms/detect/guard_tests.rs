@@ -37,6 +37,11 @@ fn a_record_ten_times_the_median_holds_from_its_third_sample() {
 }
 
 #[test]
+fn the_guard_is_small() {
+    assert_eq!(std::mem::size_of::<MagnitudeGuard>(), 176);
+}
+
+#[test]
 fn a_short_spike_joins_the_baseline_and_raises_the_bar() {
     let mut g = MagnitudeGuard::default();
     feed(&mut g, 0.0, &baseline(12), Direction::Up);
