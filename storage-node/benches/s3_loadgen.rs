@@ -22,13 +22,19 @@
 //! "new path not available", runs (b) on today's path and skips (c). `LOADGEN_EXTERNAL_SECS`
 //! (default 5) is the length of each boto3 and wrk phase. Data goes under `LOADGEN_DIR` (default
 //! the temporary directory); every node listens on ephemeral 127.0.0.1 ports and is killed when
-//! its phase ends. Requests are signed with SigV4 (UNSIGNED-PAYLOAD), as SDKs do over HTTP.
+//! its phase ends. Requests are signed with SigV4 over the payload's SHA-256, as SDKs do over HTTP.
 //!
 //! `LOADGEN_MODE=put4k` measures only the one-node small-object target: (a) raw PUT 4 KiB against
 //! (c) the log path at the first `LOADGEN_CONCURRENCY` (default 16), alternated over
 //! `LOADGEN_ROUNDS` rounds, and with `LOADGEN_BASELINE_BIN` another storage-node build's log path
 //! in the same rounds (before/after a change); it prints the pids and waits `LOADGEN_PAUSE_SECS`
-//! so a profiler can attach.
+//! so a profiler can attach. The baseline node may differ in instrumentation
+//! (`LOADGEN_BASELINE_INSTRUMENTATION=false`) or log level (`LOADGEN_BASELINE_LOG_LEVEL`): with
+//! this build as the baseline binary that measures instrumentation, or the request log line, on
+//! against off in one run.
+//!
+//! `LOADGEN_LOG_LEVEL` (default `warn`) is every node's `--log-level`; `info` adds each request's
+//! JSON log line (`storage_node::request`), written to `/dev/null`.
 //!
 //! `LOADGEN_MODE=replication` measures replication instead, with three peered nodes on loopback:
 //! - 4 KiB PUT throughput on a node with two peers (asynchronous replication) as a ratio to a single
@@ -114,40 +120,57 @@ fn hmac(key: &[u8], data: &str) -> Vec<u8> {
     m.finalize().into_bytes().to_vec()
 }
 
-/// The SigV4 signing key of `date`, derived once per day and kept, as SDKs do.
-fn signing_key(date: &str) -> Vec<u8> {
-    static KEY: std::sync::Mutex<Option<(String, Vec<u8>)>> = std::sync::Mutex::new(None);
-    let mut cached = KEY.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((d, k)) = cached.as_ref()
-        && d == date
-    {
-        return k.clone();
+/// The HMAC-SHA256 of `data` under the SigV4 signing key of `date`: the key is derived once per
+/// day and kept per thread (no lock, no copy per request), as SDKs keep theirs.
+fn sign_with_day_key(date: &str, data: &str) -> Vec<u8> {
+    thread_local! {
+        static KEY: std::cell::RefCell<(String, Vec<u8>)> =
+            const { std::cell::RefCell::new((String::new(), Vec::new())) };
     }
-    let mut key = hmac(format!("AWS4{SECRET}").as_bytes(), date);
-    for part in [REGION, "s3", "aws4_request"] {
-        key = hmac(&key, part);
-    }
-    *cached = Some((date.to_owned(), key.clone()));
-    key
+    KEY.with_borrow_mut(|(day, key)| {
+        if day != date {
+            let mut k = hmac(format!("AWS4{SECRET}").as_bytes(), date);
+            for part in [REGION, "s3", "aws4_request"] {
+                k = hmac(&k, part);
+            }
+            *day = date.to_owned();
+            *key = k;
+        }
+        hmac(key, data)
+    })
 }
 
-/// A SigV4-signed request with an unsigned payload. `path` must need no percent-encoding.
+/// Lower-case hex of `bytes`, through a table (`hex::encode` goes char by char).
+fn hex_lower(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    out
+}
+
+/// A SigV4-signed request whose signature covers the payload: its SHA-256, hashed here for every
+/// request, goes in `x-amz-content-sha256`, as AWS SDKs sign requests over plain HTTP (they send
+/// UNSIGNED-PAYLOAD only over TLS). `path` must need no percent-encoding.
 fn signed(method: &str, host: &str, path: &str, body: Bytes) -> http::Request<Full<Bytes>> {
     let (date, stamp) = amz_dates();
+    let payload = hex_lower(&Sha256::digest(&body));
     let canonical = format!(
-        "{method}\n{path}\n\nhost:{host}\nx-amz-content-sha256:UNSIGNED-PAYLOAD\nx-amz-date:{stamp}\n\nhost;x-amz-content-sha256;x-amz-date\nUNSIGNED-PAYLOAD"
+        "{method}\n{path}\n\nhost:{host}\nx-amz-content-sha256:{payload}\nx-amz-date:{stamp}\n\nhost;x-amz-content-sha256;x-amz-date\n{payload}"
     );
     let scope = format!("{date}/{REGION}/s3/aws4_request");
     let to_sign = format!(
         "AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{}",
-        hex::encode(Sha256::digest(canonical.as_bytes()))
+        hex_lower(&Sha256::digest(canonical.as_bytes()))
     );
-    let signature = hex::encode(hmac(&signing_key(&date), &to_sign));
+    let signature = hex_lower(&sign_with_day_key(&date, &to_sign));
     http::Request::builder()
         .method(method)
         .uri(format!("http://{host}{path}"))
         .header("host", host)
-        .header("x-amz-content-sha256", "UNSIGNED-PAYLOAD")
+        .header("x-amz-content-sha256", payload)
         .header("x-amz-date", stamp)
         .header(
             "authorization",
@@ -185,6 +208,16 @@ fn start_node_with(instrumentation: bool, extra: &[String]) -> Node {
 
 /// A node of the storage-node binary at `bin`.
 fn start_binary(bin: &std::path::Path, instrumentation: bool, extra: &[String]) -> Node {
+    start_binary_at(bin, instrumentation, extra, &log_level())
+}
+
+/// [`start_binary`] with `--log-level level`.
+fn start_binary_at(
+    bin: &std::path::Path,
+    instrumentation: bool,
+    extra: &[String],
+    level: &str,
+) -> Node {
     let dir = tempfile::tempdir_in(bench_dir()).expect("tempdir");
     let (s3, admin) = (free_port(), free_port());
     let child = Command::new(bin)
@@ -209,7 +242,7 @@ fn start_binary(bin: &std::path::Path, instrumentation: bool, extra: &[String]) 
             "--instrumentation",
             if instrumentation { "true" } else { "false" },
             "--log-level",
-            "warn",
+            level,
         ])
         .args(extra)
         .stdout(Stdio::null())
@@ -227,6 +260,12 @@ fn start_binary(bin: &std::path::Path, instrumentation: bool, extra: &[String]) 
         std::thread::sleep(Duration::from_millis(25));
     }
     panic!("storage-node did not start");
+}
+
+/// The nodes' `--log-level`: `LOADGEN_LOG_LEVEL`, default `warn` (no request log lines); `info`
+/// writes each request's JSON log line (to stdout, here `/dev/null`), as a node in service does.
+fn log_level() -> String {
+    std::env::var("LOADGEN_LOG_LEVEL").unwrap_or_else(|_| "warn".to_owned())
 }
 
 fn bench_dir() -> PathBuf {
@@ -1107,6 +1146,8 @@ struct PeerProc {
     admin: u16,
     args: Vec<String>,
     child: Option<Child>,
+    /// The storage-node binary (this build's, or `LOADGEN_BASELINE_BIN`).
+    bin: PathBuf,
 }
 
 impl PeerProc {
@@ -1115,7 +1156,7 @@ impl PeerProc {
     }
 
     fn start(&mut self) {
-        let child = Command::new(env!("CARGO_BIN_EXE_storage-node"))
+        let child = Command::new(&self.bin)
             .args([
                 "serve",
                 "--node-id",
@@ -1165,6 +1206,19 @@ impl Drop for PeerProc {
 
 /// Three peered nodes; `first_args` go to the first one only.
 fn cluster(root: &std::path::Path, first_args: &[&str]) -> Vec<PeerProc> {
+    cluster_with(
+        std::path::Path::new(env!("CARGO_BIN_EXE_storage-node")),
+        root,
+        first_args,
+    )
+}
+
+/// [`cluster`] of another storage-node binary.
+fn cluster_with(
+    bin: &std::path::Path,
+    root: &std::path::Path,
+    first_args: &[&str],
+) -> Vec<PeerProc> {
     let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
     let mut nodes: Vec<PeerProc> = (0..3)
         .map(|i| {
@@ -1187,6 +1241,7 @@ fn cluster(root: &std::path::Path, first_args: &[&str]) -> Vec<PeerProc> {
                 admin: ports[i].1,
                 args,
                 child: None,
+                bin: bin.to_owned(),
             }
         })
         .collect();
@@ -1231,6 +1286,80 @@ async fn scrape_sum(client: &HttpClient, admin: u16, name: &str) -> f64 {
         })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
+}
+
+/// `q` (0..1) of a histogram family on a node's `/metrics` (every label set summed), read from
+/// its cumulative buckets with linear interpolation inside the bucket; `None` when it has no samples.
+async fn histogram_quantile(client: &HttpClient, admin: u16, name: &str, q: f64) -> Option<f64> {
+    let req = http::Request::get(format!("http://127.0.0.1:{admin}/metrics"))
+        .body(Full::new(Bytes::new()))
+        .ok()?;
+    let resp = client.request(req).await.ok()?;
+    let body = resp.into_body().collect().await.ok()?.to_bytes();
+    let text = String::from_utf8_lossy(&body);
+    let prefix = format!("{name}_bucket{{");
+    let mut buckets: std::collections::BTreeMap<u64, (f64, f64)> = Default::default();
+    for l in text.lines().filter(|l| l.starts_with(prefix.as_str())) {
+        let le = l.split("le=\"").nth(1)?.split('"').next()?;
+        let le: f64 = if le == "+Inf" {
+            f64::INFINITY
+        } else {
+            le.parse().ok()?
+        };
+        let v: f64 = l.rsplit(' ').next()?.parse().ok()?;
+        buckets.entry(le.to_bits()).or_insert((le, 0.0)).1 += v;
+    }
+    let mut b: Vec<(f64, f64)> = buckets.into_values().collect();
+    b.sort_by(|x, y| x.0.total_cmp(&y.0));
+    let total = b.last()?.1;
+    if total <= 0.0 {
+        return None;
+    }
+    let want = q * total;
+    let (mut lo, mut below) = (0.0, 0.0);
+    for (le, n) in b {
+        if n >= want {
+            if le.is_infinite() {
+                return Some(lo);
+            }
+            let within = (want - below) / (n - below).max(1.0);
+            return Some(lo + (le - lo) * within);
+        }
+        (lo, below) = (le, n);
+    }
+    None
+}
+
+/// Where a quorum write's time went on the node that took the load: the client-facing op latency,
+/// the local commit (group fsync wait), the wait for the quorum after it, one shipped batch's round
+/// trip (send to acknowledgement), and writes per shipped batch (quantiles from histograms).
+async fn quorum_breakdown(client: &HttpClient, node: &PeerProc) -> String {
+    let mut out = Vec::new();
+    for (label, name) in [
+        ("commit", "storage_node_commit_latency_seconds"),
+        ("quorum wait", "storage_node_write_quorum_wait_seconds"),
+        ("batch round trip", "storage_node_replication_batch_seconds"),
+    ] {
+        let p50 = histogram_quantile(client, node.admin, name, 0.5).await;
+        let p99 = histogram_quantile(client, node.admin, name, 0.99).await;
+        match (p50, p99) {
+            (Some(a), Some(b)) => out.push(format!(
+                "{label} p50 {:.2} ms p99 {:.2} ms",
+                a * 1000.0,
+                b * 1000.0
+            )),
+            _ => out.push(format!("{label}: no samples")),
+        }
+    }
+    let g = |n: &'static str| scrape_sum(client, node.admin, n);
+    let (entries, batches) = (
+        g("storage_node_replication_shipped_entries_total").await,
+        g("storage_node_replication_batch_seconds_count").await,
+    );
+    if batches > 0.0 {
+        out.push(format!("{:.1} writes per shipped batch", entries / batches));
+    }
+    format!("{}: {}", node.id, out.join("; "))
 }
 
 /// Where a node's write time went: group fsyncs of the small-object log and of the replication
@@ -1436,19 +1565,29 @@ async fn replication_mode(client: &HttpClient, concurrency: usize, secs: u64, ro
 }
 
 /// `LOADGEN_MODE=quorum`: one node against three nodes with `--write-quorum 3`, 4 KiB PUT,
-/// alternated, and Ceph's `rados bench` at size 3 in the same run.
+/// alternated, and Ceph's `rados bench` at size 3 in the same run. With `LOADGEN_BASELINE_BIN`
+/// (another build of storage-node) a second three-node cluster of that build runs in the same
+/// rounds, so a change is measured before/after in one run. After the rounds, each cluster's
+/// first node tells where a write's time went (histogram quantiles).
 async fn quorum_mode(client: &HttpClient, concurrency: usize, secs: u64, rounds: usize) {
     let root = tempfile::tempdir_in(bench_dir()).expect("tempdir");
     let single = start_node(true);
     create_bucket(client, &single.host).await;
     let nodes = cluster(&root.path().join("quorum"), &["--write-quorum", "3"]);
-    for n in &nodes {
+    let before = std::env::var_os("LOADGEN_BASELINE_BIN").map(|b| {
+        cluster_with(
+            std::path::Path::new(&b),
+            &root.path().join("quorum-baseline"),
+            &["--write-quorum", "3"],
+        )
+    });
+    for n in nodes.iter().chain(before.iter().flatten()) {
         create_bucket(client, &n.host()).await;
         if let Some(c) = &n.child {
-            println!("node {} pid {}", n.id, c.id());
+            println!("node {} pid {} ({})", n.id, c.id(), n.bin.display());
         }
     }
-    let (mut alone, mut quorum) = (Vec::new(), Vec::new());
+    let (mut alone, mut quorum, mut base) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds {
         let a = s3_phase(client, &single.host, "PUT", 4096, concurrency, secs).await;
         println!(
@@ -1462,25 +1601,56 @@ async fn quorum_mode(client: &HttpClient, concurrency: usize, secs: u64, rounds:
             q.line(&format!("(d) PUT 4KiB c{concurrency} quorum 3 r{round}"))
         );
         quorum.push(q);
+        if let Some(b) = &before {
+            let q = s3_phase(client, &b[0].host(), "PUT", 4096, concurrency, secs).await;
+            println!(
+                "{}",
+                q.line(&format!(
+                    "(d0) PUT 4KiB c{concurrency} quorum 3 baseline build r{round}"
+                ))
+            );
+            base.push(q);
+        }
     }
-    for n in &nodes {
+    for n in nodes.iter().chain(before.iter().flatten()) {
         println!("{}", fsync_line(client, n).await);
     }
+    for (what, c) in [
+        ("this build", Some(&nodes)),
+        ("baseline build", before.as_ref()),
+    ] {
+        if let Some(c) = c {
+            println!("{what}: {}", quorum_breakdown(client, &c[0]).await);
+        }
+    }
     drop(nodes);
+    drop(before);
     drop(single);
     let ops = |v: &[Result_]| median(v.iter().map(Result_::ops_per_sec).collect());
     let p99 = |v: &[Result_]| median(v.iter().map(|r| r.pct(0.99)).collect());
+    let p50 = |v: &[Result_]| median(v.iter().map(|r| r.pct(0.5)).collect());
     println!();
     println!("quorum summary (medians over {rounds} rounds, same run):");
     println!(
-        "(c) one node {:.0} ops/s p99 {:.2} ms; (d) --write-quorum 3 {:.0} ops/s p99 {:.2} ms (errors {}); ratio d/c {:.3}",
+        "(c) one node {:.0} ops/s p99 {:.2} ms; (d) --write-quorum 3 {:.0} ops/s p50 {:.2} ms p99 {:.2} ms (errors {}); ratio d/c {:.3}",
         ops(&alone),
         p99(&alone),
         ops(&quorum),
+        p50(&quorum),
         p99(&quorum),
         quorum.iter().map(|r| r.errors).sum::<u64>(),
         ops(&quorum) / ops(&alone)
     );
+    if !base.is_empty() {
+        println!(
+            "(d0) baseline build --write-quorum 3 {:.0} ops/s p50 {:.2} ms p99 {:.2} ms (errors {}); ratio d/d0 {:.3}",
+            ops(&base),
+            p50(&base),
+            p99(&base),
+            base.iter().map(|r| r.errors).sum::<u64>(),
+            ops(&quorum) / ops(&base).max(1.0)
+        );
+    }
     if std::env::var("LOADGEN_CEPH").as_deref() == Ok("0") || !which("rados") {
         println!("no Ceph figure (LOADGEN_CEPH=0 or rados not installed)");
         return;
@@ -1510,8 +1680,11 @@ async fn quorum_mode(client: &HttpClient, concurrency: usize, secs: u64, rounds:
 async fn put4k_mode(client: &HttpClient, concurrency: usize, secs: u64, rounds: usize) {
     let node = start_node_with(true, &[]);
     create_bucket(client, &node.host).await;
-    let before =
-        std::env::var_os("LOADGEN_BASELINE_BIN").map(|b| start_binary(b.as_ref(), true, &[]));
+    // The baseline: another build, or this one with instrumentation or log level changed.
+    let base_instr = std::env::var("LOADGEN_BASELINE_INSTRUMENTATION").as_deref() != Ok("false");
+    let base_level = std::env::var("LOADGEN_BASELINE_LOG_LEVEL").unwrap_or_else(|_| log_level());
+    let before = std::env::var_os("LOADGEN_BASELINE_BIN")
+        .map(|b| start_binary_at(b.as_ref(), base_instr, &[], &base_level));
     if let Some(b) = &before {
         create_bucket(client, &b.host).await;
     }

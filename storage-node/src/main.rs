@@ -6,6 +6,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use storage_node::config::{CliConfig, Config};
 
+/// mimalloc rather than glibc malloc: a small PUT allocates and frees dozens of buffers on
+/// several threads, and glibc's malloc/free were about 12% of the node's CPU per PUT (perf).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "storage-node",

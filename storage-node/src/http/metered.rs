@@ -28,9 +28,10 @@ pub fn classify(method: &Method, uri: &Uri) -> Op {
     let path = uri.path().trim_start_matches('/');
     let query = uri.query().unwrap_or("");
     let has = |name: &str| {
-        query
-            .split('&')
-            .any(|kv| kv == name || kv.starts_with(&format!("{name}=")))
+        query.split('&').any(|kv| {
+            kv.strip_prefix(name)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('='))
+        })
     };
     let is_object = path.split_once('/').is_some_and(|(_, key)| !key.is_empty());
     if has("uploads") || has("uploadId") {
@@ -232,7 +233,10 @@ impl Drop for MeteredBody {
 fn bucket_of(uri: &Uri) -> String {
     let path = uri.path().trim_start_matches('/');
     let b = path.split('/').next().unwrap_or("");
-    b.chars().take(63).collect()
+    match b.char_indices().nth(63) {
+        Some((end, _)) => b[..end].to_owned(),
+        None => b.to_owned(),
+    }
 }
 
 fn declared_len(req: &Request<Incoming>) -> u64 {
@@ -254,7 +258,11 @@ impl hyper::service::Service<Request<Incoming>> for Metered {
 
     fn call(&self, mut req: Request<Incoming>) -> Self::Future {
         let op = classify(req.method(), req.uri());
-        let request_id = uuid::Uuid::new_v4().simple().to_string();
+        // A v4 UUID from the thread's CSPRNG: `Uuid::new_v4` asks the kernel (getrandom) each time.
+        let request_id = uuid::Builder::from_random_bytes(rand::random())
+            .into_uuid()
+            .simple()
+            .to_string();
         let guard = self.tracker.start(op, request_id.clone());
         let method = req.method().clone();
         let trace = self.traces.start(op.span_name(), &method, req.headers());

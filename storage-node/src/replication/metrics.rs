@@ -1,16 +1,24 @@
 //! Replication and recovery metrics, every one labelled `peer` (a configured peer id: a bounded
-//! set), plus `storage_node_write_quorum_failures_total` and the replication log's group commit
-//! histogram `storage_node_replication_log_appends_per_fsync`. Registered in the node's registry.
+//! set), plus `storage_node_write_quorum_failures_total`, the write quorum wait histogram
+//! `storage_node_write_quorum_wait_seconds` and the replication log's group commit histogram
+//! `storage_node_replication_log_appends_per_fsync`. Registered in the node's registry.
 
 use prometheus::{
-    Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
-    Opts, Registry,
+    Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry,
 };
 
 /// Buckets of `storage_node_replication_log_appends_per_fsync`: powers of two up to the most
 /// writers a node serves at once.
 pub const APPENDS_PER_FSYNC_BUCKETS: [f64; 11] = [
     1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+];
+
+/// Buckets of the latency histograms of replication (a batch's round trip, a write's wait for its
+/// quorum): fine below 10 ms, where a write quorum on one machine answers.
+pub const LATENCY_BUCKETS: [f64; 16] = [
+    0.0005, 0.001, 0.0015, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25,
+    1.0, 5.0,
 ];
 
 /// The bounded values of `reason` in `storage_node_replication_errors_total`.
@@ -43,6 +51,8 @@ pub struct PeerMetrics {
     pub recovery_objects: IntCounter,
     pub recovery_bytes: IntCounter,
     pub recovery_objects_remaining: IntGauge,
+    /// From sending a batch to the peer's acknowledgement.
+    pub batch_seconds: Histogram,
 }
 
 impl PeerMetrics {
@@ -71,7 +81,10 @@ pub struct ReplicationMetrics {
     recovery_objects: IntCounterVec,
     recovery_bytes: IntCounterVec,
     recovery_objects_remaining: IntGaugeVec,
+    batch_seconds: HistogramVec,
     pub write_quorum_failures: IntCounter,
+    /// From a local write being durable here to its write quorum holding it (quorum > 1 only).
+    pub write_quorum_wait: Histogram,
     /// Records each replication log fsync made durable (one observation per group commit).
     pub log_appends_per_fsync: Histogram,
 }
@@ -170,6 +183,29 @@ impl ReplicationMetrics {
                 "storage_node_recovery_objects_remaining",
                 "Objects the running recovery pass has still to compare or send.",
             ),
+            batch_seconds: reg(
+                r,
+                HistogramVec::new(
+                    HistogramOpts::new(
+                        "storage_node_replication_batch_seconds",
+                        "From sending a batch of writes to the peer to its acknowledgement (the peer applied it durably).",
+                    )
+                    .buckets(LATENCY_BUCKETS.to_vec()),
+                    p,
+                )
+                .expect("static metric definition"),
+            ),
+            write_quorum_wait: reg(
+                r,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "storage_node_write_quorum_wait_seconds",
+                        "How long a local write, durable here, waited for its write quorum (only with --write-quorum above 1).",
+                    )
+                    .buckets(LATENCY_BUCKETS.to_vec()),
+                )
+                .expect("static metric definition"),
+            ),
             write_quorum_failures: reg(
                 r,
                 IntCounter::new(
@@ -214,6 +250,7 @@ impl ReplicationMetrics {
             recovery_objects: self.recovery_objects.with_label_values(l),
             recovery_bytes: self.recovery_bytes.with_label_values(l),
             recovery_objects_remaining: self.recovery_objects_remaining.with_label_values(l),
+            batch_seconds: self.batch_seconds.with_label_values(l),
         }
     }
 }

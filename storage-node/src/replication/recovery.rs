@@ -111,6 +111,7 @@ pub(super) async fn run(
                     diff.push(ShipItem::Current {
                         bucket: bucket.name.clone(),
                         key: mine.key.clone(),
+                        version: None,
                     });
                 }
                 // Noncurrent versions (versioned buckets) the peer holds in no form.

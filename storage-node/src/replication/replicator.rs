@@ -104,8 +104,17 @@ pub struct Replicator {
     pub metrics: ReplicationMetrics,
     pub(super) client: PeerClient,
     cursor_dir: PathBuf,
-    /// Notified on every acknowledgement (the quorum waits on it).
-    acks: tokio::sync::Notify,
+    /// Writes waiting for their quorum, by sequence number.
+    quorum: Mutex<QuorumWaiters>,
+}
+
+/// Writes waiting for their write quorum, keyed by (sequence number, waiter id): an acknowledgement
+/// releases exactly those at or below the sequence number the quorum now holds, so a write's task
+/// is woken once, when its quorum holds it, not on every acknowledgement of every peer.
+#[derive(Debug, Default)]
+struct QuorumWaiters {
+    next_id: u64,
+    waiting: std::collections::BTreeMap<(u64, u64), tokio::sync::oneshot::Sender<()>>,
 }
 
 fn store_err(e: ReplicationError) -> StoreError {
@@ -220,7 +229,7 @@ impl Replicator {
             metrics,
             client,
             cursor_dir,
-            acks: tokio::sync::Notify::new(),
+            quorum: Mutex::new(QuorumWaiters::default()),
         };
         Ok((r, report))
     }
@@ -254,7 +263,7 @@ impl Replicator {
         let now = now_ms();
         peer.last_ack_ms.store(now, Ordering::Release);
         peer.metrics.last_ack_timestamp.set(now as f64 / 1000.0);
-        self.acks.notify_waiters();
+        self.release_quorum();
         if peer.persisting.swap(true, Ordering::AcqRel) {
             return;
         }
@@ -287,7 +296,6 @@ impl Replicator {
         });
     }
 
-    /// Wakes writes waiting for their quorum (a peer finished recovery).
     /// Counts a logged record against every peer's backlog bound.
     fn note_logged(&self, rec: &LogRecord) {
         for p in &self.peers {
@@ -305,8 +313,57 @@ impl Replicator {
         }
     }
 
+    /// Wakes writes waiting for their quorum (a peer finished recovery).
     pub(super) fn quorum_changed(&self) {
-        self.acks.notify_waiters();
+        self.release_quorum();
+    }
+
+    /// The highest sequence number the write quorum holds: the `write_quorum - 1`-th highest
+    /// acknowledged sequence number among the peers that count (a peer being repaired does not:
+    /// its cursor says more than it holds). `u64::MAX` when no peer is needed, 0 when too few count.
+    fn quorum_seq(&self) -> u64 {
+        let need = self.config.write_quorum.saturating_sub(1);
+        if need == 0 {
+            return u64::MAX;
+        }
+        let mut acked: Vec<u64> = self
+            .peers
+            .iter()
+            .filter(|p| {
+                !p.recovering.load(Ordering::Acquire)
+                    && !p
+                        .cursor
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .needs_recovery
+            })
+            .map(|p| p.acked_seq())
+            .collect();
+        if acked.len() < need {
+            return 0;
+        }
+        acked.sort_unstable_by(|a, b| b.cmp(a));
+        acked[need - 1]
+    }
+
+    /// Wakes the writes the quorum now holds. Acknowledged sequence numbers are stored before this
+    /// takes the lock, and a waiter checks under it before it waits, so none is missed.
+    fn release_quorum(&self) {
+        let ready = {
+            let mut q = self.quorum.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(&(first, _)) = q.waiting.keys().next() else {
+                return;
+            };
+            let held = self.quorum_seq();
+            if first > held {
+                return;
+            }
+            let rest = q.waiting.split_off(&(held.saturating_add(1), 0));
+            std::mem::replace(&mut q.waiting, rest)
+        };
+        for tx in ready.into_values() {
+            let _ = tx.send(());
+        }
     }
 
     /// Removes log segments every attached peer is past; tombstones whose delete every peer has
@@ -600,36 +657,50 @@ impl WriteLog for Replicator {
     }
 
     async fn wait_quorum(&self, seq: u64) -> Result<(), StoreError> {
-        let need = self.config.write_quorum.saturating_sub(1);
-        if need == 0 {
+        if self.config.write_quorum <= 1 {
             return Ok(());
         }
-        let deadline =
-            tokio::time::Instant::now() + Duration::from_millis(self.config.quorum_timeout_ms);
-        loop {
-            let notified = self.acks.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            // A peer being repaired does not count: its cursor says more than it holds.
-            let holding = |p: &&Arc<PeerState>| {
-                p.acked_seq() >= seq
-                    && !p.recovering.load(Ordering::Acquire)
-                    && !p
-                        .cursor
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .needs_recovery
-            };
-            if self.peers.iter().filter(holding).count() >= need {
+        let started = std::time::Instant::now();
+        let (id, rx) = {
+            let mut q = self.quorum.lock().unwrap_or_else(|e| e.into_inner());
+            if self.quorum_seq() >= seq {
+                drop(q);
+                self.metrics
+                    .write_quorum_wait
+                    .observe(started.elapsed().as_secs_f64());
                 return Ok(());
             }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                self.metrics.write_quorum_failures.inc();
-                return Err(StoreError::Unavailable(format!(
-                    "write quorum of {} copies not reached within {} ms; the write is durable on this node and will replicate when peers return",
-                    self.config.write_quorum, self.config.quorum_timeout_ms
-                )));
-            }
+            let id = q.next_id;
+            q.next_id += 1;
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            q.waiting.insert((seq, id), tx);
+            (id, rx)
+        };
+        let timeout = Duration::from_millis(self.config.quorum_timeout_ms);
+        if let Ok(Ok(())) = tokio::time::timeout(timeout, rx).await {
+            self.metrics
+                .write_quorum_wait
+                .observe(started.elapsed().as_secs_f64());
+            return Ok(());
         }
+        let still_waiting = self
+            .quorum
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .waiting
+            .remove(&(seq, id))
+            .is_some();
+        if !still_waiting {
+            // Released just as the time ran out.
+            return Ok(());
+        }
+        self.metrics.write_quorum_failures.inc();
+        Err(StoreError::Unavailable(format!(
+            "write quorum of {} copies not reached within {} ms; the write is durable on this node and will replicate when peers return",
+            self.config.write_quorum, self.config.quorum_timeout_ms
+        )))
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -331,10 +331,12 @@ async fn run(rep: Arc<Replicator>, peer: Arc<PeerState>) {
 }
 
 /// What a batch ships: a key written several times in the batch is shipped once, in its current
-/// version; a version that is noncurrent by now (versioned bucket) is shipped as itself;
-/// operations go in order.
+/// version (the newest version the batch names for it is remembered, see [`ShipItem::Current`]); a
+/// version that is noncurrent by now (versioned bucket) is shipped as itself; operations go in
+/// order.
 fn ship_items(rep: &Replicator, batch: &[LogRecord]) -> Vec<ShipItem> {
     let mut seen = std::collections::HashSet::new();
+    let mut current_at = std::collections::HashMap::new();
     let mut items = Vec::with_capacity(batch.len());
     for r in batch {
         let item = match r.op {
@@ -354,10 +356,24 @@ fn ship_items(rep: &Replicator, batch: &[LogRecord]) -> Vec<ShipItem> {
                     version: r.version,
                 }
             }
-            None => ShipItem::Current {
-                bucket: r.bucket.clone(),
-                key: r.key.clone(),
-            },
+            None => {
+                let k = (r.bucket.clone(), r.key.clone());
+                if let Some(&at) = current_at.get(&k) {
+                    if let Some(ShipItem::Current {
+                        version: Some(v), ..
+                    }) = items.get_mut(at)
+                    {
+                        *v = (*v).max(r.version);
+                    }
+                    continue;
+                }
+                current_at.insert(k, items.len());
+                ShipItem::Current {
+                    bucket: r.bucket.clone(),
+                    key: r.key.clone(),
+                    version: Some(r.version),
+                }
+            }
         };
         if seen.insert(item.clone()) {
             items.push(item);
@@ -380,6 +396,9 @@ fn acknowledged(
         return;
     };
     rep.acked(peer, last.seq, last.cum_bytes);
+    peer.metrics
+        .batch_seconds
+        .observe(started.elapsed().as_secs_f64());
     peer.metrics.shipped_entries.inc_by(batch.len() as u64);
     peer.metrics.shipped_bytes.inc_by(bytes);
     tracing::info!(
@@ -400,9 +419,15 @@ fn acknowledged(
 /// What one frame carries: the current file of a key, one noncurrent version, or an operation.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(super) enum ShipItem {
+    /// The key's current file. `version`: the newest version the shipped records name for the key
+    /// (`None`: whatever is current, as recovery ships). When the key was written again between
+    /// reading the batch and opening the file, and that version is kept as noncurrent (versioned
+    /// bucket), that version goes instead: the newer one has a record of its own, and shipping it
+    /// here would leave the peer without the version this batch's acknowledgement stands for.
     Current {
         bucket: String,
         key: String,
+        version: Option<Version>,
     },
     Version {
         bucket: String,
@@ -449,8 +474,20 @@ fn prepare(
                 });
                 continue;
             }
-            ShipItem::Current { bucket, key } => {
-                let r = rep.store.open_current(&bucket, &key);
+            ShipItem::Current {
+                bucket,
+                key,
+                version,
+            } => {
+                let r = match (rep.store.open_current(&bucket, &key), version) {
+                    (Ok(Some(cur)), Some(want))
+                        if cur.footer.meta.version != want
+                            && rep.store.noncurrent_versions(&bucket, &key).contains(&want) =>
+                    {
+                        rep.store.open_noncurrent(&bucket, &key, want)
+                    }
+                    (r, _) => r,
+                };
                 (bucket, r)
             }
             ShipItem::Version {

@@ -40,3 +40,15 @@ fn error_codes_are_bounded() {
     assert_eq!(error_code_label(b"not xml"), "Unknown");
     assert_eq!(error_code_label(b"<Code>unterminated"), "Unknown");
 }
+
+#[test]
+fn query_names_match_whole_and_bucket_labels_are_bounded() {
+    // A name is matched whole: `uploadsx` is not `uploads`.
+    assert_eq!(op(Method::GET, "/b?uploadsx=1"), Op::List);
+    assert_eq!(op(Method::POST, "/b/k?x=1&uploads="), Op::Multipart);
+    let uri = |s: &str| s.parse::<Uri>().expect("uri");
+    assert_eq!(bucket_of(&uri("/bucket/key")), "bucket");
+    assert_eq!(bucket_of(&uri("/")), "");
+    let long = "a".repeat(70);
+    assert_eq!(bucket_of(&uri(&format!("/{long}/k"))), "a".repeat(63));
+}

@@ -92,3 +92,81 @@ fn reset_drops_every_batch() {
     assert_eq!(pipe.oldest_ms(), 0);
     assert!(pipe.wants_more());
 }
+
+/// A key written again between reading a batch and opening its file: in a versioned bucket the
+/// version the batch's record names is shipped (the newer one has a record of its own; shipping it
+/// in its place would leave the peer without that version for good), in an unversioned bucket the
+/// newer current file covers it.
+#[tokio::test]
+async fn a_version_replaced_after_the_batch_was_read_is_still_the_one_shipped() {
+    use crate::store::{ObjectAttrs, ObjectStore, VersioningStatus};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, _) = crate::store::disk::DiskStore::open_node(
+        dir.path().to_owned(),
+        Arc::new(crate::metrics::Metrics::new(true, "t")),
+        "a",
+    )
+    .expect("open store");
+    store.create_bucket("vbk").await.expect("bucket");
+    store
+        .put_versioning("vbk", VersioningStatus::Enabled)
+        .await
+        .expect("versioning");
+    store.create_bucket("ubk").await.expect("bucket");
+    let config = crate::replication::config::ReplicationConfig {
+        peers: vec![crate::replication::config::parse_peer("b=http://127.0.0.1:9").expect("peer")],
+        ..Default::default()
+    };
+    let (rep, _) = Replicator::open(
+        "a".into(),
+        "secret".into(),
+        config,
+        store.clone(),
+        crate::replication::metrics::ReplicationMetrics::new(None),
+    )
+    .expect("open replicator");
+    let rep = Arc::new(rep);
+    store.set_write_log(rep.clone());
+    let put = |bucket: &'static str, data: &'static [u8]| {
+        let store = store.clone();
+        async move {
+            let body: crate::store::ByteStream = Box::pin(futures::stream::once(async move {
+                Ok(Bytes::from_static(data))
+            }));
+            store
+                .put_object(
+                    bucket,
+                    "k",
+                    ObjectAttrs::default(),
+                    body,
+                    Box::new(|_| Ok(Default::default())),
+                )
+                .await
+                .expect("put")
+        }
+    };
+    let first_v = put("vbk", b"one").await;
+    put("ubk", b"one").await;
+    let batch = LogReader::new(rep.log.clone(), 1)
+        .read(100, u64::MAX)
+        .expect("read the log");
+    assert_eq!(batch.len(), 2);
+    let items = ship_items(&rep, &batch);
+    // Written again before the batch's files are opened.
+    put("vbk", b"two").await;
+    put("ubk", b"two").await;
+    let prepared = prepare(&rep, &rep.peers[0], items).expect("prepare");
+    let frames: Vec<(String, Version, Bytes)> = prepared
+        .into_iter()
+        .map(|p| {
+            let h: FrameHeader = serde_json::from_slice(&p.header).expect("header");
+            (h.bucket, h.meta.version, p.inline.expect("inline"))
+        })
+        .collect();
+    assert_eq!(frames.len(), 2);
+    assert_eq!(frames[0].0, "vbk");
+    assert_eq!(frames[0].1, first_v.version);
+    assert_eq!(&frames[0].2[..], b"one");
+    assert_eq!(frames[1].0, "ubk");
+    assert_eq!(&frames[1].2[..], b"two");
+}

@@ -114,15 +114,25 @@ struct Kill {
 
 /// Encodes one record.
 fn encode(kind: u8, body: &[u8]) -> io::Result<Vec<u8>> {
-    let len = u32::try_from(body.len()).map_err(|_| io::Error::other("record too large"))?;
-    let mut rec = Vec::with_capacity(HEADER_LEN + body.len());
+    encode_parts(kind, &[body])
+}
+
+/// Encodes one record whose body is `parts` one after the other, copied once.
+fn encode_parts(kind: u8, parts: &[&[u8]]) -> io::Result<Vec<u8>> {
+    let body_len: usize = parts.iter().map(|p| p.len()).sum();
+    let len = u32::try_from(body_len).map_err(|_| io::Error::other("record too large"))?;
+    let mut rec = Vec::with_capacity(HEADER_LEN + body_len);
     rec.extend_from_slice(MAGIC);
     rec.push(kind);
     rec.extend_from_slice(&len.to_le_bytes());
     let mut crc = crc32c::crc32c(&rec[4..9]);
-    crc = crc32c::crc32c_append(crc, body);
+    for p in parts {
+        crc = crc32c::crc32c_append(crc, p);
+    }
     rec.extend_from_slice(&crc.to_le_bytes());
-    rec.extend_from_slice(body);
+    for p in parts {
+        rec.extend_from_slice(p);
+    }
     Ok(rec)
 }
 
@@ -133,12 +143,11 @@ pub fn object_record(image: &[u8]) -> io::Result<Vec<u8>> {
 
 /// A folded object record: `image` and the replication record `fold` of its write.
 pub fn folded_record(image: &[u8], fold: Fold) -> io::Result<Vec<u8>> {
-    let mut body = Vec::with_capacity(FOLD_LEN + image.len());
-    body.extend_from_slice(&fold.seq.to_le_bytes());
-    body.extend_from_slice(&fold.ts_ms.to_le_bytes());
-    body.extend_from_slice(&fold.cum_bytes.to_le_bytes());
-    body.extend_from_slice(image);
-    encode(KIND_FOLDED, &body)
+    let mut head = [0u8; FOLD_LEN];
+    head[..8].copy_from_slice(&fold.seq.to_le_bytes());
+    head[8..16].copy_from_slice(&fold.ts_ms.to_le_bytes());
+    head[16..].copy_from_slice(&fold.cum_bytes.to_le_bytes());
+    encode_parts(KIND_FOLDED, &[&head, image])
 }
 
 /// The object image of an object record's body (kind 1 or 3), and the fold of a folded one.

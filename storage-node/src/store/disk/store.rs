@@ -38,6 +38,8 @@ const WRITE_BATCH: usize = 1 << 20;
 /// A small body up to this size is digested and encoded on the async thread that received it
 /// (about 20 µs of MD5 and CRC32C at most), not on a blocking thread.
 const INLINE_STAGE_BYTES: u64 = 16 << 10;
+/// Spare capacity for the footer (JSON metadata and block CRCs) of a small object's image.
+const FOOTER_ROOM: usize = 1024;
 /// A GET streams the object in verified chunks of this size.
 const READ_CHUNK: u64 = 1 << 20;
 /// Objects up to this size are read and verified whole before the response starts, so that damage
@@ -522,7 +524,8 @@ impl DiskStore {
         if small_limit > 0 && writer.is_none() && total <= small_limit {
             let build = move || {
                 let t = Instant::now();
-                let mut data = Vec::with_capacity(pending_len);
+                // Room for the footer too, so that `encode_image` does not move the data again.
+                let mut data = Vec::with_capacity(pending_len + FOOTER_ROOM);
                 for c in &pending {
                     data.extend_from_slice(c);
                 }

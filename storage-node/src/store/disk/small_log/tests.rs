@@ -168,3 +168,26 @@ fn resync_skips_records_embedded_in_object_data() {
     let steps: Vec<bool> = walk(&data).map(|s| matches!(s, Step::Tail(_))).collect();
     assert_eq!(steps, vec![false, true]);
 }
+
+#[test]
+fn a_folded_record_carries_its_fold_before_the_image_under_one_crc() {
+    let image = b"object image bytes".repeat(50);
+    let fold = Fold {
+        seq: 0x0102_0304_0506_0708,
+        ts_ms: 1_700_000_000_123,
+        cum_bytes: 99,
+    };
+    let rec = folded_record(&image, fold).expect("encode");
+    let (kind, body, total) = decode(&rec).expect("decodes");
+    assert_eq!((kind, total), (KIND_FOLDED, rec.len()));
+    assert_eq!(body.len(), FOLD_LEN + image.len());
+    assert_eq!(&body[..8], &fold.seq.to_le_bytes());
+    assert_eq!(&body[8..16], &fold.ts_ms.to_le_bytes());
+    assert_eq!(&body[16..24], &fold.cum_bytes.to_le_bytes());
+    let (img, got) = object_body(kind, body).expect("object body");
+    assert_eq!((img, got), (&image[..], Some(fold)));
+    let mut bad = rec.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    assert!(decode(&bad).is_none(), "a flipped image bit fails the CRC");
+}
