@@ -75,8 +75,11 @@ def set_fault(node, delay_ms: int) -> None:
 def start_agent(root: Path, node, am_url: str) -> tuple[Server, str]:
     (port,) = free_ports(1)
     cfg = root / "agent.toml"
+    # The detector logs each scored sample (debug), so a failed run's agent.log holds the series
+    # to replay through `node-agent detect --config agent.toml`.
     cfg.write_text(f"""
 data_dir = "{root / 'state'}"
+log_level = "info,agent::transforms::detect::engine=debug"
 [api]
 listen = "127.0.0.1:{port}"
 [pipeline]
@@ -140,14 +143,44 @@ def metric_value(text: str, name: str, **labels) -> float | None:
     return None
 
 
+def scored_series(log_path: Path) -> str:
+    """The samples the detector scored (its debug lines in the agent's JSON log), as
+    `timestamp,value,score` lines: a missed alert's evidence, to replay through `node-agent detect`."""
+    rows = []
+    for line in log_path.read_text(errors="replace").splitlines():
+        try:
+            f = json.loads(line).get("fields", {})
+        except ValueError:
+            continue
+        if f.get("message") == "scored":
+            rows.append(f"{f.get('ts')},{f.get('value')},{f.get('score')}")
+    return "\n".join(rows[-120:])
+
+
+def wait_fired(am: Alertmanager, agent: Server) -> list[dict]:
+    """The alert in Alertmanager within 40 s of the fault; on a miss, the scored series is shown."""
+    try:
+        return wait_until(lambda: am_alerts(am), 40, interval_s=0.5, what=f"{ALERT} in Alertmanager")
+    except AssertionError as e:
+        raise AssertionError(f"{e}\nscored samples (ts,value,score):\n{scored_series(agent.log_path)}") from None
+
+
+BASELINE_SAMPLES = 12  # scored samples of steady traffic before the fault: past the 8 s warm-up
+
+
 def wait_warm(agent_url: str) -> None:
-    """Until the watched series has been scored past its warm-up."""
-    def scored():
+    """Until the watched series has been scored on `BASELINE_SAMPLES` samples past its first:
+    counted (detect's received samples), not slept, so that missed scrapes on a loaded machine do
+    not shorten the baseline the detector sees. Bounded: 30 s for the first, 30 s for the rest."""
+    def scored() -> float | None:
         text = requests.get(f"{agent_url}/metrics", timeout=5).text
         v = metric_value(text, "nodewatch_anomaly_score", metric="storage_node_op_latency_seconds_p99", op="put")
-        return v is not None and metric_value(text, "nodewatch_agent_anomaly_series") == 1.0
-    wait_until(scored, 30, what="the latency series to be scored")
-    time.sleep(10)  # past warm-up (8 s) on a steady baseline
+        if v is None or metric_value(text, "nodewatch_agent_anomaly_series") != 1.0:
+            return None
+        return component_counters(text, "transform", "detect")["received"]
+    first = wait_until(scored, 30, what="the latency series to be scored")
+    wait_until(lambda: (scored() or 0) >= first + BASELINE_SAMPLES, 30,
+               what=f"{BASELINE_SAMPLES} scored samples of baseline")
 
 
 @pytest.fixture
@@ -165,7 +198,7 @@ def test_disk_delay_fires_latency_anomaly_in_alertmanager_and_resolves(node_fact
             wait_warm(agent_url)
             assert am_alerts(am) == [], "no alert on a steady node"
             set_fault(node, 1500)
-            alerts = wait_until(lambda: am_alerts(am), 40, interval_s=0.5, what=f"{ALERT} in Alertmanager")
+            alerts = wait_fired(am, agent)
             a = alerts[0]
             labels = a["labels"]
             assert labels["severity"] == "warning"

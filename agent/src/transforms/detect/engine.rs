@@ -206,6 +206,16 @@ impl Engine {
         };
         let Some(x) = x else { return };
         let scored = s.det.update(t as i64, x);
+        // One line per scored sample at debug level: the series as the detector saw it, for
+        // replaying a missed or false alert through `node-agent detect --config`.
+        tracing::debug!(
+            metric = %s.metric,
+            labels = %s.labels,
+            ts = t,
+            value = x,
+            score = scored.score,
+            "scored"
+        );
         s.last = Some((x, scored));
         let in_grace = self.started.elapsed().as_secs() < self.config.policy.startup_grace_secs;
         match s

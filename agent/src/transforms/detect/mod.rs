@@ -22,6 +22,7 @@ mod daily;
 mod density;
 mod detector;
 mod engine;
+mod guard;
 mod likelihood;
 mod policy;
 mod recent;
@@ -43,6 +44,8 @@ pub use scorer::{Scored, Scorer, ScorerParams};
 pub use seasonal::Seasonal;
 pub use window::RollingMedian;
 
+#[cfg(test)]
+mod guard_tests;
 #[cfg(test)]
 mod novelty_tests;
 #[cfg(test)]

@@ -25,7 +25,13 @@
 //!    record would, at half the strength: a level the series has not visited lately (between the usual level and the usual
 //!    spikes, a new band) is as new as a value beyond the range. Rarity counts after 3 days of
 //!    history.
-//! 6. During the warm-up (`warmup_secs` after the first sample) the score is 0.
+//! 6. Magnitude ([`MagnitudeGuard`]): on a series of values at or above 0, a value above every
+//!    baseline value and more than 10 times their recent median, for 3 samples in a row, scores
+//!    1 until it falls back or has lasted three `level_secs` (then it is the new level); rises
+//!    only (direction `up` or `both`). The likelihood alone can miss even a 1000-fold jump on a
+//!    short or noisy history: its surprise is capped, a young stream's surprises are large
+//!    already, and the anomaly's own first samples widen the spread they are measured against.
+//! 7. During the warm-up (`warmup_secs` after the first sample) the score is 0.
 //!
 //! Non-finite values are counted ([`Scorer::skipped`]) and ignored (score 0, state unchanged).
 //! Gaps and irregular timestamps: the predictors weigh each sample by its time step (capped at
@@ -38,6 +44,7 @@ use serde::Deserialize;
 use super::config::Direction;
 use super::daily::DailyProfile;
 use super::density::Density;
+use super::guard::MagnitudeGuard;
 use super::likelihood::{Likelihood, decay_weight, upper_tail};
 use super::recent::RecentRange;
 
@@ -68,6 +75,8 @@ const RARITY_TOLERANCE: f64 = 2.0;
 const RECENT_MARGIN: f64 = 0.5;
 /// How far past the margin (as a fraction of the recent range) a value scores 1.
 const RECENT_SPAN: f64 = 1.0;
+/// A run above the magnitude guard this many `level_secs` long is the new level.
+const GUARD_ACCEPT_LEVELS: f64 = 3.0;
 
 /// The scorer's parameters; every field has a default, all windows are in seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
@@ -192,6 +201,7 @@ pub struct Scorer {
     hi: f64,
     recent: RecentRange,
     density: Density,
+    guard: MagnitudeGuard,
     streams: [Likelihood; 3],
     weights: Weights,
     daily: DailyProfile,
@@ -278,6 +288,7 @@ impl Scorer {
             hi: 0.0,
             recent: RecentRange::default(),
             density: Density::default(),
+            guard: MagnitudeGuard::default(),
             streams: [Likelihood::default(); 3],
             weights: Weights {
                 dt: f64::NAN,
@@ -443,6 +454,13 @@ impl Scorer {
                         * (e / (RARITY_TOLERANCE * p.novelty_tolerance)).min(1.0);
                 score = score.max(rarity);
             }
+        }
+        // Magnitude: an order above the baseline, sustained (the guard learns the sample too).
+        if self
+            .guard
+            .observe(ts, x, p.direction, GUARD_ACCEPT_LEVELS * p.level_secs)
+        {
+            score = 1.0;
         }
         if age < p.warmup_secs {
             score = 0.0;
