@@ -495,7 +495,15 @@ fn prepare(
                 key,
                 version,
             } => {
-                let r = rep.store.open_noncurrent(&bucket, &key, version);
+                // Current again by now (the newer versions were deleted for good since the batch
+                // was read): the key's current file is that very version.
+                let r = match rep.store.open_noncurrent(&bucket, &key, version) {
+                    Ok(None) => rep
+                        .store
+                        .open_current(&bucket, &key)
+                        .map(|r| r.filter(|r| r.footer.meta.version == version)),
+                    r => r,
+                };
                 (bucket, r)
             }
         };

@@ -170,3 +170,76 @@ async fn a_version_replaced_after_the_batch_was_read_is_still_the_one_shipped() 
     assert_eq!(frames[1].0, "ubk");
     assert_eq!(&frames[1].2[..], b"two");
 }
+
+/// A version that was noncurrent when the batch was read and is current again when its file is
+/// opened (the newer version was deleted for good meanwhile) is still shipped.
+#[tokio::test]
+async fn a_version_current_again_when_its_file_is_opened_is_still_shipped() {
+    use crate::store::{ObjectAttrs, ObjectStore, VersioningStatus};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, _) = crate::store::disk::DiskStore::open_node(
+        dir.path().to_owned(),
+        Arc::new(crate::metrics::Metrics::new(true, "t")),
+        "a",
+    )
+    .expect("open store");
+    store.create_bucket("vbk").await.expect("bucket");
+    store
+        .put_versioning("vbk", VersioningStatus::Enabled)
+        .await
+        .expect("versioning");
+    let config = crate::replication::config::ReplicationConfig {
+        peers: vec![crate::replication::config::parse_peer("b=http://127.0.0.1:9").expect("peer")],
+        ..Default::default()
+    };
+    let (rep, _) = Replicator::open(
+        "a".into(),
+        "secret".into(),
+        config,
+        store.clone(),
+        crate::replication::metrics::ReplicationMetrics::new(None),
+    )
+    .expect("open replicator");
+    let rep = Arc::new(rep);
+    store.set_write_log(rep.clone());
+    let mut metas = Vec::new();
+    for data in [&b"one"[..], &b"two"[..]] {
+        let body: crate::store::ByteStream = Box::pin(futures::stream::once(async move {
+            Ok(Bytes::from_static(data))
+        }));
+        metas.push(
+            store
+                .put_object(
+                    "vbk",
+                    "k",
+                    ObjectAttrs::default(),
+                    body,
+                    Box::new(|_| Ok(Default::default())),
+                )
+                .await
+                .expect("put"),
+        );
+    }
+    let batch = LogReader::new(rep.log.clone(), 1)
+        .read(1, u64::MAX)
+        .expect("read the log");
+    let items = ship_items(&rep, &batch);
+    assert!(
+        matches!(items.as_slice(), [ShipItem::Version { .. }]),
+        "{items:?}"
+    );
+    // The newer version goes for good: the first one is current again.
+    store
+        .delete_object_version(
+            "vbk",
+            "k",
+            Some(&crate::store::versioning::version_id(metas[1].version)),
+        )
+        .await
+        .expect("delete the newer version");
+    let prepared = prepare(&rep, &rep.peers[0], items).expect("prepare");
+    assert_eq!(prepared.len(), 1);
+    let h: FrameHeader = serde_json::from_slice(&prepared[0].header).expect("header");
+    assert_eq!(h.meta.version, metas[0].version);
+    assert_eq!(prepared[0].inline.as_deref(), Some(&b"one"[..]));
+}
