@@ -2,7 +2,7 @@
 
 use std::io::Read as _;
 
-use bytes::{Buf as _, Bytes, BytesMut};
+use bytes::Bytes;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -28,7 +28,7 @@ pub struct TailedFile {
     /// The file offset of the next byte to read.
     pub(super) offset: u64,
     /// Read but not yet handed out: the start of a line whose newline has not come yet.
-    buf: BytesMut,
+    buf: Vec<u8>,
     long: Option<LongLine>,
     pub(super) proc: LineProcessor,
     pub(super) fp_len: u32,
@@ -57,7 +57,7 @@ impl TailedFile {
             record,
             label: path.display().to_string(),
             offset,
-            buf: BytesMut::new(),
+            buf: Vec::new(),
             long: None,
             proc,
             fp_len: fp.0,
@@ -117,22 +117,18 @@ impl TailedFile {
         out: &mut Vec<LogEntry>,
     ) -> std::io::Result<(usize, u64)> {
         let old = self.buf.len();
-        self.buf.resize(old + READ_SIZE, 0);
-        let n = loop {
-            match self.file.read(&mut self.buf[old..]) {
-                Ok(n) => break n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    self.buf.truncate(old);
-                    return Err(e);
-                }
-            }
-        };
-        self.buf.truncate(old + n);
+        // Read into the spare capacity (`read_to_end` does not zero it first, as a `resize`
+        // would: that memset cost as much as the tailer's line splitting).
+        self.buf.reserve_exact(READ_SIZE);
+        let read = (&self.file)
+            .take(READ_SIZE as u64)
+            .read_to_end(&mut self.buf);
+        let n = self.buf.len() - old;
         let start_of_buf = self.offset;
         self.offset += n as u64;
         if n == 0 {
-            return Ok((0, 0));
+            // An error after some bytes were read comes back at the next read.
+            return read.map(|_| (0, 0));
         }
         let mut buf_offset = start_of_buf - old as u64;
         let mut lines = 0u64;
@@ -148,7 +144,7 @@ impl TailedFile {
                     }
                     lines += 1;
                     // The rest of the long line is dropped.
-                    self.buf.advance(i + 1);
+                    self.buf.drain(..=i);
                     buf_offset += (i + 1) as u64;
                 }
             }
@@ -156,13 +152,16 @@ impl TailedFile {
         if let Some(last) = memchr::memrchr(b'\n', &self.buf) {
             let block = if 2 * (last + 1) >= self.buf.capacity() {
                 // Most of the buffer: its allocation becomes the block (the next read gets a
-                // fresh one).
-                self.buf.split_to(last + 1).freeze()
+                // fresh one, starting with the copied line in flight).
+                let rest = self.buf[last + 1..].to_vec();
+                let mut full = std::mem::replace(&mut self.buf, rest);
+                full.truncate(last + 1);
+                Bytes::from(full)
             } else {
                 // A short read (a slow writer): a block of its own size, so that a line in
                 // flight never holds a whole read buffer; the buffer is read into again.
                 let b = Bytes::copy_from_slice(&self.buf[..=last]);
-                self.buf.advance(last + 1);
+                self.buf.drain(..=last);
                 b
             };
             let text = Text::from_block(block);
@@ -195,7 +194,7 @@ impl TailedFile {
                 start: buf_offset,
                 kept: self.buf[..cut].to_vec(),
             });
-            self.buf = BytesMut::new();
+            self.buf = Vec::new();
         }
         Ok((n, lines))
     }
@@ -204,7 +203,7 @@ impl TailedFile {
     /// burst does not leave every open file holding a full read's worth of memory.
     pub(super) fn release_idle_buffer(&mut self) {
         if self.buf.is_empty() && self.buf.capacity() > 0 {
-            self.buf = BytesMut::new();
+            self.buf = Vec::new();
         }
     }
 

@@ -140,8 +140,26 @@ impl LineProcessor {
             t.parse_cri.received(1);
             match parse_container_line(c.format, &text) {
                 Ok(cl) => {
-                    joiner.push(cl, start, &mut self.joined);
-                    self.drain_joined(now, out);
+                    // A whole line with nothing waiting to be joined (most lines): its message
+                    // is passed on as a slice of the line, without the joiner's copy.
+                    let whole = (!cl.partial
+                        && cl.msg.len() <= c.max_line_bytes.max(1)
+                        && joiner.pending_start().is_none())
+                    .then(|| match &cl.msg {
+                        std::borrow::Cow::Borrowed(m) => text.slice_of(m.as_bytes()),
+                        std::borrow::Cow::Owned(_) => None,
+                    })
+                    .flatten();
+                    match whole {
+                        Some(msg) => {
+                            t.parse_cri.sent(1);
+                            self.stage2(cl.ts_ns, Some(cl.stream), msg, start, now, out);
+                        }
+                        None => {
+                            joiner.push(cl, start, &mut self.joined);
+                            self.drain_joined(now, out);
+                        }
+                    }
                 }
                 Err(e) => {
                     self.metrics.malformed(src, e.reason(), 1);

@@ -557,3 +557,48 @@ fn over_long_joined_line_is_counted_the_same_whether_ended_by_a_line_or_by_the_f
         1
     );
 }
+
+#[test]
+fn whole_cri_lines_share_the_read_block_and_partials_still_join() {
+    let metrics = Arc::new(LogMetrics::default());
+    let mut p = cri_processor(1024, &metrics);
+    let now = std::time::Instant::now();
+    let ts = "2024-05-01T10:00:00.000000000Z";
+    let raw = format!(
+        "{ts} stdout F one\n{ts} stderr P two-\n{ts} stdout F three\n{ts} stderr F two\n{ts} stdout F four\n"
+    );
+    let block = crate::logs::Text::from(raw.as_str());
+    let mut out = Vec::new();
+    let mut pos = 0;
+    for l in raw.split_inclusive('\n') {
+        let line = &block.as_str().as_bytes()[pos..pos + l.len() - 1];
+        p.line(line, Some(&block), pos as u64, 0, now, &mut out);
+        pos += l.len();
+    }
+    let got: Vec<(String, Option<String>)> = out
+        .iter()
+        .map(|e| {
+            let stream = e.stream.pairs.iter().find(|(k, _)| k == "stream");
+            (e.line.to_string(), stream.map(|(_, v)| v.clone()))
+        })
+        .collect();
+    let s = |a: &str, b: &str| (a.to_string(), Some(b.to_string()));
+    assert_eq!(
+        got,
+        vec![
+            s("one", "stdout"),
+            s("three", "stdout"),
+            s("two-two", "stderr"),
+            s("four", "stdout"),
+        ]
+    );
+    let range = block.as_str().as_bytes().as_ptr_range();
+    assert!(
+        range.contains(&out[0].line.as_str().as_ptr()),
+        "a whole line is a slice of the block it was read in"
+    );
+    assert_eq!(
+        metrics.malformed_count("kubernetes_pods", "line_too_long"),
+        0
+    );
+}
