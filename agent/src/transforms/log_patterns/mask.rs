@@ -141,7 +141,12 @@ pub fn is_code_location(v: &[u8]) -> bool {
         return false;
     };
     let (file, line) = (&v[..colon], &v[colon + 1..]);
-    if line.is_empty() || !line.iter().all(u8::is_ascii_digit) {
+    // Every extension below ends with a letter: times (`12:34:56`) and addresses
+    // (`10.0.0.1:80`) stop here.
+    if !file.last().is_some_and(u8::is_ascii_alphabetic)
+        || line.is_empty()
+        || !line.iter().all(u8::is_ascii_digit)
+    {
         return false;
     }
     let ext_ok = [
