@@ -75,13 +75,24 @@ impl Joiner {
         };
         let mut rest: &str = &line.msg;
         while p.msg.len() + rest.len() > max {
-            let room = max - p.msg.len();
+            let room = max.saturating_sub(p.msg.len());
             let mut cut = room.min(rest.len());
             while cut > 0 && !rest.is_char_boundary(cut) {
                 cut -= 1;
             }
+            if cut == 0 && p.msg.is_empty() {
+                // A single char wider than the whole bound (a bound under 4 bytes): it goes out
+                // whole, as its own piece, rather than never fitting.
+                cut = rest.chars().next().map_or(rest.len(), char::len_utf8);
+            }
+            // With `cut == 0` the next char does not fit in the room left: the piece ends here
+            // and that char starts the next one.
             p.msg.push_str(&rest[..cut]);
             rest = &rest[cut..];
+            if rest.is_empty() {
+                // Only the wide char was left: it ends the line like any last piece.
+                break;
+            }
             out.push(Joined {
                 ts_ns: p.ts_ns,
                 stream,
@@ -90,10 +101,6 @@ impl Joiner {
                 start: p.start_offset,
             });
             p.start_offset = start_offset;
-            if cut == 0 && room > 0 {
-                // A single char wider than the room left: start the next piece with it.
-                break;
-            }
         }
         p.msg.push_str(rest);
         if line.partial {

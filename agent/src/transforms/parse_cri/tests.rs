@@ -161,6 +161,40 @@ fn joined_line_is_cut_at_the_bound_without_losing_bytes() {
 }
 
 #[test]
+fn a_wide_char_that_does_not_fit_the_room_left_starts_the_next_piece_and_the_bound_holds() {
+    // "ab" is pending; "€€" (3 bytes each) cannot fit in the 2 bytes left.
+    let mut j = Joiner::new(4);
+    let mut out = Vec::new();
+    j.push(line(Stream::Stdout, true, "ab", 1), 0, &mut out);
+    j.push(line(Stream::Stdout, false, "€€", 1), 5, &mut out);
+    let msgs: Vec<_> = out.iter().map(|o| (o.msg.as_str(), o.cut)).collect();
+    assert_eq!(msgs, vec![("ab", true), ("€", true), ("€", false)]);
+    assert!(out.iter().all(|o| o.msg.len() <= 4));
+    // A bound narrower than one char still ends: each char goes out whole, nothing is lost.
+    let mut j = Joiner::new(2);
+    let mut out = Vec::new();
+    j.push(line(Stream::Stdout, true, "a", 1), 0, &mut out);
+    j.push(line(Stream::Stdout, false, "€x€", 1), 5, &mut out);
+    assert_eq!(
+        out.iter().map(|o| o.msg.as_str()).collect::<String>(),
+        "a€x€"
+    );
+    assert!(out.iter().all(|o| !o.msg.is_empty() && o.msg.len() <= 3));
+    assert_eq!(
+        out.iter().filter(|o| !o.cut).count(),
+        1,
+        "one line, ended once"
+    );
+    // A wide char left pending by a partial fragment is followed by more text.
+    let mut j = Joiner::new(2);
+    let mut out = Vec::new();
+    j.push(line(Stream::Stdout, true, "€", 1), 0, &mut out);
+    j.push(line(Stream::Stdout, false, "yz", 1), 4, &mut out);
+    let msgs: Vec<_> = out.iter().map(|o| (o.msg.as_str(), o.cut)).collect();
+    assert_eq!(msgs, vec![("€", true), ("yz", false)]);
+}
+
+#[test]
 fn flush_emits_unfinished_fragments() {
     let mut j = Joiner::new(100);
     let mut out = Vec::new();
