@@ -1772,6 +1772,7 @@ impl Put4kRow {
 /// run" and why. The servers' pids are printed first, and `LOADGEN_PAUSE_SECS` (default 0) waits
 /// before the load so a profiler can attach (`perf record -g -p PID`).
 async fn put4k_mode(client: &HttpClient, concurrency: usize, secs: u64, rounds: usize) {
+    let began = Instant::now();
     let node = start_node_with(true, &[]);
     create_bucket(client, &node.host).await;
     // The baseline: another build, or this one with instrumentation or log level changed.
@@ -1878,6 +1879,7 @@ async fn put4k_mode(client: &HttpClient, concurrency: usize, secs: u64, rounds: 
             let name = format!("{} PUT 4KiB c{concurrency}", row.label);
             let cpu0 = row.pid.map(cpu_secs);
             let gen0 = cpu_secs(std::process::id());
+            let children0 = children_cpu_secs();
             let (line, ops, ops_per_sec, p99) = match row.driver {
                 Driver::Raw => {
                     let r = raw_fs_in(raw_dir.path(), 4096, concurrency, secs);
@@ -1907,7 +1909,9 @@ async fn put4k_mode(client: &HttpClient, concurrency: usize, secs: u64, rounds: 
                         let gen_us = per_op(cpu_secs(std::process::id()) - gen0);
                         format!("  cpu/op: node {node_us:.0} us, loadgen {gen_us:.0} us")
                     } else {
-                        format!("  cpu/op: node {node_us:.0} us")
+                        // wrk's own CPU, counted once this process has waited for it.
+                        let wrk_us = per_op(children_cpu_secs() - children0);
+                        format!("  cpu/op: node {node_us:.0} us, wrk {wrk_us:.0} us")
                     }
                 }
                 _ => String::new(),
@@ -1995,6 +1999,7 @@ async fn put4k_mode(client: &HttpClient, concurrency: usize, secs: u64, rounds: 
         num(wrk_c / raw, 2),
         verdict(best / raw >= 2.0)
     );
+    println!("put4k took {:.0} s", began.elapsed().as_secs_f64());
 }
 
 /// [`create_bucket`] for a server that may still be starting (SeaweedFS's gateway listens
@@ -2038,6 +2043,19 @@ fn cpu_secs(pid: u32) -> f64 {
     let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
     // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
     (ticks(11) + ticks(12)) as f64 / 100.0
+}
+
+/// CPU seconds (user + system) of this process's children that it has waited for (`cutime` and
+/// `cstime` in `/proc/self/stat`); 0 where that cannot be read.
+fn children_cpu_secs() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    // cutime and cstime are fields 16 and 17 of the line, 14 and 15 after the name.
+    (ticks(13) + ticks(14)) as f64 / 100.0
 }
 
 /// `LOADGEN_CONCURRENCY`: a comma-separated list of in-flight counts.
