@@ -85,10 +85,10 @@ fn main() -> R<()> {
             batches.push(std::mem::take(&mut batch));
         }
     }
-    if !batch.entries.is_empty() {
+    if !batch.is_empty() {
         batches.push(batch);
     }
-    let lines: usize = batches.iter().map(|b| b.entries.len()).sum();
+    let lines: usize = batches.iter().map(|b| b.len()).sum();
     let mut raw = Vec::new();
     let mut packed = Vec::new();
     let mut enc = snap::raw::Encoder::new();

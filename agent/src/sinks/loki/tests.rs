@@ -601,7 +601,7 @@ fn text_like(n: usize, seed: u64) -> Vec<u8> {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        if x % 3 == 0 {
+        if x.is_multiple_of(3) {
             out.extend_from_slice(format!("{} ", x % 100_000).as_bytes());
         } else {
             out.extend_from_slice(WORDS[(x % WORDS.len() as u64) as usize].as_bytes());
