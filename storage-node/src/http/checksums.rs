@@ -203,3 +203,6 @@ pub fn composite(name: &str, parts: &[&BTreeMap<String, String>]) -> Option<Stri
     let value = computed_values(h.finalize()).remove(alg)?;
     Some(format!("{value}-{}", parts.len()))
 }
+
+#[cfg(test)]
+mod tests;
