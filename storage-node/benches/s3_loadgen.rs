@@ -1773,6 +1773,9 @@ impl Put4kRow {
 /// before the load so a profiler can attach (`perf record -g -p PID`).
 async fn put4k_mode(client: &HttpClient, concurrency: usize, secs: u64, rounds: usize) {
     let began = Instant::now();
+    // Declared first so it is removed last, after every server has been stopped (removing its
+    // thousands of files can take half a minute).
+    let raw_dir = tempfile::tempdir_in(bench_dir()).expect("tempdir");
     let node = start_node_with(true, &[]);
     create_bucket(client, &node.host).await;
     // The baseline: another build, or this one with instrumentation or log level changed.
@@ -1868,7 +1871,6 @@ async fn put4k_mode(client: &HttpClient, concurrency: usize, secs: u64, rounds: 
         std::process::id()
     );
     tokio::time::sleep(Duration::from_secs(env_num("LOADGEN_PAUSE_SECS", 0))).await;
-    let raw_dir = tempfile::tempdir_in(bench_dir()).expect("tempdir");
     for round in 0..rounds {
         let mut order: Vec<usize> = (0..rows.len()).collect();
         if round % 2 == 1 {

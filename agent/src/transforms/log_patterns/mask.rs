@@ -341,9 +341,12 @@ pub fn tokenize_span(
         // variable values hold none, and skip the look.
         let colon = any & C_COLON != 0 || (k > 0 && b[vstart - 1] == b':');
         debug_assert_eq!(colon, tok.contains(&b':'));
+        // With a key that ends with `=`, the token itself is no code location (a file name
+        // holds no `=`): only its value is looked at.
         if variable
             && !(colon
-                && (is_code_location(tok) || (k > 0 && is_code_location(&b[vstart..j]))))
+                && ((k > 0 && is_code_location(&b[vstart..j]))
+                    || ((k == 0 || b[vstart - 1] != b'=') && is_code_location(tok))))
         {
             let h = if k == 0 { WILD_HASH } else { fnv(hk, b"\x00*") };
             out.push(token(h, start, vstart, true));

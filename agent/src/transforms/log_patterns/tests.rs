@@ -1,7 +1,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::mask::{Token, WILD_HASH, line_level, tokenize};
+use super::mask::{self, Token, WILD_HASH, line_level, tokenize};
 use super::*;
 use crate::logs::{LogEntry, Metadata, StreamLabels};
 use crate::sinks::alertmanager::{AlertmanagerConfig, Links};
@@ -574,4 +574,65 @@ fn config_checks_name_the_bad_value() {
     c.alerts.levels = vec!["loud".into()];
     assert!(c.check().expect_err("bad level").contains("loud"));
     assert!(cfg().check().is_ok());
+}
+
+/// Every token (hash, range, masked) of every corpus line and of lines that take the
+/// tokeniser's other branches, folded into one digest. The hashes are persisted (templates'
+/// `hashes`, and their ids are made from them): a tokeniser change that moves one fails here,
+/// and would make every saved template unmatchable after an upgrade.
+#[test]
+fn token_hashes_and_ranges_are_those_persisted_templates_were_made_with() {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/log_patterns");
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .expect("corpora")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    names.sort();
+    let mut lines: Vec<String> = Vec::new();
+    for p in &names {
+        let text = std::fs::read(p).expect("corpus");
+        lines.extend(
+            String::from_utf8_lossy(&text)
+                .lines()
+                .map(str::to_string),
+        );
+    }
+    assert!(lines.len() > 300, "{}", lines.len());
+    for l in [
+        "",
+        "   ",
+        "one",
+        "a=\"two words\" b='x/y' c=\"3\" \"quoted 4\" 'q' \"unterminated 5",
+        "k=\"v\\\"5\" key:\"/p\" \"/alone\" '2024-01-01T00:00:00Z' x='a b' y=\"abc\"",
+        "deadbeef DEADBEEFCAFE deadbee abcdefgh0 key=deadbeefcafe k:12:34:56 10.0.0.1:80",
+        "caller=main.go:585 reflector.go:138] at x.go:1: main.rs:7 a/b.java:12 c.py: d.cc:x",
+        "\tat org.x.Y.z(Y.java:12)\n  at Object.<anonymous> (/app/x.js:1:2)",
+        "java.lang.Exception: boom\n\tat a.b(Unknown Source)",
+        "@timestamp=1 _x-y.z=2 \"k\":3 a==b :c =d ::e k=: k:=v",
+        "{\"log\":\"GET / 200\\n\",\"stream\":\"stdout\",\"time\":\"2024\"}",
+        "{\"level\":\"warn\",\"fields\":{\"message\":\"scrape \\\"x\\\" failed 3\"},\"n\":1}",
+        "{\"msg\":\"ok\"}  ",
+        "[warn] <E> [1,2,3] {a,b} x,y",
+        "héllo wörld 日本 ＡＢＣ 42 ｘ=1",
+        "\u{fffd}\u{fffd} binary\u{0}garbage \u{7f}",
+    ] {
+        lines.push(l.to_string());
+    }
+    lines.push("tok ".repeat(300));
+    lines.push(format!("x={} y", "9".repeat(10_000)));
+    let mut digest = 0xcbf2_9ce4_8422_2325u64;
+    let mut v = Vec::new();
+    for l in &lines {
+        let cut = tokenize(l, 128, &mut v);
+        digest = mask::fnv(digest, &[u8::from(cut)]);
+        digest = mask::fnv(digest, &(v.len() as u64).to_le_bytes());
+        for t in &v {
+            digest = mask::fnv(digest, &t.hash.to_le_bytes());
+            digest = mask::fnv(digest, &t.start.to_le_bytes());
+            digest = mask::fnv(digest, &t.end.to_le_bytes());
+            digest = mask::fnv(digest, &[u8::from(t.masked)]);
+        }
+    }
+    assert_eq!(digest, 0x4ec5_1f9d_3254_932d, "token digest {digest:#018x} over {} lines", lines.len());
 }

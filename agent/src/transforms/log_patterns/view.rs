@@ -6,7 +6,8 @@
 //! templates and let a long tail of values outvote the message's words. Any other line is
 //! mined whole.
 //!
-//! The scan is a byte search (no JSON parse, no allocation): the first `"message":"` or
+//! The scan is a byte search (no JSON parse, no allocation; `memchr`'s vectorised searches for
+//! the key and for the value's closing quote): the first `"message":"` or
 //! `"msg":"` key (a key: after `{` or `,`, optional spaces around the colon) and the first
 //! `"level":"`; a line not shaped as an object (`{...}`) is not looked at.
 
@@ -60,14 +61,17 @@ fn string_field(b: &[u8], key: &memmem::Finder<'static>) -> Option<(usize, usize
             continue;
         }
         let vs = i + 1;
+        // The closing quote: the first `"` not escaped (a `\\` escapes the byte after it),
+        // found by `memchr2` (a message is often tens of bytes).
         let mut e = vs;
-        while e < b.len() && b[e] != b'"' {
-            e += if b[e] == b'\\' { 2 } else { 1 };
+        loop {
+            let p = b.get(e..).and_then(|r| memchr::memchr2(b'"', b'\\', r))?;
+            e += p;
+            if b[e] == b'"' {
+                return Some((at, vs, e));
+            }
+            e += 2;
         }
-        if e >= b.len() {
-            return None;
-        }
-        return Some((at, vs, e));
     }
     None
 }
@@ -140,5 +144,27 @@ mod tests {
         assert_eq!(parts(""), None);
         assert_eq!(parts("{"), None);
         assert_eq!(parts(r#"{"message":"a\"#), None);
+    }
+
+    #[test]
+    fn the_message_ends_at_its_first_unescaped_quote() {
+        // Escaped quotes and backslashes, before and after the vector searches' 16/32-byte steps.
+        let long = "x".repeat(40);
+        for (value, ends) in [
+            (r#"a\\"#.to_string(), true),
+            (r#"a\"b"#.to_string(), true),
+            (format!(r#"{long}\"{long}\\"#), true),
+            (format!(r#"{long}\\\"{long}"#), true),
+            (format!(r#"{long}\"#), false),
+            (format!(r#"{long}\\\"#), false),
+        ] {
+            let line = format!(r#"{{"level":"INFO","message":"{value}"}}"#);
+            let got = parts(&line).map(|(_, m)| m.to_string());
+            if ends {
+                assert_eq!(got.as_deref(), Some(value.as_str()), "{line}");
+            } else {
+                assert_eq!(got, None, "{line}");
+            }
+        }
     }
 }
