@@ -74,6 +74,11 @@ impl Batch {
         self.chunks.iter().flatten()
     }
 
+    /// The entries, chunk by chunk (loops over them run faster nested than flattened).
+    pub fn chunks(&self) -> &[Vec<LogEntry>] {
+        &self.chunks
+    }
+
     /// How many entries it holds.
     pub fn len(&self) -> usize {
         self.len
@@ -91,21 +96,23 @@ impl Batch {
         let mut out: Vec<(&str, Vec<&LogEntry>)> = Vec::new();
         // Runs of entries share one `Arc`: look the labels up once per run, not per entry.
         let mut last: Option<(*const crate::logs::StreamLabels, usize)> = None;
-        for e in self.entries() {
-            let ptr = std::sync::Arc::as_ptr(&e.stream);
-            let i = match last {
-                Some((p, i)) if p == ptr => i,
-                _ => {
-                    let key = e.stream.rendered.as_str();
-                    let i = *index.entry(key).or_insert_with(|| {
-                        out.push((key, Vec::new()));
-                        out.len() - 1
-                    });
-                    last = Some((ptr, i));
-                    i
-                }
-            };
-            out[i].1.push(e);
+        for chunk in &self.chunks {
+            for e in chunk {
+                let ptr = std::sync::Arc::as_ptr(&e.stream);
+                let i = match last {
+                    Some((p, i)) if p == ptr => i,
+                    _ => {
+                        let key = e.stream.rendered.as_str();
+                        let i = *index.entry(key).or_insert_with(|| {
+                            out.push((key, Vec::new()));
+                            out.len() - 1
+                        });
+                        last = Some((ptr, i));
+                        i
+                    }
+                };
+                out[i].1.push(e);
+            }
         }
         for (_, v) in &mut out {
             if !v.is_sorted_by_key(|e| e.ts_ns) {

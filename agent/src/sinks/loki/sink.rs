@@ -178,33 +178,37 @@ impl LokiSink {
         }
     }
 
-    /// Drops entries of streams beyond the per-tenant limit (counted and logged).
-    fn apply_stream_limit(&mut self, batch: &Batch) -> Vec<bool> {
+    /// Drops entries of streams beyond the per-tenant limit (counted and logged); returns the
+    /// refused streams (a stream is refused or taken as a whole: the set of taken streams only
+    /// grows within a batch).
+    fn apply_stream_limit<'b>(&mut self, batch: &'b Batch) -> HashSet<&'b str> {
         if self.window_started.elapsed()
             >= Duration::from_secs(self.cfg.stream_limit_window_secs.max(1))
         {
             self.streams.clear();
             self.window_started = Instant::now();
         }
-        let mut keep = Vec::with_capacity(batch.len());
+        let mut refused = HashSet::new();
         let mut dropped = 0u64;
         let mut last: Option<(*const crate::logs::StreamLabels, bool)> = None;
-        for e in batch.entries() {
-            let ptr = Arc::as_ptr(&e.stream);
-            let ok = match last {
-                Some((p, ok)) if p == ptr => ok,
-                _ => {
-                    let ok = self.streams.contains(&e.stream.rendered)
-                        || (self.streams.len() < self.cfg.max_streams
-                            && self.streams.insert(e.stream.rendered.clone()));
-                    last = Some((ptr, ok));
-                    ok
-                }
-            };
-            if !ok {
-                dropped += 1;
+        for chunk in batch.chunks() {
+            for e in chunk {
+                let ptr = Arc::as_ptr(&e.stream);
+                let ok = match last {
+                    Some((p, ok)) if p == ptr => ok,
+                    _ => {
+                        let ok = self.streams.contains(&e.stream.rendered)
+                            || (self.streams.len() < self.cfg.max_streams
+                                && self.streams.insert(e.stream.rendered.clone()));
+                        if !ok {
+                            refused.insert(e.stream.rendered.as_str());
+                        }
+                        last = Some((ptr, ok));
+                        ok
+                    }
+                };
+                dropped += u64::from(!ok);
             }
-            keep.push(ok);
         }
         if dropped > 0 {
             self.metrics.dropped("loki", "stream_limit", dropped);
@@ -218,19 +222,13 @@ impl LokiSink {
                 self.warned_streams = Some(Instant::now());
             }
         }
-        keep
+        refused
     }
 
-    fn encode(&mut self, batch: &Batch, keep: &[bool]) -> Option<(Bytes, u64, u64)> {
+    fn encode(&mut self, batch: &Batch, refused: &HashSet<&str>) -> Option<(Bytes, u64, u64)> {
         let mut streams = batch.streams();
-        if keep.iter().any(|k| !k) {
-            let allowed: HashSet<&str> = batch
-                .entries()
-                .zip(keep)
-                .filter(|(_, k)| **k)
-                .map(|(e, _)| e.stream.rendered.as_str())
-                .collect();
-            streams.retain(|(s, _)| allowed.contains(s));
+        if !refused.is_empty() {
+            streams.retain(|(s, _)| !refused.contains(s));
         }
         let lines: u64 = streams.iter().map(|(_, v)| v.len() as u64).sum();
         if lines == 0 {
@@ -256,8 +254,8 @@ impl LokiSink {
     /// Encodes and pushes a batch.
     async fn deliver(&mut self, batch: &Batch) {
         self.telemetry.received(batch.len() as u64);
-        let keep = self.apply_stream_limit(batch);
-        let Some((body, lines, bytes)) = self.encode(batch, &keep) else {
+        let refused = self.apply_stream_limit(batch);
+        let Some((body, lines, bytes)) = self.encode(batch, &refused) else {
             return;
         };
         self.push(batch, &body, lines, bytes).await;
