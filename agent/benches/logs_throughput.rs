@@ -13,7 +13,9 @@
 //!    Loki records when it accepted each one; p50 and p99 of the difference.
 //!
 //! Environment: `LOGS_BENCH_ONLY=mining` (only part 2), `LOGS_BENCH_LINES` (default 2000000), `LOGS_BENCH_MINING_LINES` (default
-//! 1000000), `LOGS_BENCH_MINING_ROUNDS` (default 2: off and on take turns, the least CPU of each kept), `LOGS_BENCH_DELAY_SECS` (default 20).
+//! 1000000), `LOGS_BENCH_MINING_ROUNDS` (default 2: off and on take turns, the least CPU of each kept), `LOGS_BENCH_DELAY_SECS` (default 20),
+//! `LOGS_BENCH_BASELINE_BIN` (another `node-agent` binary, e.g. main's: part 2 runs it too, its
+//! rounds alternating with this build's, and reports this build's CPU per line against it).
 
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
@@ -173,6 +175,10 @@ fn start_loki(dir: &Path, record: Option<&Path>) -> R<(Proc, u16)> {
 }
 
 fn start_agent(dir: &Path, logs: &Path, loki_port: u16, extra: &str) -> R<Proc> {
+    start_agent_bin(&release_bin("node-agent"), dir, logs, loki_port, extra)
+}
+
+fn start_agent_bin(bin: &Path, dir: &Path, logs: &Path, loki_port: u16, extra: &str) -> R<Proc> {
     let cfg = dir.join("agent.toml");
     std::fs::write(
         &cfg,
@@ -185,7 +191,7 @@ fn start_agent(dir: &Path, logs: &Path, loki_port: u16, extra: &str) -> R<Proc> 
     )?;
     let listen = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
     Ok(Proc(
-        Command::new(release_bin("node-agent"))
+        Command::new(bin)
             .args([
                 "run",
                 "--config",
@@ -322,11 +328,11 @@ fn write_varied_corpus(dir: &Path, total: usize) -> R<u64> {
     Ok(bytes)
 }
 
-/// Ships `logs` once with `extra` config; returns the agent's CPU seconds.
-fn ship_cpu(dir: &Path, logs: &Path, total: usize, extra: &str) -> R<f64> {
+/// Ships `logs` once with `extra` config with the agent `bin`; returns the agent's CPU seconds.
+fn ship_cpu(bin: &Path, dir: &Path, logs: &Path, total: usize, extra: &str) -> R<f64> {
     std::fs::create_dir_all(dir)?;
     let (_loki, port) = start_loki(dir, None)?;
-    let agent = start_agent(dir, logs, port, extra)?;
+    let agent = start_agent_bin(bin, dir, logs, port, extra)?;
     wait_accepted(port, total as u64, Duration::from_secs(600))?;
     let cpu = cpu_secs(&agent.0.id().to_string())?;
     Ok(cpu)
@@ -343,29 +349,47 @@ fn mining(total: usize) -> R<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(2);
-    let (mut off, mut on) = (f64::MAX, f64::MAX);
-    for r in 0..rounds.max(1) {
-        let dir = tmp.path().join(format!("off{r}"));
-        off = off.min(ship_cpu(&dir, &logs, total, "")?);
-        let dir = tmp.path().join(format!("on{r}"));
-        on = on.min(ship_cpu(
-            &dir,
-            &logs,
-            total,
-            "[transforms.log_patterns]\nenabled = true\n",
-        )?);
+    // This build, and the baseline binary if one is given: their rounds alternate too.
+    let mut builds = vec![("this build".to_string(), release_bin("node-agent"))];
+    if let Some(b) = std::env::var_os("LOGS_BENCH_BASELINE_BIN") {
+        let b = PathBuf::from(b);
+        builds.push((format!("baseline {}", b.display()), b));
     }
-    let ratio = on / off.max(0.01);
+    let mut best = vec![(f64::MAX, f64::MAX); builds.len()];
+    for r in 0..rounds.max(1) {
+        for (i, (_, bin)) in builds.iter().enumerate() {
+            let dir = tmp.path().join(format!("off{r}_{i}"));
+            best[i].0 = best[i].0.min(ship_cpu(bin, &dir, &logs, total, "")?);
+            let dir = tmp.path().join(format!("on{r}_{i}"));
+            best[i].1 = best[i].1.min(ship_cpu(
+                bin,
+                &dir,
+                &logs,
+                total,
+                "[transforms.log_patterns]\nenabled = true\n",
+            )?);
+        }
+    }
     println!(
         "log_patterns mining: {total} varied lines ({:.1} MiB, all accuracy corpora, numbers re-drawn) in {FILES} files",
         bytes as f64 / (1024.0 * 1024.0)
     );
-    println!(
-        "  off: cpu {off:.2} s, {:.0} lines/cpu-s; on: cpu {on:.2} s, {:.0} lines/cpu-s (target >= 1000000)",
-        total as f64 / off.max(0.01),
-        total as f64 / on.max(0.01)
-    );
-    println!("  cpu per line on/off = {ratio:.3} (target <= 1.30)");
+    for ((name, _), (off, on)) in builds.iter().zip(&best) {
+        let ratio = on / off.max(0.01);
+        println!(
+            "  {name}: off: cpu {off:.2} s, {:.0} lines/cpu-s; on: cpu {on:.2} s, {:.0} lines/cpu-s (target >= 1000000)",
+            total as f64 / off.max(0.01),
+            total as f64 / on.max(0.01)
+        );
+        println!("  {name}: cpu per line on/off = {ratio:.3} (target <= 1.30)");
+    }
+    if let [(off, on), (b_off, b_on)] = best.as_slice() {
+        println!(
+            "  this build / baseline, cpu per line: off {:.3}, on {:.3}",
+            off / b_off.max(0.01),
+            on / b_on.max(0.01)
+        );
+    }
     Ok(())
 }
 

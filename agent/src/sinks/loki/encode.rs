@@ -19,8 +19,11 @@ use crate::logs::{Ack, Chunk, LogEntry};
 /// Entries waiting to be pushed, and the offsets their delivery acknowledges.
 #[derive(Debug)]
 pub struct Batch {
-    /// The entries, in arrival order.
-    pub entries: Vec<LogEntry>,
+    /// The entries, in arrival order: each chunk's as it came (not moved into one vector: a
+    /// batch's megabyte of entries would be copied again at each growth).
+    chunks: Vec<Vec<LogEntry>>,
+    /// How many entries.
+    len: usize,
     /// The sum of the entries' sizes.
     pub bytes: usize,
     /// What delivery acknowledges.
@@ -34,7 +37,8 @@ pub struct Batch {
 impl Default for Batch {
     fn default() -> Self {
         Batch {
-            entries: Vec::new(),
+            chunks: Vec::new(),
+            len: 0,
             bytes: 0,
             acks: Vec::new(),
             spill: None,
@@ -46,14 +50,13 @@ impl Default for Batch {
 impl Batch {
     /// Adds a chunk.
     pub fn add(&mut self, c: Chunk) {
-        if self.entries.is_empty() && self.acks.is_empty() {
+        if self.len == 0 && self.acks.is_empty() {
             self.started = Instant::now();
         }
         self.bytes += c.bytes;
-        if self.entries.is_empty() {
-            self.entries = c.entries;
-        } else {
-            self.entries.extend(c.entries);
+        if !c.entries.is_empty() {
+            self.len += c.entries.len();
+            self.chunks.push(c.entries);
         }
         if let Some(s) = c.spill {
             self.spill = Some(self.spill.map_or(s, |x| x.max(s)));
@@ -66,6 +69,21 @@ impl Batch {
         }
     }
 
+    /// The entries, in arrival order.
+    pub fn entries(&self) -> impl Iterator<Item = &LogEntry> {
+        self.chunks.iter().flatten()
+    }
+
+    /// How many entries it holds.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether it holds no entry.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// The entries grouped by stream (in order of first appearance), each group sorted by time
     /// (stable, so equal times keep their read order).
     pub fn streams(&self) -> Vec<(&str, Vec<&LogEntry>)> {
@@ -73,7 +91,7 @@ impl Batch {
         let mut out: Vec<(&str, Vec<&LogEntry>)> = Vec::new();
         // Runs of entries share one `Arc`: look the labels up once per run, not per entry.
         let mut last: Option<(*const crate::logs::StreamLabels, usize)> = None;
-        for e in &self.entries {
+        for e in self.entries() {
             let ptr = std::sync::Arc::as_ptr(&e.stream);
             let i = match last {
                 Some((p, i)) if p == ptr => i,
@@ -107,23 +125,9 @@ fn varint_len(mut v: u64) -> usize {
     n
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
 /// Field key, length and bytes of a length-delimited field.
 fn ld_len(len: usize) -> usize {
     1 + varint_len(len as u64) + len
-}
-
-fn put_ld(out: &mut Vec<u8>, field: u8, bytes: &[u8]) {
-    out.push((field << 3) | 2);
-    put_varint(out, bytes.len() as u64);
-    out.extend_from_slice(bytes);
 }
 
 fn ts_parts(ts_ns: i64) -> (i64, i32) {
@@ -153,53 +157,177 @@ fn entry_len(e: &LogEntry) -> usize {
     l
 }
 
-/// Encodes the protobuf `PushRequest` (uncompressed) into `out` (cleared first). Every entry's
-/// size is worked out once (its stream's size needs it before the entry is written).
-pub fn encode_protobuf(streams: &[(&str, Vec<&LogEntry>)], out: &mut Vec<u8>) {
-    let entries: usize = streams.iter().map(|(_, es)| es.len()).sum();
-    let mut entry_sizes: Vec<usize> = Vec::with_capacity(entries);
-    let mut sizes: Vec<usize> = Vec::with_capacity(streams.len());
-    for (labels, es) in streams {
-        let mut size = ld_len(labels.len());
-        for e in es {
-            let l = entry_len(e);
-            entry_sizes.push(l);
-            size += ld_len(l);
-        }
-        sizes.push(size);
+/// Where the protobuf encoder writes: a `Vec`, or the snappy writer that compresses the body
+/// as it comes ([`super::snappy::SnappyWriter`]).
+pub trait Put {
+    /// Appends bytes.
+    fn put(&mut self, bytes: &[u8]);
+}
+
+impl Put for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
     }
-    let total: usize = sizes.iter().map(|s| ld_len(*s)).sum();
-    out.clear();
-    out.reserve(total);
-    let mut entry_sizes = entry_sizes.into_iter();
-    for ((labels, es), size) in streams.iter().zip(sizes) {
-        out.push((1 << 3) | 2);
-        put_varint(out, size as u64);
-        put_ld(out, 1, labels.as_bytes());
+}
+
+impl Put for super::snappy::SnappyWriter {
+    #[inline]
+    fn put(&mut self, bytes: &[u8]) {
+        super::snappy::SnappyWriter::put(self, bytes);
+    }
+}
+
+/// Field keys, lengths and short strings gathered on the stack and written in one piece, so
+/// the writer is called about twice per entry (its head, its line) instead of once per field.
+struct Head {
+    buf: [u8; 96],
+    len: usize,
+}
+
+impl Head {
+    fn new() -> Self {
+        Head {
+            buf: [0; 96],
+            len: 0,
+        }
+    }
+
+    /// Writes what it holds once it might not take 11 more bytes (so it never overflows).
+    #[inline]
+    fn room<P: Put + ?Sized>(&mut self, out: &mut P) {
+        if self.len > self.buf.len() - 11 {
+            self.flush(out);
+        }
+    }
+
+    #[inline]
+    fn byte<P: Put + ?Sized>(&mut self, out: &mut P, b: u8) {
+        self.room(out);
+        self.buf[self.len] = b;
+        self.len += 1;
+    }
+
+    #[inline]
+    fn varint<P: Put + ?Sized>(&mut self, out: &mut P, mut v: u64) {
+        self.room(out);
+        while v >= 0x80 {
+            self.buf[self.len] = (v as u8) | 0x80;
+            self.len += 1;
+            v >>= 7;
+        }
+        self.buf[self.len] = v as u8;
+        self.len += 1;
+    }
+
+    /// A length-delimited field's key and length.
+    #[inline]
+    fn ld<P: Put + ?Sized>(&mut self, out: &mut P, field: u8, len: usize) {
+        self.byte(out, (field << 3) | 2);
+        self.varint(out, len as u64);
+    }
+
+    /// Appends `bytes`: held with the rest when short (a metadata name or value), else written
+    /// at once after what it holds (a line).
+    #[inline]
+    fn then<P: Put + ?Sized>(&mut self, out: &mut P, bytes: &[u8]) {
+        let end = self.len + bytes.len();
+        if bytes.len() <= 32 && end <= self.buf.len() - 11 {
+            self.buf[self.len..end].copy_from_slice(bytes);
+            self.len = end;
+        } else {
+            self.flush(out);
+            out.put(bytes);
+        }
+    }
+
+    #[inline]
+    fn flush<P: Put + ?Sized>(&mut self, out: &mut P) {
+        if self.len > 0 {
+            out.put(&self.buf[..self.len]);
+            self.len = 0;
+        }
+    }
+}
+
+/// The sizes the length prefixes need, worked out before anything is written: every entry's
+/// and every stream's, and the whole body's.
+#[derive(Debug, Default)]
+pub struct Plan {
+    entries: Vec<usize>,
+    streams: Vec<usize>,
+    /// The body's length in bytes.
+    pub total: usize,
+}
+
+impl Plan {
+    /// The plan of `streams` (an entry's size is worked out once).
+    pub fn of(streams: &[(&str, Vec<&LogEntry>)]) -> Self {
+        let n: usize = streams.iter().map(|(_, es)| es.len()).sum();
+        let mut plan = Plan {
+            entries: Vec::with_capacity(n),
+            streams: Vec::with_capacity(streams.len()),
+            total: 0,
+        };
+        for (labels, es) in streams {
+            let mut size = ld_len(labels.len());
+            for e in es {
+                let l = entry_len(e);
+                plan.entries.push(l);
+                size += ld_len(l);
+            }
+            plan.streams.push(size);
+            plan.total += ld_len(size);
+        }
+        plan
+    }
+}
+
+/// Writes the protobuf `PushRequest` of `streams` (uncompressed) to `out`: exactly
+/// `plan.total` bytes, `plan` being [`Plan::of`] the same streams.
+pub fn write_protobuf<P: Put + ?Sized>(
+    streams: &[(&str, Vec<&LogEntry>)],
+    plan: &Plan,
+    out: &mut P,
+) {
+    let mut h = Head::new();
+    let mut entry_sizes = plan.entries.iter();
+    for ((labels, es), size) in streams.iter().zip(&plan.streams) {
+        h.ld(out, 1, *size);
+        h.ld(out, 1, labels.len());
+        h.then(out, labels.as_bytes());
         for (e, len) in es.iter().zip(&mut entry_sizes) {
-            out.push((2 << 3) | 2);
-            put_varint(out, len as u64);
+            h.ld(out, 2, *len);
             let (s, n) = ts_parts(e.ts_ns);
-            out.push((1 << 3) | 2);
-            put_varint(out, timestamp_len(e.ts_ns) as u64);
+            h.ld(out, 1, timestamp_len(e.ts_ns));
             if s != 0 {
-                out.push(1 << 3);
-                put_varint(out, s as u64);
+                h.byte(out, 1 << 3);
+                h.varint(out, s as u64);
             }
             if n != 0 {
-                out.push(2 << 3);
-                put_varint(out, n as i64 as u64);
+                h.byte(out, 2 << 3);
+                h.varint(out, n as i64 as u64);
             }
-            put_ld(out, 2, e.line.as_bytes());
+            h.ld(out, 2, e.line.len());
+            h.then(out, e.line.as_bytes());
             for (k, v) in &e.metadata {
-                out.push((3 << 3) | 2);
-                put_varint(out, (ld_len(k.len()) + ld_len(v.len())) as u64);
-                put_ld(out, 1, k.as_bytes());
-                put_ld(out, 2, v.as_bytes());
+                h.ld(out, 3, ld_len(k.len()) + ld_len(v.len()));
+                h.ld(out, 1, k.len());
+                h.then(out, k.as_bytes());
+                h.ld(out, 2, v.len());
+                h.then(out, v.as_bytes());
             }
         }
     }
-    debug_assert_eq!(out.len(), total);
+    h.flush(out);
+}
+
+/// Encodes the protobuf `PushRequest` (uncompressed) into `out` (cleared first).
+pub fn encode_protobuf(streams: &[(&str, Vec<&LogEntry>)], out: &mut Vec<u8>) {
+    let plan = Plan::of(streams);
+    out.clear();
+    out.reserve(plan.total);
+    write_protobuf(streams, &plan, out);
+    debug_assert_eq!(out.len(), plan.total);
 }
 
 /// Encodes Loki's JSON push body (uncompressed):

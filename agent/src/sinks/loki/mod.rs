@@ -13,14 +13,16 @@ mod encode;
 pub mod pipeline;
 mod retry;
 mod sink;
+mod snappy;
 mod spill;
 
 pub use answer::{Refused, read_partial};
 pub use client::{ClientError, LokiClient, PushResponse, check_url};
 pub use config::{BasicAuthConfig, Encoding, LokiConfig, LokiEndpointConfig};
-pub use encode::{Batch, encode_json, encode_protobuf};
+pub use encode::{Batch, Plan, Put, encode_json, encode_protobuf, write_protobuf};
 pub use retry::{Backoff, Class, classify, parse_retry_after};
 pub use sink::LokiSink;
+pub use snappy::{SnappyError, SnappyWriter};
 pub use spill::{SpillCursor, SpillError, SpillQueue, SpillReader};
 
 #[cfg(test)]

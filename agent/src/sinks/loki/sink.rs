@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::sync::{mpsc, watch};
 
-use super::encode::{Batch, encode_json, encode_protobuf};
+use super::encode::{Batch, Plan, encode_json, write_protobuf};
+use super::snappy::SnappyWriter;
 use super::retry::{Backoff, Class, classify, parse_retry_after};
 use super::{Encoding, LokiClient, LokiEndpointConfig};
 use crate::logs::{Chunk, LogMetrics, Positions};
@@ -37,62 +38,46 @@ pub struct LokiSink {
 }
 
 /// The encoder's buffers, kept from one batch to the next: a fresh megabyte per batch costs page
-/// faults (the kernel zeroes and maps every page again), which cost more than the copy out.
+/// faults (the kernel zeroes and maps every page again), which cost more than the encoding.
+#[derive(Debug, Default)]
 struct Scratch {
-    /// The uncompressed body.
-    raw: Vec<u8>,
-    /// Snappy's output (its worst case, `max_compress_len(raw)`).
-    packed: Vec<u8>,
-    /// Snappy's hash tables.
-    snappy: snap::raw::Encoder,
-}
-
-impl std::fmt::Debug for Scratch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Scratch")
-            .field("raw", &self.raw.capacity())
-            .field("packed", &self.packed.capacity())
-            .finish_non_exhaustive()
-    }
-}
-
-impl Default for Scratch {
-    fn default() -> Self {
-        Scratch {
-            raw: Vec::new(),
-            packed: Vec::new(),
-            snappy: snap::raw::Encoder::new(),
-        }
-    }
+    /// Snappy's hash tables, its 64 KiB block and the compressed body (given back after the
+    /// push when nothing else holds it).
+    snappy: SnappyWriter,
 }
 
 impl Scratch {
-    /// Snappy of `self.raw`, copied out at its compressed size.
-    fn snappy(&mut self) -> Option<Vec<u8>> {
-        let need = snap::raw::max_compress_len(self.raw.len());
-        if need == 0 {
+    /// The protobuf body of `streams`, snappy-compressed as it is written.
+    fn protobuf(&mut self, streams: &[(&str, Vec<&crate::logs::LogEntry>)]) -> Option<Vec<u8>> {
+        let plan = Plan::of(streams);
+        if let Err(e) = self.snappy.begin(plan.total) {
+            tracing::error!(error = %e, "encode Loki push");
             return None;
         }
-        if self.packed.len() < need {
-            self.packed.resize(need, 0);
+        write_protobuf(streams, &plan, &mut self.snappy);
+        match self.snappy.finish() {
+            Ok(body) => Some(body),
+            Err(e) => {
+                tracing::error!(error = %e, "encode Loki push");
+                None
+            }
         }
-        let n = self.snappy.compress(&self.raw, &mut self.packed).ok()?;
-        Some(self.packed[..n].to_vec())
+    }
+
+    /// Takes back a pushed body's buffer when the push let go of it, unless an unusually
+    /// large batch grew it past `keep` bytes.
+    fn give_back(&mut self, body: Bytes, keep: usize) {
+        if let Ok(m) = body.try_into_mut() {
+            let v = Vec::from(m);
+            if v.capacity() <= keep {
+                self.snappy.give_back(v);
+            }
+        }
     }
 
     /// Whether it holds buffers.
     fn held(&self) -> bool {
-        self.raw.capacity() > 0 || self.packed.capacity() > 0
-    }
-
-    /// Gives back buffers grown past `keep` bytes by an unusually large batch.
-    fn trim(&mut self, keep: usize) {
-        if self.raw.capacity() > keep {
-            self.raw = Vec::new();
-        }
-        if self.packed.capacity() > keep + keep / 4 {
-            self.packed = Vec::new();
-        }
+        self.snappy.held() > 0
     }
 }
 
@@ -201,10 +186,10 @@ impl LokiSink {
             self.streams.clear();
             self.window_started = Instant::now();
         }
-        let mut keep = Vec::with_capacity(batch.entries.len());
+        let mut keep = Vec::with_capacity(batch.len());
         let mut dropped = 0u64;
         let mut last: Option<(*const crate::logs::StreamLabels, bool)> = None;
-        for e in &batch.entries {
+        for e in batch.entries() {
             let ptr = Arc::as_ptr(&e.stream);
             let ok = match last {
                 Some((p, ok)) if p == ptr => ok,
@@ -240,8 +225,7 @@ impl LokiSink {
         let mut streams = batch.streams();
         if keep.iter().any(|k| !k) {
             let allowed: HashSet<&str> = batch
-                .entries
-                .iter()
+                .entries()
                 .zip(keep)
                 .filter(|(_, k)| **k)
                 .map(|(e, _)| e.stream.rendered.as_str())
@@ -258,14 +242,7 @@ impl LokiSink {
             .map(|e| e.line.len() as u64)
             .sum();
         let body = match self.cfg.encoding {
-            Encoding::Protobuf => {
-                encode_protobuf(&streams, &mut self.scratch.raw);
-                let packed = self.scratch.snappy();
-                // A batch overshoots batch_max_bytes by at most one chunk.
-                self.scratch
-                    .trim(2 * self.cfg.batch_max_bytes.max(64 * 1024) + (1 << 20));
-                packed?
-            }
+            Encoding::Protobuf => self.scratch.protobuf(&streams)?,
             Encoding::Json => {
                 let raw = encode_json(&streams);
                 let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -276,13 +253,22 @@ impl LokiSink {
         Some((Bytes::from(body), lines, bytes))
     }
 
-    /// Pushes until Loki accepts or refuses for good.
+    /// Encodes and pushes a batch.
     async fn deliver(&mut self, batch: &Batch) {
-        self.telemetry.received(batch.entries.len() as u64);
+        self.telemetry.received(batch.len() as u64);
         let keep = self.apply_stream_limit(batch);
         let Some((body, lines, bytes)) = self.encode(batch, &keep) else {
             return;
         };
+        self.push(batch, &body, lines, bytes).await;
+        // A batch overshoots batch_max_bytes by at most one chunk; snappy's worst case is 7/6.
+        let keep = 2 * self.cfg.batch_max_bytes.max(64 * 1024) + (1 << 20);
+        self.scratch.give_back(body, keep + keep / 4);
+    }
+
+    /// Pushes `body` (the encoded `batch`, `lines` lines of `bytes` bytes) until Loki accepts
+    /// or refuses it for good.
+    async fn push(&mut self, batch: &Batch, body: &Bytes, lines: u64, bytes: u64) {
         let mut backoff = Backoff::new(
             Duration::from_millis(self.cfg.min_backoff_ms),
             Duration::from_millis(self.cfg.max_backoff_ms),
@@ -325,7 +311,7 @@ impl LokiSink {
                             self.metrics.rejected(&self.name, reason, *n);
                         }
                         self.telemetry.dropped(rejected);
-                        let sample = batch.entries.first().map(|e| {
+                        let sample = batch.entries().next().map(|e| {
                             let l: String = e.line.chars().take(512).collect();
                             format!("{} {}", e.stream.rendered, l)
                         });

@@ -588,3 +588,149 @@ mod spill_buffer {
         assert!(q.bytes() <= q.max_bytes());
     }
 }
+
+/// Pseudo-random text with repeats (snappy finds matches and literals), `n` bytes.
+fn text_like(n: usize, seed: u64) -> Vec<u8> {
+    const WORDS: &[&str] = &[
+        "level=info ", "msg=\"request done\" ", "path=/api/v1/push ", "status=200 ", "took=",
+        "ms ", "user=", "error ", "\n", "\u{e9}t\u{e9} ",
+    ];
+    let mut x = seed | 1;
+    let mut out = Vec::with_capacity(n + 32);
+    while out.len() < n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        if x.is_multiple_of(3) {
+            out.extend_from_slice(format!("{} ", x % 100_000).as_bytes());
+        } else {
+            out.extend_from_slice(WORDS[(x % WORDS.len() as u64) as usize].as_bytes());
+        }
+    }
+    out.truncate(n);
+    out
+}
+
+#[test]
+fn snappy_writer_matches_snap_on_the_whole_input_for_any_pieces() {
+    let sizes = [
+        0usize,
+        1,
+        16,
+        17,
+        1000,
+        65_535,
+        65_536,
+        65_537,
+        131_072,
+        3 * 65_536 + 5,
+        1_100_000,
+    ];
+    let mut w = SnappyWriter::default();
+    for (i, &n) in sizes.iter().enumerate() {
+        let input = text_like(n, i as u64 + 7);
+        let want = snap::raw::Encoder::new()
+            .compress_vec(&input)
+            .expect("compress");
+        // Pieces of varied lengths, including ones longer than a block.
+        for piece in [1usize, 7, 300, 65_536, 200_000] {
+            w.begin(n).expect("begin");
+            let mut x = piece as u64 + 3;
+            let mut rest = input.as_slice();
+            while !rest.is_empty() {
+                x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                let take = (1 + (x >> 33) as usize % piece).min(rest.len());
+                w.put(&rest[..take]);
+                rest = &rest[take..];
+            }
+            let got = w.finish().expect("finish");
+            assert_eq!(got, want, "{n} bytes in pieces of up to {piece}");
+            assert_eq!(
+                snap::raw::Decoder::new().decompress_vec(&got).expect("valid"),
+                input
+            );
+            w.give_back(got);
+        }
+    }
+}
+
+#[test]
+fn snappy_writer_refuses_a_body_of_another_length_than_announced() {
+    let mut w = SnappyWriter::default();
+    w.begin(10).expect("begin");
+    w.put(b"123456789");
+    assert_eq!(
+        w.finish(),
+        Err(SnappyError::Length {
+            announced: 10,
+            taken: 9
+        })
+    );
+    w.begin(10).expect("begin");
+    w.put(b"12345678901");
+    assert!(matches!(w.finish(), Err(SnappyError::Length { .. })));
+    // Over a block boundary too.
+    w.begin(70_000).expect("begin");
+    w.put(&text_like(140_000, 1));
+    assert!(matches!(w.finish(), Err(SnappyError::Length { .. })));
+    // And it is usable again afterwards.
+    w.begin(3).expect("begin");
+    w.put(b"abc");
+    let body = w.finish().expect("finish");
+    assert_eq!(
+        snap::raw::Decoder::new().decompress_vec(&body).expect("valid"),
+        b"abc"
+    );
+}
+
+#[test]
+fn protobuf_written_through_snappy_equals_the_plain_encoding_compressed() {
+    // Long lines (several 64 KiB blocks), short ones, metadata of every length, odd times.
+    let a = labels(&[("job", "files"), ("filename", "/a.log")]);
+    let b = labels(&[("job", "files"), ("filename", "/b.log")]);
+    let mut c = Chunk::default();
+    for i in 0..3000i64 {
+        let n = match i % 500 {
+            0 => 150_000,
+            1 => 0,
+            _ => 40 + (i as usize * 37) % 400,
+        };
+        let line = String::from_utf8(text_like(n, i as u64)).unwrap_or_default();
+        let s = if i % 3 == 0 { &b } else { &a };
+        let mut e = entry(s, i * 999_999_937 - 5_000_000_000, &line);
+        if i % 2 == 0 {
+            e.metadata = Metadata::from_vec(vec![
+                ("pattern".into(), format!("{:016x}", i * 7919).into()),
+                ("trace_id".into(), "x".repeat((i % 70) as usize).into()),
+            ]);
+        }
+        c.push(e);
+    }
+    let mut batch = Batch::default();
+    batch.add(c);
+    let streams = batch.streams();
+    let mut raw = Vec::new();
+    encode_protobuf(&streams, &mut raw);
+    assert!(raw.len() > 3 * 65_536);
+    let plan = Plan::of(&streams);
+    assert_eq!(plan.total, raw.len());
+    let mut w = SnappyWriter::default();
+    w.begin(plan.total).expect("begin");
+    write_protobuf(&streams, &plan, &mut w);
+    let body = w.finish().expect("finish");
+    assert_eq!(
+        body,
+        snap::raw::Encoder::new().compress_vec(&raw).expect("compress")
+    );
+    let req = proto::PushRequest::decode(
+        snap::raw::Decoder::new()
+            .decompress_vec(&body)
+            .expect("valid")
+            .as_slice(),
+    )
+    .expect("protobuf");
+    assert_eq!(
+        req.streams.iter().map(|s| s.entries.len()).sum::<usize>(),
+        3000
+    );
+}
