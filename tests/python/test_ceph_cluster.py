@@ -196,10 +196,24 @@ def test_agent_osd_series_have_the_mgr_names_and_labels(stack):
     assert len(names) >= 35, sorted(names)  # 41 with Ceph 16.2.15 at the default priority limit
     missing = sorted(agent_keys - mgr_keys)
     assert not missing, f"{len(missing)} agent series absent from the mgr's output, e.g. {missing[:5]}"
-    # The slow-op series too: same name and labels as the mgr's.
-    slow = {series_key(r["metric"]) for r in stack.prom.query('ceph_daemon_health_metrics{type="SLOW_OPS", ceph_daemon=~"osd.*"}')
-            if r["metric"]["job"] == "nodewatch-agent"}
-    assert slow and slow <= {series_key(r["metric"]) for r in stack.prom.query('ceph_daemon_health_metrics{job="ceph-mgr"}')}
+    # The slow-op series too: same name and labels as the mgr's. The mgr lists an OSD's health
+    # metrics only after that OSD's first report to it, which can come after its perf counters
+    # (a CI run saw osd.0's missing from the mgr at the first look), so wait for the mgr's side.
+    def slow_series():
+        rows = stack.prom.query('ceph_daemon_health_metrics{type="SLOW_OPS", ceph_daemon=~"osd.*"}')
+        agent_slow = {series_key(r["metric"]) for r in rows if r["metric"]["job"] == "nodewatch-agent"}
+        mgr_slow = {series_key(r["metric"]) for r in rows if r["metric"]["job"] == "ceph-mgr"}
+        return agent_slow, mgr_slow
+
+    def agreed():
+        agent_slow, mgr_slow = slow_series()
+        return bool(agent_slow) and agent_slow <= mgr_slow
+
+    try:
+        wait_until(agreed, 60, interval_s=1, what="the agent's SLOW_OPS series among the mgr's")
+    except AssertionError as e:
+        agent_slow, mgr_slow = slow_series()
+        raise AssertionError(f"{e}; agent {sorted(agent_slow)}, mgr {sorted(mgr_slow)}") from None
 
 
 def test_write_counters_equal_perf_dump_after_rados_bench(stack):
