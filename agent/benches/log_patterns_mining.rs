@@ -16,8 +16,12 @@
 //!
 //! Environment: `MINING_BENCH_LINES` (default 400000), `MINING_BENCH_ROUNDS` (default 5).
 
+#[path = "common/cpu_clock.rs"]
+mod cpu_clock;
 #[path = "common/varied_corpus.rs"]
 mod varied_corpus;
+
+use cpu_clock::{env_or, thread_cpu_ns};
 
 use std::hint::black_box;
 use std::path::Path;
@@ -34,21 +38,6 @@ const STREAMS: usize = 8;
 const CHUNK: usize = 256;
 
 type R<T> = Result<T, Box<dyn std::error::Error>>;
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// This thread's CPU time in ns (`CLOCK_THREAD_CPUTIME_ID`: time on CPU, not wall time, so
-/// other processes on a busy machine do not count; to the nanosecond, where
-/// `/proc/thread-self/schedstat` moves in scheduler ticks of 4 ms here).
-fn thread_cpu_ns() -> u64 {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
-    (t.tv_sec.max(0) as u64) * 1_000_000_000 + t.tv_nsec.max(0) as u64
-}
 
 /// One round: every chunk's entries built, transformed by `f`, dropped. Returns CPU ns per line.
 fn round(

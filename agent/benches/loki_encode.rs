@@ -12,8 +12,12 @@
 //! The two bodies are checked equal. Environment: `LOKI_ENCODE_LINES` (default 400000),
 //! `LOKI_ENCODE_ROUNDS` (default 5).
 
+#[path = "common/cpu_clock.rs"]
+mod cpu_clock;
 #[path = "common/varied_corpus.rs"]
 mod varied_corpus;
+
+use cpu_clock::{env_or, thread_cpu_ns};
 
 use std::hint::black_box;
 use std::path::Path;
@@ -26,21 +30,6 @@ const STREAMS: usize = 8;
 const BATCH_BYTES: usize = 1024 * 1024;
 
 type R<T> = Result<T, Box<dyn std::error::Error>>;
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// This thread's CPU time in ns (`/proc/thread-self/schedstat`).
-fn thread_cpu_ns() -> u64 {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
 
 fn main() -> R<()> {
     if std::env::args().any(|a| a == "--list") {
