@@ -241,10 +241,12 @@ def test_stopped_osd_gives_slow_ops_and_fires_alerts_that_resolve(stack):
     # Keep the stopped OSD marked up (as a hung OSD is until its heartbeats time out), so its
     # peer's writes wait for it instead of re-peering around it.
     c.run("ceph", "osd", "set", "nodown")
-    bench = subprocess.Popen(
-        ["rados", "--conf", str(c.conf), "-p", "bench", "bench", "60", "write", "-b", "4096", "-t", "16",
-         "--no-cleanup"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    bench_log = c.root / "log" / "stopped-osd-bench.log"
+    with open(bench_log, "wb") as out:
+        bench = subprocess.Popen(
+            ["rados", "--conf", str(c.conf), "-p", "bench", "bench", "60", "write", "-b", "4096", "-t", "16",
+             "--no-cleanup"],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     stopped = False
     try:
         time.sleep(2)
@@ -255,7 +257,17 @@ def test_stopped_osd_gives_slow_ops_and_fires_alerts_that_resolve(stack):
         def slow_ops():
             v = stack.prom.scalar('ceph_daemon_health_metrics{job="nodewatch-agent", type="SLOW_OPS", ceph_daemon="osd.0"}')
             return v if v and v > 0 else None
-        n = wait_until(slow_ops, 60, interval_s=1, what="the agent's SLOW_OPS for osd.0 in Prometheus")
+        try:
+            n = wait_until(slow_ops, 60, interval_s=1, what="the agent's SLOW_OPS for osd.0 in Prometheus")
+        except AssertionError as e:
+            # Say whether the load was there: the bench still running, its output, osd.0's ops.
+            try:
+                in_flight = c.daemon_json("osd.0", "dump_ops_in_flight").get("num_ops")
+            except Exception as err:  # noqa: BLE001 - reported
+                in_flight = repr(err)
+            tail = bench_log.read_bytes()[-1500:].decode(errors="replace")
+            raise AssertionError(f"{e}; rados bench exit code {bench.poll()}, osd.0 ops in flight "
+                                 f"{in_flight}; bench output ends: {tail!r}") from None
         assert n >= 1
         oldest = stack.prom.scalar('nodewatch_ceph_oldest_op_age_seconds{job="nodewatch-agent", ceph_daemon="osd.0"}')
         assert oldest is not None and oldest >= c.op_complaint_time_s, oldest
