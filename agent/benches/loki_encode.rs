@@ -31,6 +31,19 @@ const BATCH_BYTES: usize = 1024 * 1024;
 
 type R<T> = Result<T, Box<dyn std::error::Error>>;
 
+/// Snappy's raw format of `raw` into `packed` (grown to the worst case first); its length.
+fn compress(
+    enc: &mut snap::raw::Encoder,
+    raw: &[u8],
+    packed: &mut Vec<u8>,
+) -> Result<usize, snap::Error> {
+    let need = snap::raw::max_compress_len(raw.len());
+    if packed.len() < need {
+        packed.resize(need, 0);
+    }
+    enc.compress(raw, packed)
+}
+
 fn main() -> R<()> {
     if std::env::args().any(|a| a == "--list") {
         return Ok(());
@@ -92,11 +105,7 @@ fn main() -> R<()> {
         for b in &batches {
             let s = b.streams();
             encode_protobuf(&s, &mut raw);
-            let need = snap::raw::max_compress_len(raw.len());
-            if packed.len() < need {
-                packed.resize(need, 0);
-            }
-            let n = enc.compress(&raw, &mut packed)?;
+            let n = compress(&mut enc, &raw, &mut packed)?;
             let body = bytes::Bytes::from(packed[..n].to_vec());
             whole.push(body.len());
             black_box(body);
@@ -148,12 +157,8 @@ fn main() -> R<()> {
             for b in &batches {
                 let s = b.streams();
                 encode_protobuf(&s, &mut raw);
-                let need = snap::raw::max_compress_len(raw.len());
-                if packed.len() < need {
-                    packed.resize(need, 0);
-                }
                 let t = thread_cpu_ns();
-                black_box(enc.compress(&raw, &mut packed)?);
+                black_box(compress(&mut enc, &raw, &mut packed)?);
                 snap_ns += thread_cpu_ns() - t;
             }
             let l = lines as f64;
