@@ -165,13 +165,17 @@ fn main() -> R<()> {
         Arc::new(AlertBook::new()),
     );
     // A first pass learns the templates (as a long-running agent has).
-    round(&chunks, &streams, &|e| lp.process(e));
+    round(&chunks, &streams, &|e| {
+        lp.process(e);
+    });
     let (mut off, mut on) = (f64::MAX, f64::MAX);
     for _ in 0..rounds {
         off = off.min(round(&chunks, &streams, &|e| {
             black_box(e);
         }));
-        on = on.min(round(&chunks, &streams, &|e| lp.process(e)));
+        on = on.min(round(&chunks, &streams, &|e| {
+            lp.process(e);
+        }));
     }
     let templates = lp.lock().miner.live();
     println!(

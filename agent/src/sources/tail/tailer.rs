@@ -17,6 +17,8 @@ use crate::logs::{Chunk, ChunkBuffer, FileKey, LogEntry, LogMetrics, Positions, 
 
 /// Bytes read from one file before the tailer turns to the next.
 const PER_FILE_ROUND: usize = 1024 * 1024;
+/// The most entries a fresh chunk reserves room for (about 1.6 MiB of `LogEntry`s).
+const MAX_RESERVED_ENTRIES: usize = 16 * 1024;
 /// Discoveries a closed file may be missing before its record is forgotten.
 const FORGET_AFTER_SCANS: u32 = 60;
 /// Entries of scratch capacity kept while the tailer is idle.
@@ -182,6 +184,7 @@ impl Tailer {
             if !progressed {
                 // Idle: keep a bounded scratch, not the capacity of the largest burst.
                 self.scratch.shrink_to(SCRATCH_KEEP);
+                self.chunk.entries.shrink_to(SCRATCH_KEEP);
                 std::thread::sleep(poll);
             }
         }
@@ -436,9 +439,11 @@ impl Tailer {
             return Ok(());
         }
         let mut chunk = std::mem::take(&mut self.chunk);
+        // The next chunk's entries get room for as many as this one's at once (bounded): grown
+        // by doubling, each chunk's entry vector was copied about once more on the way.
+        self.chunk.entries = Vec::with_capacity(chunk.entries.len().min(MAX_RESERVED_ENTRIES));
         if let Some(p) = &self.patterns {
-            p.process(&mut chunk.entries);
-            chunk.bytes = chunk.entries.iter().map(LogEntry::size).sum();
+            chunk.bytes += p.process(&mut chunk.entries);
         }
         if let Some(q) = &self.spill {
             if !chunk.entries.is_empty()

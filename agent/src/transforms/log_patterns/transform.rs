@@ -131,9 +131,11 @@ impl LogPatterns {
     /// The hook: mines every entry, adds its template id as structured metadata (the line is
     /// not touched), saves the templates if a line created one (before the entries go on, so a
     /// saved position never points past an unsaved template), then announces new patterns.
-    pub fn process(&self, entries: &mut [LogEntry]) {
+    /// Returns the bytes the added metadata counts for in [`LogEntry::size`], so the caller
+    /// adds them to its chunk's size without going over the entries again.
+    pub fn process(&self, entries: &mut [LogEntry]) -> usize {
         if entries.is_empty() {
-            return;
+            return 0;
         }
         if let Some(t) = self.telemetry.get() {
             t.received(entries.len() as u64);
@@ -142,6 +144,7 @@ impl LogPatterns {
         let now = SystemTime::now();
         let ts = now_secs(now);
         let mut created = false;
+        let mut added = 0;
         let mut news: Vec<NewPattern> = Vec::new();
         {
             let mut g = self.lock();
@@ -170,6 +173,7 @@ impl LogPatterns {
                 let Some(t) = miner.template(seen.idx) else {
                     continue;
                 };
+                added += self.meta_key.len() + t.id_hex.len();
                 e.metadata.push((self.meta_key.clone(), t.id_hex.clone()));
                 if seen.new {
                     created = true;
@@ -193,6 +197,7 @@ impl LogPatterns {
             let Inner { miner, detector } = &mut *g;
             detector.announce(miner, news, now);
         }
+        added
     }
 
     /// Writes the templates to disk now (no-op without a data directory or with `persist`
