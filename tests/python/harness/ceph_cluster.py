@@ -18,6 +18,8 @@ import os
 import random
 import shutil
 import signal
+import socket
+import struct
 import subprocess
 import time
 import uuid
@@ -30,6 +32,7 @@ from .procs import Server, free_ports, wait_until
 
 CEPH_TOOLS = ("ceph-mon", "ceph-mgr", "ceph-osd", "ceph", "rados", "ceph-authtool", "monmaptool")
 CMD_TIMEOUT_S = 60.0
+ASOK_MAX_REPLY_BYTES = 64 << 20
 
 
 def missing_tools() -> list[str]:
@@ -102,6 +105,20 @@ class CephCluster:
         if out.returncode != 0:
             raise AssertionError(f"ceph daemon {daemon} {' '.join(command)}: {out.stderr}")
         return json.loads(out.stdout)
+
+    def asok_json(self, daemon: str, prefix: str, timeout_s: float = 10.0):
+        """One admin-socket command sent straight over the socket (the command's JSON and a NUL; the
+        reply is a 4-byte big-endian length and JSON): cheap enough to poll, where `daemon_json`
+        starts the `ceph` CLI (a second of CPU on a busy machine)."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(timeout_s)
+            s.connect(str(self.asok(daemon)))
+            s.sendall(json.dumps({"prefix": prefix}).encode() + b"\0")
+            head = _recv_exact(s, 4)
+            (length,) = struct.unpack(">I", head)
+            if length > ASOK_MAX_REPLY_BYTES:
+                raise AssertionError(f"{daemon} {prefix}: a {length}-byte reply")
+            return json.loads(_recv_exact(s, length))
 
     # -- bring-up --------------------------------------------------------
 
@@ -194,6 +211,7 @@ osd_beacon_report_interval = 2
                 self._add_osd()
             self._wait_healthy(max(10.0, deadline - time.monotonic()))
         except BaseException:
+            print(self.logs_tail(), flush=True)  # before stop() forgets the daemons
             self.stop()
             raise
         return self
@@ -282,6 +300,31 @@ osd_beacon_report_interval = 2
             return total > 0 and clean_n == total
         wait_until(clean, 120, interval_s=1, what=f"pool {name}'s PGs active+clean")
 
+    def pg_primaries(self, pool: str) -> dict[str, tuple[int, str]]:
+        """Each PG of `pool` as the mgr last heard of it: pgid -> (acting primary OSD, state)."""
+        out = self.ceph_json("pg", "ls-by-pool", pool, timeout_s=10)
+        stats = out.get("pg_stats", []) if isinstance(out, dict) else out
+        return {p["pgid"]: (int(p["acting_primary"]), p["state"]) for p in stats}
+
+    def wait_primaries(self, pool: str, want: dict[str, int], timeout_s: float = 60.0) -> None:
+        """Waits until every PG of `pool` is active+clean with the acting primary `want` names (pgid ->
+        OSD), as after a primary-affinity change has re-peered them. The mgr reports a PG's new primary
+        only once that OSD leads it, so stale stats cannot pass."""
+        seen: list[dict] = [{}]
+
+        def settled():
+            seen[0] = self.pg_primaries(pool)
+            return seen[0] == {pg: (osd, "active+clean") for pg, osd in want.items()}
+
+        try:
+            wait_until(settled, timeout_s, interval_s=0.5, what=f"pool {pool}'s PGs active+clean led by {want}")
+        except AssertionError as e:
+            raise AssertionError(f"{e}; last seen {seen[0]}") from None
+
+    def set_primary_affinity(self, osd_id: int, affinity: float) -> None:
+        """`ceph osd primary-affinity`: 0 makes the OSD primary of no PG that has another OSD to lead it."""
+        self.run("ceph", "osd", "primary-affinity", f"osd.{osd_id}", str(affinity))
+
     def osd_pid(self, osd_id: int) -> int:
         srv = self.servers[f"osd.{osd_id}"]
         assert srv.proc is not None
@@ -304,11 +347,30 @@ osd_beacon_report_interval = 2
                     pass
             srv.stop()
 
-    def logs_tail(self) -> str:
+    def logs_tail(self, log_bytes: int = 4000) -> str:
+        """Each daemon's state, the end of its stdout and of its Ceph log."""
         out = []
         for name, srv in self.servers.items():
-            out.append(f"--- {name} ---\n{srv.log_tail()}")
+            state = "running" if srv.is_running() else f"exited {srv.proc.returncode if srv.proc else '(stopped)'}"
+            try:
+                with open(self.root / "log" / f"{name}.log", "rb") as f:
+                    f.seek(0, os.SEEK_END)
+                    f.seek(max(0, f.tell() - log_bytes))
+                    ceph_log = f.read().decode("utf-8", "replace")
+            except OSError as e:
+                ceph_log = f"(no log: {e})"
+            out.append(f"--- {name} ({state}) stdout ---\n{srv.log_tail()}\n--- {name} log ---\n{ceph_log}")
         return "\n".join(out)
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise AssertionError(f"admin socket closed after {len(buf)} of {n} bytes")
+        buf += chunk
+    return bytes(buf)
 
 
 def main() -> None:
