@@ -4,7 +4,12 @@ One mon, one mgr with the prometheus module, and 1-3 BlueStore OSDs on sparse fi
 one temporary directory (data, keyrings, admin sockets, logs), cephx on. Every daemon runs in the
 foreground (`-f`) as our child, so stopping the cluster stops exactly what it started. Ports are
 picked free on 127.0.0.1 (the mon's and the mgr prometheus module's) or from a random window of
-high ports (`ms_bind_port_min/max`, where the OSDs bind their messengers).
+ports (`ms_bind_port_min/max`, where the OSDs bind their messengers).
+
+The mon's and the mgr prometheus module's ports, and the OSDs' window, lie below the kernel's
+ephemeral range (`net.ipv4.ip_local_port_range`): a port from that range, free when picked, can be
+handed to any outgoing connection on a busy machine before the daemon binds it, and a mon that
+cannot bind its address gives up after three tries ("unable to bind monitor").
 
 Startup is made fast for a test machine: small OSD caches and memory targets, one replica
 allowed (`mon_allow_pool_size_one`), 8 PGs per pool, no scrubs, `osd_op_complaint_time` short
@@ -32,7 +37,42 @@ from .procs import Server, free_ports, wait_until
 
 CEPH_TOOLS = ("ceph-mon", "ceph-mgr", "ceph-osd", "ceph", "rados", "ceph-authtool", "monmaptool")
 CMD_TIMEOUT_S = 60.0
+PORT_WINDOW = 200
+LOWEST_PORT = 10000
 ASOK_MAX_REPLY_BYTES = 64 << 20
+
+
+def ephemeral_port_range() -> tuple[int, int]:
+    """The kernel's range for outgoing connections' local ports (Linux's default when unreadable)."""
+    try:
+        lo, hi = (int(x) for x in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+        return lo, hi
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def quiet_ports(n: int) -> tuple[int, list[int]]:
+    """A random window of PORT_WINDOW ports and `n` ports outside it that are free now, all below the
+    ephemeral range so that only an explicit bind can take them; `free_ports` where the range leaves
+    no room below it."""
+    lo, _ = ephemeral_port_range()
+    if lo - LOWEST_PORT < 4 * PORT_WINDOW:
+        return random.randrange(20000, 60000, PORT_WINDOW), free_ports(n)
+    window = random.randrange(LOWEST_PORT, lo - PORT_WINDOW, PORT_WINDOW)
+    picked: list[int] = []
+    for _ in range(200):
+        port = random.randrange(LOWEST_PORT, lo)
+        if window <= port < window + PORT_WINDOW or port in picked:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        picked.append(port)
+        if len(picked) == n:
+            return window, picked
+    raise AssertionError(f"no {n} free ports found in {LOWEST_PORT}..{lo}")
 
 
 def missing_tools() -> list[str]:
@@ -122,8 +162,7 @@ class CephCluster:
 
     # -- bring-up --------------------------------------------------------
 
-    def _write_conf(self) -> None:
-        port_min = random.randrange(20000, 60000, 200)
+    def _write_conf(self, port_min: int) -> None:
         mon_addr = f"v2:127.0.0.1:{self.mon_port}"
         self.conf.write_text(f"""[global]
 fsid = {self.fsid}
@@ -132,7 +171,7 @@ public_addr = 127.0.0.1
 public_network = 127.0.0.1/32
 ms_bind_msgr1 = false
 ms_bind_port_min = {port_min}
-ms_bind_port_max = {port_min + 199}
+ms_bind_port_max = {port_min + PORT_WINDOW - 1}
 auth_cluster_required = cephx
 auth_service_required = cephx
 auth_client_required = cephx
@@ -201,9 +240,10 @@ osd_beacon_report_interval = 2
         self.root.mkdir(parents=True, exist_ok=True)
         for d in ("run", "log", "crash"):
             (self.root / d).mkdir(exist_ok=True)
+        port_min, ports = quiet_ports(2)
         if not self.mon_port or not self.prometheus_port:
-            self.mon_port, self.prometheus_port = free_ports(2)
-        self._write_conf()
+            self.mon_port, self.prometheus_port = ports
+        self._write_conf(port_min)
         try:
             self._start_mon()
             self._start_mgr()
@@ -245,9 +285,12 @@ osd_beacon_report_interval = 2
                    f"[v2:127.0.0.1:{self.mon_port}]", str(monmap))
         self._tool("ceph-mon", *self._base(), "--mkfs", "-i", "a", "--monmap", str(monmap),
                    "--keyring", str(mon_keyring))
-        self._daemon("mon.a", "ceph-mon", "a")
-        wait_until(lambda: self.run("ceph", "mon", "stat", timeout_s=10, check=False), 30,
-                   interval_s=0.5, what="the mon to answer")
+        mon = self._daemon("mon.a", "ceph-mon", "a")
+        # A mon that exits (e.g. its port taken) ends the wait at once; the caller prints its log.
+        wait_until(lambda: not mon.is_running() or self.run("ceph", "mon", "stat", timeout_s=10, check=False),
+                   30, interval_s=0.5, what="the mon to answer")
+        if not mon.is_running():
+            raise AssertionError(f"ceph-mon exited with {mon.proc.returncode if mon.proc else '?'}")
 
     def _start_mgr(self) -> None:
         (self.root / "mgr.x").mkdir(exist_ok=True)
