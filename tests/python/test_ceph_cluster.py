@@ -11,7 +11,8 @@ rules/tests/ceph.yml check the real durations).
   OpenMetrics; no `_total` is added), for the ceph, node, pipeline and agent families;
 - every `ceph_osd_*` series of the agent exists with the same name and labels in the mgr's output;
 - after a `rados bench`, the agent's write counters in Prometheus equal `perf dump`;
-- an OSD stopped with SIGSTOP during writes gives its peer slow ops
+- an OSD stopped with SIGSTOP during writes that its peer leads (the stopped OSD's primary affinity
+  is 0 for this test) gives the peer slow ops
   (`ceph_daemon_health_metrics{type="SLOW_OPS"}`), keeps its own series visible (asok up 0, last
   success), fires CephOSDBlockedOps and CephOSDAdminSocketUnresponsive, and both resolve after
   SIGCONT.
@@ -22,6 +23,7 @@ NODEWATCH_REQUIRE_CEPH=1 (scripts/test.sh sets it) it fails instead.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -238,54 +240,39 @@ def test_write_counters_equal_perf_dump_after_rados_bench(stack):
 
 def test_stopped_osd_gives_slow_ops_and_fires_alerts_that_resolve(stack):
     c = stack.cluster
-    # Keep the stopped OSD marked up (as a hung OSD is until its heartbeats time out), so its
-    # peer's writes wait for it instead of re-peering around it.
-    c.run("ceph", "osd", "set", "nodown")
+    # osd.0 leads every PG of the pool (osd.1's primary affinity 0) and osd.1 holds the replicas, so
+    # once osd.1 stops, each of rados bench's 16 writes waits at osd.0 for osd.1's sub-op reply: all
+    # of them are osd.0's slow ops. With CRUSH's own choice osd.1 leads most of the 8 PGs (6 here),
+    # and the 16 writes in flight at the stop can all be on PGs that osd.1 leads: they wait in the
+    # client, and osd.0 has no op in flight at all (a fresh-clone CI run; 1 of 12 tries here).
+    crush_primaries = {pg: osd for pg, (osd, _) in c.pg_primaries("bench").items()}
+    assert len(crush_primaries) == 8, crush_primaries
     bench_log = c.root / "log" / "stopped-osd-bench.log"
-    with open(bench_log, "wb") as out:
-        bench = subprocess.Popen(
-            ["rados", "--conf", str(c.conf), "-p", "bench", "bench", "60", "write", "-b", "4096", "-t", "16",
-             "--no-cleanup"],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    stopped = False
+    bench = None
     try:
-        time.sleep(2)
+        c.set_primary_affinity(1, 0)
+        # Keep the stopped OSD marked up (as a hung OSD is until its heartbeats time out), so its
+        # peer's writes wait for it instead of re-peering around it.
+        c.run("ceph", "osd", "set", "nodown")
+        with open(bench_log, "wb") as out:
+            bench = subprocess.Popen(
+                ["rados", "--conf", str(c.conf), "-p", "bench", "bench", "60", "write", "-b", "4096", "-t", "16",
+                 "--no-cleanup"],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        # The bench connects while the PGs re-peer. Stop osd.1 once they are active+clean, led by
+        # osd.0, and the bench's writes flow through osd.0 (not after a fixed sleep, which on a
+        # loaded machine can come before the bench has connected).
+        c.wait_primaries("bench", dict.fromkeys(crush_primaries, 0))
+
+        def op_w() -> int:
+            return c.asok_json("osd.0", "perf dump")["osd"]["op_w"]
+        writes = op_w()
+        wait_until(lambda: op_w() >= writes + 16, 30, interval_s=0.1, what="rados bench writing through osd.0")
         c.signal_osd(1, signal.SIGSTOP)
-        stopped = True
-        t0 = time.time()
-
-        def slow_ops():
-            v = stack.prom.scalar('ceph_daemon_health_metrics{job="nodewatch-agent", type="SLOW_OPS", ceph_daemon="osd.0"}')
-            return v if v and v > 0 else None
         try:
-            n = wait_until(slow_ops, 60, interval_s=1, what="the agent's SLOW_OPS for osd.0 in Prometheus")
-        except AssertionError as e:
-            # Say whether the load was there: the bench still running, its output, osd.0's ops.
-            try:
-                in_flight = c.daemon_json("osd.0", "dump_ops_in_flight").get("num_ops")
-            except Exception as err:  # noqa: BLE001 - reported
-                in_flight = repr(err)
-            tail = bench_log.read_bytes()[-1500:].decode(errors="replace")
-            raise AssertionError(f"{e}; rados bench exit code {bench.poll()}, osd.0 ops in flight "
-                                 f"{in_flight}; bench output ends: {tail!r}") from None
-        assert n >= 1
-        oldest = stack.prom.scalar('nodewatch_ceph_oldest_op_age_seconds{job="nodewatch-agent", ceph_daemon="osd.0"}')
-        assert oldest is not None and oldest >= c.op_complaint_time_s, oldest
-        # The stopped OSD keeps visible series.
-        wait_until(lambda: stack.prom.scalar('nodewatch_agent_ceph_asok_up{ceph_daemon="osd.1"}') == 0, 30,
-                   what="osd.1's asok up 0")
-        last = stack.prom.scalar('nodewatch_agent_ceph_asok_last_success_timestamp_seconds{ceph_daemon="osd.1"}')
-        assert last is not None and last <= t0 + 1, (last, t0)
-        assert stack.prom.scalar('time() - nodewatch_agent_ceph_asok_last_success_timestamp_seconds{ceph_daemon="osd.1"}') > 1
-
-        wait_until(lambda: stack.firing("CephOSDBlockedOps", ceph_daemon="osd.0"), 60, interval_s=1,
-                   what="CephOSDBlockedOps firing for osd.0")
-        wait_until(lambda: stack.firing("CephOSDAdminSocketUnresponsive", ceph_daemon="osd.1"), 60, interval_s=1,
-                   what="CephOSDAdminSocketUnresponsive firing for osd.1")
-    finally:
-        if stopped:
+            while_osd1_stopped(stack, time.time(), bench, bench_log)
+        finally:
             c.signal_osd(1, signal.SIGCONT)
-    try:
         wait_until(lambda: not stack.firing("CephOSDBlockedOps") and not stack.firing("CephOSDAdminSocketUnresponsive"),
                    90, interval_s=1, what="both alerts resolved after SIGCONT")
         wait_until(lambda: stack.prom.scalar('nodewatch_agent_ceph_asok_up{ceph_daemon="osd.1"}') == 1, 30,
@@ -294,6 +281,45 @@ def test_stopped_osd_gives_slow_ops_and_fires_alerts_that_resolve(stack):
             'ceph_daemon_health_metrics{job="nodewatch-agent", type="SLOW_OPS", ceph_daemon="osd.0"}') == 0, 30,
             what="osd.0's slow ops back to 0")
     finally:
-        os.killpg(bench.pid, signal.SIGTERM)
-        bench.wait(timeout=30)
+        # CRUSH's primaries back (the PGs re-peer while the rest is undone).
+        c.set_primary_affinity(1, 1)
+        if bench is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(bench.pid, signal.SIGTERM)
+            bench.wait(timeout=30)
         c.run("ceph", "osd", "unset", "nodown")
+        c.wait_primaries("bench", crush_primaries)
+
+
+def while_osd1_stopped(stack: Stack, t0: float, bench: subprocess.Popen, bench_log: Path) -> None:
+    """osd.0's slow ops and oldest op, osd.1's series kept visible, both alerts firing."""
+    c = stack.cluster
+
+    def slow_ops():
+        v = stack.prom.scalar('ceph_daemon_health_metrics{job="nodewatch-agent", type="SLOW_OPS", ceph_daemon="osd.0"}')
+        return v if v and v > 0 else None
+    try:
+        n = wait_until(slow_ops, 60, interval_s=1, what="the agent's SLOW_OPS for osd.0 in Prometheus")
+    except AssertionError as e:
+        # Say whether the load was there: the bench still running, its output, osd.0's ops.
+        try:
+            in_flight = c.asok_json("osd.0", "dump_ops_in_flight").get("num_ops")
+        except Exception as err:  # noqa: BLE001 - reported
+            in_flight = repr(err)
+        tail = bench_log.read_bytes()[-1500:].decode(errors="replace")
+        raise AssertionError(f"{e}; rados bench exit code {bench.poll()}, osd.0 ops in flight "
+                             f"{in_flight}; bench output ends: {tail!r}") from None
+    assert n >= 1
+    oldest = stack.prom.scalar('nodewatch_ceph_oldest_op_age_seconds{job="nodewatch-agent", ceph_daemon="osd.0"}')
+    assert oldest is not None and oldest >= c.op_complaint_time_s, oldest
+    # The stopped OSD keeps visible series.
+    wait_until(lambda: stack.prom.scalar('nodewatch_agent_ceph_asok_up{ceph_daemon="osd.1"}') == 0, 30,
+               what="osd.1's asok up 0")
+    last = stack.prom.scalar('nodewatch_agent_ceph_asok_last_success_timestamp_seconds{ceph_daemon="osd.1"}')
+    assert last is not None and last <= t0 + 1, (last, t0)
+    assert stack.prom.scalar('time() - nodewatch_agent_ceph_asok_last_success_timestamp_seconds{ceph_daemon="osd.1"}') > 1
+
+    wait_until(lambda: stack.firing("CephOSDBlockedOps", ceph_daemon="osd.0"), 60, interval_s=1,
+               what="CephOSDBlockedOps firing for osd.0")
+    wait_until(lambda: stack.firing("CephOSDAdminSocketUnresponsive", ceph_daemon="osd.1"), 60, interval_s=1,
+               what="CephOSDAdminSocketUnresponsive firing for osd.1")

@@ -4,7 +4,12 @@ One mon, one mgr with the prometheus module, and 1-3 BlueStore OSDs on sparse fi
 one temporary directory (data, keyrings, admin sockets, logs), cephx on. Every daemon runs in the
 foreground (`-f`) as our child, so stopping the cluster stops exactly what it started. Ports are
 picked free on 127.0.0.1 (the mon's and the mgr prometheus module's) or from a random window of
-high ports (`ms_bind_port_min/max`, where the OSDs bind their messengers).
+ports (`ms_bind_port_min/max`, where the OSDs bind their messengers).
+
+The mon's and the mgr prometheus module's ports, and the OSDs' window, lie below the kernel's
+ephemeral range (`net.ipv4.ip_local_port_range`): a port from that range, free when picked, can be
+handed to any outgoing connection on a busy machine before the daemon binds it, and a mon that
+cannot bind its address gives up after three tries ("unable to bind monitor").
 
 Startup is made fast for a test machine: small OSD caches and memory targets, one replica
 allowed (`mon_allow_pool_size_one`), 8 PGs per pool, no scrubs, `osd_op_complaint_time` short
@@ -18,6 +23,8 @@ import os
 import random
 import shutil
 import signal
+import socket
+import struct
 import subprocess
 import time
 import uuid
@@ -30,6 +37,42 @@ from .procs import Server, free_ports, wait_until
 
 CEPH_TOOLS = ("ceph-mon", "ceph-mgr", "ceph-osd", "ceph", "rados", "ceph-authtool", "monmaptool")
 CMD_TIMEOUT_S = 60.0
+PORT_WINDOW = 200
+LOWEST_PORT = 10000
+ASOK_MAX_REPLY_BYTES = 64 << 20
+
+
+def ephemeral_port_range() -> tuple[int, int]:
+    """The kernel's range for outgoing connections' local ports (Linux's default when unreadable)."""
+    try:
+        lo, hi = (int(x) for x in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+        return lo, hi
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def quiet_ports(n: int) -> tuple[int, list[int]]:
+    """A random window of PORT_WINDOW ports and `n` ports outside it that are free now, all below the
+    ephemeral range so that only an explicit bind can take them; `free_ports` where the range leaves
+    no room below it."""
+    lo, _ = ephemeral_port_range()
+    if lo - LOWEST_PORT < 4 * PORT_WINDOW:
+        return random.randrange(20000, 60000, PORT_WINDOW), free_ports(n)
+    window = random.randrange(LOWEST_PORT, lo - PORT_WINDOW, PORT_WINDOW)
+    picked: list[int] = []
+    for _ in range(200):
+        port = random.randrange(LOWEST_PORT, lo)
+        if window <= port < window + PORT_WINDOW or port in picked:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        picked.append(port)
+        if len(picked) == n:
+            return window, picked
+    raise AssertionError(f"no {n} free ports found in {LOWEST_PORT}..{lo}")
 
 
 def missing_tools() -> list[str]:
@@ -103,10 +146,23 @@ class CephCluster:
             raise AssertionError(f"ceph daemon {daemon} {' '.join(command)}: {out.stderr}")
         return json.loads(out.stdout)
 
+    def asok_json(self, daemon: str, prefix: str, timeout_s: float = 10.0):
+        """One admin-socket command sent straight over the socket (the command's JSON and a NUL; the
+        reply is a 4-byte big-endian length and JSON): cheap enough to poll, where `daemon_json`
+        starts the `ceph` CLI (a second of CPU on a busy machine)."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(timeout_s)
+            s.connect(str(self.asok(daemon)))
+            s.sendall(json.dumps({"prefix": prefix}).encode() + b"\0")
+            head = _recv_exact(s, 4)
+            (length,) = struct.unpack(">I", head)
+            if length > ASOK_MAX_REPLY_BYTES:
+                raise AssertionError(f"{daemon} {prefix}: a {length}-byte reply")
+            return json.loads(_recv_exact(s, length))
+
     # -- bring-up --------------------------------------------------------
 
-    def _write_conf(self) -> None:
-        port_min = random.randrange(20000, 60000, 200)
+    def _write_conf(self, port_min: int) -> None:
         mon_addr = f"v2:127.0.0.1:{self.mon_port}"
         self.conf.write_text(f"""[global]
 fsid = {self.fsid}
@@ -115,7 +171,7 @@ public_addr = 127.0.0.1
 public_network = 127.0.0.1/32
 ms_bind_msgr1 = false
 ms_bind_port_min = {port_min}
-ms_bind_port_max = {port_min + 199}
+ms_bind_port_max = {port_min + PORT_WINDOW - 1}
 auth_cluster_required = cephx
 auth_service_required = cephx
 auth_client_required = cephx
@@ -184,9 +240,10 @@ osd_beacon_report_interval = 2
         self.root.mkdir(parents=True, exist_ok=True)
         for d in ("run", "log", "crash"):
             (self.root / d).mkdir(exist_ok=True)
+        port_min, ports = quiet_ports(2)
         if not self.mon_port or not self.prometheus_port:
-            self.mon_port, self.prometheus_port = free_ports(2)
-        self._write_conf()
+            self.mon_port, self.prometheus_port = ports
+        self._write_conf(port_min)
         try:
             self._start_mon()
             self._start_mgr()
@@ -194,6 +251,7 @@ osd_beacon_report_interval = 2
                 self._add_osd()
             self._wait_healthy(max(10.0, deadline - time.monotonic()))
         except BaseException:
+            print(self.logs_tail(), flush=True)  # before stop() forgets the daemons
             self.stop()
             raise
         return self
@@ -227,9 +285,12 @@ osd_beacon_report_interval = 2
                    f"[v2:127.0.0.1:{self.mon_port}]", str(monmap))
         self._tool("ceph-mon", *self._base(), "--mkfs", "-i", "a", "--monmap", str(monmap),
                    "--keyring", str(mon_keyring))
-        self._daemon("mon.a", "ceph-mon", "a")
-        wait_until(lambda: self.run("ceph", "mon", "stat", timeout_s=10, check=False), 30,
-                   interval_s=0.5, what="the mon to answer")
+        mon = self._daemon("mon.a", "ceph-mon", "a")
+        # A mon that exits (e.g. its port taken) ends the wait at once; the caller prints its log.
+        wait_until(lambda: not mon.is_running() or self.run("ceph", "mon", "stat", timeout_s=10, check=False),
+                   30, interval_s=0.5, what="the mon to answer")
+        if not mon.is_running():
+            raise AssertionError(f"ceph-mon exited with {mon.proc.returncode if mon.proc else '?'}")
 
     def _start_mgr(self) -> None:
         (self.root / "mgr.x").mkdir(exist_ok=True)
@@ -282,6 +343,31 @@ osd_beacon_report_interval = 2
             return total > 0 and clean_n == total
         wait_until(clean, 120, interval_s=1, what=f"pool {name}'s PGs active+clean")
 
+    def pg_primaries(self, pool: str) -> dict[str, tuple[int, str]]:
+        """Each PG of `pool` as the mgr last heard of it: pgid -> (acting primary OSD, state)."""
+        out = self.ceph_json("pg", "ls-by-pool", pool, timeout_s=10)
+        stats = out.get("pg_stats", []) if isinstance(out, dict) else out
+        return {p["pgid"]: (int(p["acting_primary"]), p["state"]) for p in stats}
+
+    def wait_primaries(self, pool: str, want: dict[str, int], timeout_s: float = 60.0) -> None:
+        """Waits until every PG of `pool` is active+clean with the acting primary `want` names (pgid ->
+        OSD), as after a primary-affinity change has re-peered them. The mgr reports a PG's new primary
+        only once that OSD leads it, so stale stats cannot pass."""
+        seen: list[dict] = [{}]
+
+        def settled():
+            seen[0] = self.pg_primaries(pool)
+            return seen[0] == {pg: (osd, "active+clean") for pg, osd in want.items()}
+
+        try:
+            wait_until(settled, timeout_s, interval_s=0.5, what=f"pool {pool}'s PGs active+clean led by {want}")
+        except AssertionError as e:
+            raise AssertionError(f"{e}; last seen {seen[0]}") from None
+
+    def set_primary_affinity(self, osd_id: int, affinity: float) -> None:
+        """`ceph osd primary-affinity`: 0 makes the OSD primary of no PG that has another OSD to lead it."""
+        self.run("ceph", "osd", "primary-affinity", f"osd.{osd_id}", str(affinity))
+
     def osd_pid(self, osd_id: int) -> int:
         srv = self.servers[f"osd.{osd_id}"]
         assert srv.proc is not None
@@ -304,11 +390,30 @@ osd_beacon_report_interval = 2
                     pass
             srv.stop()
 
-    def logs_tail(self) -> str:
+    def logs_tail(self, log_bytes: int = 4000) -> str:
+        """Each daemon's state, the end of its stdout and of its Ceph log."""
         out = []
         for name, srv in self.servers.items():
-            out.append(f"--- {name} ---\n{srv.log_tail()}")
+            state = "running" if srv.is_running() else f"exited {srv.proc.returncode if srv.proc else '(stopped)'}"
+            try:
+                with open(self.root / "log" / f"{name}.log", "rb") as f:
+                    f.seek(0, os.SEEK_END)
+                    f.seek(max(0, f.tell() - log_bytes))
+                    ceph_log = f.read().decode("utf-8", "replace")
+            except OSError as e:
+                ceph_log = f"(no log: {e})"
+            out.append(f"--- {name} ({state}) stdout ---\n{srv.log_tail()}\n--- {name} log ---\n{ceph_log}")
         return "\n".join(out)
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise AssertionError(f"admin socket closed after {len(buf)} of {n} bytes")
+        buf += chunk
+    return bytes(buf)
 
 
 def main() -> None:

@@ -185,3 +185,63 @@ fn the_fault_pages_after_a_loaded_baseline_captured_from_the_alert_test() {
     assert!(scores[..3].iter().any(|&v| v >= 0.7), "{scores:?}");
     assert!(scores[2..].iter().all(|&v| v >= 0.7), "{scores:?}");
 }
+
+/// Two steady baselines of the alert test (the p99 of each 1 s scrape's bucket deltas, as the
+/// agent scored them, at a machine load of 6-7): seconds after the first sample, value.
+const STEADY_RUNS: [[(u32, f64); 14]; 2] = [
+    [
+        (0, 0.092),
+        (1, 0.02275),
+        (2, 0.0405),
+        (3, 0.009075),
+        (4, 0.0081),
+        (5, 0.01945),
+        (6, 0.009333),
+        (7, 0.00795),
+        (8, 0.019),
+        (9, 0.022225),
+        (10, 0.01915),
+        (11, 0.009),
+        (12, 0.0047625),
+        (13, 0.004825),
+    ],
+    [
+        (0, 0.0425),
+        (1, 0.00395),
+        (2, 0.00395),
+        (3, 0.003925),
+        (4, 0.002463),
+        (5, 0.002474),
+        (6, 0.003975),
+        (7, 0.00815),
+        (8, 0.01945),
+        (9, 0.0081),
+        (10, 0.00795),
+        (11, 0.002471),
+        (12, 0.0095),
+        (13, 0.02335),
+    ],
+];
+
+/// A fresh-clone CI run paged on a steady node: `p99 = 0.0923` (two PUTs of a 1 s scrape in the
+/// 0.05-0.1 s bucket) scored 1 from the likelihood alone, its stream 11 samples old. One slow
+/// scrape on a young history is no page; the 1.5 s fault after it still is, by its third sample.
+#[test]
+fn one_slow_scrape_on_a_young_steady_history_does_not_page_and_the_fault_still_does() {
+    let t0 = 1_796_549_900.0;
+    for (run, steady) in STEADY_RUNS.iter().enumerate() {
+        for slow_at in 8..steady.len() {
+            let mut s = alert_test_scorer();
+            for (i, &(t, x)) in steady.iter().enumerate() {
+                let x = if i == slow_at { 0.0923 } else { x };
+                let v = s.observe(t0 + f64::from(t), x);
+                assert!(v < 0.7, "run {run}, slow scrape at {slow_at}: sample {i} scored {v}");
+            }
+            let scores: Vec<f64> = [15, 16, 18]
+                .iter()
+                .map(|&t| s.observe(t0 + f64::from(t), 2.485))
+                .collect();
+            assert!(scores[2] >= 0.7, "run {run}, slow at {slow_at}: {scores:?}");
+        }
+    }
+}
