@@ -77,10 +77,23 @@ impl LogEntry {
             + self
                 .metadata
                 .iter()
-                .map(|(k, v)| k.len() + v.len())
+                .map(|(k, v)| meta_size(k, v))
                 .sum::<usize>()
             + 16
     }
+
+    /// Adds a structured-metadata pair; returns the bytes it adds to [`LogEntry::size`], so a
+    /// caller keeping a running size need not go over the entries again.
+    pub fn push_metadata(&mut self, name: MetaStr, value: MetaStr) -> usize {
+        let added = meta_size(&name, &value);
+        self.metadata.push((name, value));
+        added
+    }
+}
+
+/// What one metadata pair counts for in [`LogEntry::size`].
+fn meta_size(name: &str, value: &str) -> usize {
+    name.len() + value.len()
 }
 
 /// "Everything of record `record` before `offset` is in this chunk or an earlier one."

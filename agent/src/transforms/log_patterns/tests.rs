@@ -382,7 +382,11 @@ fn the_hook_adds_the_pattern_metadata_and_leaves_the_line_alone() {
         entry(&s, "GET /items 200 3ms"),
     ];
     es[1].metadata.push(("trace_id".into(), "abc".into()));
-    lp.process(&mut es);
+    let before: usize = es.iter().map(LogEntry::size).sum();
+    let added = lp.process(&mut es);
+    // What the hook says it added is what the entries' sizes grew by (the tailer's chunk size).
+    assert_eq!(before + added, es.iter().map(LogEntry::size).sum::<usize>());
+    assert_eq!(added, 2 * ("pattern".len() + 16));
     assert_eq!(es[0].line, "GET /cart 200 12ms");
     assert_eq!(es[0].metadata.len(), 1);
     assert_eq!(es[0].metadata[0].0, "pattern");

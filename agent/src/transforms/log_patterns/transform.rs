@@ -173,8 +173,7 @@ impl LogPatterns {
                 let Some(t) = miner.template(seen.idx) else {
                     continue;
                 };
-                added += self.meta_key.len() + t.id_hex.len();
-                e.metadata.push((self.meta_key.clone(), t.id_hex.clone()));
+                added += e.push_metadata(self.meta_key.clone(), t.id_hex.clone());
                 if seen.new {
                     created = true;
                     if let (Some(gr), Some(t)) = (miner.group(slot), miner.template(seen.idx))
