@@ -17,11 +17,11 @@ const MIN_SAMPLES: u32 = 10;
 /// few dozen strongly correlated short averages says nothing about their 1e-7 tail. On the alert
 /// test's real baseline (a 1 s p99 at 12 samples), one slow PUT, a capped surprise like any
 /// 1000-fold fault, gave p < 1e-10. Novelty counts after as many samples too.
-pub const CONFIDENT_SAMPLES: u32 = 100;
+const CONFIDENT_SAMPLES: u32 = 100;
 
 /// The largest standardized short average of a young stream: p >= 3.2e-5, a score of at most
 /// 0.45, below every page; what pages a young series is the sustained magnitude guard.
-pub const YOUNG_MAX_Z: f64 = 4.0;
+const YOUNG_MAX_Z: f64 = 4.0;
 
 /// `P(Z >= z)` for a standard normal `Z`.
 pub fn upper_tail(z: f64) -> f64 {
