@@ -33,7 +33,7 @@ from pathlib import Path
 
 import requests
 
-from .procs import Server, free_ports, wait_until
+from .procs import Server, file_tail, free_ports, wait_until
 
 CEPH_TOOLS = ("ceph-mon", "ceph-mgr", "ceph-osd", "ceph", "rados", "ceph-authtool", "monmaptool")
 CMD_TIMEOUT_S = 60.0
@@ -398,13 +398,7 @@ osd_beacon_report_interval = 2
         out = []
         for name, srv in self.servers.items():
             state = "running" if srv.is_running() else f"exited {srv.proc.returncode if srv.proc else '(stopped)'}"
-            try:
-                with open(self.root / "log" / f"{name}.log", "rb") as f:
-                    f.seek(0, os.SEEK_END)
-                    f.seek(max(0, f.tell() - log_bytes))
-                    ceph_log = f.read().decode("utf-8", "replace")
-            except OSError as e:
-                ceph_log = f"(no log: {e})"
+            ceph_log = file_tail(self.root / "log" / f"{name}.log", log_bytes)
             out.append(f"--- {name} ({state}) stdout ---\n{srv.log_tail()}\n--- {name} log ---\n{ceph_log}")
         return "\n".join(out)
 

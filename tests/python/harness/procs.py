@@ -63,6 +63,17 @@ def wait_until(pred, timeout_s: float, interval_s: float = 0.2, what: str = "con
         time.sleep(interval_s)
 
 
+def file_tail(path, n: int = LOG_TAIL_BYTES) -> str:
+    """The last `n` bytes of the file at `path` as text, or why it could not be read."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - n))
+            return f.read().decode("utf-8", "replace")
+    except OSError as e:
+        return f"(no log: {e})"
+
+
 @dataclass
 class Server:
     """One child process with its log file. `start()` runs `cmd`; `ready_url` must answer 200."""
@@ -118,10 +129,4 @@ class Server:
         proc.wait(timeout=KILL_TIMEOUT_S)
 
     def log_tail(self) -> str:
-        try:
-            with open(self.log_path, "rb") as f:
-                f.seek(0, os.SEEK_END)
-                f.seek(max(0, f.tell() - LOG_TAIL_BYTES))
-                return f.read().decode("utf-8", "replace")
-        except OSError as e:
-            return f"(no log: {e})"
+        return file_tail(self.log_path)
